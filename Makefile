@@ -1,0 +1,26 @@
+# Two entry points, both idempotent: `make demo` and `make test`.
+# Each creates .venv when missing and installs the pinned versions of constraints.txt.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean-data
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m search.launch --budget 5%
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean-data:
+	rm -rf data

@@ -1,0 +1,106 @@
+"""Seq2seq language models (T5, BART) and their tokenizers, through transformers.
+
+A model comes from a hub name, a local directory (both via `from_pretrained`, the same code
+path) or a config for random initialisation. The 200 `<vis_extra_id_i>` tokens of VL-T5 are
+added to every tokenizer: their embedding rows give the visual tokens' order embedding
+(PAPER.md §1) and count towards the total parameters (§3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
+NUM_VISUAL_ORDER_TOKENS = 200
+
+
+def visual_order_tokens(n: int = NUM_VISUAL_ORDER_TOKENS) -> list[str]:
+    return [f"<vis_extra_id_{i}>" for i in range(n)]
+
+
+def load_language_model(name_or_path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a seq2seq LM and its tokenizer, with the visual-order tokens added.
+
+    Raises:
+        OSError: from transformers when neither a local directory nor a cached hub model exists.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(name_or_path))
+    add_visual_order_tokens(model, tokenizer)
+    return model, tokenizer
+
+
+def add_visual_order_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Add the 200 visual-order tokens if missing and grow the embedding to match."""
+    missing = [t for t in visual_order_tokens() if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    old_rows = model.get_input_embeddings().num_embeddings
+    if old_rows < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        _init_new_rows(model.get_input_embeddings().weight, old_rows)
+
+
+def _init_new_rows(weight, start: int) -> None:
+    # A fixed generator: every build of the same checkpoint gets the same new rows, so a
+    # trial rebuilt from its config (or its saved trainable weights) is the same model.
+    import torch
+
+    if weight.device.type == "meta":
+        return
+    with torch.no_grad():
+        std = float(weight[:start].std()) if start > 1 else 1.0
+        rows = torch.randn(weight.shape[0] - start, weight.shape[1], generator=torch.Generator().manual_seed(0))
+        weight[start:] = (rows * std).to(weight.dtype)
+
+
+def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Train a T5-style sentencepiece-unigram tokenizer (pad=0, eos=1, unk=2) on `texts`.
+
+    Written with the `tokenizers` library so that it needs no sentencepiece binary model; the
+    result behaves like `T5TokenizerFast` (Metaspace pre-tokenisation, `</s>` appended).
+    """
+    from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+
+    special = ["<pad>", "</s>", "<unk>"]
+    sp = SentencePieceUnigramTokenizer()
+    sp.train_from_iterator(texts, vocab_size=vocab_size, special_tokens=special, unk_token="<unk>", show_progress=False)
+    backend = sp._tokenizer
+    backend.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", backend.token_to_id("</s>"))])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+    )
+
+
+def tiny_t5(vocab_size: int, seed: int) -> T5ForConditionalGeneration:
+    """The embedded tiny T5: 2+2 layers, d_model 128, randomly initialised from `seed`."""
+    import torch
+
+    config = T5Config(
+        vocab_size=vocab_size,
+        d_model=128,
+        d_kv=32,
+        d_ff=512,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        dropout_rate=0.1,
+        feed_forward_proj="relu",
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    return T5ForConditionalGeneration(config)

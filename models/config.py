@@ -1,0 +1,161 @@
+"""Typed, serialisable configuration of one trial: what to build and how to train it.
+
+A `TrialConfig` is the single object that flows from the search space to the model
+builder, the trainer, the results table and the exported recipe, so any trial can be
+rebuilt and rerun from its stored dict without Optuna.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration broke one or more rules; the message lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(self.problems))
+
+
+class SharingMode(str, enum.Enum):
+    """How PETL modules are shared across tasks (PAPER.md §2)."""
+
+    MULTIPLE = "multiple"  # one module per task at each site
+    HALF_SHARED = "half-shared"  # one projection shared, the other per task
+    SINGLE = "single"  # one module for all tasks
+
+
+@dataclass(frozen=True)
+class FreezeConfig:
+    """Which parts of the backbone train besides the PETL modules.
+
+    Attributes:
+        train_language_model: every weight of the LM trains (full fine-tuning).
+        train_layernorm: LayerNorm parameters of the LM train.
+        train_vl_projection: the V->L projection trains (always on in the paper).
+    """
+
+    train_language_model: bool = False
+    train_layernorm: bool = True
+    train_vl_projection: bool = True
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The optimisation recipe of one trial (PAPER.md §4, scaled to the backbone)."""
+
+    learning_rate: float = 1e-3
+    steps: int = 400
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    adam_eps: float = 1e-6
+    grad_clip: float = 5.0
+    seed: int = 0
+    max_source_tokens: int = 24  # task prefix + the paper's 20 question tokens
+    max_answer_tokens: int = 6
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.learning_rate > 0:
+            found.append(f"training.learning_rate must be > 0, got {self.learning_rate}")
+        if self.steps < 1:
+            found.append(f"training.steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            found.append(
+                f"training batch sizes must be >= 1, got batch_size={self.batch_size}, "
+                f"eval_batch_size={self.eval_batch_size}"
+            )
+        if not 0 <= self.warmup_ratio < 1:
+            found.append(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.grad_clip <= 0:
+            found.append(f"training.grad_clip must be > 0, got {self.grad_clip}")
+        return found
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything needed to build, train and evaluate one configuration.
+
+    Attributes:
+        backbone: backbone preset name (see `models.backbones.presets`).
+        tasks: task names trained jointly.
+        method: PETL registry key (see `models.petl.registry`).
+        method_params: the method's own hyperparameters, validated by its config class.
+        sharing: how PETL modules are shared across tasks.
+        freeze: what trains besides the PETL modules.
+        training: the optimisation recipe.
+    """
+
+    backbone: str
+    tasks: tuple[str, ...]
+    method: str
+    method_params: Mapping[str, Any] = field(default_factory=dict)
+    sharing: SharingMode = SharingMode.SINGLE
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; `from_dict(to_dict())` gives back an equal config."""
+        return {
+            "backbone": self.backbone,
+            "tasks": list(self.tasks),
+            "method": self.method,
+            "method_params": dict(self.method_params),
+            "sharing": self.sharing.value,
+            "freeze": dataclasses.asdict(self.freeze),
+            "training": dataclasses.asdict(self.training),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrialConfig":
+        """Rebuild a config from `to_dict()` output, reporting every problem at once.
+
+        Raises:
+            ConfigError: unknown or missing keys, or values of the wrong kind.
+        """
+        problems: list[str] = []
+        known = {"backbone", "tasks", "method", "method_params", "sharing", "freeze", "training"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            problems.append(f"unknown keys {unknown}; accepted keys are {sorted(known)}")
+        for key in ("backbone", "tasks", "method"):
+            if key not in data:
+                problems.append(f"missing key {key!r}")
+        sharing_value = data.get("sharing", SharingMode.SINGLE.value)
+        try:
+            sharing = SharingMode(sharing_value)
+        except ValueError:
+            accepted = [mode.value for mode in SharingMode]
+            problems.append(f"sharing must be one of {accepted}, got {sharing_value!r}")
+            sharing = SharingMode.SINGLE
+        freeze = _dataclass_from(FreezeConfig, data.get("freeze", {}), "freeze", problems)
+        training = _dataclass_from(TrainingConfig, data.get("training", {}), "training", problems)
+        if problems:
+            raise ConfigError(problems)
+        return cls(
+            backbone=str(data["backbone"]),
+            tasks=tuple(data["tasks"]),
+            method=str(data["method"]),
+            method_params=dict(data.get("method_params", {})),
+            sharing=sharing,
+            freeze=freeze,
+            training=training,
+        )
+
+
+def _dataclass_from(cls: type, values: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(values, Mapping):
+        problems.append(f"{where} must be a mapping, got {type(values).__name__}")
+        return cls()
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        problems.append(f"unknown {where} keys {unknown}; accepted keys are {sorted(names)}")
+        return cls()
+    return cls(**values)

@@ -1,0 +1,131 @@
+"""The VL-T5 / VL-BART layout: a seq2seq LM reading text tokens followed by visual tokens.
+
+Encoder input = [text token embeddings ; visual embeddings], attention mask extended with
+ones; the decoder generates the answer as text (PAPER.md §1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput
+
+
+@dataclass
+class TaskContext:
+    """Which task the current batch belongs to; read by per-task PETL modules."""
+
+    tasks: tuple[str, ...]
+    active: str | None = None
+
+    def index(self) -> int:
+        if self.active is None:
+            raise RuntimeError("no active task: set model.task_context.active before forward")
+        return self.tasks.index(self.active)
+
+
+class VisualEmbedding(nn.Module):
+    """V->L projection: features, box, image index and object order -> d_model (PAPER.md §1).
+
+    Args:
+        feat_dim: dimension of a visual feature (2048 for RN101 grid features).
+        d_model: the language model's hidden size.
+        layernorm: factory of the LM family's LayerNorm (T5's has no bias, BART's has one).
+        order_embedding: the LM's word embedding; visual token i adds the row of `<vis_extra_id_i>`.
+        order_token_ids: ids of the visual-order tokens in that embedding.
+    """
+
+    def __init__(self, feat_dim: int, d_model: int, layernorm, order_embedding: nn.Embedding, order_token_ids: list[int]):
+        super().__init__()
+        self.feat_proj = nn.Sequential(nn.Linear(feat_dim, d_model), layernorm(d_model))
+        self.box_proj = nn.Sequential(nn.Linear(5, d_model), layernorm(d_model))
+        self.image_index = nn.Embedding(2, d_model)
+        # Not a submodule: the word embedding belongs to the LM and is counted there once.
+        self._order_embedding = [order_embedding]
+        self.register_buffer("order_token_ids", torch.tensor(order_token_ids, dtype=torch.long), persistent=False)
+
+    def forward(self, feats: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        # feats: (B, N, F); image_index: (B, N) in {0, 1}
+        B, N, _ = feats.shape
+        boxes = feats.new_zeros(B, N, 5)  # grid features carry no boxes
+        order = _order_positions(image_index)  # (B, N): position within its own image
+        order_emb = self._order_embedding[0](self.order_token_ids[order])
+        return self.feat_proj(feats) + self.box_proj(boxes) + self.image_index(image_index) + order_emb
+
+
+def _order_positions(image_index: torch.Tensor) -> torch.Tensor:
+    # Each image's tokens count from 0, so both NLVR2 images reuse the same order rows.
+    one_hot = nn.functional.one_hot(image_index, num_classes=2)
+    return ((one_hot.cumsum(dim=1) - 1) * one_hot).sum(-1)
+
+
+class VLSeq2Seq(nn.Module):
+    """A seq2seq LM with a V->L projection; every task is text generation.
+
+    Args:
+        lm: a T5 or BART `...ForConditionalGeneration`.
+        visual_embedding: the V->L projection.
+        tasks: the task names this model serves (PETL modules may be per task).
+    """
+
+    def __init__(self, lm: PreTrainedModel, visual_embedding: VisualEmbedding, tasks: tuple[str, ...]):
+        super().__init__()
+        self.lm = lm
+        self.visual_embedding = visual_embedding
+        self.task_context = TaskContext(tasks=tuple(tasks))
+
+    def encoder_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, feats: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # input_ids: (B, T); feats: (B, N, F) -> embeds (B, T+N, d), mask (B, T+N)
+        if image_index is None:
+            image_index = torch.zeros(feats.shape[:2], dtype=torch.long, device=feats.device)
+        text = self.lm.get_input_embeddings()(input_ids)
+        if getattr(self.lm.config, "scale_embedding", False):
+            text = text * (self.lm.config.d_model**0.5)
+        visual = self.visual_embedding(feats, image_index)
+        mask = torch.cat([attention_mask, attention_mask.new_ones(feats.shape[:2])], dim=1)
+        return torch.cat([text, visual.to(text.dtype)], dim=1), mask
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        feats: torch.Tensor,
+        labels: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-example token cross-entropy, averaged over each example's target tokens.
+
+        Returns:
+            (B,) losses, so that callers can weight examples (VQA soft scores).
+        """
+        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index)
+        logits = self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels).logits  # (B, L, V)
+        token_loss = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        n_tokens = (labels != -100).sum(dim=1).clamp(min=1)
+        return token_loss.sum(dim=1) / n_tokens
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        feats: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+        max_new_tokens: int = 10,
+        num_beams: int = 1,
+    ) -> torch.Tensor:
+        """Greedy (num_beams=1) or beam-search generation; returns token ids (B, L)."""
+        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index)
+        encoder_outputs = self.lm.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
+        return self.lm.generate(
+            encoder_outputs=BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state),
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            do_sample=False,
+        )

@@ -1,0 +1,1 @@
+"""The search service: budgets, the search space, the Optuna objective and the CLIs."""

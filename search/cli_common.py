@@ -1,0 +1,34 @@
+"""Shared CLI plumbing: one-line errors, quiet third-party logs, the data directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+DATA_DIR_ENV = "VLPETL_DATA_DIR"
+
+
+def fail(program: str, message: str, code: int = 2) -> NoReturn:
+    """Print one line naming the problem and exit non-zero."""
+    print(f"{program}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, "data"))
+
+
+def configure_logging() -> None:
+    """Our progress lines on stderr; third-party INFO chatter (open_clip, transformers) off."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for name in ("search", "training", "models", "storage"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    import optuna
+    import transformers
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()

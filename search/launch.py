@@ -1,0 +1,158 @@
+"""Launch (or resume) a PETL configuration search.
+
+    python -m search.launch --budget 5%
+
+Prepares the embedded benchmark and backbone on first use, runs an Optuna study that
+maximises the score and minimises the trainable-parameter percentage under the budget,
+then prints the Pareto front, where the results are stored and how to browse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+from search.budget import BudgetError, parse_budget
+from search.cli_common import configure_logging, default_data_dir, fail
+
+log = logging.getLogger("search.launch")
+PROGRAM = "search.launch"
+SAMPLERS = ("tpe", "random", "nsga2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", required=True, help="trainable-parameter budget: 5%%, 0.05 or an absolute count like 150k, 2M")
+    parser.add_argument("--trials", type=int, default=6, help="completed trials the study should reach (default 6)")
+    parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
+    parser.add_argument("--study", default=None, help="study name; relaunching with the same name resumes it")
+    parser.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite file in the data directory)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="benchmark, backbones, features, database (default ./data or $VLPETL_DATA_DIR)")
+    parser.add_argument("--backbone", default=None, help="backbone preset (default: the embedded tiny CLIP + T5)")
+    parser.add_argument("--tasks", default="vqa", help="comma-separated tasks (default: vqa)")
+    parser.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
+    parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default from the training recipe)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _validate(args)  # every check happens before any file or database is created
+    configure_logging()
+    return _run(args, **settings)
+
+
+def _validate(args: argparse.Namespace) -> dict:
+    from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
+    from storage import StorageURLError, default_storage_url, validate_storage_url
+    from training.environment import SUPPORTED_TASKS
+
+    try:
+        budget = parse_budget(args.budget)
+    except BudgetError as error:
+        fail(PROGRAM, str(error))
+    if args.trials < 1:
+        fail(PROGRAM, f"--trials must be >= 1, got {args.trials}")
+    if args.time_limit is not None and args.time_limit <= 0:
+        fail(PROGRAM, f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.steps is not None and args.steps < 1:
+        fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
+    if args.sampler not in SAMPLERS:
+        fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
+    backbone = args.backbone or DEFAULT_BACKBONE
+    if backbone not in PRESETS:
+        fail(PROGRAM, f"--backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = sorted(set(tasks) - set(SUPPORTED_TASKS)) or ([] if tasks else ["(none)"])
+    if unknown:
+        fail(PROGRAM, f"--tasks {args.tasks!r} names unknown tasks {unknown}; supported: {', '.join(SUPPORTED_TASKS)}")
+    if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
+        fail(PROGRAM, f"--study {args.study!r} must be 1-100 letters, digits or _.+- starting with a letter or digit")
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    storage = args.storage or default_storage_url(data_dir)
+    try:
+        storage = validate_storage_url(storage)
+    except StorageURLError as error:
+        fail(PROGRAM, str(error))
+    study = args.study or f"{'+'.join(tasks)}-{_budget_slug(budget.text)}"
+    return {"budget": budget, "backbone": backbone, "tasks": tasks, "data_dir": data_dir, "storage": storage, "study": study}
+
+
+def _budget_slug(text: str) -> str:
+    return "budget-" + text.replace("%", "pct").replace(".", "_")
+
+
+def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
+    import optuna
+
+    from models.config import TrainingConfig
+    from search.objective import REFERENCE_ATTR, Objective
+    from search.report import front_table, hypervolume_text, status_counts
+    from search.space import REFERENCE_PARAMS, WARM_START_PARAMS, SpaceDefaults, fixed_config
+    from storage import init_schema, load_results, make_engine, redact
+    from training.environment import prepare_environment
+    from training.trial import count_trial_parameters
+
+    started = time.perf_counter()
+    log.info("data directory: %s", data_dir)
+    log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
+    env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0)
+    training = TrainingConfig(seed=args.seed) if args.steps is None else TrainingConfig(seed=args.seed, steps=args.steps)
+    defaults = SpaceDefaults(backbone=backbone, tasks=tasks, training=training)
+    engine = make_engine(storage)
+    init_schema(engine)
+    study_obj = optuna.create_study(
+        study_name=study,
+        storage=storage,
+        directions=["maximize", "minimize"],
+        sampler=_sampler(args.sampler, args.seed),
+        load_if_exists=True,
+    )
+    if not study_obj.trials:
+        if not args.no_reference:
+            study_obj.enqueue_trial(REFERENCE_PARAMS, user_attrs={REFERENCE_ATTR: True})
+        for params in WARM_START_PARAMS:
+            config = fixed_config(params, defaults)
+            if budget.allows(count_trial_parameters(config, env)):
+                study_obj.enqueue_trial(params)
+    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study_obj.trials)
+    remaining = max(0, args.trials - done)
+    log.info("study %r in %s: %d trials done, %d to run; budget %s", study, redact(storage), done, remaining, budget.describe())
+    baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
+    if remaining:
+        objective = Objective(env, defaults, budget, engine, study)
+        study_obj.optimize(objective, n_trials=remaining, timeout=args.time_limit, show_progress_bar=True, catch=(Exception,))
+    results = load_results(engine, study)
+    print()
+    print(f"Study {study!r}: {status_counts(results)}; budget {budget.describe()} ({budget.text})")
+    print("Majority-answer baseline: " + ", ".join(f"{k} {v:.1f}" for k, v in baseline.items()))
+    print("Pareto front (score vs trainable %, complete trials):")
+    print(front_table(results, budget))
+    print(f"Hypervolume: {hypervolume_text(results)}")
+    print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")
+    print(f"Elapsed: {time.perf_counter() - started:.0f} s")
+    print(f"Browse: python -m dashboard --storage '{redact(storage)}'")
+    print(f"Export: python -m search.export --study {study} --storage '{redact(storage)}' --budget {budget.text} --out best-recipe.yaml")
+    return 0
+
+
+def _sampler(name: str, seed: int):
+    import optuna
+
+    from search.objective import budget_constraints
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=budget_constraints)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constraints_func=budget_constraints)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

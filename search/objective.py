@@ -1,0 +1,114 @@
+"""The Optuna objective: check the budget, train, score, record.
+
+The budget is checked from the exact parameter count before anything trains; a
+configuration over it is recorded as infeasible with the reason, and its constraint
+violation steers the sampler away (Optuna's `constraints_func`).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import datetime, timezone
+
+import optuna
+from sqlalchemy import Engine
+from tqdm.auto import tqdm
+
+from models.config import TrialConfig
+from models.params import ParameterCount
+from search.budget import Budget
+from search.space import SpaceDefaults, config_from_trial
+from storage import TrialRecord, TrialStatus, record_trial
+from training.environment import TrialEnvironment
+from training.trial import count_trial_parameters, run_trial
+
+log = logging.getLogger(__name__)
+
+CONSTRAINT_ATTR = "budget_violation"
+REFERENCE_ATTR = "reference"
+
+
+def budget_constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """Optuna constraints: a positive value means over budget (infeasible)."""
+    return [float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0))]
+
+
+class Objective:
+    """Callable for `study.optimize`; returns (score, trainable %).
+
+    Args:
+        env: the prepared benchmark, backbone and features.
+        defaults: what every trial shares.
+        budget: the trainable-parameter budget; the full fine-tuning reference is exempt.
+        engine: the database of the project's results table.
+        study_name: the Optuna study name, also the results table's key.
+    """
+
+    def __init__(self, env: TrialEnvironment, defaults: SpaceDefaults, budget: Budget, engine: Engine, study_name: str):
+        self.env = env
+        self.defaults = defaults
+        self.budget = budget
+        self.engine = engine
+        self.study_name = study_name
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        config = config_from_trial(trial, self.defaults)
+        params = count_trial_parameters(config, self.env)
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("trainable_params", params.trainable)
+        violation = self._violation(trial, params)
+        trial.set_user_attr(CONSTRAINT_ATTR, violation)
+        if violation > 0:
+            reason = f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
+            self._record(trial, config, params, TrialStatus.INFEASIBLE, error=reason)
+            tqdm.write(f"trial {trial.number}: infeasible, not trained: {reason}")
+            return 0.0, params.trainable_pct
+        self._record(trial, config, params, TrialStatus.RUNNING)
+        try:
+            outcome = run_trial(config, self.env)
+        except BaseException as error:  # KeyboardInterrupt too: never leave a row "running"
+            self._record(trial, config, params, TrialStatus.FAILED, error=_describe(error))
+            raise
+        self._record(
+            trial, config, params, TrialStatus.COMPLETE,
+            score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
+        )
+        tqdm.write(
+            f"trial {trial.number}: {config.method} {_params_text(config)} -> score {outcome.score:.1f} "
+            f"at {params.trainable_pct:.2f}% trainable ({outcome.train_seconds:.0f} s)"
+        )
+        return outcome.score, params.trainable_pct
+
+    def _violation(self, trial: optuna.Trial, params: ParameterCount) -> float:
+        if trial.user_attrs.get(REFERENCE_ATTR) or self.budget.allows(params):
+            return 0.0
+        allowed = self.budget.fraction * params.total if self.budget.fraction is not None else self.budget.count
+        return (params.trainable - allowed) / params.total
+
+    def _record(self, trial, config: TrialConfig, params: ParameterCount, status: TrialStatus, **fields) -> None:
+        if status is not TrialStatus.RUNNING:
+            fields["finished_at"] = datetime.now(timezone.utc)
+        record_trial(
+            self.engine,
+            TrialRecord(
+                study_name=self.study_name,
+                trial_number=trial.number,
+                status=status.value,
+                method=config.method,
+                config=config.to_dict(),
+                trainable_params=params.trainable,
+                total_params=params.total,
+                **fields,
+            ),
+        )
+
+
+def _params_text(config: TrialConfig) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.method_params.items())
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted by the user before the trial finished"
+    return "".join(traceback.format_exception_only(type(error), error)).strip()

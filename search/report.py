@@ -1,0 +1,53 @@
+"""End-of-study report: the Pareto front as a table, the hypervolume, where results live."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from search.budget import Budget
+from storage import hypervolume_2d, pareto_front
+
+
+def key_hyperparameters(config: dict) -> str:
+    params = config.get("method_params") or {}
+    parts = [f"{k.split('.')[-1]}={v}" for k, v in params.items()]
+    if config.get("sharing") and config.get("method") not in ("full_ft", "vl_only", "vl_ln"):
+        parts.append(f"sharing={config['sharing']}")
+    lr = (config.get("training") or {}).get("learning_rate")
+    if lr is not None:
+        parts.append(f"lr={lr:g}")
+    return " ".join(parts)
+
+
+def front_table(results: pd.DataFrame, budget: Budget) -> str:
+    """The Pareto front of complete trials as an aligned text table."""
+    front = pareto_front(results)
+    if front.empty:
+        return "(no completed trials yet)"
+    rows = [("trial", "method", "hyperparameters", "trainable %", "trainable", "score", "budget")]
+    for _, row in front.iterrows():
+        within = row["trainable_pct"] <= budget.max_pct if budget.fraction is not None else row["trainable_params"] <= budget.count
+        rows.append(
+            (
+                str(row["trial_number"]),
+                row["method"],
+                key_hyperparameters(row["config"]),
+                f"{row['trainable_pct']:.2f}",
+                f"{int(row['trainable_params']):,}",
+                f"{row['score']:.1f}",
+                "within" if within else "over (reference)",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def status_counts(results: pd.DataFrame) -> str:
+    counts = results["status"].value_counts()
+    return ", ".join(f"{int(counts[s])} {s}" for s in ("complete", "infeasible", "failed", "running") if s in counts)
+
+
+def hypervolume_text(results: pd.DataFrame) -> str:
+    return f"{hypervolume_2d(results):.1f} (score x trainable-% area against reference (score 0, 100%))"

@@ -1,0 +1,49 @@
+"""Trial results storage: schema, engines, the results API and Pareto analysis.
+
+Our tables live in the same database as Optuna's RDB storage, named by one
+SQLAlchemy URL (SQLite or PostgreSQL). Typical use by a search worker::
+
+    engine = make_engine(url)
+    init_schema(engine)
+    record_trial(engine, TrialRecord(...))
+
+and by the dashboard::
+
+    frame = load_results(make_readonly_engine(url), study_name)
+    front = pareto_front(frame)
+"""
+
+from storage.analysis import best_within_budget, hypervolume_2d, pareto_front, pareto_mask
+from storage.engine import (
+    SchemaVersionError,
+    init_schema,
+    make_engine,
+    make_readonly_engine,
+    session_scope,
+)
+from storage.results import RESULT_COLUMNS, TrialRecord, list_studies, load_results, record_trial
+from storage.schema import SCHEMA_VERSION, TrialStatus
+from storage.urls import StorageURLError, default_storage_url, redact, validate_storage_url
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "SCHEMA_VERSION",
+    "SchemaVersionError",
+    "StorageURLError",
+    "TrialRecord",
+    "TrialStatus",
+    "best_within_budget",
+    "default_storage_url",
+    "hypervolume_2d",
+    "init_schema",
+    "list_studies",
+    "load_results",
+    "make_engine",
+    "make_readonly_engine",
+    "pareto_front",
+    "pareto_mask",
+    "record_trial",
+    "redact",
+    "session_scope",
+    "validate_storage_url",
+]

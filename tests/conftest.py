@@ -1,0 +1,22 @@
+"""Fixtures shared across the suite: one prepared benchmark + embedded backbone per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.backbones.presets import DEFAULT_BACKBONE
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding the generated benchmark, the embedded backbone and features."""
+    return tmp_path_factory.mktemp("vlpetl-data")
+
+
+@pytest.fixture(scope="session")
+def env(data_dir: Path):
+    from training.environment import prepare_environment
+
+    return prepare_environment(data_dir, DEFAULT_BACKBONE, ("vqa",))

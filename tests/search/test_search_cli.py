@@ -1,0 +1,57 @@
+"""Bad command-line input: one clear line, a non-zero exit, nothing created."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize("budget", ["7", "0%", "150%", "lots", "-1k"])
+def test_bad_budget_exits_with_one_line_and_creates_nothing(tmp_path, budget):
+    data_dir = tmp_path / "data"
+    result = run("search.launch", f"--budget={budget}", "--data-dir", str(data_dir), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert repr(budget) in lines[0] and "5%" in lines[0] and "150k" in lines[0]
+    assert not data_dir.exists() and list(tmp_path.iterdir()) == [], "nothing may be written on bad input"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--tasks", "vqa,klingon", "klingon"),
+        ("--backbone", "gpt-9", "known backbones"),
+        ("--storage", "mysql://x/y", "mysql"),
+        ("--sampler", "grid", "tpe"),
+        ("--trials", "0", "--trials"),
+        ("--study", "bad name!", "--study"),
+    ],
+)
+def test_other_bad_flags_are_rejected_before_anything_is_written(tmp_path, flag, value, needle):
+    result = run("search.launch", "--budget", "5%", "--data-dir", str(tmp_path / "data"), flag, value, cwd=tmp_path)
+    assert result.returncode != 0
+    assert needle in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_without_a_matching_study_fails_clearly(tmp_path):
+    url = f"sqlite:///{tmp_path / 'missing.db'}"
+    result = run("search.export", "--study", "s", "--storage", url, "--budget", "5%", "--out", str(tmp_path / "r.yaml"))
+    assert result.returncode != 0 and "missing.db" in result.stderr
+    assert not (tmp_path / "r.yaml").exists()
+
+
+def test_train_rejects_a_broken_recipe(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("config:\n  backbone: tiny-clip+tiny-t5\n  tasks: [vqa]\n  method: adapter\n  method_params: {reduction_factor: 0}\n")
+    result = run("search.train", "--recipe", str(recipe), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "reduction_factor" in result.stderr and ">= 1" in result.stderr
+    assert not (tmp_path / "data").exists()

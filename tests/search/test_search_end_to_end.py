@@ -1,0 +1,83 @@
+"""A real 2-trial study through the CLI, then export, then training the exported recipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import optuna
+import pytest
+import yaml
+
+from models.build import build_vl_model
+from models.config import TrialConfig
+from models.weights import WEIGHTS_FILE, load_trainable
+from storage import load_results, make_engine
+from training.trial import score_model
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def study(data_dir, env):
+    url = f"sqlite:///{data_dir / 'e2e.db'}"
+    launch = cli(
+        "search.launch", "--budget", "5%", "--trials", "2", "--steps", "30",
+        "--study", "e2e", "--storage", url, "--data-dir", str(data_dir),
+    )
+    return url, launch
+
+
+def test_study_rows_in_optuna_and_in_the_results_table(study):
+    url, _ = study
+    trials = optuna.load_study(study_name="e2e", storage=url).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    results = load_results(make_engine(url), "e2e")
+    assert list(results["trial_number"]) == [0, 1]
+    assert set(results["status"]) == {"complete"}
+    assert list(results["method"]) == ["full_ft", "adapter"]  # the reference, then the warm start
+    reference, adapter = results.iloc[0], results.iloc[1]
+    assert reference["trainable_pct"] == 100.0
+    assert 0 < adapter["trainable_pct"] <= 5.0
+    for optuna_trial, (_, row) in zip(trials, results.iterrows()):
+        assert optuna_trial.values == pytest.approx([row["score"], row["trainable_pct"]])
+        assert optuna_trial.user_attrs["config"] == row["config"]
+        assert row["train_seconds"] > 0 and row["task_scores"]["vqa"] == pytest.approx(row["score"])
+
+
+def test_launch_prints_the_front_and_where_results_went(study):
+    url, launch = study
+    assert "Pareto front" in launch.stdout and "full_ft" in launch.stdout and "adapter" in launch.stdout
+    assert url in launch.stdout and "python -m dashboard" in launch.stdout
+
+
+def test_relaunch_resumes_without_repeating_trials(study, data_dir):
+    url, _ = study
+    cli("search.launch", "--budget", "5%", "--trials", "2", "--study", "e2e", "--storage", url, "--data-dir", str(data_dir))
+    assert len(optuna.load_study(study_name="e2e", storage=url).trials) == 2
+
+
+def test_export_then_train_reproduces_the_recipe(study, data_dir, env, tmp_path):
+    url, _ = study
+    recipe_file = tmp_path / "best.yaml"
+    cli("search.export", "--study", "e2e", "--storage", url, "--budget", "5%", "--out", str(recipe_file))
+    recipe = yaml.safe_load(recipe_file.read_text())
+    best = load_results(make_engine(url), "e2e").iloc[1]
+    assert recipe["config"] == best["config"]
+    assert recipe["expected"]["score"] == pytest.approx(best["score"])
+    assert recipe["source"] == {"study": "e2e", "trial_number": 1, "storage": url, "budget": "5%"}
+
+    out = tmp_path / "run"
+    cli("search.train", "--recipe", str(recipe_file), "--data-dir", str(data_dir), "--out", str(out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    # Same config, same seed, same machine: the recipe trains to the score the search measured.
+    assert metrics["score"] == pytest.approx(recipe["expected"]["score"])
+    config = TrialConfig.from_dict(recipe["config"])
+    model, tokenizer = build_vl_model(config, env.location)
+    load_trainable(model, out / WEIGHTS_FILE)
+    assert score_model(model, tokenizer, config, env, show_progress=False)["vqa"] == pytest.approx(metrics["score"])

@@ -1,0 +1,94 @@
+"""The optimisation loop of one trial: AdamW, linear warm-up and decay, gradient clipping."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from models.config import TrainingConfig
+from models.vl_model import VLSeq2Seq
+from training.batches import Collator
+from training.examples import TextExample
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the trial cannot continue."""
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)  # mean loss of every logged interval
+    steps: int = 0
+
+
+def train(
+    model: VLSeq2Seq,
+    collator: Collator,
+    examples: Sequence[TextExample],
+    task: str,
+    config: TrainingConfig,
+    device: torch.device,
+    show_progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train `model` in place for `config.steps` steps on shuffled epochs of `examples`.
+
+    Raises:
+        NonFiniteLossError: a step's loss is NaN or infinite.
+    """
+    rng = random.Random(config.seed)
+    torch.manual_seed(config.seed)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, eps=config.adam_eps, weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.steps), config.steps)
+    model.train()
+    model.task_context.active = task
+    result = TrainResult()
+    interval_losses: list[float] = []
+    order = _epochs(len(examples), rng)
+    bar = tqdm(range(config.steps), desc=f"train {task}", unit="step", leave=False, disable=None if show_progress else True)
+    for step in bar:
+        batch = collator.training([examples[next(order)] for _ in range(config.batch_size)], rng).to(device)
+        losses = model(batch.input_ids, batch.attention_mask, batch.feats, batch.labels)
+        loss = (losses * batch.weights).mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        interval_losses.append(loss.item())
+        if len(interval_losses) == 20 or step + 1 == config.steps:
+            result.losses.append(sum(interval_losses) / len(interval_losses))
+            bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
+            interval_losses.clear()
+        if on_step is not None:
+            on_step(step + 1, loss.item())
+    result.steps = config.steps
+    model.eval()
+    return result
+
+
+def _epochs(n: int, rng: random.Random):
+    # Every example once per epoch, in a fresh shuffled order each epoch.
+    if n == 0:
+        raise ValueError("cannot train on an empty training split")
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        yield from order
+
+
+def lr_at(step: int, config: TrainingConfig) -> float:
+    """The scheduled learning rate after `step` steps (for reports and tests)."""
+    warmup = int(config.warmup_ratio * config.steps)
+    if step < warmup:
+        return config.learning_rate * step / max(1, warmup)
+    return config.learning_rate * max(0.0, (config.steps - step) / max(1, config.steps - warmup))
+
