@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,53 @@ def publish_dir(staging: Path, root: Path, manifest: dict[str, Any], generator: 
             raise
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
+
+
+def build_dataset(
+    root: Path,
+    manifest: dict[str, Any],
+    generator: str,
+    write: Callable[[Path], None],
+    is_complete: Callable[[Path], bool],
+) -> Path:
+    """Write a generated dataset to ``root`` atomically, or reuse an identical one.
+
+    The dataset is built by ``write`` in a temporary sibling directory, the
+    manifest is added, and the directory is renamed into place (see
+    :func:`publish_dir`), so a crash never leaves a half-written dataset.
+
+    Args:
+        root: Dataset directory (created; its parent must be writable).
+        manifest: The full description of the request; a dataset at ``root``
+            with an equal manifest that ``is_complete`` accepts is reused.
+        generator: The manifest's ``generator`` field.
+        write: Fills the (empty) staging directory it is given.
+        is_complete: Whether an existing dataset still has all its files; the
+            manifest alone would hide deletions.
+
+    Returns:
+        ``root``, as a Path.
+
+    Raises:
+        DatasetError: If ``root`` holds something ``generator`` did not write.
+    """
+    root = Path(root)
+    if read_manifest(root) == manifest and is_complete(root):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # A sibling of root, so the final rename stays on one file system.
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; the dataset is not
+        write(staging)
+        write_json(staging / MANIFEST_NAME, manifest)
+        publish_dir(staging, root, manifest, generator)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only left over on failure
+    return root
+
+
+def write_jsonl(path: Path, records: Iterable[Any]) -> None:
+    """Write one compact ASCII JSON object per line (the VALUE ``.jsonl`` layout)."""
+    lines = [json.dumps(r, ensure_ascii=True, separators=(",", ":")) for r in records]
+    path.write_text("".join(line + "\n" for line in lines), encoding="ascii")

@@ -5,19 +5,29 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from tasks.examples import CaptionExample, PairExample, QAExample, VideoCaptionExample, VideoQAExample
+from tasks.metrics.captioning import caption_metrics
+from tasks.metrics.exact_match import gqa_accuracy, nlvr2_accuracy, video_qa_accuracy
 from tasks.metrics.vqa_accuracy import vqa_accuracy
 from tasks.vqa import VQAExample
 
-__all__ = ["majority_answer", "majority_baseline_accuracy"]
+__all__ = [
+    "caption_majority_baseline",
+    "gqa_majority_baseline",
+    "majority_answer",
+    "majority_baseline_accuracy",
+    "nlvr2_majority_baseline",
+    "video_qa_majority_baseline",
+]
 
 
-def _top_answer(example: VQAExample) -> str:
+def _top_answer(example: VQAExample | QAExample) -> str:
     # Highest soft score; ties go to the alphabetically first answer so the
     # result does not depend on the order of the label dict.
     return min(example.label.items(), key=lambda item: (-item[1], item[0]))[0]
 
 
-def majority_answer(train: Sequence[VQAExample]) -> str:
+def majority_answer(train: Sequence[VQAExample] | Sequence[QAExample]) -> str:
     """The most frequent top-label answer of the training questions.
 
     Args:
@@ -65,3 +75,41 @@ def majority_baseline_accuracy(
         {ex.question_id: answer for ex in evaluation},
         {ex.question_id: ex.answers for ex in evaluation},
     )
+
+
+def _most_common(values: Sequence, what: str):
+    if not values:
+        raise ValueError(f"the training split has no {what}; pass a non-empty training split.")
+    return min(Counter(values).items(), key=lambda item: (-item[1], str(item[0])))[0]
+
+
+def gqa_majority_baseline(train: Sequence[QAExample], evaluation: Sequence[QAExample]) -> float:
+    """GQA accuracy (0-100) of always predicting the most frequent training answer."""
+    answer = majority_answer(train)
+    return gqa_accuracy({e.question_id: answer for e in evaluation}, {e.question_id: e.label for e in evaluation})
+
+
+def nlvr2_majority_baseline(train: Sequence[PairExample], evaluation: Sequence[PairExample]) -> float:
+    """NLVR2 accuracy (0-100) of always predicting the most frequent training label."""
+    label = _most_common([e.label for e in train], "labels")
+    return nlvr2_accuracy({e.identifier: label for e in evaluation}, {e.identifier: e.label for e in evaluation})
+
+
+def video_qa_majority_baseline(train: Sequence[VideoQAExample], evaluation: Sequence[VideoQAExample]) -> float:
+    """Video QA accuracy (0-100) of always predicting the most frequent training answer index."""
+    idx = _most_common([e.answer_idx for e in train], "answers")
+    return video_qa_accuracy({e.qid: idx for e in evaluation}, {e.qid: e.answer_idx for e in evaluation})
+
+
+def caption_majority_baseline(
+    train: Sequence[CaptionExample] | Sequence[VideoCaptionExample],
+    evaluation: Sequence[CaptionExample] | Sequence[VideoCaptionExample],
+) -> float:
+    """CIDEr x 100 of predicting the most frequent training reference for every item (needs Java)."""
+    caption = _most_common([r for e in train for r in e.references], "reference captions")
+
+    def key(e: CaptionExample | VideoCaptionExample) -> int | str:
+        return e.image_id if isinstance(e, CaptionExample) else e.clip_id
+
+    scores = caption_metrics({key(e): e.references for e in evaluation}, {key(e): caption for e in evaluation}, ("CIDEr",))
+    return 100.0 * float(scores["CIDEr"])  # type: ignore[arg-type]

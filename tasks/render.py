@@ -6,11 +6,13 @@ is a task that is learnable from pixels at 64x64, not photo-realism.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PIL import Image, ImageDraw
 
 from tasks.world import COLOURS, Scene, SceneObject
 
-__all__ = ["BACKGROUND_RGB", "COLOUR_RGB", "render_scene"]
+__all__ = ["BACKGROUND_RGB", "COLOUR_RGB", "render_objects", "render_scene"]
 
 BACKGROUND_RGB: tuple[int, int, int] = (224, 224, 224)
 # Saturated and far apart in RGB so that even neighbouring hues (the annotators'
@@ -55,6 +57,22 @@ def render_scene(scene: Scene, size: int = 64) -> Image.Image:
     Raises:
         ValueError: If ``size`` is below 16 pixels.
     """
+    return render_objects(scene.objects, size)
+
+
+def render_objects(objects: Sequence[SceneObject], size: int = 64) -> Image.Image:
+    """Render objects in order, later ones on top: a video frame may overlap them.
+
+    Args:
+        objects: What to draw, back to front.
+        size: Side of the square image in pixels.
+
+    Returns:
+        A ``size`` x ``size`` PIL image in mode ``"RGB"``.
+
+    Raises:
+        ValueError: If ``size`` is below 16 pixels.
+    """
     if size < _MIN_IMAGE_SIZE:
         raise ValueError(
             f"image size must be at least {_MIN_IMAGE_SIZE} px so small objects stay "
@@ -62,6 +80,6 @@ def render_scene(scene: Scene, size: int = 64) -> Image.Image:
         )
     image = Image.new("RGB", (size, size), BACKGROUND_RGB)
     draw = ImageDraw.Draw(image)
-    for obj in scene.objects:
+    for obj in objects:
         _draw_object(draw, obj, size)
     return image

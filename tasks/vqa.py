@@ -18,7 +18,8 @@ from tasks.errors import DatasetError
 
 __all__ = ["SPLITS", "VQAExample", "load_vqa_split"]
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+# test_ood only exists in the generated benchmark (held-out attribute combinations).
+SPLITS: tuple[str, ...] = ("train", "val", "test", "test_ood")
 _REQUIRED_KEYS = ("img_id", "sent", "question_id", "label")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

@@ -18,20 +18,17 @@ a second call with the same arguments returns at once. Run it with::
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from tasks._files import MANIFEST_NAME, publish_dir, read_manifest, write_json
+from tasks._files import build_dataset, write_json
 from tasks.render import render_scene
 from tasks.vqa_annotators import simulate_answers, soft_label
 from tasks.vqa_questions import ask
-from tasks.world import sample_scene
+from tasks.world import Scene, sample_scene
 
-__all__ = ["GENERATOR", "GENERATOR_VERSION", "SPLITS", "generate_vqa"]
+__all__ = ["GENERATOR", "GENERATOR_VERSION", "SPLITS", "add_vqa_records", "generate_vqa", "vqa_files_of", "write_vqa_split"]
 
 GENERATOR = "tasks.vqa_generate"
 # Bump whenever the output for the same arguments changes, so stale datasets
@@ -80,19 +77,13 @@ def generate_vqa(
     sizes = {"train": n_train_images, "val": n_val_images, "test": n_test_images}
     _validate(seed, sizes, questions_per_image, image_size)
     manifest = _manifest(seed, sizes, questions_per_image, image_size)
-    if read_manifest(root) == manifest and _is_complete(root, manifest):
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling of root, so the final rename stays on one file system.
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; the dataset is not
-        _write_dataset(staging, manifest)
-        write_json(staging / MANIFEST_NAME, manifest)
-        publish_dir(staging, root, manifest, GENERATOR)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # only left over on failure
-    return root
+    return build_dataset(
+        root,
+        manifest,
+        GENERATOR,
+        lambda out: _write_dataset(out, manifest),
+        lambda existing: _is_complete(existing, manifest),
+    )
 
 
 def _validate(seed: int, sizes: dict[str, int], questions_per_image: int, image_size: int) -> None:
@@ -137,7 +128,7 @@ def _manifest(
     }
 
 
-def _files_of(split: str) -> tuple[str, ...]:
+def vqa_files_of(split: str) -> tuple[str, ...]:
     return (
         f"karpathy_{split}.json",
         f"v2_mscoco_{split}_annotations.json",
@@ -147,7 +138,7 @@ def _files_of(split: str) -> tuple[str, ...]:
 
 def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
     """Whether every file is still there: the manifest alone would hide deletions."""
-    if not all((root / "vqa" / name).is_file() for s in SPLITS for name in _files_of(s)):
+    if not all((root / "vqa" / name).is_file() for s in SPLITS for name in vqa_files_of(s)):
         return False
     n_images: int = sum(manifest["sizes"].values())
     return sum(1 for _ in (root / "images").glob("*.png")) == n_images
@@ -159,13 +150,8 @@ def _write_dataset(out: Path, manifest: dict[str, Any]) -> None:
     next_image_id = 1  # image ids are unique across splits, as in COCO
     for split in SPLITS:
         n_images = manifest["sizes"][split]
-        karpathy, annotations, questions = _split_records(
-            split, range(next_image_id, next_image_id + n_images), manifest, out / "images"
-        )
-        karpathy_name, annotations_name, questions_name = _files_of(split)
-        write_json(out / "vqa" / karpathy_name, karpathy)
-        write_json(out / "vqa" / annotations_name, {"annotations": annotations})
-        write_json(out / "vqa" / questions_name, {"questions": questions})
+        records = _split_records(split, range(next_image_id, next_image_id + n_images), manifest, out / "images")
+        write_vqa_split(out / "vqa", split, records)
         next_image_id += n_images
 
 
@@ -173,7 +159,7 @@ def _split_records(
     split: str, image_ids: range, manifest: dict[str, Any], images_dir: Path
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Render one split's images and build its three record lists."""
-    karpathy, annotations, questions = [], [], []
+    records: VQARecords = ([], [], [])
     for index, image_id in enumerate(image_ids):
         img_id = f"mini_{split}_{image_id:06d}"
         # One generator per image, seeded by a string (hashed with SHA-512, so
@@ -181,38 +167,66 @@ def _split_records(
         rng = random.Random(f"{GENERATOR}:{manifest['seed']}:{split}:{index}")
         scene = sample_scene(rng)
         render_scene(scene, manifest["image_size"]).save(images_dir / f"{img_id}.png", format="PNG")
-        asked: set[str] = set()
-        for k in range(manifest["questions_per_image"]):
-            spec = ask(scene, rng, exclude=frozenset(asked))
-            asked.add(spec.question)
-            raw = simulate_answers(spec, rng)
-            question_id = image_id * _QUESTION_ID_STRIDE + k
-            karpathy.append(
-                {
-                    "img_id": img_id,
-                    "sent": spec.question,
-                    "question_id": question_id,
-                    "label": soft_label(raw),
-                    "answer_type": spec.answer_type,
-                    "question_type": spec.question_type,
-                }
-            )
-            annotations.append(
-                {
-                    "question_id": question_id,
-                    "image_id": image_id,
-                    "question_type": spec.question_type,
-                    "answer_type": spec.answer_type,
-                    # At least 5 of 10 annotators type the exact truth, so it is
-                    # always the most common answer.
-                    "multiple_choice_answer": spec.answer,
-                    "answers": [
-                        {"answer": a.answer, "answer_confidence": a.confidence, "answer_id": i}
-                        for i, a in enumerate(raw, start=1)
-                    ],
-                }
-            )
-            questions.append(
-                {"question_id": question_id, "image_id": image_id, "question": spec.question}
-            )
-    return karpathy, annotations, questions
+        add_vqa_records(records, scene, rng, image_id, img_id, manifest["questions_per_image"])
+    return records
+
+
+VQARecords = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def add_vqa_records(
+    records: VQARecords, scene: Scene, rng: random.Random, image_id: int, img_id: str, questions_per_image: int
+) -> None:
+    """Ask ``questions_per_image`` distinct questions about one image and append their records.
+
+    Args:
+        records: (Karpathy records, official annotations, official questions),
+            extended in place.
+        scene: The image's scene.
+        rng: Source of randomness; it is advanced.
+        image_id: The numeric COCO-style image id (unique across splits).
+        img_id: The image file name without suffix.
+        questions_per_image: How many questions, 1-5.
+    """
+    karpathy, annotations, questions = records
+    asked: set[str] = set()
+    for k in range(questions_per_image):
+        spec = ask(scene, rng, exclude=frozenset(asked))
+        asked.add(spec.question)
+        raw = simulate_answers(spec, rng)
+        question_id = image_id * _QUESTION_ID_STRIDE + k
+        karpathy.append(
+            {
+                "img_id": img_id,
+                "sent": spec.question,
+                "question_id": question_id,
+                "label": soft_label(raw),
+                "answer_type": spec.answer_type,
+                "question_type": spec.question_type,
+            }
+        )
+        annotations.append(
+            {
+                "question_id": question_id,
+                "image_id": image_id,
+                "question_type": spec.question_type,
+                "answer_type": spec.answer_type,
+                # At least 5 of 10 annotators type the exact truth, so it is
+                # always the most common answer.
+                "multiple_choice_answer": spec.answer,
+                "answers": [
+                    {"answer": a.answer, "answer_confidence": a.confidence, "answer_id": i}
+                    for i, a in enumerate(raw, start=1)
+                ],
+            }
+        )
+        questions.append({"question_id": question_id, "image_id": image_id, "question": spec.question})
+
+
+def write_vqa_split(vqa_dir: Path, split: str, records: VQARecords) -> None:
+    """Write one split's three VQA v2 files into ``vqa_dir``."""
+    karpathy, annotations, questions = records
+    karpathy_name, annotations_name, questions_name = vqa_files_of(split)
+    write_json(vqa_dir / karpathy_name, karpathy)
+    write_json(vqa_dir / annotations_name, {"annotations": annotations})
+    write_json(vqa_dir / questions_name, {"questions": questions})

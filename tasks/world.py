@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "COLOURS",
+    "HELD_OUT_PAIRS",
     "MAX_OBJECTS",
     "MIN_OBJECTS",
     "SHAPES",
@@ -27,6 +28,7 @@ __all__ = [
     "Scene",
     "SceneObject",
     "sample_scene",
+    "with_held_out_pair",
 ]
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
@@ -35,6 +37,12 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLOURS: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
 SIZES: tuple[str, ...] = ("small", "large")
 MIN_OBJECTS, MAX_OBJECTS = 1, 4
+# (colour, shape) combinations kept out of every in-distribution split and the
+# pretraining corpus; only the out-of-distribution test splits show them. One
+# per shape and colour, so every colour and every shape is still seen in training.
+HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {("red", "triangle"), ("green", "circle"), ("blue", "square")}
+)
 
 # Half-extent of an object's bounding box as a fraction of the image side.
 # Large is ~1.8x small so size stays unambiguous at 64x64 (about 6 px vs 10 px).
@@ -168,8 +176,12 @@ def _pick(rng: RandomSource, options: Sequence[_T]) -> _T:
     return options[rng.randrange(len(options))]
 
 
-def _place(rng: RandomSource, placed: list[SceneObject]) -> SceneObject | None:
+def _place(
+    rng: RandomSource, placed: list[SceneObject], forbidden: frozenset[tuple[str, str]]
+) -> SceneObject | None:
     shape, colour, size = _pick(rng, SHAPES), _pick(rng, COLOURS), _pick(rng, SIZES)
+    while (colour, shape) in forbidden:  # no draw at all when nothing is forbidden
+        shape, colour = _pick(rng, SHAPES), _pick(rng, COLOURS)
     r = SIZE_RADIUS[size]
     for _ in range(_PLACEMENT_TRIES):
         candidate = SceneObject(
@@ -180,7 +192,9 @@ def _place(rng: RandomSource, placed: list[SceneObject]) -> SceneObject | None:
     return None
 
 
-def sample_scene(rng: RandomSource) -> Scene:
+def sample_scene(
+    rng: RandomSource, forbidden_pairs: frozenset[tuple[str, str]] = frozenset()
+) -> Scene:
     """Draw a random scene: 1-4 objects with uniform shape, colour and size.
 
     Positions come from rejection sampling, so objects never overlap. The result
@@ -188,6 +202,9 @@ def sample_scene(rng: RandomSource) -> Scene:
 
     Args:
         rng: A ``random.Random`` or a ``numpy.random.Generator``; it is advanced.
+        forbidden_pairs: ``(colour, shape)`` combinations no object may have
+            (e.g. :data:`HELD_OUT_PAIRS`); an empty set leaves the random stream
+            exactly as it was before this argument existed.
 
     Returns:
         The sampled scene.
@@ -200,7 +217,7 @@ def sample_scene(rng: RandomSource) -> Scene:
         n = _pick(rng, range(MIN_OBJECTS, MAX_OBJECTS + 1))
         placed: list[SceneObject] = []
         while len(placed) < n:
-            obj = _place(rng, placed)
+            obj = _place(rng, placed, forbidden_pairs)
             if obj is None:
                 break  # crowded layout: start the scene again
             placed.append(obj)
@@ -210,3 +227,26 @@ def sample_scene(rng: RandomSource) -> Scene:
         f"could not place non-overlapping objects after {_SCENE_TRIES} tries; "
         "SIZE_RADIUS is too large for the image."
     )
+
+
+def with_held_out_pair(
+    scene: Scene, rng: random.Random, pairs: frozenset[tuple[str, str]] = HELD_OUT_PAIRS
+) -> Scene:
+    """``scene`` with one random object recoloured and reshaped to a held-out pair.
+
+    Every shape is drawn inside the same bounding box, so the change never
+    creates an overlap.
+
+    Args:
+        scene: An in-distribution scene.
+        rng: Source of randomness; it is advanced.
+        pairs: The ``(colour, shape)`` combinations to draw from.
+
+    Returns:
+        The new scene, with at least one object of a pair in ``pairs``.
+    """
+    index = rng.randrange(len(scene.objects))
+    colour, shape = sorted(pairs)[rng.randrange(len(pairs))]
+    old = scene.objects[index]
+    new = SceneObject(shape, colour, old.size, old.x, old.y)
+    return Scene(scene.objects[:index] + (new,) + scene.objects[index + 1 :])

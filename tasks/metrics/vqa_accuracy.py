@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["CONTRACTIONS", "normalize_answer", "question_accuracy", "vqa_accuracy"]
+__all__ = ["CONTRACTIONS", "normalize_answer", "process_punctuation", "question_accuracy", "vqa_accuracy"]
 
 # Punctuation handled by the tool's first step. Absent on purpose: "." (its own
 # rule below), "'" (contractions keep it) and ":".
@@ -128,7 +128,7 @@ def _parse_table(table: str) -> dict[str, str]:
 CONTRACTIONS: Mapping[str, str] = _parse_table(_CONTRACTION_TABLE)
 
 
-def _process_punctuation(text: str) -> str:
+def process_punctuation(text: str) -> str:
     """The tool's ``processPunctuation``: the only step ground truth gets."""
     has_digit_comma = _DIGIT_COMMA_DIGIT.search(text) is not None
     out = text
@@ -163,7 +163,7 @@ def normalize_answer(s: str) -> str:
         The normalised answer, words joined by single spaces.
     """
     text = s.replace("\n", " ").replace("\t", " ").strip()
-    return _process_digit_article(_process_punctuation(text))
+    return _process_digit_article(process_punctuation(text))
 
 
 def question_accuracy(pred: str, answers: Sequence[str]) -> float:
@@ -189,7 +189,7 @@ def question_accuracy(pred: str, answers: Sequence[str]) -> float:
     resolved = normalize_answer(pred)
     truth = list(answers)
     if len(set(truth)) > 1:  # the tool leaves unanimous answers untouched
-        truth = [_process_punctuation(a) for a in truth]
+        truth = [process_punctuation(a) for a in truth]
     total_matches = sum(a == resolved for a in truth)
     score = 0.0
     for own in truth:

@@ -31,3 +31,28 @@ def tiny_vqa(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def default_vqa(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dataset with default sizes (a few seconds). Treat as read-only."""
     return generate_vqa(tmp_path_factory.mktemp("default") / "vqa_mini")
+
+
+# A few of everything; generates in about a second.
+TINY_BENCHMARK = dict(
+    images={"train": 8, "val": 4, "test": 4, "test_ood": 4},
+    nlvr2_pairs={"train": 6, "val": 4, "test": 4, "test_ood": 4},
+    videos={"train": 3, "val": 2, "test": 2, "test_ood": 2},
+    frames_per_video=3,
+)
+
+
+@pytest.fixture
+def tiny_benchmark_sizes():
+    """The sizes of :func:`tiny_benchmark`."""
+    from tasks import BenchmarkSizes
+
+    return BenchmarkSizes(**TINY_BENCHMARK)
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny mini-VL benchmark (seed 0). Treat as read-only."""
+    from tasks import BenchmarkSizes, generate_benchmark
+
+    return generate_benchmark(tmp_path_factory.mktemp("bench") / "mini-vl", seed=0, sizes=BenchmarkSizes(**TINY_BENCHMARK))

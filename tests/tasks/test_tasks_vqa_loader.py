@@ -53,7 +53,7 @@ def test_answers_are_empty_without_the_annotation_file(dataset: Path) -> None:
 
 def test_unknown_split_lists_the_accepted_ones(tiny_vqa: Path) -> None:
     with pytest.raises(
-        DatasetError, match=r"unknown split 'dev'; accepted splits are \['train', 'val', 'test'\]"
+        DatasetError, match=r"unknown split 'dev'; accepted splits are \['train', 'val', 'test', 'test_ood'\]"
     ):
         load_vqa_split(tiny_vqa, "dev")
 
