@@ -1,31 +1,49 @@
-"""Read-only Streamlit dashboard of search studies (score vs trainable %).
+"""Read-only Streamlit dashboard of search studies.
 
-``processing`` (pure pandas) and ``charts`` (Plotly) hold the logic; ``app``
-only lays the page out. Run it with ``python -m dashboard --storage URL``.
+Pure logic lives in ``processing`` (tables, the front's plot frame, filters),
+``history`` (hypervolume over trials, trials over time), ``details`` (one trial,
+comparisons, recipes), ``parameters`` (parallel coordinates, importances) and
+``budget``; ``charts`` turns their frames into Plotly figures; ``sources`` reads what
+``storage`` does not (a change fingerprint, Optuna's trials, read-only). ``app.py``
+and ``views/`` only draw. Run it with ``python -m dashboard --storage URL``.
 Nothing here imports torch or writes to the database.
 """
 
+from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text
 from dashboard.charts import pareto_figure
 from dashboard.processing import (
+    Axis,
     Summary,
+    filter_trials,
     front_table,
     hover_text,
     key_hyperparameters,
     plot_frame,
+    sort_trials,
+    study_overview,
     summarize,
     trials_table,
+    x_axes,
 )
 from dashboard.settings import STORAGE_ENV, resolve_storage_url
 
 __all__ = [
     "STORAGE_ENV",
+    "Axis",
+    "BudgetLimit",
+    "BudgetTextError",
     "Summary",
+    "filter_trials",
     "front_table",
     "hover_text",
     "key_hyperparameters",
     "pareto_figure",
+    "parse_budget_text",
     "plot_frame",
     "resolve_storage_url",
+    "sort_trials",
+    "study_overview",
     "summarize",
     "trials_table",
+    "x_axes",
 ]

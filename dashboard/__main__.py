@@ -38,6 +38,7 @@ def build_command(*, port: int, address: str) -> list[str]:
         "--server.address", address,
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",  # no Deploy / clear-cache buttons on a read-only page
     ]  # fmt: skip
 
 

@@ -1,19 +1,21 @@
-"""Streamlit dashboard: score vs trainable-parameter % of a PETL search study.
+"""Streamlit dashboard of PETL search studies: the frame around every page.
 
 Run::
 
-    streamlit run dashboard/app.py -- --storage sqlite:////abs/path/studies.db
     python -m dashboard --storage URL [--port N]
+    streamlit run dashboard/app.py -- --storage sqlite:////abs/path/studies.db
 
-The URL may also come from ``$VLPETL_STORAGE``; the default is
-``data/studies.db``. The page only reads (through a read-only engine) and only
-draws: numbers come from ``dashboard.processing`` and ``storage.analysis``.
+The URL may also come from ``$VLPETL_STORAGE``; the default is ``data/studies.db``.
+This file draws the sidebar (study, budget, live refresh), then runs the chosen page
+from ``views/``. Query parameters ``?study=NAME&budget=5%&trial=N`` open a study, a
+budget and a trial page directly. Everything is read through read-only connections.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 # `streamlit run` puts dashboard/ on sys.path, not the repository root.
@@ -21,44 +23,26 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-from sqlalchemy import Engine  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
-from dashboard.charts import pareto_figure  # noqa: E402
-from dashboard.processing import (  # noqa: E402
-    Summary,
-    front_table,
-    plot_frame,
-    summarize,
-    trials_table,
-)
+from dashboard import ui  # noqa: E402
+from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text  # noqa: E402
 from dashboard.settings import STORAGE_ENV, resolve_storage_url  # noqa: E402
-from storage import (  # noqa: E402
-    StorageURLError,
-    best_within_budget,
-    list_studies,
-    load_results,
-    make_readonly_engine,
-    redact,
-)
+from dashboard.sources import fingerprint  # noqa: E402
+from storage import StorageURLError, list_studies, redact, validate_storage_url  # noqa: E402
 
 NO_DATABASE = "No study database yet"
 NO_STUDIES = "No studies recorded yet"
+REFRESH_CHOICES = (5, 10, 30, 60)  # seconds
 
 
-@st.cache_resource(show_spinner=False)
-def _engine(url: str) -> Engine:
-    return make_readonly_engine(url)
-
-
-def _connect(url: str) -> tuple[Engine, list[str]]:
-    """Open the database and list its studies, or explain why not and stop."""
+def _connect(url: str) -> tuple[str, list[str]]:
+    """Validate the URL, open the database and list its studies, or explain why not and stop."""
     hint = f"Pass `--storage URL` or set `{STORAGE_ENV}`."
     try:
-        engine = _engine(url)
-        return engine, list_studies(engine)
+        url = validate_storage_url(url)
+        return url, list_studies(ui.engine(url))
     except StorageURLError as exc:
         st.error(f"{exc} {hint}")
     except FileNotFoundError as exc:
@@ -69,75 +53,88 @@ def _connect(url: str) -> tuple[Engine, list[str]]:
     st.stop()
 
 
-def _sidebar(studies: list[str], url: str) -> tuple[str, float | None]:
-    with st.sidebar:
-        study = st.selectbox("Study", studies, key="study")
-        budget = st.number_input(
-            "Budget (% trainable parameters)", min_value=0.0, max_value=100.0, value=None,
-            step=0.5, placeholder="none", key="budget",
-            help="Draw a vertical line and pick the best trial at or under it.",
-        )  # fmt: skip
-        st.caption(f"Storage: `{redact(url)}` (read-only)")
-    return str(study), budget
+def _pick_study(studies: list[str], url: str) -> str:
+    if st.session_state.get("study") not in studies:
+        # A new session (or a vanished study): the URL's ?study= first, else the study
+        # most recently written to, which is the one a running search is filling.
+        wanted = st.query_params.get("study")
+        if wanted not in studies:
+            overview = ui.results(url, None)
+            latest = overview.groupby("study_name")["created_at"].max().sort_values()
+            wanted = str(latest.index[-1]) if not latest.empty else studies[0]
+        st.session_state["study"] = wanted
+    return str(st.selectbox("Study", studies, key="study"))
 
 
-def _metrics(summary: Summary) -> None:
-    columns = st.columns(5)
-    columns[0].metric("Complete", summary.complete)
-    columns[1].metric("Infeasible", summary.infeasible)
-    columns[2].metric("Failed", summary.failed)
-    best = "-" if summary.best_score is None else f"{summary.best_score:.2f}"
-    columns[3].metric("Best score", best)
-    columns[4].metric("Front size", summary.front_size)
-    st.caption(
-        f"{summary.running} running, {summary.pruned} pruned; "
-        f"hypervolume {summary.hypervolume:,.1f} (reference: score 0 at 100%)."
-    )
+def _pick_budget() -> BudgetLimit | None:
+    if "budget_text" not in st.session_state:
+        st.session_state["budget_text"] = st.query_params.get("budget", "")
+    text = st.text_input(
+        "Budget", key="budget_text", placeholder="e.g. 5%, 0.05, 150k",
+        help="Trainable-parameter budget, written as for `search.export --budget`: draws the "
+        "line on the front, names the best trial under it, and goes into exported recipes.",
+    )  # fmt: skip
+    if not text.strip():
+        return None
+    try:
+        return parse_budget_text(text)
+    except BudgetTextError as exc:
+        st.error(str(exc))
+        return None
 
 
-def _budget_pick(df: pd.DataFrame, budget: float | None) -> None:
-    if budget is None:
+def _live_refresh(url: str) -> None:
+    """Poll the database; rerun the whole app when a worker wrote something."""
+    live = st.toggle("Live refresh", value=True, key="live", help="Re-read the study when a trial is recorded.")
+    every = st.select_slider("Check every (s)", REFRESH_CHOICES, value=10, key="refresh_every", disabled=not live)
+    if not live:
         return
-    best = best_within_budget(df, max_pct=budget)
-    if best is None:
-        st.warning(f"No complete trial within {budget:g}% trainable parameters.")
-        return
-    st.success(
-        f"Best within {budget:g}%: trial #{best['trial_number']} ({best['method']}), "
-        f"score {best['score']:.2f} at {best['trainable_pct']:.3g}%."
-    )
+    seen = fingerprint(ui.engine(url))
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        if fingerprint(ui.engine(url)) != seen:
+            st.rerun(scope="app")
+        st.caption(f"Checked {datetime.now(UTC):%H:%M:%S} UTC; updates when a trial is recorded.")
+
+    watch()
+
+
+def _pages() -> list[st.Page]:
+    return [
+        st.Page("views/overview.py", title="Overview", icon=":material/scatter_plot:", url_path="overview",
+                default=True),
+        st.Page("views/progress.py", title="Progress", icon=":material/trending_up:", url_path="progress"),
+        st.Page("views/parameters.py", title="Parameters", icon=":material/tune:", url_path="parameters"),
+        st.Page("views/trials.py", title="Trials", icon=":material/table_rows:", url_path="trials"),
+        st.Page("views/trial.py", title="Trial", icon=":material/science:", url_path="trial"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    ]  # fmt: skip
 
 
 def main() -> None:
-    """Draw the page for the storage URL given on the command line or environment."""
-    st.set_page_config(page_title="VL-PETL search", layout="wide")
-    st.title("VL-PETL search: score vs trainable parameters")
-    url = resolve_storage_url(sys.argv[1:], os.environ)
-    engine, studies = _connect(url)
+    """Draw the sidebar for the configured storage URL, then the selected page."""
+    st.set_page_config(page_title="VL-PETL search", page_icon=":material/scatter_plot:", layout="wide")
+    pages = _pages()
+    page = st.navigation(pages)
+    if page is pages[0] and "trial" in st.query_params:
+        # ?trial=N on the bare address opens that trial, so a link needs no page path.
+        st.switch_page(pages[4], query_params=st.query_params.to_dict())
+    url, studies = _connect(resolve_storage_url(sys.argv[1:], os.environ))
     if not studies:
+        st.title("VL-PETL search")
         st.info(f"**{NO_STUDIES}** in `{redact(url)}`. Start a search; trials appear here.")
         st.stop()
-    study, budget = _sidebar(studies, url)
-    df = load_results(engine, study)
-    st.subheader(f"Study: {study}")
-    summary = summarize(df)
-    _metrics(summary)
-    _budget_pick(df, budget)
-
-    points = plot_frame(df)
-    if points.empty:
-        st.info("No complete trials to plot yet.")
-    else:
-        st.plotly_chart(pareto_figure(points, budget_pct=budget), key="pareto")
-        hidden = summary.complete - len(points)
-        if hidden:
-            st.caption(f"{hidden} complete trial(s) with 0% trainable parameters are not drawn.")
-
-    st.subheader("Pareto front")
-    st.dataframe(front_table(df), hide_index=True)
-    st.subheader("All trials")
-    st.dataframe(trials_table(df), hide_index=True)
+    with st.sidebar:
+        study = _pick_study(studies, url)
+        budget = _pick_budget()
+        _live_refresh(url)
+        st.caption(f"Storage: `{redact(url)}` (read-only)")
+    if st.query_params.get("study") != study:
+        st.query_params["study"] = study  # keeps the address shareable
+    ui.set_context(ui.Context(url=url, studies=studies, study=study, budget=budget))
+    page.run()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__
     main()

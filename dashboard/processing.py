@@ -1,12 +1,13 @@
 """Turn the results frame into what the dashboard draws (pure pandas).
 
-Everything the page shows is computed here or in :mod:`storage.analysis`,
-so it can be tested without Streamlit; ``app.py`` only lays it out.
+Everything the pages show is computed here, in :mod:`dashboard.history`,
+:mod:`dashboard.details` or in :mod:`storage.analysis`, so it can be tested without
+Streamlit; the page scripts only lay it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,23 +17,82 @@ import pandas as pd
 from storage.analysis import hypervolume_2d, pareto_mask
 
 __all__ = [
+    "AVERAGE_SCORE",
     "DIMMED_OPACITY",
+    "MAX_HYPERPARAMETERS",
+    "PCT_AXIS",
+    "PEAK_MEMORY",
+    "STATUSES",
+    "TASK_PREFIX",
+    "Axis",
     "Summary",
+    "filter_trials",
+    "flat_config",
     "front_table",
     "hover_text",
     "key_hyperparameters",
     "plot_frame",
+    "score_options",
+    "selected_trials",
+    "sharing_of",
+    "sort_trials",
+    "study_overview",
     "summarize",
     "trials_table",
+    "with_task_columns",
+    "x_axes",
 ]
 
 # Dominated points stay visible for context but recede behind the front.
 DIMMED_OPACITY = 0.3
 # Hover boxes taller than this hide the chart.
 MAX_HYPERPARAMETERS = 8
+# Not stored yet: the results table may gain it; the axis is offered only once it has values.
+PEAK_MEMORY = "peak_memory_mb"
+TASK_PREFIX = "task:"
+AVERAGE_SCORE = "average over tasks"
+STATUSES = ("complete", "running", "failed", "infeasible", "pruned")
 # TrialConfig.to_dict() layout: method_params holds the method's own knobs.
 _METHOD_PARAMS = "method_params"
 _SHOWN_ALWAYS = (("sharing", "sharing"), ("training.learning_rate", "lr"), ("backbone", "backbone"))
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One choice of x axis for the front: a results column, its label and its scale."""
+
+    label: str
+    column: str
+    log: bool
+
+
+PCT_AXIS = Axis("trainable parameters (%)", "trainable_pct", log=True)
+_AXES = (
+    PCT_AXIS,
+    Axis("trainable parameters", "trainable_params", log=True),
+    Axis("peak memory (MB)", PEAK_MEMORY, log=False),
+    Axis("training time (s)", "train_seconds", log=False),
+)
+
+
+def x_axes(df: pd.DataFrame) -> list[Axis]:
+    """The x axes this study can be drawn against.
+
+    An axis is offered only when its column exists and some complete trial has a value,
+    so a database without ``peak_memory_mb`` (or with it still empty) offers no memory axis.
+
+    Args:
+        df: One study's results.
+
+    Returns:
+        Trainable % first (always offered), then the others that have data.
+    """
+    complete = df[df["status"] == "complete"]
+    offered = [_AXES[0]]
+    for axis in _AXES[1:]:
+        if axis.column in df.columns and pd.to_numeric(complete[axis.column], errors="coerce").notna().any():
+            offered.append(axis)
+    return offered
 
 
 @dataclass(frozen=True)
@@ -47,6 +107,10 @@ class Summary:
     best_score: float | None
     front_size: int
     hypervolume: float
+
+    @property
+    def total(self) -> int:
+        return self.complete + self.infeasible + self.failed + self.running + self.pruned
 
 
 def summarize(df: pd.DataFrame) -> Summary:
@@ -72,6 +136,70 @@ def summarize(df: pd.DataFrame) -> Summary:
     )
 
 
+def study_overview(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per study: whether it is running, trial counts, best score, hypervolume.
+
+    Args:
+        df: Results of any number of studies (``load_results(engine)``).
+
+    Returns:
+        Columns study, state ("running" while a trial is, else "idle"), the count of
+        each status, trials, best_score, hypervolume and last_update; most recently
+        updated study first.
+    """
+    rows = []
+    for name, group in df.groupby("study_name", sort=False):
+        summary = summarize(group)
+        stamps = pd.concat([group["created_at"], group["finished_at"]]).dropna()
+        rows.append(
+            {
+                "study": name,
+                "state": "running" if summary.running else "idle",
+                **{status: getattr(summary, status) for status in STATUSES},
+                "trials": summary.total,
+                "best_score": summary.best_score,
+                "hypervolume": summary.hypervolume,
+                "last_update": stamps.max() if not stamps.empty else pd.NaT,
+            }
+        )
+    columns = ["study", "state", *STATUSES, "trials", "best_score", "hypervolume", "last_update"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("last_update", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def with_task_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Add one float column ``task:<name>`` per task found in ``task_scores``.
+
+    Args:
+        df: Results with a ``task_scores`` column of dicts (or None).
+
+    Returns:
+        A copy with the task columns appended (NaN where a trial has no such score).
+    """
+    return pd.concat([df, _task_frame(df["task_scores"], df.index)], axis=1)
+
+
+def _task_frame(task_scores: Iterable[Any], index: pd.Index) -> pd.DataFrame:
+    scores = [s if isinstance(s, Mapping) else {} for s in task_scores]
+    return pd.DataFrame(scores, index=index, dtype="float64").add_prefix(TASK_PREFIX)
+
+
+def score_options(df: pd.DataFrame) -> dict[str, str]:
+    """What the y axis can show: the average score, then each task's score.
+
+    Args:
+        df: Results after :func:`with_task_columns`.
+
+    Returns:
+        ``label -> column``.
+    """
+    options = {AVERAGE_SCORE: "score"}
+    for column in df.columns:
+        if column.startswith(TASK_PREFIX):
+            options[column.removeprefix(TASK_PREFIX)] = column
+    return options
+
+
 def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, item in value.items():
@@ -81,6 +209,11 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = item
     return flat
+
+
+def flat_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The config as ``dotted.name -> value`` (lists kept as values)."""
+    return _flatten(config) if isinstance(config, Mapping) else {}
 
 
 def key_hyperparameters(config: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -107,6 +240,12 @@ def key_hyperparameters(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(list(picked.items())[:MAX_HYPERPARAMETERS])
 
 
+def sharing_of(config: Mapping[str, Any] | None) -> str | None:
+    """The trial's sharing mode, or None when its config has none."""
+    value = config.get("sharing") if isinstance(config, Mapping) else None
+    return None if value is None else str(value)
+
+
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
@@ -117,12 +256,13 @@ def _params_line(config: Mapping[str, Any] | None, separator: str) -> str:
     return separator.join(f"{k}={_format(v)}" for k, v in key_hyperparameters(config).items())
 
 
-def hover_text(row: Mapping[str, Any]) -> str:
+def hover_text(row: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> str:
     """Plotly hover text (``<br>``-separated) for one complete trial.
 
     Args:
         row: A results row with trial_number, method, score, trainable_pct,
             trainable_params and config.
+        extra: More ``label -> text`` lines (the chosen task's score, the x value).
 
     Returns:
         The method and its key hyperparameters, then score and size.
@@ -131,36 +271,51 @@ def hover_text(row: Mapping[str, Any]) -> str:
         f"<b>#{row['trial_number']} {row['method']}</b>",
         f"score {row['score']:.2f}",
         f"trainable {row['trainable_pct']:.3g}% ({row['trainable_params']:,} params)",
+        *(f"{label} {text}" for label, text in (extra or {}).items()),
     ]
     hyper = _params_line(row.get("config"), "<br>")
     return "<br>".join(lines + ([hyper] if hyper else []))
 
 
-def plot_frame(df: pd.DataFrame) -> pd.DataFrame:
+def plot_frame(df: pd.DataFrame, x: Axis = PCT_AXIS, y: str = "score") -> pd.DataFrame:
     """Complete trials that can be drawn, with label, front flag and hover text.
 
-    Trials with 0% trainable parameters are left out: a log axis cannot
-    place them.
+    The front is taken in the plane drawn (maximise ``y``, minimise ``x``), so a per-task
+    or a training-time view dims what is dominated there. A log axis cannot place zero, so
+    such trials are left out of a log plot.
 
     Args:
-        df: One study's results.
+        df: One study's results (after :func:`with_task_columns` for a task's ``y``).
+        x: The x axis.
+        y: The score column.
 
     Returns:
-        A copy of the drawable rows sorted by trainable_pct, plus columns
-        ``label``, ``on_front``, ``opacity`` and ``hover``.
+        A copy of the drawable rows sorted by x, plus columns ``x``, ``y``, ``label``,
+        ``on_front``, ``opacity`` and ``hover``.
     """
-    on_front = pareto_mask(df)
-    drawable = (
-        (df["status"] == "complete")
-        & np.isfinite(df["score"].astype(float))
-        & (df["trainable_pct"] > 0)
-    )
-    frame = df[drawable].copy()
+    xs = pd.to_numeric(df[x.column], errors="coerce").astype(float) if x.column in df else pd.Series(np.nan, df.index)
+    ys = pd.to_numeric(df[y], errors="coerce").astype(float)
+    plane = df.assign(x=xs, y=ys)
+    on_front = pareto_mask(plane, maximize="y", minimize="x")
+    drawable = (df["status"] == "complete") & np.isfinite(ys) & np.isfinite(xs)
+    if x.log:
+        drawable &= xs > 0
+    frame = plane[drawable].copy()
     frame["on_front"] = on_front[drawable]
     frame["label"] = "#" + frame["trial_number"].astype(str) + " " + frame["method"]
     frame["opacity"] = np.where(frame["on_front"], 1.0, DIMMED_OPACITY)
-    frame["hover"] = [hover_text(row) for row in frame.to_dict("records")]
-    return frame.sort_values(["trainable_pct", "score"], ascending=[True, False])
+    extra_x = x.column not in ("trainable_pct", "trainable_params")
+    frame["hover"] = [
+        hover_text(
+            row,
+            {
+                **({f"{y.removeprefix(TASK_PREFIX)}:": f"{row['y']:.2f}"} if y != "score" else {}),
+                **({f"{x.label}:": _format(row["x"])} if extra_x else {}),
+            },
+        )
+        for row in frame.to_dict("records")
+    ]
+    return frame.sort_values(["x", "y"], ascending=[True, False])
 
 
 def _table(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -191,13 +346,73 @@ def trials_table(df: pd.DataFrame) -> pd.DataFrame:
         df: One study's results.
 
     Returns:
-        Flat columns only (no dicts), so any table widget can show it.
+        Flat columns only (no dicts), so any table widget can show it; ``sharing`` comes
+        from the config, ``peak_memory_mb`` only when the results table has it.
     """
     columns = [
         "trial_number", "status", "method", "score", "trainable_pct", "trainable_params",
-        "train_seconds", "error", "finished_at",
+        "train_seconds", *([PEAK_MEMORY] if PEAK_MEMORY in df.columns else []),
+        "error", "finished_at",
     ]  # fmt: skip
     table = _table(df, columns)
-    scores = [s if isinstance(s, Mapping) else {} for s in df["task_scores"]]
-    tasks = pd.DataFrame(scores, index=table.index, dtype="float64")
-    return pd.concat([table, tasks.add_prefix("task:")], axis=1)
+    table.insert(3, "sharing", [sharing_of(c) for c in df["config"]])
+    return pd.concat([table, _task_frame(df["task_scores"], table.index)], axis=1)
+
+
+def filter_trials(
+    table: pd.DataFrame,
+    *,
+    methods: Iterable[str] = (),
+    sharing: Iterable[str] = (),
+    statuses: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Keep the rows of a :func:`trials_table` that match every non-empty filter.
+
+    Args:
+        table: Output of :func:`trials_table`.
+        methods: Keep these methods; all when empty.
+        sharing: Keep these sharing modes; all when empty.
+        statuses: Keep these statuses; all when empty.
+
+    Returns:
+        The matching rows, index reset.
+    """
+    keep = pd.Series(True, index=table.index)
+    for column, wanted in (("method", methods), ("sharing", sharing), ("status", statuses)):
+        wanted = list(wanted)
+        if wanted:
+            keep &= table[column].isin(wanted)
+    return table[keep].reset_index(drop=True)
+
+
+def sort_trials(table: pd.DataFrame, by: str, *, ascending: bool) -> pd.DataFrame:
+    """Sort a trials table by one column, missing values last, trial number breaking ties.
+
+    Raises:
+        ValueError: If ``by`` is not a column of ``table``.
+    """
+    if by not in table.columns:
+        raise ValueError(f"Cannot sort by {by!r}: not a column; columns are {', '.join(table.columns)}.")
+    keys = [by] if by == "trial_number" else [by, "trial_number"]
+    order = [ascending] if by == "trial_number" else [ascending, True]
+    return table.sort_values(keys, ascending=order, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def selected_trials(points: Iterable[Mapping[str, Any]]) -> list[int]:
+    """Trial numbers of the points selected on the front chart, in selection order.
+
+    Args:
+        points: ``event.selection.points`` of ``st.plotly_chart``; each marker carries
+            its trial number as ``customdata`` (a scalar or a one-item list).
+
+    Returns:
+        Distinct trial numbers; points without one (the front line) are skipped.
+    """
+    numbers: list[int] = []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list | tuple):
+            data = data[0] if data else None
+        if isinstance(data, int | float) and not isinstance(data, bool) and int(data) not in numbers:
+            numbers.append(int(data))
+    return numbers

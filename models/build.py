@@ -1,40 +1,66 @@
-"""TrialConfig -> model: backbone, V->L projection, PETL modules and freezing policy."""
+"""TrialConfig -> model: backbone, V->L projection, PETL modules and freezing policy.
+
+A language model comes from one of three routes:
+
+- pretrained: the embedded tiny backbone's directory, or a hub model already on disk;
+- config-only: a base-size preset's explicit architecture (models.backbones.presets), built on
+  the meta device for exact counting (always, so counts never depend on what is cached), or
+  with random initialisation when the weights are absent. No tokenizer exists on this route:
+  the 200 visual-order rows are appended to the word embedding, and the model is built with
+  `tokenizer=None`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import open_clip
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from models.backbones.clip_encoder import GridEncoder, build_grid_encoder
-from models.backbones.language_model import add_visual_order_tokens, load_language_model, visual_order_tokens
+from models.backbones.language_model import (
+    NUM_VISUAL_ORDER_TOKENS,
+    add_visual_order_tokens,
+    load_language_model,
+    visual_order_tokens,
+)
 from models.backbones.presets import BackbonePreset, get_preset
-from models.backbones.sites import is_layernorm
-from models.config import TrialConfig
+from models.backbones.sites import is_layernorm, word_embedding_modules
+from models.config import ConfigError, TrialConfig
 from models.embedded import embedded_dir
 from models.petl.registry import get_method
 from models.vl_model import VisualEmbedding, VLSeq2Seq
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class BackboneLocation:
-    """Where a preset's weights live: open_clip name + checkpoint, LM hub name or directory."""
+    """Where a preset's weights live: open_clip name + checkpoint, LM hub name or directory.
+
+    Attributes:
+        weights_available: the LM's weights can be loaded without a download; when False the
+            preset's explicit config gives a randomly initialised (or meta) model.
+    """
 
     preset: BackbonePreset
-    clip_model: str
+    clip_model: str | None
     clip_checkpoint: str | None
     language_model: str
+    weights_available: bool = True
 
     @classmethod
     def resolve(cls, name: str, data_dir: Path) -> "BackboneLocation":
         preset = get_preset(name)
         if not preset.embedded:
-            return cls(preset, preset.clip_model, preset.clip_pretrained, str(preset.language_model))
+            language_model = str(preset.language_model)
+            available = _weights_on_disk(language_model)
+            return cls(preset, preset.clip_model, preset.clip_pretrained, language_model, available)
         root = embedded_dir(data_dir, preset)
         config_file = root / "clip" / f"{preset.clip_model}.json"
         if config_file.exists():
@@ -42,14 +68,27 @@ class BackboneLocation:
         return cls(preset, preset.clip_model, str(root / "clip" / "open_clip_model.safetensors"), str(root / "language_model"))
 
 
+def _weights_on_disk(name: str) -> bool:
+    # A local directory, or a hub model already in the cache; never a network call.
+    if Path(name).is_dir():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+
+
 def build_visual_encoder(location: BackboneLocation) -> tuple[GridEncoder, object]:
     """The frozen CLIP grid encoder and its image transform."""
+    if location.clip_model is None:
+        raise ValueError(f"backbone {location.preset.name!r} reads precomputed features and has no image encoder")
     encoder, preprocess = build_grid_encoder(location.clip_model, location.clip_checkpoint, location.preset.grid)
     encoder.requires_grad_(False)
     return encoder, preprocess
 
 
-def build_vl_model(config: TrialConfig, location: BackboneLocation, meta: bool = False) -> tuple[VLSeq2Seq, PreTrainedTokenizerBase]:
+def build_vl_model(
+    config: TrialConfig, location: BackboneLocation, meta: bool = False
+) -> tuple[VLSeq2Seq, PreTrainedTokenizerBase | None]:
     """Build the VL model of a trial with its PETL modules inserted and its freezing applied.
 
     Args:
@@ -57,35 +96,76 @@ def build_vl_model(config: TrialConfig, location: BackboneLocation, meta: bool =
         location: where the backbone's weights live.
         meta: build on the meta device (no memory, no weight loading) for parameter counting.
 
+    Returns:
+        The model and its tokenizer; the tokenizer is None on the config-only route.
+
     Raises:
-        ConfigError: the method, its parameters or its sharing mode are invalid.
+        ConfigError: the method, its parameters, its sharing mode or the freezing are invalid
+            (every problem listed).
     """
     spec = get_method(config.method)
-    method_config = spec.make_config(config.method_params, config.sharing)
+    problems = list(config.freeze.problems())
+    try:
+        method_config = spec.make_config(config.method_params, config.sharing)
+    except ConfigError as error:
+        problems = error.problems + problems
+    if not meta and config.freeze.visual_encoder != "frozen":
+        problems.append(
+            f"freeze.visual_encoder={config.freeze.visual_encoder!r} cannot train: visual features are cached, "
+            f"so CLIP is not part of the trained model; use 'frozen' (other policies are for counting only)"
+        )
+    if problems:
+        raise ConfigError(problems)
     device_scope = torch.device("meta") if meta else contextlib.nullcontext()
     torch.manual_seed(config.training.seed)  # new modules (V->L, PETL) start the same on every rebuild
     with device_scope:
-        lm, tokenizer = _language_model(location, meta)
-        feat_dim = _visual_feature_dim(location)
-        layernorm = _layernorm_factory(lm)
-        order_ids = tokenizer.convert_tokens_to_ids(visual_order_tokens())
-        visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, lm.get_input_embeddings(), order_ids)
-        model = VLSeq2Seq(lm, visual, config.tasks)
-        spec.apply(model, method_config, config.sharing)
-    apply_freezing(model, config)
+        lm, tokenizer, order_ids = _language_model(location, meta)
+        model = assemble_vl_model(config, lm, visual_feature_dim(location), order_ids)
     return model, tokenizer
+
+
+def assemble_vl_model(config: TrialConfig, lm: PreTrainedModel, feat_dim: int, order_token_ids: list[int]) -> VLSeq2Seq:
+    """Wrap a language model into the VL layout, insert the trial's PETL modules, apply freezing.
+
+    Args:
+        config: the trial (method, parameters, sharing, freezing, tasks).
+        lm: a T5 or BART model whose word embedding already holds the visual-order rows.
+        feat_dim: dimension of one visual feature.
+        order_token_ids: the rows of the visual-order tokens in the word embedding.
+
+    Raises:
+        ConfigError: invalid method parameters or sharing mode.
+    """
+    spec = get_method(config.method)
+    method_config = spec.make_config(config.method_params, config.sharing)
+    layernorm = _layernorm_factory(lm)
+    visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, lm.get_input_embeddings(), order_token_ids)
+    model = VLSeq2Seq(lm, visual, config.tasks)
+    spec.apply(model, method_config, config.sharing)
+    apply_freezing(model, config)
+    return model
 
 
 def apply_freezing(model: VLSeq2Seq, config: TrialConfig) -> None:
     """Only PETL modules and what `config.freeze` names receive gradients."""
     freeze = config.freeze
     model.requires_grad_(False)
+    lm = model.lm
     if freeze.train_language_model:
-        model.lm.requires_grad_(True)
+        lm.requires_grad_(True)
     if freeze.train_layernorm:
-        for module in model.lm.modules():
+        for module in lm.modules():
             if is_layernorm(module):
                 module.requires_grad_(True)
+    if freeze.train_embeddings:
+        for module in word_embedding_modules(lm):
+            module.requires_grad_(True)
+    if freeze.train_lm_head and lm.get_output_embeddings() is not None:
+        lm.get_output_embeddings().requires_grad_(True)
+    if freeze.train_bias:
+        for name, parameter in lm.named_parameters():
+            if name.endswith(".bias"):
+                parameter.requires_grad_(True)
     if freeze.train_vl_projection:
         model.visual_embedding.requires_grad_(True)
     petl = getattr(model, "petl", None)
@@ -93,18 +173,54 @@ def apply_freezing(model: VLSeq2Seq, config: TrialConfig) -> None:
         petl.requires_grad_(True)
 
 
-def _language_model(location: BackboneLocation, meta: bool):
+def _language_model(location: BackboneLocation, meta: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None, list[int]]:
+    lm_config = location.preset.lm_config
+    if lm_config is not None and (meta or not location.weights_available):
+        if not meta:
+            log.warning(
+                "weights of %s are not on disk: initialising %s randomly from its config (no tokenizer)",
+                location.language_model, location.preset.name,
+            )
+        lm, order_ids = language_model_from_config(lm_config)
+        return lm, None, order_ids
+    if not location.weights_available:
+        raise ConfigError(
+            [f"backbone {location.preset.name!r}: no weights at {location.language_model!r} and no config to build from"]
+        )
     if not meta:
-        return load_language_model(location.language_model)
-    tokenizer = AutoTokenizer.from_pretrained(location.language_model)
-    lm = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(location.language_model))
-    add_visual_order_tokens(lm, tokenizer)
-    return lm, tokenizer
+        lm, tokenizer = load_language_model(location.language_model)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(location.language_model)
+        lm = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(location.language_model))
+        add_visual_order_tokens(lm, tokenizer)
+    return lm, tokenizer, tokenizer.convert_tokens_to_ids(visual_order_tokens())
 
 
-def _visual_feature_dim(location: BackboneLocation) -> int:
-    # Read from the open_clip config: ViT grids carry the transformer width, ResNet grids the
-    # channels of layer4 (32x the stem width: 2048 for RN101).
+def language_model_from_config(values) -> tuple[PreTrainedModel, list[int]]:
+    """A randomly initialised T5/BART from a config dict, with the visual-order rows appended.
+
+    Builds on the current default device (wrap in `torch.device("meta")` to count only).
+
+    Args:
+        values: a transformers config as a dict, with `model_type`.
+
+    Returns:
+        The model and the ids of its 200 visual-order rows (the last rows of the embedding).
+    """
+    values = dict(values)
+    lm_config = AutoConfig.for_model(values.pop("model_type"), **values)
+    lm = AutoModelForSeq2SeqLM.from_config(lm_config)
+    rows = lm.get_input_embeddings().num_embeddings
+    lm.resize_token_embeddings(rows + NUM_VISUAL_ORDER_TOKENS, mean_resizing=False)
+    return lm, list(range(rows, rows + NUM_VISUAL_ORDER_TOKENS))
+
+
+def visual_feature_dim(location: BackboneLocation) -> int:
+    """Dimension of one visual feature: the preset's, or read from the open_clip config."""
+    if location.preset.feature_dim is not None:
+        return location.preset.feature_dim
+    # ViT grids carry the transformer width, ResNet grids the channels of layer4 (32x the
+    # stem width: 2048 for RN101).
     config = open_clip.get_model_config(location.clip_model)
     if config is None:
         raise ValueError(f"open_clip knows no model {location.clip_model!r}; see open_clip.list_models()")

@@ -29,19 +29,48 @@ class SharingMode(str, enum.Enum):
     SINGLE = "single"  # one module for all tasks
 
 
+VISUAL_ENCODER_POLICIES = ("frozen", "last_block", "trainable")
+
+
 @dataclass(frozen=True)
 class FreezeConfig:
     """Which parts of the backbone train besides the PETL modules.
+
+    Embeddings and LM head are one tensor in BART-base and T5-base (tied), so either flag
+    trains both there; they differ only for untied models.
 
     Attributes:
         train_language_model: every weight of the LM trains (full fine-tuning).
         train_layernorm: LayerNorm parameters of the LM train.
         train_vl_projection: the V->L projection trains (always on in the paper).
+        train_embeddings: the LM's token embedding (with the visual-order rows) and learned
+            position embeddings train.
+        train_lm_head: the LM head trains.
+        train_bias: every bias of the LM trains, LayerNorm biases included (the paper's LoRA run).
+        visual_encoder: the CLIP encoder's policy, one of VISUAL_ENCODER_POLICIES. Features are
+            cached, so only "frozen" can train today; the others are counted by
+            `trainable_pct_with_clip` (models.params).
     """
 
     train_language_model: bool = False
     train_layernorm: bool = True
     train_vl_projection: bool = True
+    train_embeddings: bool = False
+    train_lm_head: bool = False
+    train_bias: bool = False
+    visual_encoder: str = "frozen"
+
+    def problems(self) -> list[str]:
+        found = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool", bool) and not isinstance(value, bool):
+                found.append(f"freeze.{f.name} must be true or false, got {value!r}")
+        if self.visual_encoder not in VISUAL_ENCODER_POLICIES:
+            found.append(
+                f"freeze.visual_encoder must be one of {list(VISUAL_ENCODER_POLICIES)}, got {self.visual_encoder!r}"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -58,7 +87,6 @@ class TrainingConfig:
     grad_clip: float = 5.0
     seed: int = 0
     max_source_tokens: int = 24  # task prefix + the paper's 20 question tokens
-    max_answer_tokens: int = 6
 
     def problems(self) -> list[str]:
         found = []
@@ -136,6 +164,7 @@ class TrialConfig:
             sharing = SharingMode.SINGLE
         freeze = _dataclass_from(FreezeConfig, data.get("freeze", {}), "freeze", problems)
         training = _dataclass_from(TrainingConfig, data.get("training", {}), "training", problems)
+        problems.extend(freeze.problems())
         if problems:
             raise ConfigError(problems)
         return cls(

@@ -1,73 +1,133 @@
-"""The embedded tiny backbone family, built by the project so that nothing is downloaded.
+"""The embedded tiny backbone family, pretrained by the project so that nothing is downloaded.
 
-Artifacts are written in the formats real checkpoints use (an open_clip config JSON plus a
-safetensors checkpoint; a transformers `save_pretrained` directory with its tokenizer), so
-they load through exactly the code path of real checkpoints.
+A tiny CLIP (contrastive), a tiny T5 (span corruption) and a tiny BART (text infilling) are
+pretrained on a corpus from the generated world that is disjoint from every downstream split
+(models.pretrain). Artifacts are written in the formats real checkpoints use (an open_clip
+config JSON plus a safetensors checkpoint; a transformers `save_pretrained` directory with its
+tokenizer), so they load through exactly the code path of real checkpoints.
+
+Layout: each component is built once under `<data>/backbones/components/<name>/`; a preset's
+folder `<data>/backbones/<preset>/` holds `clip/` and `language_model/` copies of its two.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Callable
 
-import open_clip
-import torch
-from safetensors.torch import save_file
-
-from models.backbones.clip_encoder import tiny_clip_config, write_open_clip_config
-from models.backbones.language_model import add_visual_order_tokens, tiny_t5, train_unigram_tokenizer
 from models.backbones.presets import BackbonePreset
 
-FORMAT_VERSION = 2
-TOKENIZER_VOCAB = 1000
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 3
+LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
 
 
 def embedded_dir(data_dir: Path, preset: BackbonePreset) -> Path:
     return data_dir / "backbones" / preset.name
 
 
-def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, corpus: Iterable[str], seed: int = 0) -> Path:
-    """Build the preset's artifacts once; later calls reuse them.
+def component_names(preset: BackbonePreset) -> tuple[str, str]:
+    """(CLIP component, LM component) of an embedded preset named `<clip>+<lm>`."""
+    clip, lm = preset.name.split("+")
+    if lm not in LM_FAMILIES:
+        raise ValueError(f"embedded preset {preset.name!r} names no known tiny LM; known: {sorted(LM_FAMILIES)}")
+    return clip, lm
+
+
+def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=None, exclude_root: Path | None = None) -> Path:
+    """Pretrain the preset's components if missing, then lay out the preset's folder.
 
     Args:
-        data_dir: the project's data directory.
-        preset: an embedded preset.
-        corpus: training text for the tokenizer (the benchmark's training questions and answers).
-        seed: initialisation seed.
+        exclude_root: a generated benchmark whose images the pretraining corpus must not contain.
 
     Returns:
-        The artifact directory, holding `clip/` and `language_model/`.
+        The preset folder, holding `clip/` and `language_model/`.
     """
+    from models.pretrain.family import PretrainSettings
+
+    settings = settings or PretrainSettings.from_env()
+    manifest = {"format_version": FORMAT_VERSION, "preset": preset.name, "settings": settings.to_dict()}
     target = embedded_dir(data_dir, preset)
-    manifest = {"format_version": FORMAT_VERSION, "preset": preset.name, "seed": seed}
-    manifest_file = target / "manifest.json"
-    if manifest_file.exists() and json.loads(manifest_file.read_text()) == manifest:
+    if _manifest_matches(target, manifest):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{preset.name}-", dir=target.parent))
+    clip_name, lm_name = component_names(preset)
+    components = data_dir / "backbones" / "components"
+    corpus = _LazyCorpus(settings, preset.image_size, exclude_root)
+    clip_dir = _ensure_component(
+        components / clip_name, {**manifest, "component": clip_name, "preset": None},
+        lambda folder: _build_clip(folder, preset, corpus(), settings),
+    )
+    lm_dir = _ensure_component(
+        components / lm_name, {**manifest, "component": lm_name, "preset": None},
+        lambda folder: _build_lm(folder, LM_FAMILIES[lm_name], corpus(), settings),
+    )
+
+    def lay_out(folder: Path) -> None:
+        shutil.copytree(clip_dir, folder / "clip")
+        shutil.copytree(lm_dir, folder / "language_model")
+
+    return _ensure_component(target, manifest, lay_out)
+
+
+def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
+    from models.pretrain.family import build_clip, write_metrics
+
+    log.info("pretraining the embedded CLIP (contrastive, %d steps) ...", settings.clip_steps)
+    metrics = build_clip(folder, preset.clip_model, preset.image_size, corpus, settings)
+    write_metrics(folder, metrics)
+    log.info(
+        "CLIP zero-shot image->caption recall@1 on %d held-out pairs: %.3f (before %.3f, chance %.3f)",
+        metrics["held_out_pairs"], metrics["recall_at_1_after"], metrics["recall_at_1_before"], metrics["recall_at_1_chance"],
+    )
+
+
+def _build_lm(folder: Path, family: str, corpus, settings) -> None:
+    from models.pretrain.family import build_language_model, write_metrics
+
+    log.info("pretraining the embedded %s (%d steps) ...", family.upper(), settings.lm_steps)
+    metrics = build_language_model(folder, family, corpus, settings)
+    write_metrics(folder, metrics)
+    log.info("%s held-out perplexity: %.1f before, %.1f after pretraining", family.upper(), metrics["perplexity_before"], metrics["perplexity_after"])
+
+
+class _LazyCorpus:
+    # Rendering the corpus takes seconds: only do it when a component must be built.
+    def __init__(self, settings, image_size: int, exclude_root: Path | None):
+        self.settings, self.image_size, self.exclude_root, self.value = settings, image_size, exclude_root, None
+
+    def __call__(self):
+        if self.value is None:
+            from models.pretrain.corpus import pretraining_corpus
+
+            self.value = pretraining_corpus(self.settings.n_scenes, self.settings.seed, self.image_size, self.exclude_root)
+        return self.value
+
+
+def _manifest_matches(folder: Path, manifest: dict) -> bool:
+    file = folder / "manifest.json"
     try:
-        _write_clip(staging / "clip", preset, seed)
-        tokenizer = train_unigram_tokenizer(corpus, TOKENIZER_VOCAB)
-        lm = tiny_t5(vocab_size=len(tokenizer), seed=seed)
-        add_visual_order_tokens(lm, tokenizer)  # saved with the checkpoint, like a VL-pretrained model
-        lm.save_pretrained(staging / "language_model")
-        tokenizer.save_pretrained(staging / "language_model")
+        return json.loads(file.read_text()) == manifest
+    except (OSError, ValueError):
+        return False
+
+
+def _ensure_component(folder: Path, manifest: dict, build: Callable[[Path], None]) -> Path:
+    """Build into a staging folder and rename it into place: never a half-built component."""
+    if _manifest_matches(folder, manifest):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        build(staging)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # atomic on one filesystem: no half-built backbone is ever visible
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _write_clip(folder: Path, preset: BackbonePreset, seed: int) -> None:
-    config_file = folder / f"{preset.clip_model}.json"
-    write_open_clip_config(config_file, tiny_clip_config(preset.image_size))
-    open_clip.add_model_config(config_file)
-    torch.manual_seed(seed)
-    model = open_clip.create_model(preset.clip_model, pretrained=None)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    return folder

@@ -45,6 +45,7 @@ class VisualEmbedding(nn.Module):
         self.image_index = nn.Embedding(2, d_model)
         # Not a submodule: the word embedding belongs to the LM and is counted there once.
         self._order_embedding = [order_embedding]
+        self.order_token_rows = tuple(int(i) for i in order_token_ids)  # host copy, readable on meta too
         self.register_buffer("order_token_ids", torch.tensor(order_token_ids, dtype=torch.long), persistent=False)
 
     def forward(self, feats: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
@@ -76,19 +77,40 @@ class VLSeq2Seq(nn.Module):
         self.lm = lm
         self.visual_embedding = visual_embedding
         self.task_context = TaskContext(tasks=tuple(tasks))
+        self._input_prompt: list[nn.Module] = []  # plain reference: the module is owned by `petl`
+
+    @property
+    def input_prompt(self) -> nn.Module | None:
+        """The module prepended to the encoder input, or None; called as `input_prompt(B) -> (B, P, d)`."""
+        return self._input_prompt[0] if self._input_prompt else None
+
+    def set_input_prompt(self, module: nn.Module | None) -> None:
+        """Prepend `module(B)` (B, P, d) to every encoder input, with attention-mask ones (prompt tuning).
+
+        The module is only referenced here; register it elsewhere (e.g. as `petl`) so that it is
+        counted, trained and saved once.
+        """
+        self._input_prompt = [module] if module is not None else []
 
     def encoder_inputs(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, feats: torch.Tensor, image_index: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # input_ids: (B, T); feats: (B, N, F) -> embeds (B, T+N, d), mask (B, T+N)
+        # input_ids: (B, T); feats: (B, N, F) -> embeds (B, [P]+T+N, d), mask (B, [P]+T+N)
         if image_index is None:
             image_index = torch.zeros(feats.shape[:2], dtype=torch.long, device=feats.device)
-        text = self.lm.get_input_embeddings()(input_ids)
-        if getattr(self.lm.config, "scale_embedding", False):
+        embedding = self.lm.get_input_embeddings()
+        text = embedding(input_ids)
+        # BART's scaled embedding already multiplies by its embed_scale; plain embeddings do not.
+        if getattr(self.lm.config, "scale_embedding", False) and not hasattr(embedding, "embed_scale"):
             text = text * (self.lm.config.d_model**0.5)
         visual = self.visual_embedding(feats, image_index)
-        mask = torch.cat([attention_mask, attention_mask.new_ones(feats.shape[:2])], dim=1)
-        return torch.cat([text, visual.to(text.dtype)], dim=1), mask
+        parts = [text, visual.to(text.dtype)]
+        masks = [attention_mask, attention_mask.new_ones(feats.shape[:2])]
+        if self.input_prompt is not None:
+            prompts = self.input_prompt(input_ids.shape[0])  # (B, P, d)
+            parts.insert(0, prompts.to(text.dtype))
+            masks.insert(0, attention_mask.new_ones(prompts.shape[:2]))
+        return torch.cat(parts, dim=1), torch.cat(masks, dim=1)
 
     def forward(
         self,

@@ -10,6 +10,7 @@ then prints the Pareto front, where the results are stored and how to browse the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import sys
@@ -27,7 +28,7 @@ SAMPLERS = ("tpe", "random", "nsga2")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", required=True, help="trainable-parameter budget: 5%%, 0.05 or an absolute count like 150k, 2M")
-    parser.add_argument("--trials", type=int, default=6, help="completed trials the study should reach (default 6)")
+    parser.add_argument("--trials", type=int, default=6, help="trained trials the study should reach; infeasible ones do not count (default 6)")
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--study", default=None, help="study name; relaunching with the same name resumes it")
     parser.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite file in the data directory)")
@@ -93,8 +94,9 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
 
     from models.config import TrainingConfig
     from search.objective import REFERENCE_ATTR, Objective
+    from search.progress import StudyProgress, trained
     from search.report import front_table, hypervolume_text, status_counts
-    from search.space import REFERENCE_PARAMS, WARM_START_PARAMS, SpaceDefaults, fixed_config
+    from search.space import WARM_START_PARAMS, SpaceDefaults, fixed_config, reference_config
     from storage import init_schema, load_results, make_engine, redact
     from training.environment import prepare_environment
     from training.trial import count_trial_parameters
@@ -105,6 +107,8 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
     env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0)
     training = TrainingConfig(seed=args.seed) if args.steps is None else TrainingConfig(seed=args.seed, steps=args.steps)
     defaults = SpaceDefaults(backbone=backbone, tasks=tasks, training=training)
+    if budget.allows(count_trial_parameters(reference_config(defaults), env)):
+        defaults = dataclasses.replace(defaults, methods=defaults.methods + ("full_ft",))
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
@@ -116,18 +120,22 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
     )
     if not study_obj.trials:
         if not args.no_reference:
-            study_obj.enqueue_trial(REFERENCE_PARAMS, user_attrs={REFERENCE_ATTR: True})
+            study_obj.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
         for params in WARM_START_PARAMS:
             config = fixed_config(params, defaults)
             if budget.allows(count_trial_parameters(config, env)):
                 study_obj.enqueue_trial(params)
-    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study_obj.trials)
+    done = sum(trained(t) for t in study_obj.trials)
     remaining = max(0, args.trials - done)
-    log.info("study %r in %s: %d trials done, %d to run; budget %s", study, redact(storage), done, remaining, budget.describe())
+    log.info("study %r in %s: %d trials trained, %d to go; budget %s", study, redact(storage), done, remaining, budget.describe())
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
     if remaining:
         objective = Objective(env, defaults, budget, engine, study)
-        study_obj.optimize(objective, n_trials=remaining, timeout=args.time_limit, show_progress_bar=True, catch=(Exception,))
+        progress = StudyProgress(args.trials, done, max_attempts=10 * remaining)
+        try:
+            study_obj.optimize(objective, timeout=args.time_limit, callbacks=[progress], catch=(Exception,))
+        finally:
+            progress.close()
     results = load_results(engine, study)
     print()
     print(f"Study {study!r}: {status_counts(results)}; budget {budget.describe()} ({budget.text})")
@@ -143,15 +151,19 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
 
 
 def _sampler(name: str, seed: int):
+    import warnings
+
     import optuna
 
-    from search.objective import budget_constraints
-
+    # Constraints reach the samplers through trial.set_constraint (Optuna >= 5).
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=budget_constraints)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constraints_func=budget_constraints)
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    with warnings.catch_warnings():
+        # `group` (conditional parameters per method) is marked experimental since Optuna 2.8.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
 
 
 if __name__ == "__main__":

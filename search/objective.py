@@ -2,7 +2,7 @@
 
 The budget is checked from the exact parameter count before anything trains; a
 configuration over it is recorded as infeasible with the reason, and its constraint
-violation steers the sampler away (Optuna's `constraints_func`).
+violation, set with `trial.set_constraint`, steers the sampler away.
 """
 
 from __future__ import annotations
@@ -18,20 +18,15 @@ from tqdm.auto import tqdm
 from models.config import TrialConfig
 from models.params import ParameterCount
 from search.budget import Budget
-from search.space import SpaceDefaults, config_from_trial
-from storage import TrialRecord, TrialStatus, record_trial
+from search.space import SpaceDefaults, config_from_trial, reference_config
+from storage import TrialRecord, TrialStatus, load_results, record_trial
 from training.environment import TrialEnvironment
 from training.trial import count_trial_parameters, run_trial
 
 log = logging.getLogger(__name__)
 
-CONSTRAINT_ATTR = "budget_violation"
+CONSTRAINT_KEY = "budget"  # > 0: over budget by that fraction of the total parameters
 REFERENCE_ATTR = "reference"
-
-
-def budget_constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-    """Optuna constraints: a positive value means over budget (infeasible)."""
-    return [float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0))]
 
 
 class Objective:
@@ -53,12 +48,20 @@ class Objective:
         self.study_name = study_name
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
-        config = config_from_trial(trial, self.defaults)
+        reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
+        config = reference_config(self.defaults) if reference else config_from_trial(trial, self.defaults)
         params = count_trial_parameters(config, self.env)
         trial.set_user_attr("config", config.to_dict())
+        twin = self._same_config_trial(config)
+        if twin is not None:
+            # A deterministic trial would only repeat itself: spend no training on it.
+            reason = f"same configuration as trial {twin}; not trained again"
+            self._record(trial, config, params, TrialStatus.PRUNED, error=reason)
+            tqdm.write(f"trial {trial.number}: {reason}")
+            raise optuna.TrialPruned(reason)
         trial.set_user_attr("trainable_params", params.trainable)
         violation = self._violation(trial, params)
-        trial.set_user_attr(CONSTRAINT_ATTR, violation)
+        trial.set_constraint(CONSTRAINT_KEY, violation)
         if violation > 0:
             reason = f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
             self._record(trial, config, params, TrialStatus.INFEASIBLE, error=reason)
@@ -70,6 +73,7 @@ class Objective:
         except BaseException as error:  # KeyboardInterrupt too: never leave a row "running"
             self._record(trial, config, params, TrialStatus.FAILED, error=_describe(error))
             raise
+        trial.set_user_attr("loss_curve", outcome.losses)  # one point per 20 steps; the dashboard draws it
         self._record(
             trial, config, params, TrialStatus.COMPLETE,
             score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
@@ -79,6 +83,13 @@ class Objective:
             f"at {params.trainable_pct:.2f}% trainable ({outcome.train_seconds:.0f} s)"
         )
         return outcome.score, params.trainable_pct
+
+    def _same_config_trial(self, config: TrialConfig) -> int | None:
+        results = load_results(self.engine, self.study_name)
+        for _, row in results[results["status"] == "complete"].iterrows():
+            if row["config"] == config.to_dict():
+                return int(row["trial_number"])
+        return None
 
     def _violation(self, trial: optuna.Trial, params: ParameterCount) -> float:
         if trial.user_attrs.get(REFERENCE_ATTR) or self.budget.allows(params):

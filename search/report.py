@@ -46,7 +46,7 @@ def front_table(results: pd.DataFrame, budget: Budget) -> str:
 
 def status_counts(results: pd.DataFrame) -> str:
     counts = results["status"].value_counts()
-    return ", ".join(f"{int(counts[s])} {s}" for s in ("complete", "infeasible", "failed", "running") if s in counts)
+    return ", ".join(f"{int(counts[s])} {s}" for s in ("complete", "infeasible", "pruned", "failed", "running") if s in counts)
 
 
 def hypervolume_text(results: pd.DataFrame) -> str:

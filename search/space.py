@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import optuna
 
 from models.config import SharingMode, TrainingConfig, TrialConfig
+from models.backbones.presets import get_preset
 from models.petl import get_method
 
-SEARCHED_METHODS = ("full_ft", "adapter")
+# Full fine-tuning is the study's reference trial, searched only when the budget allows it.
+SEARCHED_METHODS = ("adapter", "vl_ln", "vl_only")
 
 # Learning rates for the embedded tiny backbone, per method. The paper's (PAPER.md §4) are
 # tuned for 20 epochs on base-size models; a few hundred CPU steps on a tiny model need more.
@@ -35,9 +37,18 @@ class SpaceDefaults:
 def config_from_trial(trial: optuna.trial.BaseTrial, defaults: SpaceDefaults) -> TrialConfig:
     """Sample one configuration: method first, then that method's own parameters."""
     method = trial.suggest_categorical("method", list(defaults.methods))
+    return method_config(method, get_method(method).suggest(trial), defaults)
+
+
+def reference_config(defaults: SpaceDefaults) -> TrialConfig:
+    """Full fine-tuning: the point of reference every study trains once, outside the budget."""
+    return method_config("full_ft", {}, defaults)
+
+
+def method_config(method: str, params: dict, defaults: SpaceDefaults) -> TrialConfig:
     spec = get_method(method)
-    params = spec.suggest(trial)
-    learning_rate = TINY_LEARNING_RATES.get(method, spec.learning_rate)
+    embedded = get_preset(defaults.backbone).embedded
+    learning_rate = TINY_LEARNING_RATES.get(method, spec.learning_rate) if embedded else spec.learning_rate
     return TrialConfig(
         backbone=defaults.backbone,
         tasks=defaults.tasks,
@@ -59,5 +70,3 @@ def fixed_config(params: dict, defaults: SpaceDefaults) -> TrialConfig:
     """The configuration that a set of fixed Optuna params stands for."""
     return config_from_trial(optuna.trial.FixedTrial(params), defaults)
 
-
-REFERENCE_PARAMS = {"method": "full_ft"}

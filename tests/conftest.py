@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# A quicker embedded-backbone pretraining for the suite (subprocesses inherit it); the full
+# recipe runs in `make demo` and `python -m models.pretrain`.
+os.environ.setdefault("VLPETL_PRETRAIN_STEPS", "40")
 
 from models.backbones.presets import DEFAULT_BACKBONE
 

@@ -16,12 +16,12 @@ from models.backbones.presets import get_preset
 from models.build import BackboneLocation, build_visual_encoder
 from models.embedded import ensure_embedded_backbone
 from models.features import FeatureTable, cached_features, file_digest
-from tasks import generate_vqa
-from training.tasks import PreparedTask, prepare_vqa
+from tasks import generate_benchmark
+from training.tasks import PREPARERS, PreparedTask
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_TASKS = ("vqa",)
+SUPPORTED_TASKS = tuple(PREPARERS)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def default_device() -> torch.device:
 
 
 def benchmark_dir(data_dir: Path, seed: int) -> Path:
-    return data_dir / "benchmark" / f"mini-vl-seed{seed}"
+    return data_dir / "benchmark" / f"mini-vl-v2-seed{seed}"
 
 
 def prepare_environment(data_dir: Path, backbone: str, task_names: tuple[str, ...], benchmark_seed: int = 0) -> TrialEnvironment:
@@ -52,12 +52,11 @@ def prepare_environment(data_dir: Path, backbone: str, task_names: tuple[str, ..
     if unknown:
         raise ValueError(f"unknown tasks {unknown}; supported tasks: {list(SUPPORTED_TASKS)}")
     preset = get_preset(backbone)
-    root = generate_vqa(benchmark_dir(data_dir, benchmark_seed), seed=benchmark_seed, image_size=preset.image_size)
+    root = generate_benchmark(benchmark_dir(data_dir, benchmark_seed), seed=benchmark_seed, image_size=preset.image_size)
     log.info("benchmark: %s", root)
-    tasks = {"vqa": prepare_vqa(root)}
+    tasks = {name: PREPARERS[name](root) for name in task_names}
     if preset.embedded:
-        corpus = [f"{e.source} {t}" for task in tasks.values() for e in task.train for t in e.targets]
-        ensure_embedded_backbone(data_dir, preset, corpus)
+        ensure_embedded_backbone(data_dir, preset, exclude_root=root)
     location = BackboneLocation.resolve(backbone, data_dir)
     image_paths = {img_id: path for task in tasks.values() for img_id, path in task.image_paths.items()}
     identity = {

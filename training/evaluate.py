@@ -32,7 +32,9 @@ def generate_answers(
     for start in tqdm(starts, desc=f"eval {task}", unit="batch", leave=False, disable=None if show_progress else True):
         chunk = examples[start : start + batch_size]
         batch = collator.inputs(chunk).to(device)
-        generated = model.generate(batch.input_ids, batch.attention_mask, batch.feats, max_new_tokens=max_new_tokens, num_beams=num_beams)
+        generated = model.generate(
+            batch.input_ids, batch.attention_mask, batch.feats, batch.image_index, max_new_tokens=max_new_tokens, num_beams=num_beams
+        )
         texts = collator.tokenizer.batch_decode(generated, skip_special_tokens=True)
         answers.update({example.key: text.strip() for example, text in zip(chunk, texts)})
     return answers

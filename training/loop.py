@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from models.config import TrainingConfig
+from models.pretrain.curve import LossCurve
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
 from training.examples import TextExample
@@ -29,48 +30,53 @@ class TrainResult:
 def train(
     model: VLSeq2Seq,
     collator: Collator,
-    examples: Sequence[TextExample],
-    task: str,
+    tasks: Mapping[str, Sequence[TextExample]],
     config: TrainingConfig,
     device: torch.device,
+    max_target_tokens: Mapping[str, int],
     show_progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train `model` in place for `config.steps` steps on shuffled epochs of `examples`.
+    """Train `model` in place for `config.steps` single-task steps over all `tasks`.
+
+    Each step draws its task in proportion to the task's training-set size and takes the next
+    batch of that task's shuffled epoch (the paper's multi-task recipe, PAPER.md §4).
 
     Raises:
         NonFiniteLossError: a step's loss is NaN or infinite.
     """
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
+    names = list(tasks)
+    sizes = [len(tasks[name]) for name in names]
+    orders = {name: _epochs(len(tasks[name]), rng) for name in names}
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, eps=config.adam_eps, weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.steps), config.steps)
     model.train()
-    model.task_context.active = task
     result = TrainResult()
-    interval_losses: list[float] = []
-    order = _epochs(len(examples), rng)
-    bar = tqdm(range(config.steps), desc=f"train {task}", unit="step", leave=False, disable=None if show_progress else True)
+    curve = LossCurve(window=20, total_steps=config.steps)
+    bar = tqdm(range(config.steps), desc="train " + "+".join(names), unit="step", leave=False, disable=None if show_progress else True)
     for step in bar:
-        batch = collator.training([examples[next(order)] for _ in range(config.batch_size)], rng).to(device)
-        losses = model(batch.input_ids, batch.attention_mask, batch.feats, batch.labels)
+        task = rng.choices(names, weights=sizes, k=1)[0]
+        model.task_context.active = task
+        examples = [tasks[task][next(orders[task])] for _ in range(config.batch_size)]
+        batch = collator.training(examples, rng, max_target_tokens[task]).to(device)
+        losses = model(batch.input_ids, batch.attention_mask, batch.feats, batch.labels, batch.image_index)
         loss = (losses * batch.weights).mean()
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1}; lower the learning rate")
+            raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1} ({task}); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
         optimizer.step()
         scheduler.step()
-        interval_losses.append(loss.item())
-        if len(interval_losses) == 20 or step + 1 == config.steps:
-            result.losses.append(sum(interval_losses) / len(interval_losses))
-            bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
-            interval_losses.clear()
+        if curve.add(loss.item()):
+            bar.set_postfix(loss=f"{curve.points[-1]:.3f}")
         if on_step is not None:
             on_step(step + 1, loss.item())
     result.steps = config.steps
+    result.losses = curve.points
     model.eval()
     return result
 

@@ -6,10 +6,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from tasks import load_vqa_split, majority_baseline_accuracy, vqa_accuracy
+from tasks import (
+    caption_majority_baseline,
+    caption_metrics,
+    gqa_accuracy,
+    gqa_majority_baseline,
+    load_caption_split,
+    load_gqa_split,
+    load_nlvr2_split,
+    load_vqa_split,
+    majority_baseline_accuracy,
+    nlvr2_accuracy,
+    nlvr2_majority_baseline,
+    reported_score,
+    vqa_accuracy,
+)
 from training.examples import TextExample
 
-TASK_PREFIXES = {"vqa": "vqa: "}
+# The paper's task prefixes (PAPER.md §1).
+TASK_PREFIXES = {"vqa": "vqa: ", "gqa": "gqa: ", "nlvr2": "nlvr: ", "caption": "caption: "}
 
 
 @dataclass(frozen=True)
@@ -23,6 +38,7 @@ class PreparedTask:
         image_paths: every image the examples see, by img_id.
         score: predictions by example key -> the official metric, 0-100.
         majority_baseline: the score of always answering the most frequent training answer.
+        max_target_tokens: targets are truncated to this many tokens; generation stops there.
     """
 
     name: str
@@ -31,6 +47,7 @@ class PreparedTask:
     image_paths: Mapping[str, Path]
     score: Callable[[Mapping[int | str, str]], float]
     majority_baseline: float
+    max_target_tokens: int = 6
 
 
 def prepare_vqa(root: Path, eval_split: str = "val") -> PreparedTask:
@@ -64,3 +81,79 @@ def prepare_vqa(root: Path, eval_split: str = "val") -> PreparedTask:
         score=score,
         majority_baseline=majority_baseline_accuracy(train, evaluation),
     )
+
+
+
+def prepare_gqa(root: Path, eval_split: str = "valid") -> PreparedTask:
+    """GQA in the VL-T5 layout; scored by exact match after the GQA normalisation.
+
+    Raises:
+        tasks.DatasetError: a missing or malformed file, named in the message.
+    """
+    train, evaluation = load_gqa_split(root, "train"), load_gqa_split(root, eval_split)
+    labels = {e.question_id: e.label for e in evaluation}
+
+    def to_text(e) -> TextExample:
+        targets = tuple(e.label)
+        return TextExample(e.question_id, e.img_ids, TASK_PREFIXES["gqa"] + e.question, targets, tuple(e.label[a] for a in targets))
+
+    return PreparedTask(
+        name="gqa",
+        train=[to_text(e) for e in train],
+        evaluation=[to_text(e) for e in evaluation],
+        image_paths={i: p for e in [*train, *evaluation] for i, p in zip(e.img_ids, e.image_paths)},
+        score=lambda predictions: gqa_accuracy(predictions, labels),
+        majority_baseline=gqa_majority_baseline(train, evaluation),
+    )
+
+
+def prepare_nlvr2(root: Path, eval_split: str = "valid") -> PreparedTask:
+    """NLVR2: two images per example, target "true"/"false"; scored by accuracy."""
+    train, evaluation = load_nlvr2_split(root, "train"), load_nlvr2_split(root, eval_split)
+    labels = {e.identifier: e.label for e in evaluation}
+
+    def to_text(e) -> TextExample:
+        return TextExample(e.identifier, e.img_ids, TASK_PREFIXES["nlvr2"] + e.statement, (e.target,), (1.0,))
+
+    return PreparedTask(
+        name="nlvr2",
+        train=[to_text(e) for e in train],
+        evaluation=[to_text(e) for e in evaluation],
+        image_paths={i: p for e in [*train, *evaluation] for i, p in zip(e.img_ids, e.image_paths)},
+        score=lambda predictions: nlvr2_accuracy(predictions, labels),
+        majority_baseline=nlvr2_majority_baseline(train, evaluation),
+    )
+
+
+def prepare_caption(root: Path, eval_split: str = "val") -> PreparedTask:
+    """COCO Karpathy captions; scored by CIDEr x 100 (pycocoevalcap, needs Java).
+
+    Training samples one of an image's references uniformly (VL-T5 trains on
+    every reference; with uniform weights the expected loss is the same).
+    """
+    train, evaluation = load_caption_split(root, "train"), load_caption_split(root, eval_split)
+    references = {e.image_id: e.references for e in evaluation}
+
+    def to_text(e) -> TextExample:
+        return TextExample(e.image_id, (e.img_id,), TASK_PREFIXES["caption"], e.references, (1.0,) * len(e.references))
+
+    def score(predictions: Mapping[int | str, str]) -> float:
+        return reported_score("caption", caption_metrics(references, predictions, ("CIDEr",)))
+
+    return PreparedTask(
+        name="caption",
+        train=[to_text(e) for e in train],
+        evaluation=[to_text(e) for e in evaluation],
+        image_paths={e.img_id: e.image_path for e in [*train, *evaluation]},
+        score=score,
+        majority_baseline=caption_majority_baseline(train, evaluation),
+        max_target_tokens=40,  # the generated world's captions list up to four objects
+    )
+
+
+PREPARERS: dict[str, Callable[[Path], PreparedTask]] = {
+    "vqa": prepare_vqa,
+    "gqa": prepare_gqa,
+    "nlvr2": prepare_nlvr2,
+    "caption": prepare_caption,
+}

@@ -51,10 +51,13 @@ def run_trial(config: TrialConfig, env: TrialEnvironment, show_progress: bool = 
     model.to(env.device)
     params = count_parameters(model)
     training = config.training
-    collator = Collator(tokenizer, env.features, training.max_source_tokens, training.max_answer_tokens)
-    losses: list[float] = []
-    for name in config.tasks:
-        losses.extend(train(model, collator, env.tasks[name].train, name, training, env.device, show_progress).losses)
+    collator = Collator(tokenizer, env.features, training.max_source_tokens)
+    tasks = {name: env.tasks[name] for name in config.tasks}
+    result = train(
+        model, collator, {name: task.train for name, task in tasks.items()}, training, env.device,
+        {name: task.max_target_tokens for name, task in tasks.items()}, show_progress,
+    )
+    losses = result.losses
     task_scores = score_model(model, tokenizer, config, env, show_progress)
     score = sum(task_scores.values()) / len(task_scores)
     return TrialOutcome(score, task_scores, params, time.perf_counter() - start, losses, model, tokenizer)
@@ -65,12 +68,12 @@ def score_model(
 ) -> dict[str, float]:
     """Each task's official metric on its evaluation split."""
     training = config.training
-    collator = Collator(tokenizer, env.features, training.max_source_tokens, training.max_answer_tokens)
+    collator = Collator(tokenizer, env.features, training.max_source_tokens)
     scores = {}
     for name in config.tasks:
         task = env.tasks[name]
         predictions = generate_answers(
-            model, collator, task.evaluation, name, training.eval_batch_size, training.max_answer_tokens, env.device,
+            model, collator, task.evaluation, name, training.eval_batch_size, task.max_target_tokens, env.device,
             show_progress=show_progress,
         )
         scores[name] = task.score(predictions)

@@ -70,14 +70,55 @@ def build_grid_encoder(
 
 
 def tiny_clip_config(image_size: int = 64) -> dict:
-    """The embedded tiny CLIP's open_clip config: a 3-layer ViT with 8x8 patches."""
+    """The embedded tiny CLIP's open_clip config: a 3-layer ViT with 16x16 patches (a 4x4 grid at 64 px)."""
     return {
         "embed_dim": 64,
-        "vision_cfg": {"image_size": image_size, "layers": 3, "width": 128, "patch_size": 8, "head_width": 32},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+        "vision_cfg": {"image_size": image_size, "layers": 3, "width": 128, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 48, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
     }
 
 
 def write_open_clip_config(path: Path, config: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2))
+
+
+# Heads after the last block that the grid path never runs: ResNet's attention pool, ViT's
+# final norm and projection (`forward_intermediates` stops at the last block).
+_UNUSED_HEADS = ("attnpool.", "attn_pool.", "ln_post.", "head.")
+
+
+def grid_path_parameters(visual: nn.Module, policy: str) -> dict[str, tuple[int, bool]]:
+    """The visual tower's parameters that compute grid features, with whether each trains.
+
+    Args:
+        visual: an open_clip visual tower (ModifiedResNet or VisionTransformer).
+        policy: "frozen", "last_block" (ResNet: the whole layer4 stage, as the VL-Adapter code
+            unfreezes it; ViT: the last transformer block) or "trainable".
+
+    Returns:
+        name -> (number of elements, trains).
+    """
+    if hasattr(visual, "transformer"):
+        last = f"transformer.resblocks.{len(visual.transformer.resblocks) - 1}."
+    else:
+        last = "layer4."
+    found = {}
+    for name, parameter in visual.named_parameters():
+        if name == "proj" or name.startswith(_UNUSED_HEADS):
+            continue
+        trains = policy == "trainable" or (policy == "last_block" and name.startswith(last))
+        found[name] = (parameter.numel(), trains)
+    return found
+
+
+def meta_visual_tower(model_name: str) -> nn.Module:
+    """An open_clip visual tower on the meta device (no memory, no weights), for counting.
+
+    Raises:
+        ValueError: open_clip does not know the model.
+    """
+    if open_clip.get_model_config(model_name) is None:
+        raise ValueError(f"open_clip knows no model {model_name!r}; see open_clip.list_models()")
+    with torch.device("meta"):
+        return open_clip.create_model(model_name, pretrained=None, device="meta").visual

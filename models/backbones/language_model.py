@@ -75,7 +75,12 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrained
 
     special = ["<pad>", "</s>", "<unk>"]
     sp = SentencePieceUnigramTokenizer()
-    sp.train_from_iterator(texts, vocab_size=vocab_size, special_tokens=special, unk_token="<unk>", show_progress=False)
+    # Every printable ASCII character is in the vocabulary, so text the corpus never showed
+    # (digits, punctuation of a user's answers) still tokenises without <unk>.
+    alphabet = [chr(c) for c in range(33, 127)]
+    sp.train_from_iterator(
+        texts, vocab_size=vocab_size, special_tokens=special, unk_token="<unk>", initial_alphabet=alphabet, show_progress=False
+    )
     backend = sp._tokenizer
     backend.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", backend.token_to_id("</s>"))])
     return PreTrainedTokenizerFast(

@@ -1,8 +1,11 @@
-"""Per-architecture map of the sublayers whose outputs PETL modules wrap.
+"""Per-architecture map of the places PETL modules attach to, for T5 and BART.
 
 Method code asks for sites by kind and never branches on model names (the hook-map idea of
-adapter-hub's `AdapterModelInterface`). An adapter sits on a sublayer's output before the
-residual add: encoder self-attention and FFN; decoder self-attention, cross-attention and FFN.
+adapter-hub's `AdapterModelInterface`). Two kinds of places:
+
+- sublayer sites: an adapter sits on a sublayer's output before the residual add: encoder
+  self-attention and FFN; decoder self-attention, cross-attention and FFN (PAPER.md §2);
+- linear projections inside those sublayers (attention q/k/v/o, FFN in/out) for LoRA.
 """
 
 from __future__ import annotations
@@ -13,51 +16,152 @@ from torch import nn
 from transformers import PreTrainedModel
 
 SITE_KINDS = ("encoder.self_attn", "encoder.ffn", "decoder.self_attn", "decoder.cross_attn", "decoder.ffn")
+ATTENTION_KINDS = ("encoder.self_attn", "decoder.self_attn", "decoder.cross_attn")
+PROJECTION_ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 
 
 @dataclass(frozen=True)
 class Site:
-    """One sublayer: `name` is unique in the model (e.g. "decoder.1.cross_attn")."""
+    """One sublayer: `name` is unique in the model (e.g. "decoder.1.cross_attn").
+
+    Attributes:
+        name: "<stack>.<layer>.<position>".
+        kind: "<stack>.<position>", one of SITE_KINDS.
+        module: the sublayer whose output the adapter transforms.
+        layer: index of the layer within its stack.
+    """
 
     name: str
     kind: str
     module: nn.Module
+    layer: int
+
+    @property
+    def stack(self) -> str:
+        return self.kind.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One linear layer inside a sublayer, e.g. the query projection of "encoder.0.self_attn".
+
+    Attributes:
+        name: "<site name>.<role>" (e.g. "encoder.0.self_attn.q"); gated FFNs add ".0"/".1".
+        role: one of PROJECTION_ROLES.
+        site: the sublayer it belongs to.
+        path: the module's dotted name inside the language model (peft's target name).
+        module: the `nn.Linear` itself.
+    """
+
+    name: str
+    role: str
+    site: Site
+    path: str
+    module: nn.Linear
+
+
+# Attribute names of each family: attention projections and FFN linears, per role.
+_ROLE_ATTRS = {
+    "t5": {"q": ("q",), "k": ("k",), "v": ("v",), "o": ("o",), "ffn_in": ("wi", "wi_0", "wi_1"), "ffn_out": ("wo",)},
+    "bart": {
+        "q": ("q_proj",), "k": ("k_proj",), "v": ("v_proj",), "o": ("out_proj",), "ffn_in": ("fc1",), "ffn_out": ("fc2",),
+    },
+}
+
+
+def _family(lm: PreTrainedModel) -> str:
+    model_type = lm.config.model_type
+    if model_type in ("t5", "mt5"):
+        return "t5"
+    if model_type in ("bart", "mbart"):
+        return "bart"
+    raise ValueError(f"no sublayer map for model_type {model_type!r}; supported: t5, mt5, bart, mbart")
 
 
 def sublayer_sites(lm: PreTrainedModel) -> list[Site]:
     """All adapter sites of a T5 or BART model, in forward order."""
-    model_type = lm.config.model_type
-    if model_type in ("t5", "mt5"):
-        return _t5_sites(lm)
-    if model_type in ("bart", "mbart"):
-        return _bart_sites(lm)
-    raise ValueError(f"no sublayer map for model_type {model_type!r}; supported: t5, mt5, bart, mbart")
+    return _t5_sites(lm) if _family(lm) == "t5" else _bart_sites(lm)
+
+
+def stack_depths(lm: PreTrainedModel) -> dict[str, int]:
+    """Number of layers of the encoder and of the decoder."""
+    depths = {"encoder": 0, "decoder": 0}
+    for site in sublayer_sites(lm):
+        depths[site.stack] = max(depths[site.stack], site.layer + 1)
+    return depths
 
 
 def _t5_sites(lm: PreTrainedModel) -> list[Site]:
     sites = []
     for i, block in enumerate(lm.encoder.block):
-        sites.append(Site(f"encoder.{i}.self_attn", "encoder.self_attn", block.layer[0].SelfAttention))
-        sites.append(Site(f"encoder.{i}.ffn", "encoder.ffn", block.layer[1].DenseReluDense))
+        sites.append(Site(f"encoder.{i}.self_attn", "encoder.self_attn", block.layer[0].SelfAttention, i))
+        sites.append(Site(f"encoder.{i}.ffn", "encoder.ffn", block.layer[1].DenseReluDense, i))
     for i, block in enumerate(lm.decoder.block):
-        sites.append(Site(f"decoder.{i}.self_attn", "decoder.self_attn", block.layer[0].SelfAttention))
-        sites.append(Site(f"decoder.{i}.cross_attn", "decoder.cross_attn", block.layer[1].EncDecAttention))
-        sites.append(Site(f"decoder.{i}.ffn", "decoder.ffn", block.layer[2].DenseReluDense))
+        sites.append(Site(f"decoder.{i}.self_attn", "decoder.self_attn", block.layer[0].SelfAttention, i))
+        sites.append(Site(f"decoder.{i}.cross_attn", "decoder.cross_attn", block.layer[1].EncDecAttention, i))
+        sites.append(Site(f"decoder.{i}.ffn", "decoder.ffn", block.layer[2].DenseReluDense, i))
     return sites
 
 
 def _bart_sites(lm: PreTrainedModel) -> list[Site]:
+    # BART's FFN is two linears inside the layer; its output before the residual add is fc2's.
     sites = []
     for i, layer in enumerate(lm.model.encoder.layers):
-        sites.append(Site(f"encoder.{i}.self_attn", "encoder.self_attn", layer.self_attn))
-        sites.append(Site(f"encoder.{i}.ffn", "encoder.ffn", layer.fc2))
+        sites.append(Site(f"encoder.{i}.self_attn", "encoder.self_attn", layer.self_attn, i))
+        sites.append(Site(f"encoder.{i}.ffn", "encoder.ffn", layer.fc2, i))
     for i, layer in enumerate(lm.model.decoder.layers):
-        sites.append(Site(f"decoder.{i}.self_attn", "decoder.self_attn", layer.self_attn))
-        sites.append(Site(f"decoder.{i}.cross_attn", "decoder.cross_attn", layer.encoder_attn))
-        sites.append(Site(f"decoder.{i}.ffn", "decoder.ffn", layer.fc2))
+        sites.append(Site(f"decoder.{i}.self_attn", "decoder.self_attn", layer.self_attn, i))
+        sites.append(Site(f"decoder.{i}.cross_attn", "decoder.cross_attn", layer.encoder_attn, i))
+        sites.append(Site(f"decoder.{i}.ffn", "decoder.ffn", layer.fc2, i))
     return sites
+
+
+def projections(lm: PreTrainedModel, roles: tuple[str, ...]) -> list[Projection]:
+    """The linear layers of the given roles, in forward order.
+
+    Attention roles (q, k, v, o) come from every attention sublayer; FFN roles from every FFN.
+
+    Raises:
+        ValueError: an unknown role.
+    """
+    unknown = sorted(set(roles) - set(PROJECTION_ROLES))
+    if unknown:
+        raise ValueError(f"unknown projection roles {unknown}; known: {list(PROJECTION_ROLES)}")
+    family = _family(lm)
+    paths = {id(module): path for path, module in lm.named_modules()}
+    found = []
+    for site in sublayer_sites(lm):
+        container = _ffn_container(lm, site) if site.kind.endswith("ffn") else site.module
+        site_roles = ("ffn_in", "ffn_out") if site.kind.endswith("ffn") else ("q", "k", "v", "o")
+        for role in site_roles:
+            if role not in roles:
+                continue
+            attrs = [a for a in _ROLE_ATTRS[family][role] if isinstance(getattr(container, a, None), nn.Linear)]
+            for attr in attrs:
+                module = getattr(container, attr)
+                suffix = f".{attr[-1]}" if len(attrs) > 1 else ""  # gated T5 FFN: wi_0, wi_1
+                found.append(Projection(f"{site.name}.{role}{suffix}", role, site, paths[id(module)], module))
+    return found
+
+
+def _ffn_container(lm: PreTrainedModel, site: Site) -> nn.Module:
+    # T5's FFN site is the DenseReluDense module holding wi/wo; BART's site is fc2 itself,
+    # whose parent layer holds fc1 and fc2.
+    if _family(lm) == "t5":
+        return site.module
+    stack = lm.model.encoder if site.stack == "encoder" else lm.model.decoder
+    return stack.layers[site.layer]
 
 
 def is_layernorm(module: nn.Module) -> bool:
     """LayerNorm-like modules of either family (T5 uses its own RMS-style T5LayerNorm)."""
     return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith("LayerNorm")
+
+
+def word_embedding_modules(lm: PreTrainedModel) -> list[nn.Module]:
+    """The token embedding and, for BART, the learned position embeddings."""
+    found = [lm.get_input_embeddings()]
+    for name, module in lm.named_modules():
+        if name.endswith("embed_positions"):
+            found.append(module)
+    return found

@@ -21,3 +21,16 @@ def wrap_output(sublayer: nn.Module, transform: Callable[[torch.Tensor], torch.T
         return transform(output)
 
     return sublayer.register_forward_hook(hook)
+
+
+def add_to_output(layer: nn.Module, delta: Callable[[torch.Tensor], torch.Tensor]):
+    """Add `delta(input)` to a layer's output: `y = layer(x) + delta(x)` (LoRA's parallel branch).
+
+    Returns:
+        The hook handle; `handle.remove()` detaches it.
+    """
+
+    def hook(module, args, output):
+        return output + delta(args[0]).to(output.dtype)
+
+    return layer.register_forward_hook(hook)

@@ -26,6 +26,8 @@ class MethodSpec:
         freeze: what else trains by default (the paper's choice for this method).
         sharing_modes: the sharing modes that make sense for this method.
         learning_rate: the paper's learning rate for this method (PAPER.md §4).
+        identity_at_init: the adapted model computes exactly what the backbone does until trained.
+        sharing_note: why only `sharing_modes` make sense, shown when another mode is asked for.
     """
 
     name: str
@@ -36,6 +38,8 @@ class MethodSpec:
     freeze: FreezeConfig
     sharing_modes: tuple[SharingMode, ...]
     learning_rate: float
+    identity_at_init: bool = False
+    sharing_note: str = ""
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
@@ -52,8 +56,13 @@ class MethodSpec:
             problems.append(f"method {self.name!r} has no parameters {unknown}; accepted: {sorted(names)}")
         if sharing not in self.sharing_modes:
             accepted = [m.value for m in self.sharing_modes]
-            problems.append(f"method {self.name!r} does not support sharing {sharing.value!r}; use one of {accepted}")
-        config = self.config_cls(**{k: v for k, v in params.items() if k in names})
+            note = f" ({self.sharing_note})" if self.sharing_note else ""
+            problems.append(
+                f"method {self.name!r} does not support sharing {sharing.value!r}; use one of {accepted}{note}"
+            )
+        # JSON turns tuples into lists; configs are frozen and compare by value, so normalise.
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names}
+        config = self.config_cls(**values)
         problems.extend(config.problems())
         if problems:
             raise ConfigError(problems)
@@ -89,4 +98,4 @@ def method_names() -> list[str]:
 
 def _load_builtin_methods() -> None:
     # Importing a method module registers it; the list lives in one place.
-    from models.petl import adapter, baselines  # noqa: F401
+    from models.petl import adapter, baselines, compacter, hyperformer, lora, prompt  # noqa: F401

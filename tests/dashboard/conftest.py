@@ -1,93 +1,33 @@
-"""A small seeded study database for the dashboard tests."""
+"""Fixtures: a small synthetic study database, and a real study made by the search CLI.
+
+The synthetic study (``dashboard_helpers.TRIALS``) covers edge cases cheaply; the real
+one is made once per session by ``python -m search.launch`` (2 tiny trials, about a
+minute on two cores; the benchmark it generates is shared through the suite's
+``data_dir``).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from dashboard_helpers import TRIALS, Dash, RealStudy, Seeded, seed
 
-from storage import (
-    TrialRecord,
-    default_storage_url,
-    init_schema,
-    load_results,
-    make_engine,
-    make_readonly_engine,
-    record_trial,
-)
+from storage import default_storage_url, load_results, make_readonly_engine
 
-STUDY = "clip-bart-demo"
-TOTAL = 100_000
-FINISHED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-
-
-def _trial(
-    number: int,
-    status: str,
-    method: str,
-    pct: float,
-    score: float | None,
-    finished_at: datetime | None = FINISHED,
-    **extra: object,
-) -> TrialRecord:
-    config = {
-        "backbone": "tiny-bart",
-        "tasks": ["vqa", "gqa"],
-        "method": method,
-        "method_params": {"rank": 8} if method == "lora" else {"reduction_factor": 8},
-        "sharing": "single",
-        "training": {"learning_rate": 1e-3, "steps": 10},
-    }
-    return TrialRecord(
-        study_name=STUDY, trial_number=number, status=status, method=method,
-        config=config, trainable_params=round(pct / 100 * TOTAL), total_params=TOTAL,
-        score=score, finished_at=finished_at, **extra,  # type: ignore[arg-type]
-    )  # fmt: skip
-
-
-# Four complete trials, of which #0, #2 and #5 form the front.
-TRIALS = [
-    _trial(0, "complete", "adapter", 4.18, 77.4, task_scores={"vqa": 65.9, "gqa": 54.5}),
-    _trial(1, "complete", "lora", 5.93, 76.5, task_scores={"vqa": 65.2, "gqa": 53.6}),
-    _trial(2, "complete", "lora", 1.14, 47.1),
-    _trial(3, "infeasible", "adapter", 40.0, None, error="over the 10% budget"),
-    _trial(4, "failed", "lora", 6.0, None, error="CUDA out of memory"),
-    _trial(5, "complete", "adapter", 100.0, 77.6),
-    _trial(6, "running", "adapter", 2.0, None, finished_at=None),
-]
-N_COMPLETE = 4
-FRONT = (2, 0, 5)
-
-
-def _seed(url: str, records: list[TrialRecord]) -> None:
-    engine = make_engine(url)
-    try:
-        init_schema(engine)
-        for record in records:
-            record_trial(engine, record)
-    finally:
-        engine.dispose()
-
-
-@dataclass(frozen=True)
-class Seeded:
-    """The seeded database and what the tests expect of it."""
-
-    url: str
-    study: str = STUDY
-    n_complete: int = N_COMPLETE
-    front: tuple[int, ...] = FRONT
+REAL_STUDY = "dash"
+REAL_BUDGET = "5%"
 
 
 @pytest.fixture
 def seeded(tmp_path: Path) -> Seeded:
-    """A SQLite database holding the :data:`TRIALS` study."""
+    """A SQLite database holding the synthetic ``TRIALS`` study."""
     url = default_storage_url(tmp_path)
-    _seed(url, TRIALS)
+    seed(url, TRIALS)
     return Seeded(url)
 
 
@@ -105,5 +45,43 @@ def results(seeded: Seeded) -> Iterator[pd.DataFrame]:
 def empty_url(tmp_path: Path) -> str:
     """A SQLite URL of a database with our schema but no trials."""
     url = default_storage_url(tmp_path)
-    _seed(url, [])
+    seed(url, [])
     return url
+
+
+@pytest.fixture
+def dash(monkeypatch: pytest.MonkeyPatch) -> Dash:
+    """Runs the app with AppTest on a given storage URL."""
+    return Dash(monkeypatch)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def real_study(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
+    """A 2-trial study run by ``search.launch``, exported by ``search.export`` as YAML and JSON."""
+    root = tmp_path_factory.mktemp("dashboard-real")
+    path = root / "s.db"
+    url = f"sqlite:///{path}"
+    _cli(
+        "search.launch", "--budget", REAL_BUDGET, "--trials", "2", "--steps", "10",
+        "--study", REAL_STUDY, "--storage", url, "--data-dir", str(data_dir),
+    )  # fmt: skip
+    exported, printed = {}, ""
+    for fmt in ("yaml", "json"):
+        out = root / f"best.{fmt}"
+        printed = _cli(
+            "search.export", "--study", REAL_STUDY, "--storage", url, "--budget", REAL_BUDGET, "--out", str(out)
+        ).stdout
+        exported[fmt] = out.read_bytes()
+    best = int(printed.split()[1])  # "trial 1 (adapter, 1.23% trainable, score 4.5) -> ..."
+    engine = make_readonly_engine(url)
+    try:
+        n_complete = int((load_results(engine, REAL_STUDY)["status"] == "complete").sum())
+    finally:
+        engine.dispose()
+    return RealStudy(url, path, REAL_STUDY, REAL_BUDGET, exported, best, n_complete)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_helpers import PAGES
 
 import dashboard.__main__ as launcher
 from dashboard.settings import STORAGE_ENV, resolve_storage_url
@@ -25,6 +26,7 @@ def test_command_binds_locally_and_headless() -> None:
         "--server.address": "127.0.0.1",
         "--server.port": "8600",
         "--browser.gatherUsageStats": "false",
+        "--client.toolbarMode": "viewer",
     }
 
 
@@ -76,9 +78,10 @@ def test_storage_url_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_dashboard_modules_do_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "import storage, storage.analysis, storage.results\n"
+        "import storage, storage.analysis, storage.results, storage.recipes\n"
         "import dashboard, dashboard.processing, dashboard.charts, dashboard.settings\n"
-        "import dashboard.__main__, dashboard.app, streamlit\n"
+        "import dashboard.budget, dashboard.details, dashboard.history, dashboard.parameters\n"
+        "import dashboard.sources, dashboard.ui, dashboard.__main__, dashboard.app, streamlit\n"
         "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not loaded, loaded\n"
     )
@@ -86,3 +89,24 @@ def test_dashboard_modules_do_not_import_torch() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_rendering_every_page_does_not_import_torch(seeded: Any) -> None:
+    # The page scripts run only under Streamlit, so render them all in a fresh process.
+    code = (
+        "import os, sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"os.environ[{STORAGE_ENV!r}] = {seeded.url!r}\n"
+        "app = AppTest.from_file('dashboard/app.py', default_timeout=90)\n"
+        "app.query_params['trials'] = '0,1'\n"
+        "app.run()\n"
+        f"for page in {list(PAGES)!r}:\n"
+        "    app.switch_page(page).run()\n"
+        "    assert not app.exception, (page, [e.value for e in app.exception])\n"
+        "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result: Any = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

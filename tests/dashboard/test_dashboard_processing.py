@@ -1,21 +1,33 @@
-"""Plot frame, tables, summary and chart built from the seeded study."""
+"""Plot frame, axes, tables, filters, summary and chart built from the seeded study."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from dashboard import (
+    filter_trials,
     front_table,
     hover_text,
     key_hyperparameters,
     pareto_figure,
     plot_frame,
+    sort_trials,
+    study_overview,
     summarize,
     trials_table,
+    x_axes,
 )
-from dashboard.processing import DIMMED_OPACITY, MAX_HYPERPARAMETERS
+from dashboard.processing import (
+    DIMMED_OPACITY,
+    MAX_HYPERPARAMETERS,
+    PEAK_MEMORY,
+    score_options,
+    selected_trials,
+    with_task_columns,
+)
 
 
 def test_plot_frame_flags_the_front(results: pd.DataFrame, seeded: Any) -> None:
@@ -83,9 +95,68 @@ def test_figure_without_and_with_budget(results: pd.DataFrame, seeded: Any) -> N
     plain = pareto_figure(points)
     markers = [t for t in plain.data if "markers" in t.mode]
     assert sum(len(t.x) for t in markers) == seeded.n_complete
+    assert sorted(n for t in markers for n in t.customdata) == [0, 1, 2, 5]
     assert not plain.layout.shapes
 
-    budget = pareto_figure(points, budget_pct=5.0)
+    budget = pareto_figure(points, budget_x=5.0, budget_text="5%")
     assert budget.layout.shapes[0].x0 == 5.0
     assert budget.layout.annotations[0].text == "budget 5%"
-    assert pareto_figure(points, budget_pct=0.0).layout.shapes == ()
+    assert pareto_figure(points, budget_x=0.0).layout.shapes == ()  # no zero on a log axis
+
+
+def test_axes_offered(results: pd.DataFrame) -> None:
+    labels = [a.label for a in x_axes(results)]
+    assert labels == ["trainable parameters (%)", "trainable parameters", "training time (s)"]
+    no_times = results.assign(train_seconds=float("nan"))
+    assert "training time (s)" not in [a.label for a in x_axes(no_times)]
+    # A results table that gains peak memory offers it once a complete trial has a value.
+    empty_memory = results.assign(**{PEAK_MEMORY: float("nan")})
+    assert "peak memory (MB)" not in [a.label for a in x_axes(empty_memory)]
+    memory = results.assign(**{PEAK_MEMORY: [512.0 + i for i in range(len(results))]})
+    axis = x_axes(memory)[2]
+    assert (axis.label, axis.column, axis.log) == ("peak memory (MB)", PEAK_MEMORY, False)
+    points = plot_frame(memory, axis)
+    assert points["x"].tolist() == sorted(points["x"]) and len(points) == 4
+    assert "peak memory (MB): 5" in points["hover"].iloc[0]
+    assert PEAK_MEMORY in trials_table(memory).columns
+
+
+def test_front_per_task_and_per_axis(results: pd.DataFrame) -> None:
+    tasks = with_task_columns(results)
+    assert score_options(tasks) == {"average over tasks": "score", "vqa": "task:vqa", "gqa": "task:gqa"}
+    vqa = plot_frame(tasks, x_axes(results)[0], "task:vqa")
+    assert vqa["trial_number"].tolist() == [0, 1]  # the only trials with per-task scores
+    assert vqa["on_front"].tolist() == [True, False]
+    assert "vqa: 65.90" in vqa["hover"].iloc[0]
+    time = plot_frame(results, x_axes(results)[2])
+    assert time[["trial_number", "x", "on_front"]].values.tolist() == [[0, 12.0, True], [1, 15.0, False]]
+
+
+def test_study_overview(results: pd.DataFrame) -> None:
+    other = results.assign(study_name="other", status="complete", score=50.0)
+    overview = study_overview(pd.concat([results, other], ignore_index=True))
+    assert set(overview["study"]) == {"clip-bart-demo", "other"}
+    demo = overview.set_index("study").loc["clip-bart-demo"]
+    assert (demo["state"], demo["complete"], demo["running"], demo["failed"], demo["infeasible"]) == ("running", 4, 1, 1, 1)
+    assert (demo["trials"], demo["best_score"]) == (7, 77.6)
+    assert overview.set_index("study").loc["other", "state"] == "idle"
+    assert study_overview(results.iloc[:0]).empty
+
+
+def test_filter_and_sort(results: pd.DataFrame) -> None:
+    table = trials_table(results)
+    assert set(table["sharing"]) == {"single"}
+    lora = filter_trials(table, methods=["lora"], statuses=["complete", "failed"])
+    assert lora["trial_number"].tolist() == [1, 2, 4]
+    assert filter_trials(table, sharing=["shared"]).empty
+    assert len(filter_trials(table)) == len(table)
+    by_score = sort_trials(table, "score", ascending=False)
+    assert by_score["trial_number"].tolist()[:4] == [5, 0, 1, 2]
+    assert by_score["score"].isna().tolist()[-3:] == [True, True, True]  # missing last
+    with pytest.raises(ValueError, match="Cannot sort by 'nope'"):
+        sort_trials(table, "nope", ascending=True)
+
+
+def test_selected_trials() -> None:
+    points = [{"customdata": 3}, {"customdata": [5]}, {"customdata": 3}, {"x": 1.0}, {"customdata": []}]
+    assert selected_trials(points) == [3, 5]

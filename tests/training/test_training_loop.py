@@ -29,14 +29,14 @@ def _setup(env, **training):
         training=dataclasses.replace(TrainingConfig(steps=5, batch_size=8), **training),
     )
     model, tokenizer = build_vl_model(config, env.location)
-    return model, Collator(tokenizer, env.features, 24, 6), config.training
+    return model, Collator(tokenizer, env.features, 24), config.training
 
 
 def test_same_seed_gives_the_same_losses(env):
     runs = []
     for _ in range(2):
         model, collator, training = _setup(env)
-        runs.append(train(model, collator, env.tasks["vqa"].train, "vqa", training, torch.device("cpu"), show_progress=False).losses)
+        runs.append(train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6}, show_progress=False).losses)
     assert runs[0] == runs[1]
 
 
@@ -45,4 +45,4 @@ def test_non_finite_loss_fails_the_trial_with_the_step(env):
     with torch.no_grad():
         model.visual_embedding.feat_proj[0].weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match="step 1"):
-        train(model, collator, env.tasks["vqa"].train, "vqa", training, torch.device("cpu"), show_progress=False)
+        train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6}, show_progress=False)

@@ -1,0 +1,115 @@
+"""How long the dashboard's main page takes to render for a 1,000-trial study.
+
+    .venv/bin/python benchmarks/dashboard_render.py [--trials 1000] [--runs 5]
+
+Seeds a SQLite database with synthetic trials through ``storage.record_trial`` (the
+workers' own write path), then renders the Overview page (studies table, headline
+numbers, the Pareto chart and the front table) with Streamlit's AppTest and prints
+the median wall time of several runs, cold (every Streamlit cache cleared first, as
+for the first visitor after a trial is recorded) and warm (a rerun with nothing new,
+as on a widget change). The target is a cold median under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from storage import TrialRecord, default_storage_url, init_schema, make_engine, record_trial  # noqa: E402
+
+APP = ROOT / "dashboard" / "app.py"
+STUDY = "render-benchmark"
+TARGET_S = 2.0
+TOTAL = 2_000_000
+
+
+def seed(url: str, trials: int, seed_value: int = 0) -> float:
+    """Write ``trials`` varied trials (mostly complete) and return the seconds it took."""
+    rng = random.Random(seed_value)
+    start, began = datetime(2025, 1, 1, tzinfo=UTC), time.perf_counter()
+    engine = make_engine(url)
+    init_schema(engine)
+    for n in range(trials):
+        method = rng.choice(["adapter", "lora", "compacter", "prompt", "full_ft"])
+        trainable = TOTAL if method == "full_ft" else rng.randint(2_000, 300_000)
+        status = rng.choices(["complete", "infeasible", "failed", "running"], [85, 8, 5, 2])[0]
+        score = round(40 + 30 * rng.random() + 5 * (trainable / TOTAL), 2) if status == "complete" else None
+        record_trial(
+            engine,
+            TrialRecord(
+                study_name=STUDY, trial_number=n, status=status, method=method,
+                config={
+                    "backbone": "tiny-t5", "tasks": ["vqa", "gqa", "nlvr2"], "method": method,
+                    "method_params": {"rank": rng.choice([4, 8, 16, 32])},
+                    "sharing": rng.choice(["single", "half", "multiple"]),
+                    "training": {"learning_rate": 10 ** rng.uniform(-4, -2), "steps": 200},
+                },
+                trainable_params=trainable, total_params=TOTAL, score=score,
+                task_scores={t: round(score + rng.uniform(-5, 5), 2) for t in ("vqa", "gqa", "nlvr2")} if score else None,
+                train_seconds=rng.uniform(20, 600) if status != "running" else None,
+                error="CUDA out of memory" if status == "failed" else None,
+                finished_at=None if status == "running" else start + timedelta(minutes=n),
+            ),
+        )  # fmt: skip
+    engine.dispose()
+    return time.perf_counter() - began
+
+
+def render_times(url: str, runs: int) -> tuple[list[float], list[float]]:
+    """Cold and warm wall times (seconds) of the Overview page."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["VLPETL_STORAGE"] = url
+    # Outside a served app Streamlit warns about its missing runtime on every run; errors
+    # still surface, as app.exception.
+    logging.disable(logging.WARNING)
+    cold, warm = [], []
+    AppTest.from_file(str(APP), default_timeout=120).run()  # imports, once, outside the timings
+    for _ in range(runs):
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        app = AppTest.from_file(str(APP), default_timeout=120)
+        began = time.perf_counter()
+        app.run()
+        cold.append(time.perf_counter() - began)
+        assert not app.exception, [e.value for e in app.exception]
+        assert app.get("plotly_chart"), "the Pareto chart was not drawn"
+        began = time.perf_counter()
+        app.run()
+        warm.append(time.perf_counter() - began)
+    logging.disable(logging.NOTSET)
+    return cold, warm
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=1000, help="trials to seed (default 1000)")
+    parser.add_argument("--runs", type=int, default=5, help="timed renders (default 5)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = default_storage_url(Path(folder))
+        seconds = seed(url, args.trials)
+        print(f"seeded {args.trials} trials via storage.record_trial in {seconds:.1f} s")
+        cold, warm = render_times(url, args.runs)
+    fmt = ", ".join
+    print(f"overview page, cold: median {statistics.median(cold):.2f} s  (runs: {fmt(f'{t:.2f}' for t in cold)})")
+    print(f"overview page, warm: median {statistics.median(warm):.2f} s  (runs: {fmt(f'{t:.2f}' for t in warm)})")
+    verdict = "meets" if statistics.median(cold) < TARGET_S else "MISSES"
+    print(f"target: cold median < {TARGET_S:.0f} s -> {verdict}")
+    return 0 if verdict == "meets" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""One trial in depth, and several side by side (pure pandas; no Streamlit, no database).
+
+Learning curves and parameter breakdowns are not in ``trial_results`` yet; when the table
+gains them (or a search records them as Optuna user attributes) they show up here without
+code changes, in any of the plain JSON shapes :func:`curve_frame` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from dashboard.processing import PEAK_MEMORY, TASK_PREFIX, flat_config
+from storage.recipes import dump_recipe, recipe_from_row
+from storage.urls import redact, validate_storage_url
+
+__all__ = [
+    "BREAKDOWN_KEYS",
+    "CURVE_KEYS",
+    "RECIPE_FORMATS",
+    "breakdown_frame",
+    "compare_frame",
+    "config_frame",
+    "curve_frame",
+    "find_breakdown",
+    "find_curve",
+    "recipe_file_name",
+    "recipe_text",
+    "task_metrics",
+]
+
+# Looked up first as results columns, then as Optuna user attributes.
+CURVE_KEYS = ("learning_curve", "loss_curve", "losses")
+BREAKDOWN_KEYS = ("param_breakdown", "parameter_breakdown")
+RECIPE_FORMATS = {"yaml": "yaml", "json": "json"}  # format -> file suffix
+_STEP_KEYS = ("step", "steps")
+_CURVE_COLUMNS = ["step", "series", "value"]
+
+
+def config_frame(config: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The configuration as two text columns, ``parameter`` and ``value``, one row per leaf."""
+    flat = flat_config(config)
+    return pd.DataFrame({"parameter": list(flat), "value": [_text(v) for v in flat.values()]})
+
+
+def task_metrics(row: Mapping[str, Any]) -> pd.DataFrame:
+    """Per-task scores of one trial as columns ``task`` and ``score`` (empty when none)."""
+    scores = row.get("task_scores")
+    items = sorted(scores.items()) if isinstance(scores, Mapping) else []
+    return pd.DataFrame(
+        {
+            "task": pd.Series([k for k, _ in items], dtype="object"),
+            "score": pd.Series([_number(v) for _, v in items], dtype="float64"),
+        }
+    )
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _series(name: str, steps: Sequence[Any], values: Sequence[Any]) -> list[tuple[float, str, float]]:
+    points = []
+    for step, value in zip(steps, values, strict=False):
+        step_n, value_n = _number(step), _number(value)
+        if step_n is not None and value_n is not None:
+            points.append((step_n, name, value_n))
+    return points
+
+
+def _from_mapping(value: Mapping[str, Any]) -> list[tuple[float, str, float]]:
+    step_key = next((k for k in _STEP_KEYS if isinstance(value.get(k), list)), None)
+    if step_key is not None:
+        steps = value[step_key]
+        return [p for k, v in value.items() if k != step_key and isinstance(v, list) for p in _series(str(k), steps, v)]
+    if value and all(_number(k) is not None for k in value):  # {step: value}
+        return _series("loss", list(value), list(value.values()))
+    points = []
+    for name, item in value.items():
+        item = _maybe_json(item)
+        if isinstance(item, list):
+            points += _series(str(name), range(1, len(item) + 1), item)
+        elif isinstance(item, Mapping):
+            points += _series(str(name), list(item), list(item.values()))
+    return points
+
+
+def _from_list(value: list[Any]) -> list[tuple[float, str, float]]:
+    if all(isinstance(v, Mapping) for v in value):  # [{"step": 1, "loss": ...}, ...]
+        records = pd.DataFrame(value)
+        step_key = next((k for k in _STEP_KEYS if k in records), None)
+        steps = records[step_key].tolist() if step_key else list(range(1, len(records) + 1))
+        return [p for c in records.columns if c != step_key for p in _series(str(c), steps, records[c].tolist())]
+    if all(isinstance(v, list | tuple) and len(v) == 2 for v in value):  # [[step, value], ...]
+        return _series("loss", [v[0] for v in value], [v[1] for v in value])
+    return _series("loss", range(1, len(value) + 1), value)
+
+
+def curve_frame(value: Any) -> pd.DataFrame:
+    """Normalise a stored learning curve to long form: columns step, series, value.
+
+    Accepted shapes (or their JSON text): a list of numbers (one loss per logged step);
+    ``[[step, value], ...]``; ``[{"step": 1, "loss": .., "val": ..}, ...]``;
+    ``{"step": [...], "loss": [...], ...}``; ``{"loss": [...], "val": [...]}``;
+    ``{"loss": {step: value}}``; ``{step: value}``. Non-numeric and non-finite points
+    are dropped.
+
+    Args:
+        value: The stored curve, or None.
+
+    Returns:
+        The points, sorted by series and step; empty (same columns) when there are none.
+    """
+    value = _maybe_json(value)
+    if isinstance(value, Mapping):
+        points = _from_mapping(value)
+    elif isinstance(value, list):
+        points = _from_list(value)
+    else:
+        points = []
+    frame = pd.DataFrame(points, columns=_CURVE_COLUMNS).astype({"step": "float64", "series": "object", "value": "float64"})
+    return frame.sort_values(["series", "step"], kind="stable").reset_index(drop=True)
+
+
+def find_curve(
+    row: Mapping[str, Any],
+    user_attrs: Mapping[str, Any] | None = None,
+    intermediate_values: Mapping[int, float] | None = None,
+) -> tuple[pd.DataFrame, str | None]:
+    """The trial's learning curve and where it came from.
+
+    Looks, in order, at the results row's curve columns, the Optuna trial's user
+    attributes of the same names, then the values reported with ``trial.report``.
+
+    Returns:
+        ``(curve_frame, source)``; source is None when nothing was recorded.
+    """
+    candidates = [(f"results column `{k}`", row.get(k)) for k in CURVE_KEYS]
+    candidates += [(f"Optuna user attribute `{k}`", (user_attrs or {}).get(k)) for k in CURVE_KEYS]
+    candidates.append(("Optuna intermediate values", {str(k): v for k, v in (intermediate_values or {}).items()}))
+    for source, value in candidates:
+        frame = curve_frame(value)
+        if not frame.empty:
+            return frame, source
+    return curve_frame(None), None
+
+
+def breakdown_frame(value: Any) -> pd.DataFrame:
+    """A parameter breakdown (``{"part": count}``, nested allowed) as columns part, parameters.
+
+    Returns:
+        Rows with numeric counts, largest first; empty when ``value`` holds none.
+    """
+    value = _maybe_json(value)
+    flat = flat_config(value) if isinstance(value, Mapping) else {}
+    rows = [(part, _number(count)) for part, count in flat.items()]
+    frame = pd.DataFrame([r for r in rows if r[1] is not None], columns=["part", "parameters"])
+    frame = frame.astype({"part": "object", "parameters": "float64"})
+    return frame.sort_values("parameters", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def find_breakdown(row: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The first non-empty breakdown among the row's columns and the user attributes."""
+    for value in [row.get(k) for k in BREAKDOWN_KEYS] + [(user_attrs or {}).get(k) for k in BREAKDOWN_KEYS]:
+        frame = breakdown_frame(value)
+        if not frame.empty:
+            return frame
+    return breakdown_frame(None)
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+_COMPARED = ("status", "method", "score", "trainable_pct", "trainable_params", "total_params", "train_seconds", PEAK_MEMORY, "error")
+
+
+def compare_frame(df: pd.DataFrame, numbers: Sequence[int]) -> pd.DataFrame:
+    """Trials side by side: one column ``#n`` per trial, one row per field, as text.
+
+    Rows are the outcome fields, each task's score, then every configuration entry any of
+    the trials has; ``differs`` flags the rows where the trials disagree.
+
+    Args:
+        df: One study's results.
+        numbers: The trial numbers to compare, in column order.
+
+    Returns:
+        A frame indexed by field name.
+
+    Raises:
+        KeyError: If a number is not a trial of ``df``.
+    """
+    by_number = df.set_index("trial_number")
+    missing = [n for n in numbers if n not in by_number.index]
+    if missing:
+        raise KeyError(f"No trial {missing} in this study; trials are {sorted(by_number.index)[:20]}.")
+    fields: dict[str, dict[str, str]] = {}
+    for n in numbers:
+        row = by_number.loc[n]
+        column = f"#{n}"
+        values = {f: row.get(f) for f in _COMPARED if f in by_number.columns}
+        scores = row.get("task_scores") if isinstance(row.get("task_scores"), Mapping) else {}
+        values |= {f"{TASK_PREFIX}{k}": v for k, v in sorted(scores.items())}
+        values |= {f"config.{k}": v for k, v in flat_config(row.get("config")).items()}
+        for field, value in values.items():
+            fields.setdefault(field, {})[column] = _text(value)
+    table = pd.DataFrame.from_dict(fields, orient="index").reindex(columns=[f"#{n}" for n in numbers]).fillna("")
+    table["differs"] = table.nunique(axis=1) > 1
+    table.index.name = "field"
+    return table
+
+
+def recipe_text(row: Mapping[str, Any], *, storage_url: str, budget_text: str | None, fmt: str) -> str:
+    """The recipe ``python -m search.export`` writes for this row, as the same text.
+
+    The CLI records ``redact(url)`` and the budget as the user typed it (stripped); so
+    does this, so the download and the CLI's file are byte-identical.
+
+    Args:
+        row: A ``load_results`` row.
+        storage_url: The study's storage URL (unredacted; redacted here).
+        budget_text: The budget as typed, or None when none was given.
+        fmt: "yaml" or "json".
+
+    Returns:
+        The recipe text.
+    """
+    shown = redact(validate_storage_url(storage_url))
+    budget = budget_text.strip() if budget_text else None
+    return dump_recipe(recipe_from_row(row, storage_url=shown, budget=budget), fmt)
+
+
+def recipe_file_name(study: str, trial_number: int, fmt: str) -> str:
+    """A download name such as ``mystudy-trial-3.yaml``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)
+    return f"{safe}-trial-{trial_number}.{RECIPE_FORMATS[fmt]}"

@@ -1,0 +1,93 @@
+"""Overview: every study at a glance, then the selected study's Pareto front."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import ui
+from dashboard.charts import pareto_figure
+from dashboard.processing import (
+    front_table,
+    plot_frame,
+    score_options,
+    selected_trials,
+    study_overview,
+    summarize,
+    with_task_columns,
+    x_axes,
+)
+from storage import best_within_budget
+
+ctx = ui.context()
+st.title("VL-PETL search")
+
+st.subheader("Studies")
+st.dataframe(
+    study_overview(ui.results(ctx.url, None)),
+    hide_index=True,
+    key="studies_table",
+    column_config={
+        "best_score": st.column_config.NumberColumn("best score", format="%.2f"),
+        "hypervolume": st.column_config.NumberColumn(format="%.1f"),
+        "last_update": st.column_config.DatetimeColumn("last update (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    },
+)
+
+df = ui.results(ctx.url, ctx.study)
+summary = summarize(df)
+st.subheader(f"Study: {ctx.study}")
+columns = st.columns(7)
+columns[0].metric("Trials", summary.total)
+columns[1].metric("Complete", summary.complete)
+columns[2].metric("Running", summary.running)
+columns[3].metric("Failed", summary.failed)
+columns[4].metric("Infeasible", summary.infeasible)
+columns[5].metric("Best score", "-" if summary.best_score is None else f"{summary.best_score:.2f}")
+columns[6].metric("Hypervolume", f"{summary.hypervolume:,.1f}", help="Score × trainable-% area dominated, against (score 0, 100%).")
+st.caption(f"{summary.front_size} trial(s) on the Pareto front; {summary.pruned} pruned.")
+
+if ctx.budget is not None:
+    best = best_within_budget(df, max_pct=ctx.budget.max_pct, max_params=ctx.budget.max_params)
+    if best is None:
+        st.warning(f"No complete trial within the budget {ctx.budget.text}.")
+    else:
+        st.success(
+            f"Best within {ctx.budget.text}: trial #{best['trial_number']} ({best['method']}), "
+            f"score {best['score']:.2f} at {best['trainable_pct']:.3g}% trainable."
+        )
+        ui.trial_link(ctx.study, int(best["trial_number"]), f"Open trial #{best['trial_number']} (best within budget)")
+
+tasks = with_task_columns(df)
+axes = {axis.label: axis for axis in x_axes(df)}
+scores = score_options(tasks)
+left, right = st.columns(2)
+x_label = left.selectbox("x axis", list(axes), key="x_axis")
+y_label = right.selectbox("Score", list(scores), key="score_view", help="The average over tasks, or one task's score.")
+x_axis = axes[x_label or next(iter(axes))]
+y_column = scores[y_label or next(iter(scores))]
+
+points = plot_frame(tasks, x_axis, y_column)
+if points.empty:
+    st.info("No complete trials to plot yet.")
+else:
+    total = df["total_params"].unique()
+    budget_x = ctx.budget.line_position(x_axis.column, int(total[0]) if len(total) == 1 else None) if ctx.budget else None
+    figure = pareto_figure(
+        points, x_axis=x_axis, y_label="score" if y_column == "score" else f"score on {y_label}",
+        budget_x=budget_x, budget_text=ctx.budget.text if ctx.budget else None,
+    )  # fmt: skip
+    event = st.plotly_chart(figure, key="pareto", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    hidden = int((df["status"] == "complete").sum()) - len(points)
+    if hidden:
+        st.caption(f"{hidden} complete trial(s) without a value to place on this axis are not drawn.")
+    picked = selected_trials(event.selection.points if event else [])
+    if picked:
+        for number in picked[:5]:
+            ui.trial_link(ctx.study, number)
+        if len(picked) >= 2:
+            ui.compare_link(ctx.study, picked[:6])
+    else:
+        st.caption("Select points (click, box or lasso) to open or compare those trials. Dimmed points are dominated.")
+
+st.subheader("Pareto front (score vs trainable %)")
+st.dataframe(front_table(df), hide_index=True, key="front_table")

@@ -1,0 +1,50 @@
+"""Live study progress: trained trials against the goal, with rate, ETA and the best so far.
+
+Counts trials that actually trained (complete and within budget): infeasible configurations
+cost no training and must not use up the user's `--trials`.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from tqdm.auto import tqdm
+
+
+def trained(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+
+
+class StudyProgress:
+    """An Optuna callback that draws the progress bar and stops the study at its goal.
+
+    Args:
+        target: trained trials the study should reach.
+        already: trained trials the study had before this launch.
+        max_attempts: stop after this many new trials of any outcome (guards against a space
+            where almost nothing fits the budget).
+    """
+
+    def __init__(self, target: int, already: int, max_attempts: int):
+        self.target = target
+        self.max_attempts = max_attempts
+        self.attempts = 0
+        self.bar = tqdm(total=target, initial=already, desc="trials trained", unit="trial", dynamic_ncols=True)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.attempts += 1
+        if trained(trial):
+            self.bar.update(1)
+        trials = study.get_trials(deepcopy=False)
+        done = [t for t in trials if trained(t)]
+        self.bar.set_postfix(
+            best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
+            front=len(study.best_trials) if done else 0,
+            infeasible=sum(t.state == TrialState.COMPLETE and not trained(t) for t in trials),
+            failed=sum(t.state == TrialState.FAIL for t in trials),
+        )
+        if self.bar.n >= self.target or self.attempts >= self.max_attempts:
+            study.stop()
+
+    def close(self) -> None:
+        self.bar.close()

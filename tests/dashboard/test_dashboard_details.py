@@ -1,0 +1,127 @@
+"""One trial's configuration, curves, breakdown and recipe; trials compared; the budget text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text
+from dashboard.details import (
+    breakdown_frame,
+    compare_frame,
+    config_frame,
+    curve_frame,
+    find_breakdown,
+    find_curve,
+    recipe_file_name,
+    recipe_text,
+    task_metrics,
+)
+
+
+def _points(frame: pd.DataFrame) -> list[tuple[float, str, float]]:
+    return list(frame.itertuples(index=False, name=None))
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        [2.5, 1.5],
+        "[2.5, 1.5]",
+        [[1, 2.5], [2, 1.5]],
+        [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 1.5}],
+        {"step": [1, 2], "loss": [2.5, 1.5]},
+        {"loss": [2.5, 1.5]},
+        {"loss": {"1": 2.5, "2": 1.5}},
+        {"1": 2.5, "2": 1.5},
+        json.dumps({"steps": [1, 2], "loss": [2.5, 1.5]}),
+    ],
+)
+def test_curve_shapes_normalise_to_the_same_points(stored: Any) -> None:
+    assert _points(curve_frame(stored)) == [(1.0, "loss", 2.5), (2.0, "loss", 1.5)]
+
+
+def test_curve_several_series_and_junk() -> None:
+    frame = curve_frame({"step": [20, 40], "loss": [2.0, float("nan")], "val_loss": [2.2, 1.9]})
+    assert _points(frame) == [(20.0, "loss", 2.0), (20.0, "val_loss", 2.2), (40.0, "val_loss", 1.9)]
+    for junk in (None, "not json", 3, {}, [], {"loss": "x"}, [None, "a"]):
+        assert curve_frame(junk).empty and list(curve_frame(junk).columns) == ["step", "series", "value"]
+
+
+def test_find_curve_prefers_the_results_row_then_user_attrs_then_reports() -> None:
+    row = {"learning_curve": None}
+    frame, source = find_curve(row, {"loss_curve": [3.0, 2.0]}, {0: 9.0})
+    assert source == "Optuna user attribute `loss_curve`" and frame["value"].tolist() == [3.0, 2.0]
+    frame, source = find_curve({"learning_curve": [1.0]}, {"loss_curve": [3.0]})
+    assert source == "results column `learning_curve`" and frame["value"].tolist() == [1.0]
+    frame, source = find_curve({}, {}, {0: 9.0, 5: 7.0})
+    assert source == "Optuna intermediate values" and frame["step"].tolist() == [0.0, 5.0]
+    assert find_curve({}, None, None)[1] is None
+
+
+def test_breakdown() -> None:
+    frame = breakdown_frame({"adapters": {"down": 100, "up": 120}, "layer_norm": 40, "note": "x"})
+    assert frame.values.tolist() == [["adapters.up", 120.0], ["adapters.down", 100.0], ["layer_norm", 40.0]]
+    assert find_breakdown({"param_breakdown": None}, {"parameter_breakdown": '{"a": 1}'})["part"].tolist() == ["a"]
+    assert find_breakdown({}, {}).empty
+
+
+def test_config_and_task_metrics(results: pd.DataFrame) -> None:
+    row = results.set_index("trial_number", drop=False).loc[0]
+    config = dict(config_frame(row["config"]).values.tolist())
+    assert config["method_params.reduction_factor"] == "8" and config["tasks"] == "vqa, gqa"
+    assert config["training.learning_rate"] == "0.001"
+    assert task_metrics(row).values.tolist() == [["gqa", 54.5], ["vqa", 65.9]]
+    assert task_metrics({"task_scores": None}).empty
+
+
+def test_compare_frame(results: pd.DataFrame) -> None:
+    table = compare_frame(results, [0, 4])
+    assert list(table.columns) == ["#0", "#4", "differs"]
+    assert table.loc["method"].tolist() == ["adapter", "lora", True]
+    assert table.loc["config.backbone"].tolist() == ["tiny-bart", "tiny-bart", False]
+    assert table.loc["task:vqa"].tolist() == ["65.9", "", True]
+    assert table.loc["config.method_params.rank", "#0"] == ""
+    with pytest.raises(KeyError, match=r"No trial \[42\]"):
+        compare_frame(results, [0, 42])
+
+
+def test_recipe_text_records_the_redacted_url_and_the_budget_as_typed(results: pd.DataFrame) -> None:
+    row = results.set_index("trial_number", drop=False).loc[0]
+    url = "postgresql://alice:s3cret@db:5432/studies"
+    text = recipe_text(row, storage_url=f"  {url} ", budget_text=" 5% ", fmt="yaml")
+    recipe = yaml.safe_load(text)
+    assert recipe["source"] == {
+        "study": "clip-bart-demo", "trial_number": 0, "storage": "postgresql://alice:***@db:5432/studies", "budget": "5%",
+    }  # fmt: skip
+    assert "s3cret" not in text
+    assert json.loads(recipe_text(row, storage_url=url, budget_text=None, fmt="json"))["source"]["budget"] is None
+    assert recipe_file_name("a/b c", 3, "yaml") == "a_b_c-trial-3.yaml"
+
+
+def test_budget_text_matches_the_export_cli() -> None:
+    from search.budget import BudgetError, parse_budget  # imports torch; only this test
+
+    for text in ("5%", "100%", " 0.5 % ", "0.05", "1", "2M", "150k", "1.5G", "3b", ".5%"):
+        ours, theirs = parse_budget_text(text), parse_budget(text)
+        assert (ours.text, ours.max_pct, ours.max_params) == (theirs.text, theirs.max_pct, theirs.count)
+    for text in ("0%", "101%", "-5%", "0", "1.5", "5", "abc", "", "5%%", "0.0001k", "nan"):
+        with pytest.raises(BudgetTextError) as ours_error:
+            parse_budget_text(text)
+        with pytest.raises(BudgetError) as theirs_error:
+            parse_budget(text)
+        assert str(ours_error.value) == str(theirs_error.value)
+
+
+def test_budget_line_positions() -> None:
+    pct, count = BudgetLimit("5%", max_pct=5.0), BudgetLimit("150k", max_params=150_000)
+    assert pct.line_position("trainable_pct", None) == 5.0
+    assert pct.line_position("trainable_params", 1_000_000) == 50_000
+    assert pct.line_position("trainable_params", None) is None
+    assert count.line_position("trainable_pct", 1_000_000) == 15.0
+    assert count.line_position("trainable_params", None) == 150_000
+    assert count.line_position("train_seconds", 1_000_000) is None
