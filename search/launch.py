@@ -95,7 +95,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
     from models.config import TrainingConfig
     from search.objective import REFERENCE_ATTR, Objective
     from search.progress import StudyProgress, trained
-    from search.report import front_table, hypervolume_text, status_counts
+    from search.report import front_table, hypervolume_text, reference_line, status_counts
     from search.space import WARM_START_PARAMS, SpaceDefaults, fixed_config, reference_config
     from storage import init_schema, load_results, make_engine, redact
     from training.environment import prepare_environment
@@ -142,6 +142,9 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
     print("Majority-answer baseline: " + ", ".join(f"{k} {v:.1f}" for k, v in baseline.items()))
     print("Pareto front (score vs trainable %, complete trials):")
     print(front_table(results, budget))
+    reference = reference_line(results)
+    if reference:
+        print(reference)
     print(f"Hypervolume: {hypervolume_text(results)}")
     print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")
     print(f"Elapsed: {time.perf_counter() - started:.0f} s")

@@ -51,3 +51,12 @@ def status_counts(results: pd.DataFrame) -> str:
 
 def hypervolume_text(results: pd.DataFrame) -> str:
     return f"{hypervolume_2d(results):.1f} (score x trainable-% area against reference (score 0, 100%))"
+
+
+def reference_line(results: pd.DataFrame) -> str | None:
+    """The full fine-tuning reference, shown even when an adapter dominates it."""
+    done = results[(results["method"] == "full_ft") & (results["status"] == "complete")]
+    if done.empty:
+        return None
+    row = done.iloc[0]
+    return f"Full fine-tuning reference: trial {row['trial_number']}, score {row['score']:.1f} at {row['trainable_pct']:.2f}% trainable ({int(row['trainable_params']):,} parameters)"

@@ -66,7 +66,12 @@ def build_clip(folder: Path, model_name: str, image_size: int, corpus: Corpus, s
     write_open_clip_config(config_file, tiny_clip_config(image_size))
     open_clip.add_model_config(config_file)
     torch.manual_seed(settings.seed)
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None)
+    # open_clip warns that a model without pretrained weights is random: here that is the point.
+    logging.disable(logging.WARNING)
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None)
+    finally:
+        logging.disable(logging.NOTSET)
     tokenizer = open_clip.get_tokenizer(model_name)
     pixels = encode_images(preprocess, corpus.images)
     train, held = slice(settings.held_out, None), slice(0, settings.held_out)

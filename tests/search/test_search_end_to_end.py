@@ -52,7 +52,8 @@ def test_study_rows_in_optuna_and_in_the_results_table(study):
 
 def test_launch_prints_the_front_and_where_results_went(study):
     url, launch = study
-    assert "Pareto front" in launch.stdout and "full_ft" in launch.stdout and "adapter" in launch.stdout
+    assert "Pareto front" in launch.stdout and "adapter" in launch.stdout
+    assert "Full fine-tuning reference: trial 0" in launch.stdout
     assert url in launch.stdout and "python -m dashboard" in launch.stdout
 
 
