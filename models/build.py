@@ -59,7 +59,7 @@ class BackboneLocation:
         preset = get_preset(name)
         if not preset.embedded:
             language_model = str(preset.language_model)
-            available = _weights_on_disk(language_model)
+            available = weights_on_disk(language_model)
             return cls(preset, preset.clip_model, preset.clip_pretrained, language_model, available)
         root = embedded_dir(data_dir, preset)
         config_file = root / "clip" / f"{preset.clip_model}.json"
@@ -68,7 +68,7 @@ class BackboneLocation:
         return cls(preset, preset.clip_model, str(root / "clip" / "open_clip_model.safetensors"), str(root / "language_model"))
 
 
-def _weights_on_disk(name: str) -> bool:
+def weights_on_disk(name: str) -> bool:
     # A local directory, or a hub model already in the cache; never a network call.
     if Path(name).is_dir():
         return True

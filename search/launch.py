@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace) -> dict:
     from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
+    from models.build import weights_on_disk
     from storage import StorageURLError, default_storage_url, validate_storage_url
     from training.environment import SUPPORTED_TASKS
 
@@ -69,6 +70,14 @@ def _validate(args: argparse.Namespace) -> dict:
     backbone = args.backbone or DEFAULT_BACKBONE
     if backbone not in PRESETS:
         fail(PROGRAM, f"--backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    preset = PRESETS[backbone]
+    if not preset.embedded and not weights_on_disk(str(preset.language_model)):
+        fail(
+            PROGRAM,
+            f"--backbone {backbone!r} needs the weights of {preset.language_model!r} on disk, and nothing is downloaded "
+            f"at run time: fetch them where there is internet (huggingface-cli download {preset.language_model}) into "
+            f"the Hugging Face cache ($HF_HOME) of this machine, or use the embedded {DEFAULT_BACKBONE!r}",
+        )
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     unknown = sorted(set(tasks) - set(SUPPORTED_TASKS)) or ([] if tasks else ["(none)"])
     if unknown:

@@ -28,6 +28,7 @@ def test_bad_budget_exits_with_one_line_and_creates_nothing(tmp_path, budget):
     [
         ("--tasks", "vqa,klingon", "klingon"),
         ("--backbone", "gpt-9", "known backbones"),
+        ("--backbone", "clip-rn101+bart-base", "facebook/bart-base"),
         ("--storage", "mysql://x/y", "mysql"),
         ("--sampler", "grid", "tpe"),
         ("--trials", "0", "--trials"),
