@@ -7,7 +7,7 @@ Each task is written in its real dataset's layout, so the real loaders read it::
     root/gqa/{train,valid,testdev,testdev_ood}.json
     root/nlvr/{train,valid,test,test_ood}.json  image pairs from the same split's pool
     root/coco/dataset_coco.json                 Karpathy layout, 5 references per image
-    root/videos/<vid_name>/frame_XXX.png        shared video pool (8 frames, 2 fps)
+    root/videos/<vid_name>/frame_<NNN>.png        shared video pool (8 frames, 2 fps)
     root/tvqa/{split}.jsonl + subtitles.jsonl   5-way video QA (VALUE layout)
     root/tvc/{split}.jsonl + subtitles.jsonl    video captioning (VALUE layout)
     root/scenes.json                            ground truth of every image and video

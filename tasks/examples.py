@@ -104,7 +104,7 @@ class VideoSource:
     Attributes:
         vid_name: The video id.
         features: The per-video ``.npz`` frame features (real layout), if present.
-        frames: The frame images ``videos/<vid_name>/frame_XXX.png`` in
+        frames: The frame images ``videos/<vid_name>/frame_<NNN>.png`` in
             order, if present (the generated benchmark; features are computed
             from them by the CLIP encoder).
     """

@@ -8,7 +8,7 @@ captioning (TVC, YouCook2), ``<task>`` being the task name::
     root/<task>/subtitles.jsonl      {vid_name, sub: [{text, start, end}]}
     root/video_features/<vid_name>.npz   per-video frame features, array "features"
                                      of shape (frames, dim); used when present
-    root/videos/<vid_name>/frame_XXX.png the frames, used when there are no features
+    root/videos/<vid_name>/frame_<NNN>.png the frames, used when there are no features
 
 ``ts`` is ``[start, end]`` in seconds or the original TVQA string
 ``"start-end"``; it may be absent. How2QA has four answers (``a0..a3``): any
