@@ -29,7 +29,7 @@ def main() -> None:
     data_dir = args.data_dir.resolve()
     shutil.rmtree(data_dir / "backbones", ignore_errors=True)
     benchmark = generate_benchmark(data_dir / "benchmark", seed=0)
-    for name in sorted(n for n, p in PRESETS.items() if p.embedded):
+    for name in sorted(n for n, p in PRESETS.items() if p.embedded and p.vl_pretrained_from is None):
         start = time.perf_counter()
         folder = ensure_embedded_backbone(data_dir, PRESETS[name], exclude_root=benchmark)
         print(f"{name}: built in {time.perf_counter() - start:.0f} s")

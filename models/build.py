@@ -8,6 +8,9 @@ A language model comes from one of three routes:
   with random initialisation when the weights are absent. No tokenizer exists on this route:
   the 200 visual-order rows are appended to the word embedding, and the model is built with
   `tokenizer=None`.
+
+A VL-pretrained preset's folder also holds the trained V->L projection
+(`vl_projection.safetensors`), loaded strictly into `model.visual_embedding` (not on meta).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import open_clip
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from models.backbones.clip_encoder import GridEncoder, build_grid_encoder
+from models.backbones.clip_encoder import GridEncoder, build_grid_encoder, grid_path_parameters
 from models.backbones.language_model import (
     NUM_VISUAL_ORDER_TOKENS,
     add_visual_order_tokens,
@@ -31,12 +36,14 @@ from models.backbones.language_model import (
 )
 from models.backbones.presets import BackbonePreset, get_preset
 from models.backbones.sites import is_layernorm, word_embedding_modules
-from models.config import ConfigError, TrialConfig
+from models.config import VIDEO_TASK_NAMES, VISUAL_ENCODER_POLICIES, ConfigError, TrialConfig
 from models.embedded import embedded_dir
 from models.petl.registry import get_method
 from models.vl_model import VisualEmbedding, VLSeq2Seq
 
 log = logging.getLogger(__name__)
+
+VL_PROJECTION_FILE = "vl_projection.safetensors"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class BackboneLocation:
     Attributes:
         weights_available: the LM's weights can be loaded without a download; when False the
             preset's explicit config gives a randomly initialised (or meta) model.
+        vl_projection: a trained V->L projection (safetensors state dict of `visual_embedding`)
+            to start from instead of a fresh one; None for a fresh one.
     """
 
     preset: BackbonePreset
@@ -53,6 +62,7 @@ class BackboneLocation:
     clip_checkpoint: str | None
     language_model: str
     weights_available: bool = True
+    vl_projection: str | None = None
 
     @classmethod
     def resolve(cls, name: str, data_dir: Path) -> "BackboneLocation":
@@ -65,7 +75,13 @@ class BackboneLocation:
         config_file = root / "clip" / f"{preset.clip_model}.json"
         if config_file.exists():
             open_clip.add_model_config(config_file)
-        return cls(preset, preset.clip_model, str(root / "clip" / "open_clip_model.safetensors"), str(root / "language_model"))
+        # A VL-pretrained preset must have its projection (a missing file fails the build loudly).
+        projection = root / VL_PROJECTION_FILE
+        vl_projection = str(projection) if preset.vl_pretrained_from is not None or projection.exists() else None
+        return cls(
+            preset, preset.clip_model, str(root / "clip" / "open_clip_model.safetensors"), str(root / "language_model"),
+            vl_projection=vl_projection,
+        )
 
 
 def weights_on_disk(name: str) -> bool:
@@ -109,22 +125,50 @@ def build_vl_model(
         method_config = spec.make_config(config.method_params, config.sharing)
     except ConfigError as error:
         problems = error.problems + problems
-    if not meta and config.freeze.visual_encoder != "frozen":
+    problems.extend(config.training.problems())
+    trains_clip = config.freeze.visual_encoder in VISUAL_ENCODER_POLICIES and config.freeze.visual_encoder != "frozen"
+    if trains_clip and location.clip_model is None:
         problems.append(
-            f"freeze.visual_encoder={config.freeze.visual_encoder!r} cannot train: visual features are cached, "
-            f"so CLIP is not part of the trained model; use 'frozen' (other policies are for counting only)"
+            f"freeze.visual_encoder={config.freeze.visual_encoder!r}: backbone {location.preset.name!r} reads "
+            "precomputed features and has no CLIP image tower to train; use 'frozen'"
+        )
+    if trains_clip and set(config.tasks) & set(VIDEO_TASK_NAMES):
+        problems.append(
+            f"freeze.visual_encoder={config.freeze.visual_encoder!r} with video tasks "
+            f"{sorted(set(config.tasks) & set(VIDEO_TASK_NAMES))}: video tasks read cached per-frame features; "
+            "train CLIP on image tasks only, or use 'frozen'"
         )
     if problems:
         raise ConfigError(problems)
     device_scope = torch.device("meta") if meta else contextlib.nullcontext()
+    # Counting needs the architecture only: a trained projection has the fresh one's shapes.
+    visual_state = None if meta else _trained_projection(location)
     torch.manual_seed(config.training.seed)  # new modules (V->L, PETL) start the same on every rebuild
     with device_scope:
         lm, tokenizer, order_ids = _language_model(location, meta)
-        model = assemble_vl_model(config, lm, visual_feature_dim(location), order_ids)
+        model = assemble_vl_model(config, lm, visual_feature_dim(location), order_ids, visual_state)
+    if trains_clip and not meta:  # counting needs no tower: clip_visual_count counts it from its config
+        encoder, _ = build_visual_encoder(location)
+        attach_trainable_clip(model, encoder, config.freeze.visual_encoder)
     return model, tokenizer
 
 
-def assemble_vl_model(config: TrialConfig, lm: PreTrainedModel, feat_dim: int, order_token_ids: list[int]) -> VLSeq2Seq:
+def attach_trainable_clip(model: VLSeq2Seq, encoder: GridEncoder, policy: str) -> None:
+    """Put the CLIP grid encoder inside the model, training what `policy` names (images then
+    go through it at every step instead of coming from the feature cache)."""
+    trains = grid_path_parameters(encoder.visual, policy)
+    for name, parameter in encoder.visual.named_parameters():
+        parameter.requires_grad_(trains.get(name, (0, False))[1])
+    model.set_visual_encoder(encoder)
+
+
+def assemble_vl_model(
+    config: TrialConfig,
+    lm: PreTrainedModel,
+    feat_dim: int,
+    order_token_ids: list[int],
+    visual_state: Mapping[str, torch.Tensor] | None = None,
+) -> VLSeq2Seq:
     """Wrap a language model into the VL layout, insert the trial's PETL modules, apply freezing.
 
     Args:
@@ -132,18 +176,36 @@ def assemble_vl_model(config: TrialConfig, lm: PreTrainedModel, feat_dim: int, o
         lm: a T5 or BART model whose word embedding already holds the visual-order rows.
         feat_dim: dimension of one visual feature.
         order_token_ids: the rows of the visual-order tokens in the word embedding.
+        visual_state: a trained V->L projection's state dict (VL pretraining), loaded strictly
+            before PETL modules are inserted; None keeps the fresh projection.
 
     Raises:
         ConfigError: invalid method parameters or sharing mode.
+        RuntimeError: `visual_state` does not fit the projection (missing, extra or
+            mis-shaped tensors).
     """
     spec = get_method(config.method)
     method_config = spec.make_config(config.method_params, config.sharing)
     layernorm = _layernorm_factory(lm)
     visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, lm.get_input_embeddings(), order_token_ids)
+    if visual_state is not None:
+        visual.load_state_dict(visual_state, strict=True)
     model = VLSeq2Seq(lm, visual, config.tasks)
     spec.apply(model, method_config, config.sharing)
     apply_freezing(model, config)
     return model
+
+
+def _trained_projection(location: BackboneLocation) -> dict[str, torch.Tensor] | None:
+    if location.vl_projection is None:
+        return None
+    if not Path(location.vl_projection).is_file():
+        base = location.preset.vl_pretrained_from or location.preset.name
+        raise FileNotFoundError(
+            f"backbone {location.preset.name!r} has no trained V->L projection at {location.vl_projection}; "
+            f"build it with python -m training.vl_pretrain --backbone {base}"
+        )
+    return load_file(location.vl_projection)
 
 
 def apply_freezing(model: VLSeq2Seq, config: TrialConfig) -> None:

@@ -30,6 +30,9 @@ class SharingMode(str, enum.Enum):
 
 
 VISUAL_ENCODER_POLICIES = ("frozen", "last_block", "trainable")
+PRECISIONS = ("auto", "fp32", "bf16")
+# Video tasks read per-frame features (PAPER.md §4); the other tasks read images.
+VIDEO_TASK_NAMES = ("tvqa", "how2qa", "tvc", "yc2c")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class TrainingConfig:
     grad_clip: float = 5.0
     seed: int = 0
     max_source_tokens: int = 24  # task prefix + the paper's 20 question tokens
+    precision: str = "auto"  # one of PRECISIONS; "auto" = bf16 autocast on a CUDA device that has it, else fp32
+    eval_every: int = 0  # score a validation sample every this many steps (0: only after training)
+    eval_sample: int = 128  # examples per task in those scheduled evaluations (the final one scores all)
 
     def problems(self) -> list[str]:
         found = []
@@ -103,6 +109,13 @@ class TrainingConfig:
             found.append(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.grad_clip <= 0:
             found.append(f"training.grad_clip must be > 0, got {self.grad_clip}")
+        if self.precision not in PRECISIONS:
+            found.append(f"training.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.eval_every < 0 or self.eval_sample < 1:
+            found.append(
+                f"training.eval_every must be >= 0 and training.eval_sample >= 1, got eval_every={self.eval_every}, "
+                f"eval_sample={self.eval_sample}"
+            )
         return found
 
 
@@ -165,6 +178,7 @@ class TrialConfig:
         freeze = _dataclass_from(FreezeConfig, data.get("freeze", {}), "freeze", problems)
         training = _dataclass_from(TrainingConfig, data.get("training", {}), "training", problems)
         problems.extend(freeze.problems())
+        problems.extend(training.problems())
         if problems:
             raise ConfigError(problems)
         return cls(

@@ -7,7 +7,9 @@ config JSON plus a safetensors checkpoint; a transformers `save_pretrained` dire
 tokenizer), so they load through exactly the code path of real checkpoints.
 
 Layout: each component is built once under `<data>/backbones/components/<name>/`; a preset's
-folder `<data>/backbones/<preset>/` holds `clip/` and `language_model/` copies of its two.
+folder `<data>/backbones/<preset>/` holds `clip/` and `language_model/` copies of its two. A
+VL-pretrained variant's folder `<data>/backbones/<preset>-vlp/` adds `vl_projection.safetensors`
+(built by training.vl_pretraining).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from models.backbones.presets import BackbonePreset
+from models.backbones.presets import BackbonePreset, get_preset
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3
+RESULTS_KEY = "results"  # a manifest's measurements: stored with it, not part of its identity
 LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
 
 
@@ -42,14 +45,19 @@ def component_names(preset: BackbonePreset) -> tuple[str, str]:
 def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=None, exclude_root: Path | None = None) -> Path:
     """Pretrain the preset's components if missing, then lay out the preset's folder.
 
+    A VL-pretrained variant (`preset.vl_pretrained_from`) gets its base built here; the variant
+    itself is trained by `training.vl_pretraining.ensure_vl_pretrained_backbone`.
+
     Args:
         exclude_root: a generated benchmark whose images the pretraining corpus must not contain.
 
     Returns:
-        The preset folder, holding `clip/` and `language_model/`.
+        The preset folder, holding `clip/` and `language_model/` (the base's, for a variant).
     """
     from models.pretrain.family import PretrainSettings
 
+    if preset.vl_pretrained_from is not None:
+        preset = get_preset(preset.vl_pretrained_from)
     settings = settings or PretrainSettings.from_env()
     manifest = {"format_version": FORMAT_VERSION, "preset": preset.name, "settings": settings.to_dict()}
     target = embedded_dir(data_dir, preset)
@@ -58,11 +66,11 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
     clip_name, lm_name = component_names(preset)
     components = data_dir / "backbones" / "components"
     corpus = _LazyCorpus(settings, preset.image_size, exclude_root)
-    clip_dir = _ensure_component(
+    clip_dir = ensure_built(
         components / clip_name, {**manifest, "component": clip_name, "preset": None},
         lambda folder: _build_clip(folder, preset, corpus(), settings),
     )
-    lm_dir = _ensure_component(
+    lm_dir = ensure_built(
         components / lm_name, {**manifest, "component": lm_name, "preset": None},
         lambda folder: _build_lm(folder, LM_FAMILIES[lm_name], corpus(), settings),
     )
@@ -71,7 +79,7 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
         shutil.copytree(clip_dir, folder / "clip")
         shutil.copytree(lm_dir, folder / "language_model")
 
-    return _ensure_component(target, manifest, lay_out)
+    return ensure_built(target, manifest, lay_out)
 
 
 def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
@@ -108,23 +116,42 @@ class _LazyCorpus:
         return self.value
 
 
-def _manifest_matches(folder: Path, manifest: dict) -> bool:
-    file = folder / "manifest.json"
+def read_manifest(folder: Path) -> dict | None:
+    """A built folder's `manifest.json`, or None when it is missing or unreadable."""
     try:
-        return json.loads(file.read_text()) == manifest
+        manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
-        return False
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
-def _ensure_component(folder: Path, manifest: dict, build: Callable[[Path], None]) -> Path:
-    """Build into a staging folder and rename it into place: never a half-built component."""
+def _manifest_matches(folder: Path, manifest: dict) -> bool:
+    stored = read_manifest(folder)
+    if stored is not None:
+        stored.pop(RESULTS_KEY, None)
+    return stored == manifest
+
+
+def ensure_built(folder: Path, manifest: dict, build: Callable[[Path], dict | None]) -> Path:
+    """Build `folder` once per manifest, into a staging folder renamed into place when complete
+    (never a half-built component).
+
+    Args:
+        manifest: what defines the build; a folder whose manifest equals it is reused as is.
+        build: fills the staging folder it is given; what it returns (measurements, or None)
+            is stored in the manifest under "results", which comparisons ignore.
+
+    Returns:
+        `folder`.
+    """
     if _manifest_matches(folder, manifest):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        build(staging)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        results = build(staging)
+        written = manifest if results is None else {**manifest, RESULTS_KEY: results}
+        (staging / "manifest.json").write_text(json.dumps(written, indent=2))
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)

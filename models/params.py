@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+CLIP_PREFIX = "visual_encoder."  # a trainable CLIP inside a VLSeq2Seq
 COMPONENTS = ("language_model", "visual_order_tokens", "vl_projection", "petl", "clip_visual")
 PAPER_DEFINITION = "paper (PAPER.md §3): LM incl. the 200 visual-order rows + V->L + PETL; CLIP excluded; shared tensors once"
 
@@ -38,9 +39,15 @@ class ParameterCount:
 
 
 def count_parameters(model: nn.Module) -> ParameterCount:
-    """Count a VL model's parameters; `parameters()` already yields each shared tensor once."""
+    """Count a VL model's parameters by the paper's definition (CLIP excluded).
+
+    `named_parameters()` already yields each shared tensor once. A trainable CLIP encoder inside
+    the model is left out, as the paper leaves CLIP out; `parameter_report` adds it separately.
+    """
     trainable = total = 0
-    for parameter in model.parameters():
+    for name, parameter in model.named_parameters():
+        if name.startswith(CLIP_PREFIX):
+            continue
         total += parameter.numel()
         if parameter.requires_grad:
             trainable += parameter.numel()
@@ -69,6 +76,8 @@ def breakdown(model: nn.Module) -> dict[str, ParameterCount]:
             parts["vl_projection"] += ParameterCount(n * trains, n)
         elif name.startswith("petl."):
             parts["petl"] += ParameterCount(n * trains, n)
+        elif name.startswith(CLIP_PREFIX):
+            continue  # counted from its config by clip_visual_count, trained or not
         else:
             raise ValueError(f"parameter {name!r} belongs to no accounted component; PETL modules belong under `petl`")
     return parts

@@ -78,6 +78,21 @@ class VLSeq2Seq(nn.Module):
         self.visual_embedding = visual_embedding
         self.task_context = TaskContext(tasks=tuple(tasks))
         self._input_prompt: list[nn.Module] = []  # plain reference: the module is owned by `petl`
+        # The CLIP grid encoder, only when CLIP trains (FreezeConfig.visual_encoder != "frozen");
+        # otherwise features come from the cache and CLIP is no part of the model.
+        self.visual_encoder: nn.Module | None = None
+
+    def set_visual_encoder(self, encoder: nn.Module) -> None:
+        """Run `encoder` on pixel inputs (B, images, 3, H, W) inside the model, so that it trains."""
+        self.visual_encoder = encoder
+
+    def train(self, mode: bool = True) -> "VLSeq2Seq":
+        super().train(mode)
+        if self.visual_encoder is not None:
+            # CLIP's BatchNorm statistics (ResNet towers) stay CLIP's: small fine-tuning batches
+            # would overwrite them. Its weights still train.
+            self.visual_encoder.eval()
+        return self
 
     @property
     def input_prompt(self) -> nn.Module | None:
@@ -93,9 +108,18 @@ class VLSeq2Seq(nn.Module):
         self._input_prompt = [module] if module is not None else []
 
     def encoder_inputs(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, feats: torch.Tensor, image_index: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        feats: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # input_ids: (B, T); feats: (B, N, F) -> embeds (B, [P]+T+N, d), mask (B, [P]+T+N)
+        # input_ids: (B, T); feats: (B, N, F) -> embeds (B, [P]+T+N, d), mask (B, [P]+T+N).
+        # visual_mask (B, N) hides padded visual tokens (videos shorter than the batch's longest).
+        if feats.dim() == 5:  # pixels (B, images, 3, H, W): the trainable CLIP encodes them here
+            batch, images = feats.shape[:2]
+            feats = self.visual_encoder(feats.flatten(0, 1)).unflatten(0, (batch, images)).flatten(1, 2)
         if image_index is None:
             image_index = torch.zeros(feats.shape[:2], dtype=torch.long, device=feats.device)
         embedding = self.lm.get_input_embeddings()
@@ -105,7 +129,8 @@ class VLSeq2Seq(nn.Module):
             text = text * (self.lm.config.d_model**0.5)
         visual = self.visual_embedding(feats, image_index)
         parts = [text, visual.to(text.dtype)]
-        masks = [attention_mask, attention_mask.new_ones(feats.shape[:2])]
+        visual_mask = attention_mask.new_ones(feats.shape[:2]) if visual_mask is None else visual_mask.to(attention_mask.dtype)
+        masks = [attention_mask, visual_mask]
         if self.input_prompt is not None:
             prompts = self.input_prompt(input_ids.shape[0])  # (B, P, d)
             parts.insert(0, prompts.to(text.dtype))
@@ -119,17 +144,55 @@ class VLSeq2Seq(nn.Module):
         feats: torch.Tensor,
         labels: torch.Tensor,
         image_index: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Per-example token cross-entropy, averaged over each example's target tokens.
 
         Returns:
             (B,) losses, so that callers can weight examples (VQA soft scores).
         """
-        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index)
+        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index, visual_mask)
         logits = self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels).logits  # (B, L, V)
-        token_loss = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        # float(): under bf16 autocast the loss is still reduced in full precision.
+        token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         n_tokens = (labels != -100).sum(dim=1).clamp(min=1)
         return token_loss.sum(dim=1) / n_tokens
+
+    @torch.no_grad()
+    def score_choices(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        feats: torch.Tensor,
+        choice_labels: torch.Tensor,
+        choice_example: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Log-likelihood of each candidate answer: the scorer for fixed answer sets.
+
+        The encoder runs once per example; each candidate is a teacher-forced decoder pass over
+        that example's encoding, so a single-token answer set ("true"/"false") compares exactly
+        the first-step logits of its answers (PAPER.md §1).
+
+        Args:
+            choice_labels: (R, L) candidate token ids, -100 on padding; R candidates in all.
+            choice_example: (R,) the example (row of `input_ids`) each candidate belongs to.
+
+        Returns:
+            (R,) summed token log-probabilities.
+        """
+        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index, visual_mask)
+        hidden = self.lm.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        logits = self.lm(
+            encoder_outputs=BaseModelOutput(last_hidden_state=hidden.index_select(0, choice_example)),
+            attention_mask=mask.index_select(0, choice_example),
+            labels=choice_labels,
+        ).logits
+        token_loss = nn.functional.cross_entropy(
+            logits.float().transpose(1, 2), choice_labels, ignore_index=-100, reduction="none"
+        )
+        return -token_loss.sum(dim=1)
 
     @torch.no_grad()
     def generate(
@@ -140,9 +203,10 @@ class VLSeq2Seq(nn.Module):
         image_index: torch.Tensor | None = None,
         max_new_tokens: int = 10,
         num_beams: int = 1,
+        visual_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Greedy (num_beams=1) or beam-search generation; returns token ids (B, L)."""
-        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index)
+        embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index, visual_mask)
         encoder_outputs = self.lm.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
         return self.lm.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import torch
@@ -11,49 +11,119 @@ from transformers import PreTrainedTokenizerBase
 
 from models.features import FeatureTable
 from training.examples import TextExample
+from training.visual_inputs import VisualInputs
 
 
 @dataclass
 class Batch:
     input_ids: torch.Tensor  # (B, T)
     attention_mask: torch.Tensor  # (B, T)
-    feats: torch.Tensor  # (B, N, F)
+    feats: torch.Tensor  # (B, N, F), or pixels (B, images, 3, H, W) when CLIP trains
     image_index: torch.Tensor  # (B, N): which image each visual token comes from (NLVR2: 0/1)
+    visual_mask: torch.Tensor  # (B, N): False on padded visual tokens (short videos)
     labels: torch.Tensor | None = None  # (B, L), -100 on padding
     weights: torch.Tensor | None = None  # (B,)
+    choice_labels: torch.Tensor | None = None  # (R, L) every example's candidate answers, -100 on padding
+    choice_example: torch.Tensor | None = None  # (R,) the example each candidate belongs to
 
     def to(self, device: torch.device) -> "Batch":
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(*(move(getattr(self, f)) for f in ("input_ids", "attention_mask", "feats", "image_index", "labels", "weights")))
+        return Batch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """The keyword arguments every VLSeq2Seq entry point takes."""
+        return {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "feats": self.feats,
+            "image_index": self.image_index,
+            "visual_mask": self.visual_mask,
+        }
+
+
+def _move(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(device)
 
 
 class Collator:
-    """Tokenises sources (truncated) and, for training, sampled targets."""
+    """Tokenises sources (truncated) and, for training, sampled targets.
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, features: FeatureTable, max_source_tokens: int):
+    Args:
+        tokenizer: the language model's tokenizer.
+        visual: the visual features (an image store, or images and videos).
+        max_source_tokens: default truncation of the encoder text; a task may ask for more.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        visual: VisualInputs | FeatureTable,
+        max_source_tokens: int,
+        pixels: bool = False,
+    ):
         self.tokenizer = tokenizer
-        self.features = features
+        self.visual = visual if isinstance(visual, VisualInputs) else VisualInputs(images=visual)
         self.max_source_tokens = max_source_tokens
+        if pixels and self.visual.pixels is None:
+            raise ValueError("pixel inputs were asked for, but the visual inputs hold no images to read")
+        self.pixels = pixels  # images as pixels for a CLIP that trains, not cached features
 
-    def inputs(self, examples: Sequence[TextExample]) -> Batch:
+    def inputs(self, examples: Sequence[TextExample], max_source_tokens: int | None = None) -> Batch:
         """Encoder inputs; every example of a batch comes from one task (same image count)."""
         encoded = self.tokenizer(
-            [e.source for e in examples], padding=True, truncation=True, max_length=self.max_source_tokens, return_tensors="pt"
+            [e.source for e in examples],
+            padding=True,
+            truncation=True,
+            max_length=max_source_tokens or self.max_source_tokens,
+            return_tensors="pt",
         )
+        if self.pixels and examples[0].img_ids[0] in self.visual.pixels.image_paths:
+            return self._pixel_inputs(examples, encoded)
         # Multi-image examples (NLVR2) concatenate their images' tokens, told apart by image index.
-        per_example = [self.features.lookup(list(e.img_ids)) for e in examples]  # each (images, N, F)
-        feats = torch.stack([f.flatten(0, 1) for f in per_example])
-        n_images, n_tokens = per_example[0].shape[:2]
-        image_index = torch.arange(n_images).repeat_interleave(n_tokens).expand(len(examples), -1)
-        return Batch(encoded.input_ids, encoded.attention_mask, feats, image_index)
+        looked_up = [self.visual.lookup(list(e.img_ids)) for e in examples]  # each (images, N, F), (images, N)
+        width = max(f.shape[1] for f, _ in looked_up)
+        feats = torch.stack([_pad(f, width).flatten(0, 1) for f, _ in looked_up])
+        visual_mask = torch.stack([_pad(m, width).flatten(0, 1) for _, m in looked_up])
+        n_images = looked_up[0][0].shape[0]
+        image_index = torch.arange(n_images).repeat_interleave(width).expand(len(examples), -1)
+        return Batch(encoded.input_ids, encoded.attention_mask, feats, image_index, visual_mask)
 
-    def training(self, examples: Sequence[TextExample], rng: random.Random, max_target_tokens: int) -> Batch:
-        batch = self.inputs(examples)
+    def _pixel_inputs(self, examples: Sequence[TextExample], encoded) -> Batch:
+        # (B, images, 3, H, W); the model's CLIP makes `tokens_per_image` tokens of each image.
+        pixels = torch.stack([self.visual.pixels.lookup(list(e.img_ids)) for e in examples])
+        n_images, n_tokens = pixels.shape[1], self.visual.pixels.tokens_per_image
+        image_index = torch.arange(n_images).repeat_interleave(n_tokens).expand(len(examples), -1)
+        visual_mask = torch.ones(image_index.shape, dtype=torch.bool)
+        return Batch(encoded.input_ids, encoded.attention_mask, pixels, image_index, visual_mask)
+
+    def training(
+        self, examples: Sequence[TextExample], rng: random.Random, max_target_tokens: int, max_source_tokens: int | None = None
+    ) -> Batch:
+        batch = self.inputs(examples, max_source_tokens)
         sampled = [e.sample_target(rng) for e in examples]
-        labels = self.tokenizer(
-            [t for t, _ in sampled], padding=True, truncation=True, max_length=max_target_tokens, return_tensors="pt"
-        ).input_ids
-        labels[labels == self.tokenizer.pad_token_id] = -100
-        batch.labels = labels
+        batch.labels = self._labels([t for t, _ in sampled], max_target_tokens)
         batch.weights = torch.tensor([w for _, w in sampled], dtype=torch.float32)
         return batch
+
+    def choices(self, examples: Sequence[TextExample], max_source_tokens: int | None = None) -> Batch:
+        """Encoder inputs plus every example's candidate answers, for the fixed-answer scorer."""
+        batch = self.inputs(examples, max_source_tokens)
+        candidates = [(n, choice) for n, e in enumerate(examples) for choice in e.choices]
+        batch.choice_labels = self._labels([c for _, c in candidates], max_length=None)
+        batch.choice_example = torch.tensor([n for n, _ in candidates], dtype=torch.long)
+        return batch
+
+    def _labels(self, texts: list[str], max_length: int | None) -> torch.Tensor:
+        labels = self.tokenizer(
+            texts, padding=True, truncation=max_length is not None, max_length=max_length, return_tensors="pt"
+        ).input_ids
+        labels[labels == self.tokenizer.pad_token_id] = -100
+        return labels
+
+
+def _pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    # (images, N, ...) -> (images, width, ...), zeros (False for masks) after N.
+    missing = width - tensor.shape[1]
+    if missing == 0:
+        return tensor
+    padding = tensor.new_zeros((tensor.shape[0], missing, *tensor.shape[2:]))
+    return torch.cat([tensor, padding], dim=1)

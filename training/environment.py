@@ -13,11 +13,13 @@ from typing import Mapping
 import torch
 
 from models.backbones.presets import get_preset
-from models.build import BackboneLocation, build_visual_encoder
+from models.build import BackboneLocation, build_visual_encoder, visual_feature_dim
 from models.embedded import ensure_embedded_backbone
-from models.features import FeatureTable, cached_features, file_digest
+from models.features import FeatureTable, cached_features, encoder_identity
 from tasks import generate_benchmark
-from training.tasks import PREPARERS, PreparedTask
+from training.task_registry import PREPARERS
+from training.tasks import PreparedTask
+from training.visual_inputs import PixelTable, VisualInputs, build_video_table, frames_to_extract
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ class TrialEnvironment:
     data_dir: Path
     location: BackboneLocation
     tasks: Mapping[str, PreparedTask]
-    features: FeatureTable
+    features: VisualInputs
     device: torch.device
 
 
@@ -57,13 +59,37 @@ def prepare_environment(data_dir: Path, backbone: str, task_names: tuple[str, ..
     tasks = {name: PREPARERS[name](root) for name in task_names}
     if preset.embedded:
         ensure_embedded_backbone(data_dir, preset, exclude_root=root)
+    if preset.vl_pretrained_from is not None:  # builds its base first, then the variant
+        from training.vl_pretraining import ensure_vl_pretrained_backbone
+
+        ensure_vl_pretrained_backbone(data_dir, preset, exclude_root=root)
     location = BackboneLocation.resolve(backbone, data_dir)
-    image_paths = {img_id: path for task in tasks.values() for img_id, path in task.image_paths.items()}
-    identity = {
-        "clip_model": location.clip_model,
-        "clip_weights": file_digest(location.clip_checkpoint) or location.clip_checkpoint,
-        "grid": preset.grid,
-        "image_size": preset.image_size,
-    }
-    features = cached_features(data_dir / "features", image_paths, identity, lambda: build_visual_encoder(location))
+    features = visual_inputs(data_dir, location, tasks)
     return TrialEnvironment(data_dir, location, tasks, features, default_device())
+
+
+def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str, PreparedTask]) -> VisualInputs:
+    """The tasks' image grid features and video frame features, from the cache or extracted once.
+
+    Images and video frames go into separate stores, so that adding a video task never
+    re-extracts the images and the other way round.
+    """
+    preset = location.preset
+    identity = encoder_identity(location)
+
+    def store(paths: Mapping[str, Path]) -> FeatureTable | None:
+        if not paths:
+            return None
+        return cached_features(data_dir / "features", paths, identity, lambda: build_visual_encoder(location))
+
+    image_paths = {img_id: path for task in tasks.values() for img_id, path in task.image_paths.items()}
+    images = store(image_paths)
+    pixels = None
+    if image_paths and location.clip_model is not None:  # for trials whose CLIP trains
+        pixels = PixelTable(image_paths, lambda: build_visual_encoder(location)[1], preset.grid**2)
+    sources = {vid: source for task in tasks.values() for vid, source in task.videos.items()}
+    videos = None
+    if sources:
+        frames = store(frames_to_extract(sources))
+        videos = build_video_table(sources, frames, visual_feature_dim(location))
+    return VisualInputs(images, videos, pixels)

@@ -17,6 +17,9 @@ class TextExample:
         targets: target texts; training samples one of them in proportion to `weights`
             and weights the loss by the sampled target's weight (the VL-T5 VQA recipe).
         weights: one weight per target.
+        choices: the fixed answer set when the task has one (NLVR2 "true"/"false", multiple
+            choice "a0".."a4"); evaluation then picks the most likely choice instead of
+            generating freely (PAPER.md §1: NLVR2 compares the logits of "true" and "false").
     """
 
     key: int | str
@@ -24,6 +27,7 @@ class TextExample:
     source: str
     targets: tuple[str, ...]
     weights: tuple[float, ...]
+    choices: tuple[str, ...] = ()
 
     def sample_target(self, rng: random.Random) -> tuple[str, float]:
         target = rng.choices(self.targets, weights=self.weights, k=1)[0]

@@ -15,6 +15,7 @@ from models.pretrain.curve import LossCurve
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
 from training.examples import TextExample
+from training.precision import autocast
 
 
 class NonFiniteLossError(RuntimeError):
@@ -25,6 +26,7 @@ class NonFiniteLossError(RuntimeError):
 class TrainResult:
     losses: list[float] = field(default_factory=list)  # mean loss of every logged interval
     steps: int = 0
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (step, task scores)
 
 
 def train(
@@ -36,11 +38,20 @@ def train(
     max_target_tokens: Mapping[str, int],
     show_progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
+    max_source_tokens: Mapping[str, int] | None = None,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
 ) -> TrainResult:
     """Train `model` in place for `config.steps` single-task steps over all `tasks`.
 
     Each step draws its task in proportion to the task's training-set size and takes the next
     batch of that task's shuffled epoch (the paper's multi-task recipe, PAPER.md §4).
+
+    Args:
+        max_source_tokens: per-task encoder-text truncation (video QA reads its subtitles);
+            tasks not named use the collator's default.
+        evaluate: called every `config.eval_every` steps (never after the last step: the
+            caller scores the final model) with the step; returns task scores, recorded in the
+            result. It may raise to stop training (a pruned trial).
 
     Raises:
         NonFiniteLossError: a step's loss is NaN or infinite.
@@ -61,8 +72,10 @@ def train(
         task = rng.choices(names, weights=sizes, k=1)[0]
         model.task_context.active = task
         examples = [tasks[task][next(orders[task])] for _ in range(config.batch_size)]
-        batch = collator.training(examples, rng, max_target_tokens[task]).to(device)
-        losses = model(batch.input_ids, batch.attention_mask, batch.feats, batch.labels, batch.image_index)
+        source_tokens = (max_source_tokens or {}).get(task)
+        batch = collator.training(examples, rng, max_target_tokens[task], source_tokens).to(device)
+        with autocast(config.precision, device):
+            losses = model(labels=batch.labels, **batch.model_inputs())
         loss = (losses * batch.weights).mean()
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1} ({task}); lower the learning rate")
@@ -75,6 +88,9 @@ def train(
             bar.set_postfix(loss=f"{curve.points[-1]:.3f}")
         if on_step is not None:
             on_step(step + 1, loss.item())
+        if evaluate is not None and config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
+            result.evaluations.append((step + 1, evaluate(step + 1)))
+            model.train()
     result.steps = config.steps
     result.losses = curve.points
     model.eval()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, TypeVar
 
 from tasks import (
     caption_majority_baseline,
@@ -21,10 +21,28 @@ from tasks import (
     reported_score,
     vqa_accuracy,
 )
+from tasks.examples import VideoSource
 from training.examples import TextExample
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 # The paper's task prefixes (PAPER.md §1).
-TASK_PREFIXES = {"vqa": "vqa: ", "gqa": "gqa: ", "nlvr2": "nlvr: ", "caption": "caption: "}
+TASK_PREFIXES = {
+    "vqa": "vqa: ",
+    "gqa": "gqa: ",
+    "nlvr2": "nlvr: ",
+    "caption": "caption: ",
+    "tvqa": "tvqa: ",
+    "how2qa": "how2qa: ",
+    "tvc": "tvc: ",
+    "yc2c": "yc2c: ",
+}
+
+
+def on_keys(truth: Mapping[K, V], predictions: Mapping[K, object]) -> dict[K, V]:
+    """The ground truth of the predicted examples only."""
+    return {key: truth[key] for key in predictions}
 
 
 @dataclass(frozen=True)
@@ -36,9 +54,15 @@ class PreparedTask:
         train: training examples.
         evaluation: examples scored after training.
         image_paths: every image the examples see, by img_id.
-        score: predictions by example key -> the official metric, 0-100.
+        score: predictions by example key -> the official metric, 0-100, over the examples
+            predicted: every evaluation example after training, a sample in scheduled
+            evaluations (a key the split does not have raises KeyError).
         majority_baseline: the score of always answering the most frequent training answer.
         max_target_tokens: targets are truncated to this many tokens; generation stops there.
+        videos: every video the examples see, by vid_name (video tasks; their img_ids are
+            vid_names).
+        max_source_tokens: encoder-text truncation when the task needs more than the
+            training config's default (video QA reads its choices and subtitles).
     """
 
     name: str
@@ -48,6 +72,8 @@ class PreparedTask:
     score: Callable[[Mapping[int | str, str]], float]
     majority_baseline: float
     max_target_tokens: int = 6
+    videos: Mapping[str, VideoSource] = field(default_factory=dict)
+    max_source_tokens: int | None = None
 
 
 def prepare_vqa(root: Path, eval_split: str = "val") -> PreparedTask:
@@ -61,7 +87,7 @@ def prepare_vqa(root: Path, eval_split: str = "val") -> PreparedTask:
     raw_answers = {e.question_id: e.answers for e in evaluation}
 
     def score(predictions: Mapping[int | str, str]) -> float:
-        return vqa_accuracy(predictions, raw_answers)
+        return vqa_accuracy(predictions, on_keys(raw_answers, predictions))
 
     def to_text(example) -> TextExample:
         targets = tuple(a for a, s in example.label.items() if s > 0)
@@ -83,7 +109,6 @@ def prepare_vqa(root: Path, eval_split: str = "val") -> PreparedTask:
     )
 
 
-
 def prepare_gqa(root: Path, eval_split: str = "valid") -> PreparedTask:
     """GQA in the VL-T5 layout; scored by exact match after the GQA normalisation.
 
@@ -102,25 +127,33 @@ def prepare_gqa(root: Path, eval_split: str = "valid") -> PreparedTask:
         train=[to_text(e) for e in train],
         evaluation=[to_text(e) for e in evaluation],
         image_paths={i: p for e in [*train, *evaluation] for i, p in zip(e.img_ids, e.image_paths)},
-        score=lambda predictions: gqa_accuracy(predictions, labels),
+        score=lambda predictions: gqa_accuracy(predictions, on_keys(labels, predictions)),
         majority_baseline=gqa_majority_baseline(train, evaluation),
     )
 
 
+NLVR2_CHOICES = ("true", "false")
+
+
 def prepare_nlvr2(root: Path, eval_split: str = "valid") -> PreparedTask:
-    """NLVR2: two images per example, target "true"/"false"; scored by accuracy."""
+    """NLVR2: two images per example, target "true"/"false"; scored by accuracy.
+
+    Evaluation compares the log-likelihoods of "true" and "false" (PAPER.md §1).
+    """
     train, evaluation = load_nlvr2_split(root, "train"), load_nlvr2_split(root, eval_split)
     labels = {e.identifier: e.label for e in evaluation}
 
     def to_text(e) -> TextExample:
-        return TextExample(e.identifier, e.img_ids, TASK_PREFIXES["nlvr2"] + e.statement, (e.target,), (1.0,))
+        return TextExample(
+            e.identifier, e.img_ids, TASK_PREFIXES["nlvr2"] + e.statement, (e.target,), (1.0,), choices=NLVR2_CHOICES
+        )
 
     return PreparedTask(
         name="nlvr2",
         train=[to_text(e) for e in train],
         evaluation=[to_text(e) for e in evaluation],
         image_paths={i: p for e in [*train, *evaluation] for i, p in zip(e.img_ids, e.image_paths)},
-        score=lambda predictions: nlvr2_accuracy(predictions, labels),
+        score=lambda predictions: nlvr2_accuracy(predictions, on_keys(labels, predictions)),
         majority_baseline=nlvr2_majority_baseline(train, evaluation),
     )
 
@@ -138,7 +171,7 @@ def prepare_caption(root: Path, eval_split: str = "val") -> PreparedTask:
         return TextExample(e.image_id, (e.img_id,), TASK_PREFIXES["caption"], e.references, (1.0,) * len(e.references))
 
     def score(predictions: Mapping[int | str, str]) -> float:
-        return reported_score("caption", caption_metrics(references, predictions, ("CIDEr",)))
+        return reported_score("caption", caption_metrics(on_keys(references, predictions), predictions, ("CIDEr",)))
 
     return PreparedTask(
         name="caption",
@@ -150,10 +183,3 @@ def prepare_caption(root: Path, eval_split: str = "val") -> PreparedTask:
         max_target_tokens=40,  # the generated world's captions list up to four objects
     )
 
-
-PREPARERS: dict[str, Callable[[Path], PreparedTask]] = {
-    "vqa": prepare_vqa,
-    "gqa": prepare_gqa,
-    "nlvr2": prepare_nlvr2,
-    "caption": prepare_caption,
-}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from transformers import PreTrainedTokenizerBase
 
@@ -27,6 +28,7 @@ class TrialOutcome:
         params: trainable and total parameters by the paper's definition.
         train_seconds: wall time of training and evaluation.
         losses: the training-loss curve (one point per 20 steps).
+        evaluations: (step, task scores on a validation sample) of each scheduled evaluation.
     """
 
     score: float
@@ -36,6 +38,7 @@ class TrialOutcome:
     losses: list[float] = field(default_factory=list)
     model: VLSeq2Seq | None = None
     tokenizer: PreTrainedTokenizerBase | None = None
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
 def count_trial_parameters(config: TrialConfig, env: TrialEnvironment) -> ParameterCount:
@@ -44,37 +47,64 @@ def count_trial_parameters(config: TrialConfig, env: TrialEnvironment) -> Parame
     return count_parameters(model)
 
 
-def run_trial(config: TrialConfig, env: TrialEnvironment, show_progress: bool = True) -> TrialOutcome:
-    """Build, train and score a configuration on the environment's tasks."""
+def run_trial(
+    config: TrialConfig,
+    env: TrialEnvironment,
+    show_progress: bool = True,
+    on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrialOutcome:
+    """Build, train and score a configuration on the environment's tasks.
+
+    Args:
+        on_evaluation: called after each scheduled evaluation (`config.training.eval_every`)
+            with the step and the task scores on a validation sample; it may raise to stop the
+            trial (Optuna pruning).
+    """
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
     model.to(env.device)
     params = count_parameters(model)
     training = config.training
-    collator = Collator(tokenizer, env.features, training.max_source_tokens)
+    collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
     tasks = {name: env.tasks[name] for name in config.tasks}
+
+    def evaluate(step: int) -> dict[str, float]:
+        scores = score_model(model, tokenizer, config, env, show_progress=False, sample=training.eval_sample)
+        if on_evaluation is not None:
+            on_evaluation(step, scores)
+        return scores
+
     result = train(
         model, collator, {name: task.train for name, task in tasks.items()}, training, env.device,
         {name: task.max_target_tokens for name, task in tasks.items()}, show_progress,
+        max_source_tokens={name: task.max_source_tokens for name, task in tasks.items() if task.max_source_tokens},
+        evaluate=evaluate,
     )
-    losses = result.losses
     task_scores = score_model(model, tokenizer, config, env, show_progress)
     score = sum(task_scores.values()) / len(task_scores)
-    return TrialOutcome(score, task_scores, params, time.perf_counter() - start, losses, model, tokenizer)
+    return TrialOutcome(
+        score, task_scores, params, time.perf_counter() - start, result.losses, model, tokenizer, result.evaluations
+    )
 
 
 def score_model(
-    model: VLSeq2Seq, tokenizer: PreTrainedTokenizerBase, config: TrialConfig, env: TrialEnvironment, show_progress: bool = True
+    model: VLSeq2Seq,
+    tokenizer: PreTrainedTokenizerBase,
+    config: TrialConfig,
+    env: TrialEnvironment,
+    show_progress: bool = True,
+    sample: int | None = None,
 ) -> dict[str, float]:
-    """Each task's official metric on its evaluation split."""
+    """Each task's official metric on its evaluation split (or on its first `sample` examples)."""
     training = config.training
-    collator = Collator(tokenizer, env.features, training.max_source_tokens)
+    collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
     scores = {}
     for name in config.tasks:
         task = env.tasks[name]
+        examples = task.evaluation if sample is None else task.evaluation[:sample]
         predictions = generate_answers(
-            model, collator, task.evaluation, name, training.eval_batch_size, task.max_target_tokens, env.device,
-            show_progress=show_progress,
+            model, collator, examples, name, training.eval_batch_size, task.max_target_tokens, env.device,
+            show_progress=show_progress, max_source_tokens=task.max_source_tokens, precision=training.precision,
         )
         scores[name] = task.score(predictions)
     return scores

@@ -8,6 +8,7 @@ parameters, t5-base 222,903,552).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -32,6 +33,8 @@ class BackbonePreset:
             `model_type`); lets the model be built without its weights.
         feature_dim: dimension of one visual feature when it is not the CLIP grid's.
         modality: "image" or "video": which of the paper's task sets the backbone serves.
+        vl_pretrained_from: for a VL-pretrained variant, the embedded preset it starts from
+            (training.vl_pretraining builds it; its folder adds the trained V->L projection).
     """
 
     name: str
@@ -44,6 +47,7 @@ class BackbonePreset:
     lm_config: Mapping[str, Any] | None = field(default=None, hash=False)
     feature_dim: int | None = None
     modality: str = "image"
+    vl_pretrained_from: str | None = None
 
 
 # facebook/bart-base's config.json (architecture fields): 139,420,416 parameters.
@@ -163,6 +167,20 @@ PRESETS: dict[str, BackbonePreset] = {
         ),
     )
 }
+
+VLP_SUFFIX = "-vlp"
+
+
+def _vl_pretrained(base: BackbonePreset) -> BackbonePreset:
+    # The paper's "with VL pretraining" variant (PAPER.md §6): the same architecture, hence the
+    # same parameter counts; only the weights differ.
+    return dataclasses.replace(base, name=f"{base.name}{VLP_SUFFIX}", vl_pretrained_from=base.name)
+
+
+# The embedded presets' VL-pretrained variants (python -m training.vl_pretrain builds them).
+PRESETS.update(
+    (variant.name, variant) for variant in map(_vl_pretrained, (PRESETS["tiny-clip+tiny-t5"], PRESETS["tiny-clip+tiny-bart"]))
+)
 
 DEFAULT_BACKBONE = "tiny-clip+tiny-t5"
 

@@ -104,13 +104,15 @@ def test_vit_last_block_is_its_last_transformer_block():
     assert count.total == 87_849_216 - (768 * 512 + 2 * 768)  # without ln_post and proj
 
 
-def test_a_non_frozen_visual_encoder_cannot_be_trained_from_cached_features():
-    config = get_run_preset("single-adapter").trial_config(IMAGE, IMAGE_TASKS)
+def test_clip_cannot_train_where_there_is_no_image_tower_or_on_video_tasks():
     import dataclasses
 
-    config = dataclasses.replace(config, freeze=FreezeConfig(visual_encoder="trainable"))
-    with pytest.raises(ConfigError, match="visual features are cached"):
-        build_vl_model(config, location(IMAGE))
+    video = get_run_preset("single-adapter").trial_config(VIDEO, VIDEO_TASKS)
+    video = dataclasses.replace(video, freeze=FreezeConfig(visual_encoder="trainable"))
+    with pytest.raises(ConfigError) as caught:
+        build_vl_model(video, location(VIDEO))
+    message = str(caught.value)
+    assert "has no CLIP image tower to train" in message and "video tasks read cached per-frame features" in message
 
 
 @pytest.mark.parametrize(("clip_model", "dim"), [("RN101", 2048), ("ViT-B-32", 768)])

@@ -1,0 +1,163 @@
+"""Visual tokens for a batch: cached image grid features and per-frame video features.
+
+Images give a fixed grid of tokens each (36 for RN101, 16 for the tiny ViT). A video gives
+one token per frame (up to 64, PAPER.md §4); videos differ in length, so their tokens are
+padded to the longest in the batch and masked. The frame's position reaches the model through
+the visual-order embedding rows (`<vis_extra_id_i>` for frame i), the same rows that number an
+image's grid cells, so no extra table is added to the parameter count.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models.features import FeatureTable
+from tasks import load_video_features
+from tasks.errors import DatasetError
+from tasks.examples import VideoSource
+
+MAX_FRAMES = 64  # the paper's video setting: 64 frames of CLIP features
+
+
+@dataclass(frozen=True)
+class VideoTable:
+    """Per-frame features of a set of videos, zero-padded to the longest.
+
+    Attributes:
+        index: vid_name -> row.
+        features: (videos, max_frames, dim).
+        lengths: (videos,) real frame count of each video.
+    """
+
+    index: Mapping[str, int]
+    features: torch.Tensor
+    lengths: torch.Tensor
+
+    def lookup(self, vid_names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.tensor([self.index[v] for v in vid_names], dtype=torch.long)
+        lengths = self.lengths.index_select(0, rows)
+        width = int(lengths.max())
+        mask = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)
+        return self.features.index_select(0, rows)[:, :width], mask
+
+
+class PixelTable:
+    """Preprocessed images for a CLIP that trains (no cache can hold its changing features).
+
+    Images are decoded and transformed on first use and kept, up to `keep` of them, so an
+    epoch over a small benchmark decodes each image once.
+
+    Args:
+        image_paths: img_id -> image file.
+        make_transform: builds the encoder's image transform (called once, on first use).
+        tokens_per_image: grid tokens the encoder makes of one image.
+    """
+
+    def __init__(self, image_paths: Mapping[str, Path], make_transform: Callable[[], Callable], tokens_per_image: int, keep: int = 20_000):
+        self.image_paths = image_paths
+        self.tokens_per_image = tokens_per_image
+        self._make_transform = make_transform
+        self._transform: Callable | None = None
+        self._kept: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._keep = keep
+
+    def lookup(self, img_ids: Sequence[str]) -> torch.Tensor:
+        """(images, 3, H, W) for these ids."""
+        return torch.stack([self._pixels(i) for i in img_ids])
+
+    def _pixels(self, img_id: str) -> torch.Tensor:
+        if img_id in self._kept:
+            self._kept.move_to_end(img_id)
+            return self._kept[img_id]
+        if self._transform is None:
+            self._transform = self._make_transform()
+        with Image.open(self.image_paths[img_id]) as image:
+            pixels = self._transform(image.convert("RGB"))
+        self._kept[img_id] = pixels
+        if len(self._kept) > self._keep:
+            self._kept.popitem(last=False)
+        return pixels
+
+
+class VisualInputs:
+    """Routes visual ids to the image store or the video table; one kind per batch.
+
+    `pixels` serves trials whose CLIP trains (images go through the encoder in the model).
+    """
+
+    def __init__(self, images: FeatureTable | None = None, videos: VideoTable | None = None, pixels: PixelTable | None = None):
+        self.images = images
+        self.videos = videos
+        self.pixels = pixels
+
+    def lookup(self, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (n, tokens, dim) and mask (n, tokens) of images or videos, by id."""
+        if self.videos is not None and ids[0] in self.videos.index:
+            return self.videos.lookup(ids)
+        if self.images is None:
+            raise KeyError(f"no image features loaded for {ids[0]!r}")
+        feats = self.images.lookup(list(ids))
+        return feats, torch.ones(feats.shape[:2], dtype=torch.bool)
+
+
+def frame_key(vid_name: str, frame_index: int) -> str:
+    """The image-store id of a video frame."""
+    return f"{vid_name}#frame{frame_index:03d}"
+
+
+def uniform_frames(n_frames: int, max_frames: int = MAX_FRAMES) -> list[int]:
+    """At most `max_frames` frame indices spread evenly over the video, first and last included."""
+    if n_frames <= max_frames:
+        return list(range(n_frames))
+    return [round(i * (n_frames - 1) / (max_frames - 1)) for i in range(max_frames)]
+
+
+def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, object]:
+    """Frame images to encode: every frame of the videos that come without a features file."""
+    return {
+        frame_key(vid, i): path
+        for vid, source in sources.items()
+        if source.features is None
+        for i, path in enumerate(source.frames)
+    }
+
+
+def build_video_table(
+    sources: Mapping[str, VideoSource], frames: FeatureTable | None, feature_dim: int, max_frames: int = MAX_FRAMES
+) -> VideoTable:
+    """One row per video: its `.npz` features, or its frames' grid features mean-pooled per frame.
+
+    Mean-pooling the grid gives one token per frame with the width of an image token, so one
+    V->L projection serves image and video tasks alike on the same encoder.
+
+    Raises:
+        DatasetError: a features file whose width is not the backbone's `feature_dim`.
+    """
+    names = sorted(sources)
+    rows: list[np.ndarray] = []
+    for vid in names:
+        source = sources[vid]
+        if source.features is not None:
+            array = load_video_features(source.features)
+            if array.shape[1] != feature_dim:
+                raise DatasetError(
+                    f"{source.features} has {array.shape[1]}-d frame features, but the backbone reads "
+                    f"{feature_dim}-d ones; extract them with the backbone's encoder (python -m models.prepare --videos)."
+                )
+        else:
+            pooled = frames.lookup([frame_key(vid, i) for i in range(len(source.frames))]).mean(dim=1)
+            array = pooled.numpy()
+        rows.append(array[uniform_frames(len(array), max_frames)])
+    width = max(len(r) for r in rows)
+    features = torch.zeros(len(rows), width, feature_dim)
+    for n, row in enumerate(rows):
+        features[n, : len(row)] = torch.from_numpy(np.ascontiguousarray(row, dtype=np.float32))
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    return VideoTable({vid: n for n, vid in enumerate(names)}, features, lengths)
