@@ -1,6 +1,7 @@
 """One model trained on several tasks at once, against each task's majority-answer baseline.
 
     python benchmarks/multitask.py [--tasks vqa,gqa,nlvr2,caption] [--method full_ft] [--steps 1500]
+        [--task-sampling proportional|round_robin] [--eval-every N]
 
 Trains a single model multi-task on the generated benchmark with the embedded pretrained
 backbone (the paper's recipe: proportional task sampling, single-task steps, task prefixes),
@@ -11,7 +12,6 @@ next to the majority baseline. The average is the paper's aggregate.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=0)
+    parser.add_argument("--task-sampling", choices=("proportional", "round_robin"), default="proportional")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args()
     tasks = tuple(args.tasks.split(","))
@@ -38,7 +39,7 @@ def main() -> None:
     spec = get_method(args.method)
     training = TrainingConfig(
         learning_rate=TINY_LEARNING_RATES.get(args.method, spec.learning_rate), steps=args.steps,
-        batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every,
+        batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, task_sampling=args.task_sampling,
     )
     config = TrialConfig(DEFAULT_BACKBONE, tasks, args.method, freeze=spec.freeze, training=training)
     start = time.perf_counter()
@@ -47,7 +48,7 @@ def main() -> None:
     )
     minutes = (time.perf_counter() - start) / 60
     print(f"{args.method} on {'+'.join(tasks)}, {args.steps} steps x batch {args.batch_size}, "
-          f"lr {training.learning_rate:g}, seed {args.seed}, {DEFAULT_BACKBONE}: {minutes:.1f} min, "
+          f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {DEFAULT_BACKBONE}: {minutes:.1f} min, "
           f"{outcome.params.trainable_pct:.2f}% trainable")
     print(f"| task | metric | score | majority baseline | score / baseline |\n|---|---|---:|---:|---:|")
     for name in tasks:
@@ -57,8 +58,6 @@ def main() -> None:
         print(f"| {name} | {metric} | {score:.1f} | {baseline:.1f} | {ratio} |")
     mean_baseline = sum(env.tasks[t].majority_baseline for t in tasks) / len(tasks)
     print(f"| average | | {outcome.score:.1f} | {mean_baseline:.1f} | {outcome.score / mean_baseline:.2f}x |")
-    if outcome.evaluations:
-        print("scheduled evaluations:", dataclasses.asdict(training)["eval_every"], "steps apart")
 
 
 if __name__ == "__main__":

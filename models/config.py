@@ -31,6 +31,11 @@ class SharingMode(str, enum.Enum):
 
 VISUAL_ENCODER_POLICIES = ("frozen", "last_block", "trainable")
 PRECISIONS = ("auto", "fp32", "bf16")
+# proportional: a task per step in proportion to its training-set size (the paper);
+# round_robin: tasks in turn, so a small task (NLVR2) gets as many steps as a large one.
+TASK_SAMPLING = ("proportional", "round_robin")
+# adamw: the paper; sam: sharpness-aware minimisation around AdamW (beyond the paper).
+OPTIMIZERS = ("adamw", "sam")
 # Video tasks read per-frame features (PAPER.md §4); the other tasks read images.
 VIDEO_TASK_NAMES = ("tvqa", "how2qa", "tvc", "yc2c")
 
@@ -93,6 +98,9 @@ class TrainingConfig:
     precision: str = "auto"  # one of PRECISIONS; "auto" = bf16 autocast on a CUDA device that has it, else fp32
     eval_every: int = 0  # score a validation sample every this many steps (0: only after training)
     eval_sample: int = 128  # examples per task in those scheduled evaluations (the final one scores all)
+    task_sampling: str = "proportional"  # one of TASK_SAMPLING: how each step picks its task
+    optimizer: str = "adamw"  # one of OPTIMIZERS; "sam" wraps AdamW in sharpness-aware minimisation
+    sam_rho: float = 0.05  # SAM's neighbourhood radius (Foret et al. 2021's default)
 
     def problems(self) -> list[str]:
         found = []
@@ -109,6 +117,12 @@ class TrainingConfig:
             found.append(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.grad_clip <= 0:
             found.append(f"training.grad_clip must be > 0, got {self.grad_clip}")
+        if self.optimizer not in OPTIMIZERS:
+            found.append(f"training.optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not self.sam_rho > 0:
+            found.append(f"training.sam_rho must be > 0, got {self.sam_rho}")
+        if self.task_sampling not in TASK_SAMPLING:
+            found.append(f"training.task_sampling must be one of {list(TASK_SAMPLING)}, got {self.task_sampling!r}")
         if self.precision not in PRECISIONS:
             found.append(f"training.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.eval_every < 0 or self.eval_sample < 1:

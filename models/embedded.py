@@ -25,7 +25,7 @@ from models.backbones.presets import BackbonePreset, get_preset
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the T5 tokenizer keeps whole words (models.backbones.language_model)
 RESULTS_KEY = "results"  # a manifest's measurements: stored with it, not part of its identity
 LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
 

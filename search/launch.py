@@ -22,7 +22,7 @@ from search.cli_common import configure_logging, default_data_dir, fail
 
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
-SAMPLERS = ("tpe", "random", "nsga2")
+SAMPLERS = ("tpe", "random", "nsga2", "gp")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default from the training recipe)")
     parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
+    parser.add_argument("--space", type=Path, default=None, help="search-space YAML file (default: search/spaces/default.yaml)")
+    parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
+    parser.add_argument("--count-clip", action="store_true", help="count CLIP's grid path in the budget and trainable %% (the paper leaves CLIP out)")
+    parser.add_argument(
+        "--objectives", default="score,trainable_pct",
+        help="comma-separated, score and trainable_pct first; optional: train_time, peak_memory (default score,trainable_pct)",
+    )
     return parser
 
 
@@ -90,22 +97,41 @@ def _validate(args: argparse.Namespace) -> dict:
         storage = validate_storage_url(storage)
     except StorageURLError as error:
         fail(PROGRAM, str(error))
+    from search.objective import OBJECTIVES
+    from search.space_file import SpaceError, load_space
+
+    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    unknown_objectives = [o for o in objectives if o not in OBJECTIVES]
+    if unknown_objectives or objectives[:2] != ("score", "trainable_pct") or len(set(objectives)) != len(objectives):
+        fail(
+            PROGRAM,
+            f"--objectives {args.objectives!r}: give score,trainable_pct then any of train_time, peak_memory, "
+            f"each once (known: {', '.join(OBJECTIVES)})",
+        )
+
+    try:
+        space = load_space(args.space)
+    except SpaceError as error:
+        fail(PROGRAM, f"--space: {error}")
     study = args.study or f"{'+'.join(tasks)}-{_budget_slug(budget.text)}"
-    return {"budget": budget, "backbone": backbone, "tasks": tasks, "data_dir": data_dir, "storage": storage, "study": study}
+    return {
+        "budget": budget, "backbone": backbone, "tasks": tasks, "data_dir": data_dir, "storage": storage, "study": study,
+        "space": space, "objectives": objectives,
+    }
 
 
 def _budget_slug(text: str) -> str:
     return "budget-" + text.replace("%", "pct").replace(".", "_")
 
 
-def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
+def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives) -> int:
     import optuna
 
     from models.config import TrainingConfig
-    from search.objective import REFERENCE_ATTR, Objective
+    from search.objective import OBJECTIVES, REFERENCE_ATTR, Objective
     from search.progress import StudyProgress, trained
     from search.report import front_table, hypervolume_text, reference_line, status_counts
-    from search.space import WARM_START_PARAMS, SpaceDefaults, fixed_config, reference_config
+    from search.space import SpaceDefaults, fixed_config, reference_config, warm_start_params
     from storage import init_schema, load_results, make_engine, redact
     from training.environment import prepare_environment
     from training.trial import count_trial_parameters
@@ -115,31 +141,39 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study) -> int:
     log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
     env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0)
     training = TrainingConfig(seed=args.seed) if args.steps is None else TrainingConfig(seed=args.seed, steps=args.steps)
-    defaults = SpaceDefaults(backbone=backbone, tasks=tasks, training=training)
-    if budget.allows(count_trial_parameters(reference_config(defaults), env)):
-        defaults = dataclasses.replace(defaults, methods=defaults.methods + ("full_ft",))
+    defaults = SpaceDefaults(backbone=backbone, tasks=tasks, training=training, space=space)
+    over = set()
+    for method, searched in space.methods.items():
+        # A method whose space changes only the learning rate has one parameter count: check it once.
+        if set(searched.params) <= {"learning_rate", "learning_rate_scale"}:
+            config = fixed_config(space.fixed_params(method, {}), defaults)
+            if not budget.allows(count_trial_parameters(config, env, with_clip=args.count_clip)):
+                over.add(method)
+    if over:
+        log.info("not searched, every configuration is over the budget: %s", ", ".join(sorted(over)))
+        defaults = dataclasses.replace(defaults, space=space.without(over))
+    log.info("search space: %s (methods %s)", space.source, ", ".join(defaults.space.methods))
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
         study_name=study,
         storage=storage,
-        directions=["maximize", "minimize"],
+        directions=[OBJECTIVES[name] for name in objectives],
         sampler=_sampler(args.sampler, args.seed),
         load_if_exists=True,
     )
     if not study_obj.trials:
         if not args.no_reference:
             study_obj.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
-        for params in WARM_START_PARAMS:
-            config = fixed_config(params, defaults)
-            if budget.allows(count_trial_parameters(config, env)):
-                study_obj.enqueue_trial(params)
+        for name, params in ([] if args.no_warm_start else warm_start_params(defaults.space)):
+            if budget.allows(count_trial_parameters(fixed_config(params, defaults), env, with_clip=args.count_clip)):
+                study_obj.enqueue_trial(params, user_attrs={"warm_start": name})
     done = sum(trained(t) for t in study_obj.trials)
     remaining = max(0, args.trials - done)
     log.info("study %r in %s: %d trials trained, %d to go; budget %s", study, redact(storage), done, remaining, budget.describe())
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
     if remaining:
-        objective = Objective(env, defaults, budget, engine, study)
+        objective = Objective(env, defaults, budget, engine, study, count_clip=args.count_clip, objectives=objectives)
         progress = StudyProgress(args.trials, done, max_attempts=10 * remaining)
         try:
             study_obj.optimize(objective, timeout=args.time_limit, callbacks=[progress], catch=(Exception,))
@@ -172,6 +206,13 @@ def _sampler(name: str, seed: int):
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        # Optuna's GP sampler handles several objectives and constraints (it needs scipy). It
+        # models the parameters every trial shares (the method, the optimiser) and samples each
+        # method's conditional ones independently.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
     with warnings.catch_warnings():
         # `group` (conditional parameters per method) is marked experimental since Optuna 2.8.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -29,8 +29,12 @@ CONSTRAINT_KEY = "budget"  # > 0: over budget by that fraction of the total para
 REFERENCE_ATTR = "reference"
 
 
+# Every objective a study can optimise, with its direction; score and trainable % come first.
+OBJECTIVES = {"score": "maximize", "trainable_pct": "minimize", "train_time": "minimize", "peak_memory": "minimize"}
+
+
 class Objective:
-    """Callable for `study.optimize`; returns (score, trainable %).
+    """Callable for `study.optimize`; returns the values of `objectives` (default: score, trainable %).
 
     Args:
         env: the prepared benchmark, backbone and features.
@@ -40,17 +44,29 @@ class Objective:
         study_name: the Optuna study name, also the results table's key.
     """
 
-    def __init__(self, env: TrialEnvironment, defaults: SpaceDefaults, budget: Budget, engine: Engine, study_name: str):
+    def __init__(
+        self,
+        env: TrialEnvironment,
+        defaults: SpaceDefaults,
+        budget: Budget,
+        engine: Engine,
+        study_name: str,
+        count_clip: bool = False,
+        objectives: tuple[str, ...] = ("score", "trainable_pct"),
+    ):
         self.env = env
         self.defaults = defaults
         self.budget = budget
         self.engine = engine
         self.study_name = study_name
+        self.count_clip = count_clip
+        self.objectives = objectives
 
-    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
         config = reference_config(self.defaults) if reference else config_from_trial(trial, self.defaults)
-        params = count_trial_parameters(config, self.env)
+        params = count_trial_parameters(config, self.env, with_clip=self.count_clip)
+        trial.set_user_attr("parameter_definition", "with_clip" if self.count_clip else "paper")
         trial.set_user_attr("config", config.to_dict())
         twin = self._same_config_trial(config)
         if twin is not None:
@@ -66,7 +82,7 @@ class Objective:
             reason = f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
             self._record(trial, config, params, TrialStatus.INFEASIBLE, error=reason)
             tqdm.write(f"trial {trial.number}: infeasible, not trained: {reason}")
-            return 0.0, params.trainable_pct
+            return self._values(0.0, params, 0.0, 0.0)
         self._record(trial, config, params, TrialStatus.RUNNING)
         try:
             outcome = run_trial(config, self.env)
@@ -74,6 +90,8 @@ class Objective:
             self._record(trial, config, params, TrialStatus.FAILED, error=_describe(error))
             raise
         trial.set_user_attr("loss_curve", outcome.losses)  # one point per 20 steps; the dashboard draws it
+        if outcome.peak_memory_mb is not None:
+            trial.set_user_attr("peak_memory_mb", outcome.peak_memory_mb)
         self._record(
             trial, config, params, TrialStatus.COMPLETE,
             score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
@@ -82,7 +100,11 @@ class Objective:
             f"trial {trial.number}: {config.method} {_params_text(config)} -> score {outcome.score:.1f} "
             f"at {params.trainable_pct:.2f}% trainable ({outcome.train_seconds:.0f} s)"
         )
-        return outcome.score, params.trainable_pct
+        return self._values(outcome.score, params, outcome.train_seconds, outcome.peak_memory_mb or 0.0)
+
+    def _values(self, score: float, params: ParameterCount, seconds: float, memory_mb: float) -> tuple[float, ...]:
+        by_name = {"score": score, "trainable_pct": params.trainable_pct, "train_time": seconds, "peak_memory": memory_mb}
+        return tuple(by_name[name] for name in self.objectives)
 
     def _same_config_trial(self, config: TrialConfig) -> int | None:
         results = load_results(self.engine, self.study_name)

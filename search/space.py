@@ -1,72 +1,106 @@
-"""The search space: an Optuna trial -> a `TrialConfig`.
+"""From an Optuna trial to a `TrialConfig`, through a search space (search/space_file.py).
 
-Parameter names are prefixed by their method (`adapter.reduction_factor`) so that
-conditional parameters never collide; each method samples its own parameters through its
-registry entry's `suggest()`.
+The space says what is searched; this module adds what every trial of a study shares (the
+backbone, the tasks, the training recipe) and each method's base learning rate.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import optuna
 
-from models.config import SharingMode, TrainingConfig, TrialConfig
 from models.backbones.presets import get_preset
+from models.config import SharingMode, TrainingConfig, TrialConfig
 from models.petl import get_method
+from models.petl.presets import RUN_PRESETS
+from search.space_file import SearchSpace, load_space
 
-# Full fine-tuning is the study's reference trial, searched only when the budget allows it.
-SEARCHED_METHODS = ("adapter", "vl_ln", "vl_only")
-
-# Learning rates for the embedded tiny backbone, per method. The paper's (PAPER.md §4) are
+# Base learning rates on the embedded tiny backbone, per method. The paper's (PAPER.md §4) are
 # tuned for 20 epochs on base-size models; a few hundred CPU steps on a tiny model need more.
-TINY_LEARNING_RATES = {"full_ft": 1e-3, "adapter": 5e-3, "vl_only": 5e-3, "vl_ln": 5e-3}
+TINY_LEARNING_RATES = {
+    "full_ft": 1e-3,
+    "adapter": 5e-3,
+    "hyperformer": 5e-3,
+    "compacter": 5e-3,
+    "lora": 5e-3,
+    "prompt": 5e-3,
+    "vl_only": 5e-3,
+    "vl_ln": 5e-3,
+}
 
 
 @dataclass(frozen=True)
 class SpaceDefaults:
-    """What every trial of a study shares."""
+    """What every trial of a study shares, and the space it searches."""
 
     backbone: str
     tasks: tuple[str, ...]
     training: TrainingConfig
-    methods: tuple[str, ...] = SEARCHED_METHODS
+    space: SearchSpace = field(default_factory=load_space)
+
+
+def base_learning_rate(method: str, backbone: str) -> float:
+    """The method's learning rate before any searched scale: the paper's, or the tiny one."""
+    if get_preset(backbone).embedded:
+        return TINY_LEARNING_RATES.get(method, get_method(method).learning_rate)
+    return get_method(method).learning_rate
 
 
 def config_from_trial(trial: optuna.trial.BaseTrial, defaults: SpaceDefaults) -> TrialConfig:
     """Sample one configuration: method first, then that method's own parameters."""
-    method = trial.suggest_categorical("method", list(defaults.methods))
-    return method_config(method, get_method(method).suggest(trial), defaults)
+    return config_from_point(defaults.space.sample(trial), defaults)
 
 
-def reference_config(defaults: SpaceDefaults) -> TrialConfig:
-    """Full fine-tuning: the point of reference every study trains once, outside the budget."""
-    return method_config("full_ft", {}, defaults)
-
-
-def method_config(method: str, params: dict, defaults: SpaceDefaults) -> TrialConfig:
+def config_from_point(point: Mapping[str, Any], defaults: SpaceDefaults) -> TrialConfig:
+    """The `TrialConfig` of a sampled point (see `SearchSpace.sample`)."""
+    method = point["method"]
     spec = get_method(method)
-    embedded = get_preset(defaults.backbone).embedded
-    learning_rate = TINY_LEARNING_RATES.get(method, spec.learning_rate) if embedded else spec.learning_rate
+    learning_rate = point.get("learning_rate") or base_learning_rate(method, defaults.backbone) * point.get(
+        "learning_rate_scale", 1.0
+    )
+    training = dataclasses.replace(
+        defaults.training,
+        learning_rate=float(learning_rate),
+        optimizer=point.get("optimizer", "adamw"),
+        sam_rho=float(point.get("sam_rho", defaults.training.sam_rho)),
+    )
     return TrialConfig(
         backbone=defaults.backbone,
         tasks=defaults.tasks,
         method=method,
-        method_params=params,
-        sharing=SharingMode.SINGLE,
-        freeze=spec.freeze,
-        training=dataclasses.replace(defaults.training, learning_rate=learning_rate),
+        method_params=dict(point.get("params", {})),
+        sharing=SharingMode(point.get("sharing", SharingMode.SINGLE.value)),
+        freeze=dataclasses.replace(spec.freeze, **point.get("freeze", {})),
+        training=training,
     )
 
 
-WARM_START_PARAMS = (
-    {"method": "adapter", "adapter.reduction_factor": 8},  # the paper's single adapter
-    {"method": "adapter", "adapter.reduction_factor": 32},  # a smaller one for tight budgets
-)
+def reference_config(defaults: SpaceDefaults) -> TrialConfig:
+    """Full fine-tuning: the point of reference every study trains once, outside the budget."""
+    return config_from_point({"method": "full_ft"}, defaults)
 
 
-def fixed_config(params: dict, defaults: SpaceDefaults) -> TrialConfig:
-    """The configuration that a set of fixed Optuna params stands for."""
-    return config_from_trial(optuna.trial.FixedTrial(params), defaults)
+def fixed_config(params: Mapping[str, Any], defaults: SpaceDefaults) -> TrialConfig:
+    """The configuration that a complete set of fixed Optuna params stands for."""
+    return config_from_trial(optuna.trial.FixedTrial(dict(params)), defaults)
 
+
+def warm_start_params(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
+    """The paper's configurations (PAPER.md §2) as Optuna params of this space, by preset name.
+
+    Full fine-tuning is left out (it is the study's reference trial); presets whose values the
+    space cannot reach are left out too. The presets' base learning rates are adapted to the
+    backbone through `base_learning_rate` (scale 1).
+    """
+    found = []
+    for name, preset in RUN_PRESETS.items():
+        if preset.method == "full_ft":
+            continue
+        values = {**preset.method_params, "sharing": preset.sharing.value}
+        params = space.fixed_params(preset.method, values)
+        if params is not None:
+            found.append((name, params))
+    return found

@@ -43,8 +43,9 @@ def train(
 ) -> TrainResult:
     """Train `model` in place for `config.steps` single-task steps over all `tasks`.
 
-    Each step draws its task in proportion to the task's training-set size and takes the next
-    batch of that task's shuffled epoch (the paper's multi-task recipe, PAPER.md §4).
+    Each step draws its task in proportion to the task's training-set size (the paper's
+    multi-task recipe, PAPER.md §4) or, with `task_sampling="round_robin"`, takes the tasks in
+    turn; it trains on the next batch of that task's shuffled epoch.
 
     Args:
         max_source_tokens: per-task encoder-text truncation (video QA reads its subtitles);
@@ -69,7 +70,10 @@ def train(
     curve = LossCurve(window=20, total_steps=config.steps)
     bar = tqdm(range(config.steps), desc="train " + "+".join(names), unit="step", leave=False, disable=None if show_progress else True)
     for step in bar:
-        task = rng.choices(names, weights=sizes, k=1)[0]
+        if config.task_sampling == "round_robin":
+            task = names[step % len(names)]
+        else:
+            task = rng.choices(names, weights=sizes, k=1)[0]
         model.task_context.active = task
         examples = [tasks[task][next(orders[task])] for _ in range(config.batch_size)]
         source_tokens = (max_source_tokens or {}).get(task)
@@ -81,6 +85,8 @@ def train(
             raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1} ({task}); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.optimizer == "sam":
+            _sam_second_pass(model, batch, parameters, config, device)
         torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
         optimizer.step()
         scheduler.step()
@@ -95,6 +101,33 @@ def train(
     result.losses = curve.points
     model.eval()
     return result
+
+
+def _sam_second_pass(model: VLSeq2Seq, batch, parameters: list[torch.nn.Parameter], config: TrainingConfig, device) -> None:
+    """Sharpness-aware minimisation (Foret et al., ICLR 2021): replace the gradient by the one at
+    the worst point within radius `sam_rho` along the current gradient, then let AdamW step.
+
+    Written here rather than taken from a library: torch has no SAM, and the published
+    reference implementation is a 40-line optimiser wrapper that would need the same closure.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = torch.norm(torch.stack([g.norm() for g in grads])) if grads else torch.tensor(0.0)
+    scale = config.sam_rho / (norm + 1e-12)
+    steps = []
+    with torch.no_grad():
+        for p in parameters:
+            if p.grad is not None:
+                e = p.grad * scale
+                p.add_(e)
+                steps.append((p, e))
+    for p in parameters:
+        p.grad = None
+    with autocast(config.precision, device):
+        losses = model(labels=batch.labels, **batch.model_inputs())
+    (losses * batch.weights).mean().backward()
+    with torch.no_grad():
+        for p, e in steps:
+            p.sub_(e)
 
 
 def _epochs(n: int, rng: random.Random):

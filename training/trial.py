@@ -10,12 +10,13 @@ from transformers import PreTrainedTokenizerBase
 
 from models.build import build_vl_model
 from models.config import TrialConfig
-from models.params import ParameterCount, count_parameters
+from models.params import ParameterCount, count_parameters, parameter_report
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
 from training.environment import TrialEnvironment
 from training.evaluate import generate_answers
 from training.loop import train
+from training.memory import PeakMemory
 
 
 @dataclass
@@ -29,6 +30,7 @@ class TrialOutcome:
         train_seconds: wall time of training and evaluation.
         losses: the training-loss curve (one point per 20 steps).
         evaluations: (step, task scores on a validation sample) of each scheduled evaluation.
+        peak_memory_mb: memory the trial added at its peak (training.memory), when measurable.
     """
 
     score: float
@@ -39,10 +41,18 @@ class TrialOutcome:
     model: VLSeq2Seq | None = None
     tokenizer: PreTrainedTokenizerBase | None = None
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    peak_memory_mb: float | None = None
 
 
-def count_trial_parameters(config: TrialConfig, env: TrialEnvironment) -> ParameterCount:
-    """Exact counts without allocating weights (meta device), before any training."""
+def count_trial_parameters(config: TrialConfig, env: TrialEnvironment, with_clip: bool = False) -> ParameterCount:
+    """Exact counts without allocating weights (meta device), before any training.
+
+    Args:
+        with_clip: add CLIP's grid path (trainable as `config.freeze.visual_encoder` says) to
+            the paper's definition, which leaves CLIP out.
+    """
+    if with_clip:
+        return parameter_report(config, env.location).with_clip
     model, _ = build_vl_model(config, env.location, meta=True)
     return count_parameters(model)
 
@@ -60,6 +70,13 @@ def run_trial(
             with the step and the task scores on a validation sample; it may raise to stop the
             trial (Optuna pruning).
     """
+    with PeakMemory(env.device) as memory:
+        outcome = _train_and_score(config, env, show_progress, on_evaluation)
+    outcome.peak_memory_mb = memory.megabytes
+    return outcome
+
+
+def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation) -> TrialOutcome:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
     model.to(env.device)

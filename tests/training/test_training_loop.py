@@ -46,3 +46,27 @@ def test_non_finite_loss_fails_the_trial_with_the_step(env):
         model.visual_embedding.feat_proj[0].weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match="step 1"):
         train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6}, show_progress=False)
+
+
+def test_round_robin_gives_every_task_the_same_number_of_steps(env):
+    seen = []
+    model, collator, training = _setup(env, steps=6, task_sampling="round_robin")
+    small = env.tasks["vqa"].train[:5]  # a task 100x smaller than VQA still gets every other step
+    train(
+        model, collator, {"vqa": env.tasks["vqa"].train, "small": small}, training, torch.device("cpu"),
+        {"vqa": 6, "small": 6}, show_progress=False, on_step=lambda step, loss: seen.append(model.task_context.active),
+    )
+    assert seen == ["vqa", "small"] * 3
+
+
+def test_sam_steps_from_the_gradient_at_the_perturbed_point(env):
+    runs = {}
+    for optimizer in ("adamw", "sam"):
+        model, collator, training = _setup(env, steps=3, optimizer=optimizer, sam_rho=0.5)
+        losses = []
+        train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6},
+              show_progress=False, on_step=lambda step, loss: losses.append(loss))
+        runs[optimizer] = losses
+    assert runs["sam"][0] == pytest.approx(runs["adamw"][0])  # same start, same first batch
+    assert runs["sam"][1:] != pytest.approx(runs["adamw"][1:])  # a different update
+    assert all(torch.isfinite(torch.tensor(runs["sam"])))

@@ -1,0 +1,324 @@
+"""Search spaces as files a user reads and edits (`search/spaces/default.yaml` documents the format).
+
+A space maps an Optuna trial to a `TrialConfig`. Parameter names are prefixed by their method
+(`adapter.reduction_factor`, `lora.sharing`, `compacter.freeze.train_layernorm`) so that the
+conditional parameters of different methods never collide, and TPE's `group` option samples
+each method's parameters as one group.
+
+Loading checks everything before a study starts and reports every problem at once: unknown
+methods, parameters and keys, empty or inverted ranges, values the method rejects, and
+contradictions (a sharing mode the method lacks, an absolute and a relative learning rate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from models.config import OPTIMIZERS, VISUAL_ENCODER_POLICIES, ConfigError, FreezeConfig
+from models.petl import get_method, method_names
+
+DEFAULT_SPACE_FILE = Path(__file__).parent / "spaces" / "default.yaml"
+_TOP_LEVEL = ("methods", "optimizer", "sam_rho")
+_FREEZE_FLAGS = tuple(f.name for f in dataclasses.fields(FreezeConfig))
+_COMMON = ("sharing", "learning_rate", "learning_rate_scale")
+OUTSIDE = object()  # "not a value of this parameter" (None can be a legitimate choice)
+
+
+class SpaceError(ValueError):
+    """A search-space file broke one or more rules; the message lists every problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(f"search space {source} is invalid:\n  - " + "\n  - ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Choices:
+    values: tuple[Any, ...]
+
+    def suggest(self, trial, name: str) -> Any:
+        # Optuna's categorical values are scalars; lists (LoRA targets) travel as JSON text.
+        encoded = [json.dumps(v) if isinstance(v, (list, tuple)) else v for v in self.values]
+        picked = trial.suggest_categorical(name, encoded)
+        return tuple(json.loads(picked)) if isinstance(picked, str) and picked.startswith("[") else picked
+
+    def first(self) -> Any:
+        return self.encode(self.values[0])
+
+    def encode(self, value: Any) -> Any:
+        """The Optuna value of `value` when it is one of the choices, else OUTSIDE."""
+        normal = tuple(value) if isinstance(value, list) else value
+        for choice in self.values:
+            if (tuple(choice) if isinstance(choice, list) else choice) == normal:
+                return json.dumps(list(normal)) if isinstance(normal, tuple) else normal
+        return OUTSIDE
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    @property
+    def integer(self) -> bool:
+        return all(isinstance(v, int) and not isinstance(v, bool) for v in (self.low, self.high))
+
+    def suggest(self, trial, name: str) -> Any:
+        if self.integer:
+            return trial.suggest_int(name, self.low, self.high, step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+    def first(self) -> Any:
+        return self.low
+
+    def encode(self, value: Any) -> Any:
+        """`value` when it lies in the range, else OUTSIDE."""
+        inside = isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+        return value if inside else OUTSIDE
+
+
+Parameter = Choices | Range
+
+
+@dataclass(frozen=True)
+class MethodSpace:
+    """One method's searched parameters: its own, `sharing`, `freeze.<flag>` and the learning rate."""
+
+    name: str
+    params: Mapping[str, Parameter] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A loaded, validated search space.
+
+    Attributes:
+        source: where it came from (a path), for messages.
+        methods: the searched methods, in file order.
+        optimizer: the optimiser choices.
+        sam_rho: SAM's radius, when SAM can be picked.
+    """
+
+    source: str
+    methods: Mapping[str, MethodSpace]
+    optimizer: Choices = Choices(("adamw",))
+    sam_rho: Parameter | None = None
+
+    def without(self, methods: set[str]) -> "SearchSpace":
+        return dataclasses.replace(self, methods={k: v for k, v in self.methods.items() if k not in methods})
+
+    def sample(self, trial) -> dict[str, Any]:
+        """Draw one point: {"method", "params", "sharing", "freeze", "learning_rate"|"learning_rate_scale",
+        "optimizer", "sam_rho"}; conditional parameters are asked for only where they apply."""
+        method = trial.suggest_categorical("method", list(self.methods))
+        point: dict[str, Any] = {"method": method, "params": {}, "freeze": {}}
+        for name, parameter in self.methods[method].params.items():
+            value = parameter.suggest(trial, f"{method}.{name}")
+            if name.startswith("freeze."):
+                point["freeze"][name.removeprefix("freeze.")] = value
+            elif name in _COMMON:
+                point[name] = value
+            else:
+                point["params"][name] = value
+        point["optimizer"] = self.optimizer.suggest(trial, "optimizer") if len(self.optimizer.values) > 1 else self.optimizer.values[0]
+        if point["optimizer"] == "sam" and self.sam_rho is not None:
+            point["sam_rho"] = self.sam_rho.suggest(trial, "sam_rho")
+        return point
+
+    def fixed_params(self, method: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Complete Optuna params that make `sample` return these values (warm starts).
+
+        Searched parameters without a value take the method's default (learning-rate scale 1,
+        AdamW), or the first choice when the default is outside the space. Returns None when a
+        given value lies outside the space (the configuration cannot be reached).
+        """
+        if method not in self.methods:
+            return None
+        params: dict[str, Any] = {"method": method}
+        for name, parameter in self.methods[method].params.items():
+            if name in values:
+                encoded = parameter.encode(values[name])
+                if encoded is OUTSIDE:
+                    return None
+            else:
+                encoded = parameter.encode(_default(method, name))
+                if encoded is OUTSIDE:
+                    encoded = parameter.first()
+            params[f"{method}.{name}"] = encoded
+        if len(self.optimizer.values) > 1:
+            optimizer = self.optimizer.encode(values.get("optimizer", "adamw"))
+            params["optimizer"] = self.optimizer.first() if optimizer is OUTSIDE else optimizer
+            if params["optimizer"] == "sam" and self.sam_rho is not None:
+                params["sam_rho"] = self.sam_rho.first()
+        return params
+
+
+def _default(method: str, name: str) -> Any:
+    spec = get_method(method)
+    if name == "sharing":
+        return "single"
+    if name == "learning_rate_scale":
+        return 1.0
+    if name.startswith("freeze."):
+        return getattr(spec.freeze, name.removeprefix("freeze."))
+    fields = {f.name: f for f in dataclasses.fields(spec.config_cls)}
+    if name in fields and fields[name].default is not dataclasses.MISSING:
+        return fields[name].default
+    return OUTSIDE
+
+
+def load_space(path: Path | str | None = None) -> SearchSpace:
+    """Read and validate a space file (the default one when `path` is None).
+
+    Raises:
+        SpaceError: every problem in the file, with the value, the rule and the fix.
+    """
+    path = Path(path) if path is not None else DEFAULT_SPACE_FILE
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpaceError(source, [f"file not found; pass an existing YAML file or omit --space for {DEFAULT_SPACE_FILE}"])
+    except (OSError, yaml.YAMLError) as error:
+        raise SpaceError(source, [f"cannot be read as YAML ({error}); fix the syntax"])
+    return parse_space(data, source)
+
+
+def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:
+    """Validate a space given as a mapping (the parsed YAML).
+
+    Raises:
+        SpaceError: every problem found.
+    """
+    problems: list[str] = []
+    if not isinstance(data, Mapping):
+        raise SpaceError(source, [f"must be a mapping with keys {list(_TOP_LEVEL)}, got {type(data).__name__}"])
+    unknown = sorted(set(data) - set(_TOP_LEVEL))
+    if unknown:
+        problems.append(f"unknown top-level keys {unknown}; accepted: {list(_TOP_LEVEL)}")
+    raw_methods = data.get("methods")
+    methods: dict[str, MethodSpace] = {}
+    if not isinstance(raw_methods, Mapping) or not raw_methods:
+        problems.append(f"methods must be a non-empty mapping of method -> parameters; known methods: {method_names()}")
+        raw_methods = {}
+    for name, raw in raw_methods.items():
+        if name not in method_names():
+            problems.append(f"methods.{name}: unknown PETL method; known methods: {method_names()}")
+            continue
+        methods[name] = _method_space(name, raw if raw is not None else {}, problems)
+    optimizer = _parameter("optimizer", data.get("optimizer", ["adamw"]), problems)
+    if isinstance(optimizer, Range) or (isinstance(optimizer, Choices) and set(optimizer.values) - set(OPTIMIZERS)):
+        problems.append(f"optimizer must list choices among {list(OPTIMIZERS)}, got {data.get('optimizer')!r}")
+        optimizer = Choices(("adamw",))
+    sam_rho = _parameter("sam_rho", data["sam_rho"], problems) if "sam_rho" in data else None
+    if sam_rho is not None:
+        _check_values("sam_rho", sam_rho, lambda v: v > 0, "a radius > 0", problems)
+        if isinstance(optimizer, Choices) and "sam" not in optimizer.values:
+            problems.append("sam_rho is set, but optimizer never picks sam; add sam to optimizer or remove sam_rho")
+    if isinstance(optimizer, Choices) and "sam" in optimizer.values and sam_rho is None:
+        sam_rho = Choices((0.05,))  # SAM's published default radius
+    if problems:
+        raise SpaceError(source, problems)
+    return SearchSpace(source, methods, optimizer or Choices(("adamw",)), sam_rho)
+
+
+def _method_space(method: str, raw: Any, problems: list[str]) -> MethodSpace:
+    where = f"methods.{method}"
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where} must be a mapping of parameter -> choices or range, got {raw!r}")
+        return MethodSpace(method)
+    spec = get_method(method)
+    own = {f.name for f in dataclasses.fields(spec.config_cls)}
+    accepted = sorted(own) + list(_COMMON) + [f"freeze.{f}" for f in _FREEZE_FLAGS]
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "freeze" and isinstance(value, Mapping):
+            flat.update({f"freeze.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    params: dict[str, Parameter] = {}
+    for key, value in flat.items():
+        if key not in accepted:
+            problems.append(f"{where}.{key}: unknown parameter of {method!r}; accepted: {accepted}")
+            continue
+        parameter = _parameter(f"{where}.{key}", value, problems)
+        if parameter is not None:
+            params[key] = parameter
+            _check_parameter(method, key, parameter, problems)
+    if "learning_rate" in params and "learning_rate_scale" in params:
+        problems.append(f"{where}: learning_rate and learning_rate_scale contradict each other; keep one")
+    return MethodSpace(method, params)
+
+
+def _parameter(where: str, value: Any, problems: list[str]) -> Parameter | None:
+    if isinstance(value, list):
+        if not value:
+            problems.append(f"{where}: empty list of choices; give at least one value")
+            return None
+        return Choices(tuple(value))
+    if isinstance(value, Mapping) and {"low", "high"} <= set(value):
+        extra = sorted(set(value) - {"low", "high", "log", "step"})
+        low, high = value["low"], value["high"]
+        if extra:
+            problems.append(f"{where}: unknown range keys {extra}; a range takes low, high, log, step")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            problems.append(f"{where}: range bounds must be numbers, got low={low!r}, high={high!r}")
+            return None
+        if low > high:
+            problems.append(f"{where}: inverted range low={low} > high={high}; swap the bounds")
+            return None
+        if value.get("log") and low <= 0:
+            problems.append(f"{where}: a log range needs low > 0, got low={low}")
+            return None
+        return Range(low, high, bool(value.get("log", False)), value.get("step"))
+    problems.append(f"{where}: {value!r} is neither a list of choices nor a range {{low: L, high: H}}")
+    return None
+
+
+def _values(parameter: Parameter) -> tuple[Any, ...]:
+    return parameter.values if isinstance(parameter, Choices) else (parameter.low, parameter.high)
+
+
+def _check_values(where: str, parameter: Parameter, ok, rule: str, problems: list[str]) -> None:
+    bad = [v for v in _values(parameter) if not (isinstance(v, (int, float)) and not isinstance(v, bool) and ok(v))]
+    if bad:
+        problems.append(f"{where}: values {bad} break the rule: {rule}")
+
+
+def _check_parameter(method: str, key: str, parameter: Parameter, problems: list[str]) -> None:
+    where = f"methods.{method}.{key}"
+    spec = get_method(method)
+    if key == "sharing":
+        supported = [m.value for m in spec.sharing_modes]
+        bad = [v for v in _values(parameter) if v not in supported]
+        if bad:
+            note = f" ({spec.sharing_note})" if spec.sharing_note else ""
+            problems.append(f"{where}: {method!r} has no sharing mode {bad}; it supports {supported}{note}")
+    elif key in ("learning_rate", "learning_rate_scale"):
+        _check_values(where, parameter, lambda v: v > 0, "a learning rate (or scale) > 0", problems)
+    elif key == "freeze.visual_encoder":
+        bad = [v for v in _values(parameter) if v not in VISUAL_ENCODER_POLICIES]
+        if bad:
+            problems.append(f"{where}: unknown policies {bad}; use {list(VISUAL_ENCODER_POLICIES)}")
+    elif key.startswith("freeze."):
+        bad = [v for v in _values(parameter) if not isinstance(v, bool)]
+        if bad:
+            problems.append(f"{where}: values {bad} must be true or false")
+    else:
+        # Each value must be one the method accepts, the others at their defaults.
+        for value in _values(parameter):
+            try:
+                spec.make_config({key: value}, spec.sharing_modes[0])
+            except ConfigError as error:
+                problems.extend(f"{where}: value {value!r}: {p}" for p in error.problems)
+            except TypeError as error:
+                problems.append(f"{where}: value {value!r} has the wrong type ({error})")
+
