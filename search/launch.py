@@ -10,7 +10,6 @@ then prints the Pareto front, where the results are stored and how to browse the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import re
 import sys
@@ -41,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
     parser.add_argument("--space", type=Path, default=None, help="search-space YAML file (default: search/spaces/default.yaml)")
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
+    parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
     parser.add_argument("--count-clip", action="store_true", help="count CLIP's grid path in the budget and trainable %% (the paper leaves CLIP out)")
     parser.add_argument(
         "--objectives", default="score,trainable_pct",
@@ -68,6 +68,8 @@ def _validate(args: argparse.Namespace) -> dict:
         fail(PROGRAM, str(error))
     if args.trials < 1:
         fail(PROGRAM, f"--trials must be >= 1, got {args.trials}")
+    if args.workers < 1:
+        fail(PROGRAM, f"--workers must be >= 1, got {args.workers}")
     if args.time_limit is not None and args.time_limit <= 0:
         fail(PROGRAM, f"--time-limit must be > 0 seconds, got {args.time_limit}")
     if args.steps is not None and args.steps < 1:
@@ -127,11 +129,11 @@ def _budget_slug(text: str) -> str:
 def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives) -> int:
     import optuna
 
-    from models.config import TrainingConfig
-    from search.objective import OBJECTIVES, REFERENCE_ATTR, Objective
-    from search.progress import StudyProgress, trained
+    from search.objective import OBJECTIVES, REFERENCE_ATTR
     from search.report import front_table, hypervolume_text, reference_line, status_counts
-    from search.space import SpaceDefaults, fixed_config, reference_config, warm_start_params
+    from search.space import fixed_config, warm_start_params
+    from search.study_runner import make_objective, run_until_target
+    from search.study_settings import SETTINGS_ATTR, StudySettings
     from storage import init_schema, load_results, make_engine, redact
     from training.environment import prepare_environment
     from training.trial import count_trial_parameters
@@ -140,45 +142,39 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     log.info("data directory: %s", data_dir)
     log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
     env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0)
-    training = TrainingConfig(seed=args.seed) if args.steps is None else TrainingConfig(seed=args.seed, steps=args.steps)
-    defaults = SpaceDefaults(backbone=backbone, tasks=tasks, training=training, space=space)
-    over = set()
-    for method, searched in space.methods.items():
-        # A method whose space changes only the learning rate has one parameter count: check it once.
-        if set(searched.params) <= {"learning_rate", "learning_rate_scale"}:
-            config = fixed_config(space.fixed_params(method, {}), defaults)
-            if not budget.allows(count_trial_parameters(config, env, with_clip=args.count_clip)):
-                over.add(method)
-    if over:
-        log.info("not searched, every configuration is over the budget: %s", ", ".join(sorted(over)))
-        defaults = dataclasses.replace(defaults, space=space.without(over))
-    log.info("search space: %s (methods %s)", space.source, ", ".join(defaults.space.methods))
+    settings = StudySettings(
+        budget=budget.text, backbone=backbone, tasks=tasks, target_trials=args.trials, seed=args.seed, steps=args.steps,
+        sampler=args.sampler, space_yaml=Path(space.source).read_text(), space_source=space.source,
+        count_clip=args.count_clip, objectives=objectives,
+    )
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
         study_name=study,
         storage=storage,
         directions=[OBJECTIVES[name] for name in objectives],
-        sampler=_sampler(args.sampler, args.seed),
+        sampler=make_sampler(args.sampler, args.seed),
         load_if_exists=True,
     )
+    objective, _ = make_objective(settings, env, engine, study)
+    log.info("search space: %s (methods %s)", space.source, ", ".join(objective.defaults.space.methods))
     if not study_obj.trials:
+        study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         if not args.no_reference:
             study_obj.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
-        for name, params in ([] if args.no_warm_start else warm_start_params(defaults.space)):
-            if budget.allows(count_trial_parameters(fixed_config(params, defaults), env, with_clip=args.count_clip)):
+        for name, params in ([] if args.no_warm_start else warm_start_params(objective.defaults.space)):
+            config = fixed_config(params, objective.defaults)
+            if budget.allows(count_trial_parameters(config, env, with_clip=args.count_clip)):
                 study_obj.enqueue_trial(params, user_attrs={"warm_start": name})
-    done = sum(trained(t) for t in study_obj.trials)
-    remaining = max(0, args.trials - done)
-    log.info("study %r in %s: %d trials trained, %d to go; budget %s", study, redact(storage), done, remaining, budget.describe())
+    elif SETTINGS_ATTR not in study_obj.user_attrs:
+        study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())  # a study from before settings were stored
+    log.info("study %r in %s: budget %s, goal %d trained trials", study, redact(storage), budget.describe(), args.trials)
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
-    if remaining:
-        objective = Objective(env, defaults, budget, engine, study, count_clip=args.count_clip, objectives=objectives)
-        progress = StudyProgress(args.trials, done, max_attempts=10 * remaining)
-        try:
-            study_obj.optimize(objective, timeout=args.time_limit, callbacks=[progress], catch=(Exception,))
-        finally:
-            progress.close()
+    workers = _start_workers(args.workers - 1, study, storage, data_dir)
+    try:
+        run_until_target(study_obj, objective, args.trials, args.time_limit)
+    finally:
+        _wait(workers)
     results = load_results(engine, study)
     print()
     print(f"Study {study!r}: {status_counts(results)}; budget {budget.describe()} ({budget.text})")
@@ -196,7 +192,31 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     return 0
 
 
-def _sampler(name: str, seed: int):
+def _start_workers(count: int, study: str, storage: str, data_dir: Path) -> list:
+    """Extra local worker processes on the same study (`--workers N` starts N-1 of them)."""
+    import subprocess
+
+    workers = []
+    for index in range(count):
+        command = [sys.executable, "-m", "search.worker", "--study", study, "--storage", storage,
+                   "--data-dir", str(data_dir), "--quiet"]
+        workers.append(subprocess.Popen(command))
+        log.info("started local worker %d (pid %d)", index + 1, workers[-1].pid)
+    return workers
+
+
+def _wait(workers: list) -> None:
+    for worker in workers:
+        try:
+            worker.wait()
+        except KeyboardInterrupt:
+            worker.terminate()
+            worker.wait()
+            raise
+
+
+def make_sampler(name: str, seed: int | None):
+    """The Optuna sampler named on the command line (seed None: a random one)."""
     import warnings
 
     import optuna

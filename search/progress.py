@@ -29,21 +29,24 @@ class StudyProgress:
         self.target = target
         self.max_attempts = max_attempts
         self.attempts = 0
+        self.trained_here = 0
         self.bar = tqdm(total=target, initial=already, desc="trials trained", unit="trial", dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.attempts += 1
-        if trained(trial):
-            self.bar.update(1)
+        self.trained_here += trained(trial)
+        # Count from the storage: other workers on the same study train trials too.
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if trained(t)]
+        self.bar.update(len(done) - self.bar.n)
         self.bar.set_postfix(
             best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
             front=len(study.best_trials) if done else 0,
+            running=sum(t.state == TrialState.RUNNING for t in trials),
             infeasible=sum(t.state == TrialState.COMPLETE and not trained(t) for t in trials),
             failed=sum(t.state == TrialState.FAIL for t in trials),
         )
-        if self.bar.n >= self.target or self.attempts >= self.max_attempts:
+        if len(done) >= self.target or self.attempts >= self.max_attempts:
             study.stop()
 
     def close(self) -> None:

@@ -104,11 +104,17 @@ class Collator:
         batch.weights = torch.tensor([w for _, w in sampled], dtype=torch.float32)
         return batch
 
-    def choices(self, examples: Sequence[TextExample], max_source_tokens: int | None = None) -> Batch:
-        """Encoder inputs plus every example's candidate answers, for the fixed-answer scorer."""
+    def choices(
+        self, examples: Sequence[TextExample], max_source_tokens: int | None = None, max_target_tokens: int | None = None
+    ) -> Batch:
+        """Encoder inputs plus every example's candidate answers, for the fixed-answer scorer.
+
+        Candidates are truncated like training targets (`max_target_tokens`), so that each is
+        scored as the sequence the model was trained to produce.
+        """
         batch = self.inputs(examples, max_source_tokens)
         candidates = [(n, choice) for n, e in enumerate(examples) for choice in e.choices]
-        batch.choice_labels = self._labels([c for _, c in candidates], max_length=None)
+        batch.choice_labels = self._labels([c for _, c in candidates], max_length=max_target_tokens)
         batch.choice_example = torch.tensor([n for n, _ in candidates], dtype=torch.long)
         return batch
 

@@ -41,7 +41,7 @@ def generate_answers(
         chunk = examples[start : start + batch_size]
         with autocast(precision, device):
             if chunk[0].choices:
-                texts = _best_choices(model, collator, chunk, device, max_source_tokens)
+                texts = _best_choices(model, collator, chunk, device, max_source_tokens, max_new_tokens)
             else:
                 batch = collator.inputs(chunk, max_source_tokens).to(device)
                 generated = model.generate(max_new_tokens=max_new_tokens, num_beams=num_beams, **batch.model_inputs())
@@ -51,9 +51,14 @@ def generate_answers(
 
 
 def _best_choices(
-    model: VLSeq2Seq, collator: Collator, chunk: Sequence[TextExample], device: torch.device, max_source_tokens: int | None
+    model: VLSeq2Seq,
+    collator: Collator,
+    chunk: Sequence[TextExample],
+    device: torch.device,
+    max_source_tokens: int | None,
+    max_target_tokens: int,
 ) -> list[str]:
-    batch = collator.choices(chunk, max_source_tokens).to(device)
+    batch = collator.choices(chunk, max_source_tokens, max_target_tokens).to(device)
     scores = model.score_choices(
         choice_labels=batch.choice_labels, choice_example=batch.choice_example, **batch.model_inputs()
     ).cpu()

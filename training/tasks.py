@@ -155,6 +155,7 @@ def prepare_nlvr2(root: Path, eval_split: str = "valid") -> PreparedTask:
         image_paths={i: p for e in [*train, *evaluation] for i, p in zip(e.img_ids, e.image_paths)},
         score=lambda predictions: nlvr2_accuracy(predictions, on_keys(labels, predictions)),
         majority_baseline=nlvr2_majority_baseline(train, evaluation),
+        max_target_tokens=8,  # "false" is 7 tokens where a small vocabulary spells it out
     )
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from models.config import TrainingConfig
 from models.petl import method_names
-from search.launch import SAMPLERS, _sampler
+from search.launch import SAMPLERS, make_sampler
 from search.space import SpaceDefaults, config_from_trial, fixed_config, warm_start_params
 from search.space_file import DEFAULT_SPACE_FILE, SpaceError, load_space, parse_space
 
@@ -89,7 +89,7 @@ def test_warm_starts_are_the_papers_configurations_the_space_can_reach():
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_drives_the_conditional_space_with_constraints(sampler):
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=_sampler(sampler, 0))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, 0))
     space = defaults()
 
     def objective(trial):

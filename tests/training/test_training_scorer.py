@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -83,3 +85,16 @@ def test_precision_auto_is_fp32_on_cpu_and_unknown_values_are_rejected():
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     with pytest.raises(ConfigError, match="training.precision must be one of"):
         TrialConfig.from_dict({"backbone": "b", "tasks": ["vqa"], "method": "adapter", "training": {"precision": "fp8"}})
+
+
+def test_candidates_are_truncated_like_training_targets(nlvr_env, model_and_collator):
+    # Scoring "false" in full against a model trained on its truncation would always pick "true".
+    _, collator = model_and_collator
+    examples = nlvr_env.tasks["nlvr2"].evaluation[:2]
+    batch = collator.choices(examples, max_target_tokens=3)
+    trained_on = collator.training(examples, random.Random(0), 3).labels
+    assert batch.choice_labels.shape[1] <= 3 and trained_on.shape[1] <= 3
+    assert batch.choice_labels[0].tolist() == collator._labels(["true"], 3)[0].tolist()
+    assert nlvr_env.tasks["nlvr2"].max_target_tokens >= max(
+        len(collator.tokenizer(choice).input_ids) for choice in ("true", "false")
+    ), "NLVR2's target length must fit both answers whole"

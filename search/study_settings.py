@@ -1,0 +1,59 @@
+"""What defines a study, stored with it so that any worker can join it.
+
+`search.launch` writes these settings as a study user attribute when it creates the study;
+`search.worker` (another process, container or machine on the same storage) reads them back,
+so every worker searches the same space under the same budget with the same recipe. The
+search space travels as its YAML text, not as a path that may not exist on the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+
+SETTINGS_ATTR = "vlpetl_settings"
+SETTINGS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Everything a worker needs besides the storage URL and its own data directory."""
+
+    budget: str
+    backbone: str
+    tasks: tuple[str, ...]
+    target_trials: int
+    seed: int
+    steps: int | None
+    sampler: str
+    space_yaml: str
+    space_source: str
+    count_clip: bool
+    objectives: tuple[str, ...]
+
+    def to_attr(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.update(tasks=list(self.tasks), objectives=list(self.objectives), version=SETTINGS_VERSION)
+        return data
+
+    @classmethod
+    def from_attr(cls, data: Mapping[str, Any]) -> "StudySettings":
+        """Raises ValueError when the stored settings are missing fields or of another version."""
+        if data.get("version") != SETTINGS_VERSION:
+            raise ValueError(f"study settings version {data.get('version')!r}; this code reads version {SETTINGS_VERSION}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(names - set(data))
+        if missing:
+            raise ValueError(f"study settings lack {missing}")
+        values = {k: data[k] for k in names}
+        values.update(tasks=tuple(data["tasks"]), objectives=tuple(data["objectives"]))
+        return cls(**values)
+
+    def space(self):
+        """The search space, parsed and validated again from its stored text."""
+        from search.space_file import parse_space
+
+        return parse_space(yaml.safe_load(self.space_yaml), f"{self.space_source} (stored with the study)")

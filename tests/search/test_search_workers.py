@@ -1,0 +1,47 @@
+"""Several workers on one study: local processes through --workers, and search.worker joining."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+
+from search.study_settings import SETTINGS_ATTR, StudySettings
+from storage import load_results, make_engine
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=1200)
+
+
+def test_two_local_workers_share_one_study_without_duplicates(data_dir, env):
+    url = f"sqlite:///{data_dir / 'workers.db'}"
+    result = run(
+        "search.launch", "--budget", "5%", "--trials", "3", "--steps", "8", "--workers", "2",
+        "--study", "two-workers", "--storage", url, "--data-dir", str(data_dir),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "started local worker 1" in result.stderr
+    study = optuna.load_study(study_name="two-workers", storage=url)
+    settings = StudySettings.from_attr(study.user_attrs[SETTINGS_ATTR])
+    assert settings.tasks == ("vqa",) and settings.target_trials == 3 and "methods:" in settings.space_yaml
+    complete = [t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) >= 3
+    rows = load_results(make_engine(url), "two-workers")
+    done = rows[rows["status"].isin(["complete", "infeasible"])]
+    assert sorted(done["trial_number"]) == sorted(complete), "every finished trial recorded once in both tables"
+    assert not rows["trial_number"].duplicated().any()
+
+    # A worker started later finds the goal reached and trains nothing.
+    joined = run("search.worker", "--study", "two-workers", "--storage", url, "--data-dir", str(data_dir))
+    assert joined.returncode == 0, joined.stderr[-3000:]
+    assert "trained 0 trials of study 'two-workers'" in joined.stdout
+
+
+def test_worker_on_a_missing_study_fails_clearly(tmp_path):
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    result = run("search.worker", "--study", "nope", "--storage", url, "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "'nope' does not exist" in result.stderr and "search.launch" in result.stderr
+    assert not (tmp_path / "data").exists()
