@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
 import shutil
 import time
@@ -42,6 +41,7 @@ from models.config import ConfigError, TrainingConfig, TrialConfig
 from models.embedded import RESULTS_KEY, embedded_dir, ensure_built, ensure_embedded_backbone, read_manifest
 from models.features import FeatureTable
 from models.petl import get_method
+from models.pretrain.family import steps_from_env
 from models.vl_model import VLSeq2Seq
 from tasks import PretrainingPair, pretraining_corpus
 from tasks.captions import caption_scene
@@ -125,12 +125,9 @@ class VLPretrainSettings:
         Raises:
             ValueError: the variable is not a positive integer.
         """
-        raw = os.environ.get(STEPS_ENV)
-        if raw is None:
+        steps = steps_from_env(STEPS_ENV, "VL-pretraining steps")
+        if steps is None:
             return cls()
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{STEPS_ENV}={raw!r} must be a positive integer number of VL-pretraining steps")
-        steps = int(raw)
         n_scenes = min(cls.n_scenes, max(200, 8 * steps))
         return cls(n_scenes=n_scenes, held_out=min(cls.held_out, n_scenes // 4), steps=steps)
 

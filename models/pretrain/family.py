@@ -29,6 +29,20 @@ TOKENIZER_VOCAB = 1000
 N_SENTINELS = 20
 
 
+def steps_from_env(name: str, what: str) -> int | None:
+    """A positive step count from environment variable `name`, or None when it is unset.
+
+    Raises:
+        ValueError: the variable is set but not a positive integer.
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r} must be a positive integer number of {what}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class PretrainSettings:
     """Sizes of the miniature pretraining runs (defaults fit 2 CPU cores in a few minutes)."""
@@ -51,12 +65,9 @@ class PretrainSettings:
         Raises:
             ValueError: the variable is not a positive integer.
         """
-        raw = os.environ.get(STEPS_ENV)
-        if raw is None:
+        steps = steps_from_env(STEPS_ENV, "pretraining steps")
+        if steps is None:
             return cls()
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{STEPS_ENV}={raw!r} must be a positive integer number of pretraining steps")
-        steps = int(raw)
         return cls(n_scenes=min(cls.n_scenes, max(800, 8 * steps)), clip_steps=steps, lm_steps=steps)
 
 
