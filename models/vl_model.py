@@ -153,10 +153,8 @@ class VLSeq2Seq(nn.Module):
         """
         embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index, visual_mask)
         logits = self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels).logits  # (B, L, V)
-        # float(): under bf16 autocast the loss is still reduced in full precision.
-        token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
         n_tokens = (labels != -100).sum(dim=1).clamp(min=1)
-        return token_loss.sum(dim=1) / n_tokens
+        return _sequence_nll(logits, labels) / n_tokens
 
     @torch.no_grad()
     def score_choices(
@@ -189,10 +187,7 @@ class VLSeq2Seq(nn.Module):
             attention_mask=mask.index_select(0, choice_example),
             labels=choice_labels,
         ).logits
-        token_loss = nn.functional.cross_entropy(
-            logits.float().transpose(1, 2), choice_labels, ignore_index=-100, reduction="none"
-        )
-        return -token_loss.sum(dim=1)
+        return -_sequence_nll(logits, choice_labels)
 
     @torch.no_grad()
     def generate(
@@ -215,3 +210,12 @@ class VLSeq2Seq(nn.Module):
             num_beams=num_beams,
             do_sample=False,
         )
+
+
+def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B,) summed token cross-entropy of each row of `labels` (-100 ignored).
+
+    float(): under bf16 autocast the loss is still reduced in full precision.
+    """
+    token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+    return token_loss.sum(dim=1)

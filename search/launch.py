@@ -156,7 +156,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
         sampler=make_sampler(args.sampler, args.seed),
         load_if_exists=True,
     )
-    objective, _ = make_objective(settings, env, engine, study)
+    objective = make_objective(settings, env, engine, study)
     log.info("search space: %s (methods %s)", space.source, ", ".join(objective.defaults.space.methods))
     if not study_obj.trials:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())

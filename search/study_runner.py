@@ -8,7 +8,7 @@ import logging
 import optuna
 from sqlalchemy import Engine
 
-from search.budget import Budget, parse_budget
+from search.budget import parse_budget
 from search.objective import Objective
 from search.progress import StudyProgress, trained
 from search.space import SpaceDefaults, fixed_config
@@ -40,13 +40,11 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
     return defaults
 
 
-def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> tuple[Objective, Budget]:
-    budget = parse_budget(settings.budget)
-    defaults = study_defaults(settings, env)
-    objective = Objective(
-        env, defaults, budget, engine, study_name, count_clip=settings.count_clip, objectives=settings.objectives
+def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> Objective:
+    return Objective(
+        env, study_defaults(settings, env), parse_budget(settings.budget), engine, study_name,
+        count_clip=settings.count_clip, objectives=settings.objectives,
     )
-    return objective, budget
 
 
 def run_until_target(study: optuna.Study, objective: Objective, target: int, time_limit: float | None) -> int:

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     env = prepare_environment(data_dir, settings.backbone, settings.tasks, benchmark_seed=0)
     engine = make_engine(storage)
     init_schema(engine)
-    objective, _ = make_objective(settings, env, engine, args.study)
+    objective = make_objective(settings, env, engine, args.study)
     trained_here = run_until_target(study, objective, settings.target_trials, args.time_limit)
     if not args.quiet:
         print(f"{PROGRAM}: trained {trained_here} trials of study {args.study!r}; results in {redact(storage)}")
