@@ -34,7 +34,8 @@ from models.backbones.language_model import (
     load_language_model,
     visual_order_tokens,
 )
-from models.backbones.presets import BackbonePreset, get_preset
+from models.backbones.availability import clip_quick_gelu, weight_sources
+from models.backbones.presets import PRESETS, BackbonePreset, get_preset
 from models.backbones.sites import is_layernorm, word_embedding_modules
 from models.config import VIDEO_TASK_NAMES, VISUAL_ENCODER_POLICIES, ConfigError, TrialConfig
 from models.embedded import embedded_dir
@@ -44,6 +45,9 @@ from models.vl_model import VisualEmbedding, VLSeq2Seq
 log = logging.getLogger(__name__)
 
 VL_PROJECTION_FILE = "vl_projection.safetensors"
+RANDOM_INIT_SEED = 0  # of a random-init CLIP tower, fixed so that its cached features stay valid
+# The embedded preset whose tokenizer reads text for a random-init language model of a family.
+RANDOM_INIT_TOKENIZERS = {"t5": "tiny-clip+tiny-t5", "bart": "tiny-clip+tiny-bart"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,18 @@ class BackboneLocation:
     """Where a preset's weights live: open_clip name + checkpoint, LM hub name or directory.
 
     Attributes:
-        weights_available: the LM's weights can be loaded without a download; when False the
-            preset's explicit config gives a randomly initialised (or meta) model.
+        weights_available: every weight the preset needs can be loaded without a download.
         vl_projection: a trained V->L projection (safetensors state dict of `visual_embedding`)
             to start from instead of a fresh one; None for a fresh one.
+        missing_weights: for a base-size preset, one line per component whose weights are not
+            on this machine, saying how to provide them.
+        clip_quick_gelu: the CLIP weights use QuickGELU (OpenAI's), which open_clip must be told
+            when they come from a checkpoint file.
+        random_init: build a base-size preset from its config with random weights (smoke tests):
+            the language model from `preset.lm_config`, CLIP with no weights, seeded.
+        tokenizer_preset: with `random_init`, the embedded preset whose project-trained tokenizer
+            of the same family reads the text (the hub tokenizer is not on disk either), and
+            `tokenizer_dir` the folder it is in.
     """
 
     preset: BackbonePreset
@@ -63,14 +75,35 @@ class BackboneLocation:
     language_model: str
     weights_available: bool = True
     vl_projection: str | None = None
+    missing_weights: tuple[str, ...] = ()
+    clip_quick_gelu: bool = False
+    random_init: bool = False
+    tokenizer_preset: str | None = None
+    tokenizer_dir: str | None = None
 
     @classmethod
-    def resolve(cls, name: str, data_dir: Path) -> "BackboneLocation":
+    def resolve(cls, name: str, data_dir: Path, random_init: bool = False) -> "BackboneLocation":
+        """Raises ConfigError: unknown preset, or `random_init` for an embedded preset."""
         preset = get_preset(name)
         if not preset.embedded:
-            language_model = str(preset.language_model)
-            available = weights_on_disk(language_model)
-            return cls(preset, preset.clip_model, preset.clip_pretrained, language_model, available)
+            if random_init:
+                tokenizer_preset = RANDOM_INIT_TOKENIZERS[preset.lm_config["model_type"]]
+                return cls(
+                    preset, preset.clip_model, None, str(preset.language_model), weights_available=False,
+                    clip_quick_gelu=clip_quick_gelu(preset), random_init=True,
+                    tokenizer_preset=tokenizer_preset,
+                    tokenizer_dir=str(embedded_dir(data_dir, get_preset(tokenizer_preset)) / "language_model"),
+                )
+            sources = weight_sources(preset)
+            return cls(
+                preset, preset.clip_model, sources.clip_checkpoint, sources.language_model, not sources.missing,
+                missing_weights=sources.missing, clip_quick_gelu=sources.clip_quick_gelu,
+            )
+        if random_init:
+            raise ConfigError(
+                [f"--random-init builds a base-size preset from its config; {name!r} is pretrained by the project "
+                 "on first use: drop --random-init, or pick one of " + ", ".join(sorted(p for p in PRESETS if not PRESETS[p].embedded))]
+            )
         root = embedded_dir(data_dir, preset)
         config_file = root / "clip" / f"{preset.clip_model}.json"
         if config_file.exists():
@@ -83,21 +116,37 @@ class BackboneLocation:
             vl_projection=vl_projection,
         )
 
+    def require_weights(self) -> None:
+        """Raises WeightsUnavailable when a component's weights are missing (and not random_init)."""
+        if self.missing_weights and not self.random_init:
+            raise WeightsUnavailable(self.preset.name, self.missing_weights)
 
-def weights_on_disk(name: str) -> bool:
-    # A local directory, or a hub model already in the cache; never a network call.
-    if Path(name).is_dir():
-        return True
-    from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+class WeightsUnavailable(ConfigError):
+    """A base-size preset's weights are not on this machine; the message says how to provide them."""
+
+    def __init__(self, backbone: str, missing: tuple[str, ...]):
+        super().__init__(
+            [f"backbone {backbone!r} needs weights that are not on this machine (nothing is downloaded at run time)"]
+            + list(missing)
+            + [f"or build {backbone!r} from its config with random weights, for smoke tests and parameter counting: --random-init"]
+        )
 
 
 def build_visual_encoder(location: BackboneLocation) -> tuple[GridEncoder, object]:
     """The frozen CLIP grid encoder and its image transform."""
     if location.clip_model is None:
         raise ValueError(f"backbone {location.preset.name!r} reads precomputed features and has no image encoder")
-    encoder, preprocess = build_grid_encoder(location.clip_model, location.clip_checkpoint, location.preset.grid)
+    location.require_weights()
+    if location.random_init:
+        # Seeded, so every worker extracts the same features and the cache key holds.
+        with torch.random.fork_rng():
+            torch.manual_seed(RANDOM_INIT_SEED)
+            encoder, preprocess = build_grid_encoder(location.clip_model, None, location.preset.grid, location.clip_quick_gelu)
+    else:
+        encoder, preprocess = build_grid_encoder(
+            location.clip_model, location.clip_checkpoint, location.preset.grid, location.clip_quick_gelu
+        )
     encoder.requires_grad_(False)
     return encoder, preprocess
 
@@ -237,18 +286,10 @@ def apply_freezing(model: VLSeq2Seq, config: TrialConfig) -> None:
 
 def _language_model(location: BackboneLocation, meta: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None, list[int]]:
     lm_config = location.preset.lm_config
-    if lm_config is not None and (meta or not location.weights_available):
-        if not meta:
-            log.warning(
-                "weights of %s are not on disk: initialising %s randomly from its config (no tokenizer)",
-                location.language_model, location.preset.name,
-            )
+    if lm_config is not None and (meta or location.random_init):
         lm, order_ids = language_model_from_config(lm_config)
-        return lm, None, order_ids
-    if not location.weights_available:
-        raise ConfigError(
-            [f"backbone {location.preset.name!r}: no weights at {location.language_model!r} and no config to build from"]
-        )
+        return lm, (None if meta else random_init_tokenizer(location)), order_ids
+    location.require_weights()
     if not meta:
         lm, tokenizer = load_language_model(location.language_model)
     else:
@@ -256,6 +297,32 @@ def _language_model(location: BackboneLocation, meta: bool) -> tuple[PreTrainedM
         lm = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(location.language_model))
         add_visual_order_tokens(lm, tokenizer)
     return lm, tokenizer, tokenizer.convert_tokens_to_ids(visual_order_tokens())
+
+
+def random_init_tokenizer(location: BackboneLocation) -> PreTrainedTokenizerBase:
+    """The project-trained tokenizer of the preset's family, for a randomly initialised model.
+
+    Its ids fall inside the base vocabulary and its special ids are the base model's (T5: pad 0,
+    eos 1; BART: <s> 0, <pad> 1, </s> 2), so the base architecture and its exact parameter count
+    are kept. The visual-order rows are the model's own appended rows, not the tokenizer's.
+
+    Raises:
+        FileNotFoundError: the embedded preset that holds the tokenizer is not built.
+    """
+    folder = Path(location.tokenizer_dir)
+    if not (folder / "tokenizer.json").is_file():
+        raise FileNotFoundError(
+            f"--random-init reads text with the tokenizer of {location.tokenizer_preset!r}, which is not built under "
+            f"{folder.parent}; prepare_environment builds it (or run python -m models.pretrain)"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    config = location.preset.lm_config
+    if (tokenizer.pad_token_id, tokenizer.eos_token_id) != (config["pad_token_id"], config["eos_token_id"]):
+        raise ValueError(
+            f"tokenizer in {folder} has pad/eos ids {(tokenizer.pad_token_id, tokenizer.eos_token_id)}, but "
+            f"{location.preset.name!r} expects {(config['pad_token_id'], config['eos_token_id'])}"
+        )
+    return tokenizer
 
 
 def language_model_from_config(values) -> tuple[PreTrainedModel, list[int]]:

@@ -59,10 +59,18 @@ def encoder_identity(location: BackboneLocation) -> dict[str, object]:
     preset = location.preset
     return {
         "clip_model": location.clip_model,
-        "clip_weights": file_digest(location.clip_checkpoint) or location.clip_checkpoint,
+        "clip_weights": _weights_identity(location),
         "grid": preset.grid,
         "image_size": preset.image_size,
     }
+
+
+def _weights_identity(location: BackboneLocation) -> str | None:
+    if location.random_init:
+        from models.build import RANDOM_INIT_SEED
+
+        return f"random-init-seed{RANDOM_INIT_SEED}"
+    return file_digest(location.clip_checkpoint) or location.clip_checkpoint
 
 
 def content_key(image_paths: Mapping[str, Path], encoder_identity: Mapping[str, object]) -> str:

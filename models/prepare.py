@@ -30,10 +30,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FRAME_PATTERN = "frame_*.png"
 
 NO_RANDOM_INIT = (
-    "There is no --random-init: BackboneLocation builds only the language model from a config "
-    "(without weights); the image tower always loads the preset's weights, and features of an "
-    "unseeded random tower must not enter the shared store. The embedded backbone is pretrained "
-    "here on first use; set VLPETL_PRETRAIN_STEPS (e.g. 40) beforehand for a quick one."
+    "There is no --random-init here: features are extracted ahead of time for real weights; a "
+    "random-init smoke run (python -m search.launch --random-init) extracts its own on first use. "
+    "The embedded backbone is pretrained here on first use; set VLPETL_PRETRAIN_STEPS (e.g. 40) "
+    "beforehand for a quick one."
 )
 
 
@@ -156,6 +156,8 @@ def _run(
     location = BackboneLocation.resolve(backbone, data_dir)
     if preset.embedded and not Path(location.clip_checkpoint).is_file():
         fail(f"--backbone {backbone!r} has no CLIP weights at {location.clip_checkpoint}; build that backbone first")
+    if location.missing_weights:
+        fail("; ".join(location.missing_weights))
     identity = encoder_identity(location)
     built = []
 

@@ -22,23 +22,35 @@ from search.cli_common import configure_logging, default_data_dir, fail
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
+DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set (PAPER.md §5)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", required=True, help="trainable-parameter budget: 5%%, 0.05 or an absolute count like 150k, 2M")
-    parser.add_argument("--trials", type=int, default=6, help="trained trials the study should reach; infeasible ones do not count (default 6)")
+    parser.add_argument("--trials", type=int, default=12, help="trained trials the study should reach; infeasible ones do not count (default 12)")
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--study", default=None, help="study name; relaunching with the same name resumes it")
     parser.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite file in the data directory)")
     parser.add_argument("--data-dir", type=Path, default=None, help="benchmark, backbones, features, database (default ./data or $VLPETL_DATA_DIR)")
     parser.add_argument("--backbone", default=None, help="backbone preset (default: the embedded tiny CLIP + T5)")
-    parser.add_argument("--tasks", default="vqa", help="comma-separated tasks (default: vqa)")
+    parser.add_argument(
+        "--random-init", action="store_true",
+        help="build a base-size --backbone from its config with random weights (smoke tests, parameter counting; scores mean nothing)",
+    )
+    parser.add_argument(
+        "--tasks", default=",".join(DEFAULT_TASKS),
+        help=f"comma-separated tasks, trained together in one model (default: the four image tasks, {','.join(DEFAULT_TASKS)})",
+    )
     parser.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default from the training recipe)")
     parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
     parser.add_argument("--space", type=Path, default=None, help="search-space YAML file (default: search/spaces/default.yaml)")
+    parser.add_argument(
+        "--rungs", type=int, default=3,
+        help="multi-fidelity: score each trial this many times on the way and stop it when other trials dominate it there (0: off; default 3)",
+    )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
     parser.add_argument("--count-clip", action="store_true", help="count CLIP's grid path in the budget and trainable %% (the paper leaves CLIP out)")
@@ -58,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace) -> dict:
     from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
-    from models.build import weights_on_disk
+    from models.build import BackboneLocation
+    from models.config import ConfigError
     from storage import StorageURLError, default_storage_url, validate_storage_url
     from training.environment import SUPPORTED_TASKS
 
@@ -74,26 +87,24 @@ def _validate(args: argparse.Namespace) -> dict:
         fail(PROGRAM, f"--time-limit must be > 0 seconds, got {args.time_limit}")
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
+    if not 0 <= args.rungs <= 9:
+        fail(PROGRAM, f"--rungs must be 0 (no multi-fidelity) to 9, got {args.rungs}; the default 3 scores trials at 1/4, 2/4 and 3/4 of their steps")
     if args.sampler not in SAMPLERS:
         fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
     backbone = args.backbone or DEFAULT_BACKBONE
     if backbone not in PRESETS:
         fail(PROGRAM, f"--backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
-    preset = PRESETS[backbone]
-    if not preset.embedded and not weights_on_disk(str(preset.language_model)):
-        fail(
-            PROGRAM,
-            f"--backbone {backbone!r} needs the weights of {preset.language_model!r} on disk, and nothing is downloaded "
-            f"at run time: fetch them where there is internet (huggingface-cli download {preset.language_model}) into "
-            f"the Hugging Face cache ($HF_HOME) of this machine, or use the embedded {DEFAULT_BACKBONE!r}",
-        )
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    try:
+        BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init).require_weights()
+    except ConfigError as error:
+        fail(PROGRAM, f"--backbone {backbone!r}: " + "; ".join(error.problems))
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     unknown = sorted(set(tasks) - set(SUPPORTED_TASKS)) or ([] if tasks else ["(none)"])
     if unknown:
         fail(PROGRAM, f"--tasks {args.tasks!r} names unknown tasks {unknown}; supported: {', '.join(SUPPORTED_TASKS)}")
     if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
         fail(PROGRAM, f"--study {args.study!r} must be 1-100 letters, digits or _.+- starting with a letter or digit")
-    data_dir = (args.data_dir or default_data_dir()).resolve()
     storage = args.storage or default_storage_url(data_dir)
     try:
         storage = validate_storage_url(storage)
@@ -129,6 +140,8 @@ def _budget_slug(text: str) -> str:
 def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives) -> int:
     import optuna
 
+    from search.liveness import study_storage
+    from search.fidelity import saved_compute
     from search.objective import OBJECTIVES, REFERENCE_ATTR
     from search.report import front_table, hypervolume_text, reference_line, status_counts
     from search.space import fixed_config, warm_start_params
@@ -140,20 +153,22 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
 
     started = time.perf_counter()
     log.info("data directory: %s", data_dir)
-    log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
-    env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0)
-    settings = StudySettings(
+    requested = StudySettings(
         budget=budget.text, backbone=backbone, tasks=tasks, target_trials=args.trials, seed=args.seed, steps=args.steps,
         sampler=args.sampler, space_yaml=Path(space.source).read_text(), space_source=space.source,
-        count_clip=args.count_clip, objectives=objectives,
+        count_clip=args.count_clip, objectives=objectives, random_init=args.random_init, rungs=args.rungs,
     )
+    settings = _resumed_settings(storage, study, requested)
+    budget, backbone, tasks, objectives = parse_budget(settings.budget), settings.backbone, settings.tasks, settings.objectives
+    log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
+    env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0, random_init=settings.random_init)
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
         study_name=study,
-        storage=storage,
+        storage=study_storage(storage, engine, study),  # heartbeats; a dead worker's trial is retried
         directions=[OBJECTIVES[name] for name in objectives],
-        sampler=make_sampler(args.sampler, args.seed),
+        sampler=make_sampler(settings.sampler, settings.seed),
         load_if_exists=True,
     )
     objective = make_objective(settings, env, engine, study)
@@ -164,7 +179,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
             study_obj.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
         for name, params in ([] if args.no_warm_start else warm_start_params(objective.defaults.space)):
             config = fixed_config(params, objective.defaults)
-            if budget.allows(count_trial_parameters(config, env, with_clip=args.count_clip)):
+            if budget.allows(count_trial_parameters(config, env, with_clip=settings.count_clip)):
                 study_obj.enqueue_trial(params, user_attrs={"warm_start": name})
     elif SETTINGS_ATTR not in study_obj.user_attrs:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())  # a study from before settings were stored
@@ -185,11 +200,39 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     if reference:
         print(reference)
     print(f"Hypervolume: {hypervolume_text(results)}")
+    print(saved_compute(study_obj.get_trials(deepcopy=False)).describe().capitalize())
     print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")
     print(f"Elapsed: {time.perf_counter() - started:.0f} s")
     print(f"Browse: python -m dashboard --storage '{redact(storage)}'")
     print(f"Export: python -m search.export --study {study} --storage '{redact(storage)}' --budget {budget.text} --out best-recipe.yaml")
     return 0
+
+
+def _resumed_settings(storage: str, study: str, requested):
+    """The settings a launch runs with: a new study's from the command line; an existing study's
+    as stored with it (relaunching resumes the same search), only the trial goal from the
+    command line. Differences are logged, never silently applied."""
+    import dataclasses
+
+    import optuna
+
+    from search.study_settings import SETTINGS_ATTR, StudySettings
+
+    try:
+        stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(SETTINGS_ATTR)
+        stored = StudySettings.from_attr(stored) if stored else None
+    except (KeyError, ValueError):  # a new study, or one stored before settings were
+        return requested
+    if stored is None:
+        return requested
+    searched = ("budget", "backbone", "tasks", "seed", "steps", "sampler", "space_yaml", "count_clip", "objectives", "random_init", "rungs")
+    ignored = [name for name in searched if getattr(requested, name) != getattr(stored, name)]
+    if ignored:
+        log.warning(
+            "study %r exists: resuming it with its stored settings; the command line's %s ignored "
+            "(start a new --study to change them)", study, ", ".join(ignored),
+        )
+    return dataclasses.replace(stored, target_trials=requested.target_trials)
 
 
 def _start_workers(count: int, study: str, storage: str, data_dir: Path) -> list:

@@ -7,7 +7,9 @@ violation, set with `trial.set_constraint`, steers the sampler away.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 import traceback
 from datetime import datetime, timezone
 
@@ -18,7 +20,9 @@ from tqdm.auto import tqdm
 from models.config import TrialConfig
 from models.params import ParameterCount
 from search.budget import Budget
+from search.fidelity import NO_FIDELITY, STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, Fidelity, RungJudge, RungPruned, with_rungs
 from search.space import SpaceDefaults, config_from_trial, reference_config
+from search.trial_info import outcome_fields, run_environment, worker_id
 from storage import TrialRecord, TrialStatus, load_results, record_trial
 from training.environment import TrialEnvironment
 from training.trial import count_trial_parameters, run_trial
@@ -42,6 +46,7 @@ class Objective:
         budget: the trainable-parameter budget; the full fine-tuning reference is exempt.
         engine: the database of the project's results table.
         study_name: the Optuna study name, also the results table's key.
+        fidelity: the rungs at which trials are scored on the way and stopped when dominated.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class Objective:
         study_name: str,
         count_clip: bool = False,
         objectives: tuple[str, ...] = ("score", "trainable_pct"),
+        fidelity: Fidelity = NO_FIDELITY,
     ):
         self.env = env
         self.defaults = defaults
@@ -61,8 +67,10 @@ class Objective:
         self.study_name = study_name
         self.count_clip = count_clip
         self.objectives = objectives
+        self.fidelity = fidelity
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        started = time.perf_counter()
         reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
         config = reference_config(self.defaults) if reference else config_from_trial(trial, self.defaults)
         params = count_trial_parameters(config, self.env, with_clip=self.count_clip)
@@ -84,8 +92,18 @@ class Objective:
             tqdm.write(f"trial {trial.number}: infeasible, not trained: {reason}")
             return self._values(0.0, params, 0.0, 0.0)
         self._record(trial, config, params, TrialStatus.RUNNING)
+        # The rungs only change when the trial is scored on the way, not how it trains, so the
+        # recorded (and exported) configuration stays the one without them.
+        run_config = dataclasses.replace(config, training=with_rungs(config.training, self.fidelity))
+        judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=reference) if run_config.training.eval_every else None
+        trial.set_user_attr(STEPS_PLANNED_ATTR, config.training.steps)
         try:
-            outcome = run_trial(config, self.env)
+            outcome = run_trial(run_config, self.env, on_evaluation=judge)
+        except RungPruned as stopped:
+            trial.set_user_attr(STEPS_RUN_ATTR, stopped.steps_run)
+            self._record(trial, config, params, TrialStatus.PRUNED, error=str(stopped))
+            tqdm.write(f"trial {trial.number}: {config.method} {_params_text(config)} {stopped}")
+            raise
         except BaseException as error:  # KeyboardInterrupt too: never leave a row "running"
             self._record(trial, config, params, TrialStatus.FAILED, error=_describe(error))
             raise
@@ -95,6 +113,7 @@ class Objective:
         self._record(
             trial, config, params, TrialStatus.COMPLETE,
             score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
+            **outcome_fields(outcome, config.training.steps, started),
         )
         tqdm.write(
             f"trial {trial.number}: {config.method} {_params_text(config)} -> score {outcome.score:.1f} "
@@ -132,6 +151,8 @@ class Objective:
                 config=config.to_dict(),
                 trainable_params=params.trainable,
                 total_params=params.total,
+                worker=worker_id(),
+                environment=run_environment(str(self.env.device)),
                 **fields,
             ),
         )

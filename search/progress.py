@@ -44,6 +44,7 @@ class StudyProgress:
             front=len(study.best_trials) if done else 0,
             running=sum(t.state == TrialState.RUNNING for t in trials),
             infeasible=sum(t.state == TrialState.COMPLETE and not trained(t) for t in trials),
+            stopped=sum(t.state == TrialState.PRUNED and "steps_run" in t.user_attrs for t in trials),
             failed=sum(t.state == TrialState.FAIL for t in trials),
         )
         if len(done) >= self.target or self.attempts >= self.max_attempts:

@@ -9,6 +9,7 @@ import optuna
 from sqlalchemy import Engine
 
 from search.budget import parse_budget
+from search.fidelity import Fidelity
 from search.objective import Objective
 from search.progress import StudyProgress, trained
 from search.space import SpaceDefaults, fixed_config
@@ -43,7 +44,7 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
 def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> Objective:
     return Objective(
         env, study_defaults(settings, env), parse_budget(settings.budget), engine, study_name,
-        count_clip=settings.count_clip, objectives=settings.objectives,
+        count_clip=settings.count_clip, objectives=settings.objectives, fidelity=Fidelity(rungs=settings.rungs),
     )
 
 

@@ -33,6 +33,8 @@ class StudySettings:
     space_source: str
     count_clip: bool
     objectives: tuple[str, ...]
+    random_init: bool = False  # added later: studies stored before it read as False
+    rungs: int = 0  # multi-fidelity rungs per trial (search.fidelity); studies stored before had none
 
     def to_attr(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -44,11 +46,13 @@ class StudySettings:
         """Raises ValueError when the stored settings are missing fields or of another version."""
         if data.get("version") != SETTINGS_VERSION:
             raise ValueError(f"study settings version {data.get('version')!r}; this code reads version {SETTINGS_VERSION}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(names - set(data))
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
+        required = {f.name for f in fields if f.default is dataclasses.MISSING}
+        missing = sorted(required - set(data))
         if missing:
             raise ValueError(f"study settings lack {missing}")
-        values = {k: data[k] for k in names}
+        values = {k: data[k] for k in names if k in data}
         values.update(tasks=tuple(data["tasks"]), objectives=tuple(data["objectives"]))
         return cls(**values)
 

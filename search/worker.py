@@ -6,6 +6,12 @@ The study's settings (budget, backbone, tasks, search space, recipe) were stored
 `search.launch`; the worker prepares the same benchmark and backbone in its own data directory
 (built on first use, deterministic from the seed) and trains trials until the study, all
 workers together, reaches its goal.
+
+A running trial sends heartbeats; when a worker dies (SIGKILL, out of memory, machine lost),
+another worker fails its trial after the study's grace period and queues it again (see
+`search.liveness`). SIGTERM or Ctrl-C releases the running trial the same way at once and
+exits with 128 + the signal number; completed trials stay as they are. `--wait` lets workers
+start before the study exists (docker compose starts them beside `search.launch`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from search.cli_common import configure_logging, default_data_dir, fail
@@ -29,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)")
     parser.add_argument("--quiet", action="store_true", help="no final summary (for workers started by search.launch --workers)")
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="torch threads for this worker (default 0: torch's choice, every core); several workers on one "
+        "machine run faster with cores / workers each",
+    )
+    parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS",
+        help="wait up to this long for the database and the study to appear (default 0: fail at once)",
+    )
     return parser
 
 
@@ -42,33 +58,115 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, str(error))
     if args.time_limit is not None and args.time_limit <= 0:
         fail(PROGRAM, f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.wait < 0:
+        fail(PROGRAM, f"--wait must be >= 0 seconds, got {args.wait}")
+    if args.threads < 0:
+        fail(PROGRAM, f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
     configure_logging()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     import optuna
 
     from search.launch import make_sampler
+    from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
     from search.study_runner import make_objective, run_until_target
     from search.study_settings import SETTINGS_ATTR, StudySettings
     from storage import init_schema, make_engine
     from training.environment import prepare_environment
 
+    _wait_for_study(args.study, storage, args.wait)
+    engine = make_engine(storage)
     try:
-        study = optuna.load_study(study_name=args.study, storage=storage)
-    except KeyError:
-        fail(PROGRAM, f"--study {args.study!r} does not exist in {redact(storage)}; start it with python -m search.launch")
+        study = optuna.load_study(study_name=args.study, storage=study_storage(storage, engine, args.study))
+        liveness = study_liveness(study)
+    except ValueError as error:
+        fail(PROGRAM, f"study {args.study!r}: {error}")
+    guard = WorkerGuard(study, engine, liveness)
+    guard.install()  # from here on, SIGTERM / Ctrl-C release a running trial instead of abandoning it
     try:
         settings = StudySettings.from_attr(study.user_attrs.get(SETTINGS_ATTR, {}))
     except ValueError as error:
         fail(PROGRAM, f"study {args.study!r} has no usable settings ({error}); relaunch it with python -m search.launch")
     study.sampler = make_sampler(settings.sampler, args.seed)
     data_dir = (args.data_dir or default_data_dir()).resolve()
-    env = prepare_environment(data_dir, settings.backbone, settings.tasks, benchmark_seed=0)
-    engine = make_engine(storage)
+    env = prepare_environment(data_dir, settings.backbone, settings.tasks, benchmark_seed=0, random_init=settings.random_init)
     init_schema(engine)
     objective = make_objective(settings, env, engine, args.study)
-    trained_here = run_until_target(study, objective, settings.target_trials, args.time_limit)
+    trained_here = 0
+    while True:
+        try:
+            trained_here += run_until_target(study, guard.wrap(objective), settings.target_trials, args.time_limit)
+            break
+        except WorkerStopped:
+            retry = guard.release()
+            outcome = f"queued again as trial {retry}" if retry is not None else "not queued again (its error says why)"
+            print(f"{PROGRAM}: stopped by {guard.signal_name}; trial {guard.interrupted} failed and {outcome}", file=sys.stderr)
+            return guard.exit_code
+        except (ValueError, AssertionError):
+            # This worker stalled, another declared its trial dead and queued it again, and
+            # Optuna refused the late result ("Cannot tell a FAIL trial"; Optuna 5.0 re-raises
+            # it as an AssertionError from its bookkeeping): the guard recorded it; carry on.
+            if guard.overtaken is None:
+                raise
+            log.warning("trial %d was retried elsewhere while it ran here; continuing", guard.overtaken)
+            guard.overtaken = None
+    # Optuna looks for dead trials only before starting one; look once more on the way out, so
+    # a trial whose worker died near the end is marked failed (and queued) all the same.
+    fail_dead_trials(study)
+    if guard.signal_name is not None:
+        print(f"{PROGRAM}: stopped by {guard.signal_name} between trials; trained {trained_here}", file=sys.stderr)
+        return guard.exit_code
     if not args.quiet:
         print(f"{PROGRAM}: trained {trained_here} trials of study {args.study!r}; results in {redact(storage)}")
     return 0
+
+
+def _wait_for_study(name: str, url: str, wait: float) -> None:
+    """Return once the study exists; fail after `wait` seconds (at once when 0).
+
+    Only reads: workers started together on an empty database must not race each other
+    (and `search.launch`) to create Optuna's tables.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from storage import redact
+
+    deadline = time.monotonic() + wait
+    announced = False
+    while True:
+        try:
+            if _study_exists(url, name):
+                return
+            problem = f"--study {name!r} does not exist in {redact(url)}; start it with python -m search.launch"
+        except FileNotFoundError:  # a SQLite file not created yet
+            problem = f"--study {name!r} does not exist: no database at {redact(url)}; start it with python -m search.launch"
+        except OperationalError as error:  # the database is not up yet (a container starting)
+            problem = f"cannot reach {redact(url)} ({type(error.orig).__name__}); check the URL and that the database runs"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            fail(PROGRAM, problem + (f" (waited {wait:.0f} s)" if wait else ""))
+        if not announced:
+            log.info("waiting up to %.0f s: %s", wait, problem)
+            announced = True
+        time.sleep(min(2.0, remaining))
+
+
+def _study_exists(url: str, name: str) -> bool:
+    from sqlalchemy import inspect, text
+
+    from storage import make_readonly_engine
+
+    engine = make_readonly_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("studies"):  # Optuna's table of studies
+                return False
+            query = text("SELECT 1 FROM studies WHERE study_name = :name")
+            return connection.execute(query, {"name": name}).first() is not None
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

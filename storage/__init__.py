@@ -4,7 +4,7 @@ Our tables live in the same database as Optuna's RDB storage, named by one
 SQLAlchemy URL (SQLite or PostgreSQL). Typical use by a search worker::
 
     engine = make_engine(url)
-    init_schema(engine)
+    init_schema(engine)          # creates, or upgrades an older layout in place
     record_trial(engine, TrialRecord(...))
 
 and by the dashboard::
@@ -21,7 +21,15 @@ from storage.engine import (
     make_readonly_engine,
     session_scope,
 )
-from storage.results import RESULT_COLUMNS, TrialRecord, list_studies, load_results, record_trial
+from storage.migrations import upgrade
+from storage.results import (
+    RESULT_COLUMNS,
+    TrialRecord,
+    list_studies,
+    load_results,
+    mark_trial_failed,
+    record_trial,
+)
 from storage.schema import SCHEMA_VERSION, TrialStatus
 from storage.urls import StorageURLError, default_storage_url, redact, validate_storage_url
 
@@ -40,10 +48,12 @@ __all__ = [
     "load_results",
     "make_engine",
     "make_readonly_engine",
+    "mark_trial_failed",
     "pareto_front",
     "pareto_mask",
     "record_trial",
     "redact",
     "session_scope",
+    "upgrade",
     "validate_storage_url",
 ]

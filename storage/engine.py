@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from storage.migrations import SchemaVersionError, upgrade
 from storage.schema import SCHEMA_VERSION, Base, SchemaMeta
 from storage.urls import StorageURLError, is_sqlite, redact, sqlite_path, validate_storage_url
 
@@ -33,10 +34,6 @@ __all__ = [
 SQLITE_TIMEOUT_S = 30
 # Concurrent workers may race to create the tables; one retry settles it.
 _INIT_ATTEMPTS = 3
-
-
-class SchemaVersionError(RuntimeError):
-    """The database holds a ``trial_results`` layout this code cannot use."""
 
 
 def _enable_wal(dbapi_connection: Any, _record: Any) -> None:
@@ -151,16 +148,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create our tables if missing and record the schema version.
+    """Create our tables if missing, record the schema version, upgrade an older one.
 
     Idempotent, safe to call from every worker, and touches only our own
-    tables, so Optuna's tables in the same database are left alone.
+    tables, so Optuna's tables in the same database are left alone. A
+    database of an older version is upgraded in place by
+    ``storage.migrations.upgrade`` (one transaction; rows are kept).
 
     Args:
         engine: A read-write engine.
 
     Raises:
-        SchemaVersionError: If the database records another schema version.
+        SchemaVersionError: If the database records a newer schema version.
     """
     for attempt in range(_INIT_ATTEMPTS):
         try:
@@ -171,12 +170,14 @@ def init_schema(engine: Engine) -> None:
             # check and write; the next attempt sees its work.
             if attempt == _INIT_ATTEMPTS - 1:
                 raise
-    if version != SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"The database at {engine.url.render_as_string(hide_password=True)!r} has "
-            f"schema version {version}, but this code needs {SCHEMA_VERSION}; "
-            f"use a matching release or a new database."
+            f"schema version {version}, but this code needs {SCHEMA_VERSION} and cannot "
+            f"downgrade; use a release that knows version {version}, or a new database."
         )
+    if version < SCHEMA_VERSION:
+        upgrade(engine)
 
 
 def _create_and_stamp(engine: Engine) -> int:

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.engine import session_scope
-from storage.schema import TrialResult, TrialStatus
+from storage.schema import WORKER_LENGTH, TrialResult, TrialStatus
 
 __all__ = [
     "RESULT_COLUMNS",
     "TrialRecord",
     "list_studies",
     "load_results",
+    "mark_trial_failed",
     "record_trial",
 ]
 
@@ -38,6 +39,13 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "error",
     "created_at",
     "finished_at",
+    "peak_memory_mb",
+    "param_breakdown",
+    "timings",
+    "learning_curve",
+    "environment",
+    "worker",
+    "weights_path",
 )
 # Fixed dtypes so an empty frame and a full one have the same schema.
 _DTYPES: dict[str, Any] = {
@@ -55,7 +63,16 @@ _DTYPES: dict[str, Any] = {
     "error": "object",
     "created_at": "datetime64[us, UTC]",
     "finished_at": "datetime64[us, UTC]",
+    "peak_memory_mb": "float64",
+    "param_breakdown": "object",
+    "timings": "object",
+    "learning_curve": "object",
+    "environment": "object",
+    "worker": "object",
+    "weights_path": "object",
 }
+# JSON columns: each holds a dict (or None) and must serialise without NaN.
+_JSON_FIELDS = ("config", "task_scores", "param_breakdown", "timings", "learning_curve", "environment")
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,13 @@ class TrialRecord:
 
     ``trainable_pct`` is derived from the two counts, so it cannot disagree
     with them. All fields are checked at once and every problem reported.
+
+    The fields after ``finished_at`` describe the run: ``peak_memory_mb`` (what
+    the trial added at its peak), ``param_breakdown`` (component ->
+    ``{"trainable": n, "total": n}``), ``timings`` (phase -> seconds),
+    ``learning_curve`` (series -> ``{step: value}``), ``environment`` (package
+    versions, Python, device, git revision), ``worker`` (``"host:pid"``) and
+    ``weights_path`` (where trained weights were saved, when they were).
 
     Raises:
         ValueError: If any field breaks its rule (listed in the message).
@@ -81,6 +105,13 @@ class TrialRecord:
     train_seconds: float | None = None
     error: str | None = None
     finished_at: datetime | None = None
+    peak_memory_mb: float | None = None
+    param_breakdown: dict[str, Any] | None = None
+    timings: dict[str, float] | None = None
+    learning_curve: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+    worker: str | None = None
+    weights_path: str | None = None
     trainable_pct: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,9 +157,19 @@ def _check(r: TrialRecord) -> list[str]:
             f"finished_at must be timezone-aware, but got {r.finished_at!r}; "
             "use datetime.now(datetime.UTC)"
         )
-    for name in ("config", "task_scores"):
+    if not _finite(r.peak_memory_mb) or (r.peak_memory_mb is not None and r.peak_memory_mb < 0):
+        problems.append(f"peak_memory_mb must be a finite number >= 0 or None, but got {r.peak_memory_mb!r}")
+    if r.timings is not None and not all(v is not None and _finite(v) and v >= 0 for v in r.timings.values()):
+        problems.append(f"timings values must be finite seconds >= 0, but got {r.timings!r}")
+    if r.worker is not None and not 0 < len(r.worker) <= WORKER_LENGTH:
+        problems.append(f"worker must be 1-{WORKER_LENGTH} characters ('host:pid'), but got {r.worker!r}")
+    for name in _JSON_FIELDS:
+        value = getattr(r, name)
+        if name != "config" and value is not None and not isinstance(value, dict):
+            problems.append(f"{name} must be a dict or None, but got {type(value).__name__}")
+            continue
         try:
-            json.dumps(getattr(r, name), allow_nan=False)
+            json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             problems.append(f"{name} must be JSON-serialisable ({exc}); store plain values")
     return problems
@@ -179,6 +220,17 @@ def _has_results(engine: Engine) -> bool:
     return inspect(engine).has_table(TrialResult.__tablename__)
 
 
+def _stored_columns(engine: Engine) -> list[str]:
+    """The result columns the table has: all of them, or fewer in an older layout.
+
+    The dashboard reads read-only and cannot upgrade a database; a version-1 table
+    (no peak memory, timings, ...) is read as it is and the missing columns are
+    left empty, until a search command opens the database and upgrades it.
+    """
+    present = {c["name"] for c in inspect(engine).get_columns(TrialResult.__tablename__)}
+    return [c for c in RESULT_COLUMNS if c in present]
+
+
 def load_results(engine: Engine, study_name: str | None = None) -> pd.DataFrame:
     """Load trials as a DataFrame with :data:`RESULT_COLUMNS`, one row per trial.
 
@@ -193,16 +245,53 @@ def load_results(engine: Engine, study_name: str | None = None) -> pd.DataFrame:
     """
     rows: list[dict[str, Any]] = []
     if _has_results(engine):
-        query = select(TrialResult).order_by(TrialResult.study_name, TrialResult.trial_number)
+        stored = _stored_columns(engine)
+        table = TrialResult.__table__
+        query = select(*(table.c[c] for c in stored)).order_by(table.c.study_name, table.c.trial_number)
         if study_name is not None:
-            query = query.where(TrialResult.study_name == study_name)
-        with session_scope(engine) as session:
-            rows = [{c: getattr(r, c) for c in RESULT_COLUMNS} for r in session.scalars(query)]
+            query = query.where(table.c.study_name == study_name)
+        with engine.connect() as connection:
+            rows = [
+                {c: row.get(c) for c in RESULT_COLUMNS}
+                for row in (r._mapping for r in connection.execute(query))
+            ]
     # Column by column, so None stays None in object columns (pandas would
     # otherwise infer a string dtype and turn None into NaN).
     return pd.DataFrame(
         {c: pd.Series([row[c] for row in rows], dtype=_DTYPES[c]) for c in RESULT_COLUMNS}
     )
+
+
+def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason: str) -> bool:
+    """Record that a trial failed outside its own code (its worker died or was stopped).
+
+    The row keeps what was recorded (config, counts, worker, ...); status becomes
+    ``failed``, ``error`` the reason, ``finished_at`` now. A row recorded
+    ``complete`` whose worker died before Optuna heard of it is marked failed too:
+    Optuna's state decides, so both tables agree and the trial's retry is not
+    mistaken for a duplicate of it.
+
+    Args:
+        engine: A read-write engine.
+        study_name: The study.
+        trial_number: The trial.
+        reason: What happened and what follows (a retry, or why none).
+
+    Returns:
+        Whether a row was updated (False when the trial had recorded nothing yet).
+
+    Raises:
+        ValueError: If ``reason`` is empty.
+    """
+    if not reason:
+        raise ValueError(f"mark_trial_failed needs a reason, but got {reason!r}; say what stopped the trial")
+    statement = (
+        update(TrialResult)
+        .where(TrialResult.study_name == study_name, TrialResult.trial_number == trial_number)
+        .values(status=TrialStatus.FAILED.value, error=reason, finished_at=datetime.now(UTC))
+    )
+    with session_scope(engine) as session:
+        return session.execute(statement).rowcount > 0
 
 
 def list_studies(engine: Engine) -> list[str]:

@@ -1,8 +1,11 @@
 """Our tables, which live beside Optuna's RDB tables in the same database.
 
 ``trial_results`` holds one row per Optuna trial with what the dashboard
-needs (score, parameter counts, the full config), so nothing downstream has
-to read Optuna's internal tables. ``schema_meta`` records the layout version.
+needs (score, parameter counts, the full config, and since version 2 peak
+memory, the parameter breakdown, timings, learning curve, the run's
+environment and the worker that ran it), so nothing downstream has to read
+Optuna's internal tables. ``schema_meta`` records the layout version;
+``storage.migrations`` upgrades older databases to :data:`SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WORKER_LENGTH",
     "Base",
     "SchemaMeta",
     "TrialResult",
@@ -35,7 +39,11 @@ __all__ = [
     "UTCDateTime",
 ]
 
-SCHEMA_VERSION = 1
+# Bump together with a new step in storage.migrations.MIGRATIONS.
+SCHEMA_VERSION = 2
+
+# A host name (at most 253 characters) and a process id fit.
+WORKER_LENGTH = 300
 
 
 class TrialStatus(enum.StrEnum):
@@ -120,6 +128,15 @@ class TrialResult(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=_utcnow)
     finished_at: Mapped[datetime | None]
+    # Version 2 (storage.migrations adds these to a version-1 table; all nullable,
+    # so rows written before the upgrade simply lack them).
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
+    param_breakdown: Mapped[dict[str, Any] | None]  # component -> {trainable, total}
+    timings: Mapped[dict[str, Any] | None]  # phase -> seconds
+    learning_curve: Mapped[dict[str, Any] | None]  # series -> {step: value}
+    environment: Mapped[dict[str, Any] | None]  # packages, python, device, git revision
+    worker: Mapped[str | None] = mapped_column(String(WORKER_LENGTH))  # "host:pid"
+    weights_path: Mapped[str | None] = mapped_column(Text)
 
 
 class SchemaMeta(Base):

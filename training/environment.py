@@ -39,22 +39,37 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def benchmark_dir(data_dir: Path, seed: int) -> Path:
-    return data_dir / "benchmark" / f"mini-vl-v2-seed{seed}"
+EMBEDDED_IMAGE_SIZE = 64
 
 
-def prepare_environment(data_dir: Path, backbone: str, task_names: tuple[str, ...], benchmark_seed: int = 0) -> TrialEnvironment:
+def benchmark_dir(data_dir: Path, seed: int, image_size: int = EMBEDDED_IMAGE_SIZE) -> Path:
+    """One folder per image size, so a base-size backbone (224 px) and the embedded one (64 px)
+    never regenerate each other's benchmark; the embedded size keeps the plain name."""
+    suffix = "" if image_size == EMBEDDED_IMAGE_SIZE else f"-{image_size}px"
+    return data_dir / "benchmark" / f"mini-vl-v3-seed{seed}{suffix}"
+
+
+def prepare_environment(
+    data_dir: Path, backbone: str, task_names: tuple[str, ...], benchmark_seed: int = 0, random_init: bool = False
+) -> TrialEnvironment:
     """Generate the benchmark, build the embedded backbone and cache features, as needed.
 
+    Args:
+        random_init: build a base-size preset from its config with random weights (smoke tests);
+            its text is read by the project-trained tokenizer of the same family, built here.
+
     Raises:
-        ConfigError: unknown backbone.
+        ConfigError: unknown backbone; a base-size preset's weights missing without
+            `random_init` (WeightsUnavailable says how to provide them).
         ValueError: unknown task names.
     """
     unknown = sorted(set(task_names) - set(SUPPORTED_TASKS))
     if unknown:
         raise ValueError(f"unknown tasks {unknown}; supported tasks: {list(SUPPORTED_TASKS)}")
     preset = get_preset(backbone)
-    root = generate_benchmark(benchmark_dir(data_dir, benchmark_seed), seed=benchmark_seed, image_size=preset.image_size)
+    root = generate_benchmark(
+        benchmark_dir(data_dir, benchmark_seed, preset.image_size), seed=benchmark_seed, image_size=preset.image_size
+    )
     log.info("benchmark: %s", root)
     tasks = {name: PREPARERS[name](root) for name in task_names}
     if preset.embedded:
@@ -63,7 +78,10 @@ def prepare_environment(data_dir: Path, backbone: str, task_names: tuple[str, ..
         from training.vl_pretraining import ensure_vl_pretrained_backbone
 
         ensure_vl_pretrained_backbone(data_dir, preset, exclude_root=root)
-    location = BackboneLocation.resolve(backbone, data_dir)
+    location = BackboneLocation.resolve(backbone, data_dir, random_init=random_init)
+    location.require_weights()
+    if location.tokenizer_preset is not None:
+        ensure_embedded_backbone(data_dir, get_preset(location.tokenizer_preset), exclude_root=root)
     features = visual_inputs(data_dir, location, tasks)
     return TrialEnvironment(data_dir, location, tasks, features, default_device())
 

@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     from training.environment import benchmark_dir
 
     data_dir = (args.data_dir or Path(os.environ.get("VLPETL_DATA_DIR", "data"))).resolve()
-    root = generate_benchmark(benchmark_dir(data_dir, BENCHMARK_SEED), seed=BENCHMARK_SEED, image_size=variant.image_size)
+    root = generate_benchmark(
+        benchmark_dir(data_dir, BENCHMARK_SEED, variant.image_size), seed=BENCHMARK_SEED, image_size=variant.image_size
+    )
     folder = ensure_vl_pretrained_backbone(data_dir, variant, exclude_root=root, settings=settings)
     print(f"{variant.name}: {folder}")
     losses = held_out_losses(folder)

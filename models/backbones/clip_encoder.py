@@ -51,7 +51,7 @@ def register_local_config(config_file: Path) -> str:
 
 
 def build_grid_encoder(
-    model_name: str, pretrained: str | None, grid: int
+    model_name: str, pretrained: str | None, grid: int, quick_gelu: bool = False
 ) -> tuple[GridEncoder, Callable]:
     """Build a CLIP visual encoder and its evaluation-time image transform.
 
@@ -59,11 +59,13 @@ def build_grid_encoder(
         model_name: an open_clip model name (e.g. "RN101", "ViT-B-32", or a registered local one).
         pretrained: an open_clip pretrained tag, a local checkpoint file, or None for no weights.
         grid: side of the pooled feature grid.
+        quick_gelu: use QuickGELU (OpenAI's CLIP weights need it; open_clip infers it from a
+            pretrained tag but not from a checkpoint file).
 
     Returns:
         The encoder in eval mode, and the preprocessing transform for PIL images.
     """
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, force_quick_gelu=quick_gelu)
     encoder = GridEncoder(model.visual, grid)
     encoder.eval()
     return encoder, preprocess

@@ -29,7 +29,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def study(data_dir, env):
     url = f"sqlite:///{data_dir / 'e2e.db'}"
     launch = cli(
-        "search.launch", "--budget", "5%", "--trials", "2", "--steps", "30",
+        "search.launch", "--budget", "5%", "--trials", "2", "--steps", "30", "--tasks", "vqa",
         "--study", "e2e", "--storage", url, "--data-dir", str(data_dir),
     )
     return url, launch
@@ -70,7 +70,9 @@ def test_launch_prints_the_front_and_where_results_went(study):
 def test_relaunch_resumes_without_repeating_trials(study, data_dir):
     url, _ = study
     before = len(optuna.load_study(study_name="e2e", storage=url).trials)
-    cli("search.launch", "--budget", "5%", "--trials", "2", "--study", "e2e", "--storage", url, "--data-dir", str(data_dir))
+    # The default tasks and steps differ from the study's: the stored settings win, and say so.
+    again = cli("search.launch", "--budget", "5%", "--trials", "2", "--study", "e2e", "--storage", url, "--data-dir", str(data_dir))
+    assert "resuming it with its stored settings" in again.stderr and "tasks, steps ignored" in again.stderr
     after = optuna.load_study(study_name="e2e", storage=url).trials
     assert len(after) == before and sum(t.state == optuna.trial.TrialState.COMPLETE for t in after) == 2
 

@@ -1,0 +1,328 @@
+"""Workers that die or are stopped: heartbeats, retries, and a clean release on SIGTERM.
+
+Every process that trains a study's trials opens Optuna's storage through
+:func:`study_storage`, which turns on Optuna's own heartbeat: while a trial runs, a thread
+of its worker writes a heartbeat every ``heartbeat_interval`` seconds. Before starting each
+trial, a worker fails the trials whose heartbeat is older than ``grace_period`` (Optuna's
+``fail_stale_trials``) and calls :class:`RetryDeadTrial` for each: the project's
+``trial_results`` row is marked failed with the reason, and Optuna's
+``RetryHeartbeatStaleTrialCallback`` (named ``RetryFailedTrialCallback`` before Optuna 4.9, a
+deprecated alias in 5.x) queues the same parameters again as a new trial, which
+workers run before sampling new ones (after any trials queued earlier, e.g. warm starts). The settings live with the study (user attribute
+``vlpetl_liveness``), so every worker judges every other by the same clock.
+
+A worker asked to stop (SIGTERM from ``docker compose stop``, a scheduler or
+``search.launch``; SIGINT from Ctrl-C) does not wait for the grace period: :class:`WorkerGuard`
+interrupts the running trial, and the worker releases it the same way (failed with the
+reason, queued again) before it exits. Completed trials are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from types import FrameType
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import Engine
+
+from search.trial_info import worker_id
+from storage import mark_trial_failed
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LIVENESS_ATTR",
+    "Liveness",
+    "RetryDeadTrial",
+    "WorkerGuard",
+    "WorkerStopped",
+    "fail_dead_trials",
+    "release_trial",
+    "study_liveness",
+    "study_storage",
+]
+
+LIVENESS_ATTR = "vlpetl_liveness"
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """How a study's workers prove they are alive, and how often a dead trial is retried.
+
+    Attributes:
+        heartbeat_interval: seconds between two heartbeats of a running trial.
+        grace_period: seconds without a heartbeat after which the trial counts as dead.
+        max_retry: how many times one trial is queued again; a configuration that kills its
+            worker every time (out of memory, say) is given up after that.
+    """
+
+    heartbeat_interval: int = 10
+    grace_period: int = 60
+    max_retry: int = 2
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("Invalid liveness settings:\n  - " + "\n  - ".join(problems))
+
+    def problems(self) -> list[str]:
+        found = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                found.append(f"{f.name} must be a whole number of seconds or retries, but got {value!r}")
+        if found:
+            return found
+        if self.heartbeat_interval < 1:
+            found.append(f"heartbeat_interval must be >= 1 second, but got {self.heartbeat_interval}")
+        if self.grace_period < 2 * self.heartbeat_interval:
+            found.append(
+                "grace_period >= 2 * heartbeat_interval must hold, so that one late heartbeat does not "
+                f"fail a live trial, but got ({self.grace_period=}, {self.heartbeat_interval=})"
+            )
+        if self.max_retry < 0:
+            found.append(f"max_retry must be >= 0 (0: never retry), but got {self.max_retry}")
+        return found
+
+    def to_attr(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_attr(cls, data: Any) -> "Liveness":
+        """The settings stored with a study; the defaults when it has none.
+
+        Raises:
+            ValueError: If the stored value is not a mapping of known fields with valid values.
+        """
+        if data is None:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - known:
+            raise ValueError(
+                f"study attribute {LIVENESS_ATTR!r} must map some of {sorted(known)} to numbers, but got {data!r}; "
+                f"fix it with study.set_user_attr({LIVENESS_ATTR!r}, {cls().to_attr()})"
+            )
+        return cls(**data)
+
+
+def _stored_liveness(url: str, study_name: str) -> Liveness:
+    plain = RDBStorage(url)
+    try:
+        study_id = plain.get_study_id_from_name(study_name)
+        return Liveness.from_attr(plain.get_study_user_attrs(study_id).get(LIVENESS_ATTR))
+    except KeyError:  # a study about to be created: it will get the defaults
+        return Liveness()
+    finally:
+        plain.engine.dispose()
+
+
+def study_storage(url: str, engine: Engine, study_name: str) -> RDBStorage:
+    """Optuna's storage at ``url`` with heartbeats on and dead trials retried.
+
+    Args:
+        url: The study database (the same URL as ``engine``'s).
+        engine: Our read-write engine, where a dead trial's row is marked failed.
+        study_name: The study whose liveness settings apply (defaults if it has none yet).
+
+    Returns:
+        An ``RDBStorage`` for ``optuna.create_study`` / ``optuna.load_study``.
+
+    Raises:
+        ValueError: If the study stores invalid liveness settings.
+    """
+    liveness = _stored_liveness(url, study_name)
+    with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            heartbeat_interval=liveness.heartbeat_interval,
+            grace_period=liveness.grace_period,
+            heartbeat_stale_trial_callback=RetryDeadTrial(engine, liveness),
+        )
+
+
+def study_liveness(study: optuna.Study) -> Liveness:
+    """The study's liveness settings (the defaults when it stores none).
+
+    Only read here: workers starting together would race to write the attribute; a study
+    that stores none uses the defaults in every worker, which is the same thing.
+    """
+    return Liveness.from_attr(study.user_attrs.get(LIVENESS_ATTR))
+
+
+def _retry_number(study: optuna.Study, number: int) -> int | None:
+    for trial in study.get_trials(deepcopy=False):
+        if trial.system_attrs.get("retry_history", [])[-1:] == [number]:
+            return trial.number
+    return None
+
+
+def release_trial(study: optuna.Study, trial: FrozenTrial, cause: str, engine: Engine, max_retry: int) -> int | None:
+    """Queue a failed trial again (unless retried too often) and record why it failed.
+
+    Args:
+        study: The trial's study.
+        trial: The trial, already failed in Optuna.
+        cause: What stopped it, for the ``error`` column.
+        engine: Our read-write engine.
+        max_retry: Retries allowed for one original trial.
+
+    Returns:
+        The number of the new trial, or None when it was not queued again.
+    """
+    # Read before the callback: it appends to the trial's own retry_history list.
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
+    retry = _retry_number(study, trial.number)
+    if retry is not None:
+        reason = f"{cause}; queued again as trial {retry}"
+    else:
+        reason = (
+            f"{cause}; not queued again: trial {history[0]} already ran {len(history)} times "
+            f"(trials {', '.join(map(str, history))}; at most {max_retry} retries)"
+        )
+    mark_trial_failed(engine, study.study_name, trial.number, reason)
+    log.warning("trial %d failed: %s", trial.number, reason)
+    return retry
+
+
+class RetryDeadTrial:
+    """Optuna's heartbeat-stale callback: mark our row failed with the reason, queue the trial again.
+
+    Optuna fails a stale trial in one worker only (the state change is atomic), so each
+    dead trial is released exactly once.
+    """
+
+    def __init__(self, engine: Engine, liveness: Liveness):
+        self.engine = engine
+        self.liveness = liveness
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        cause = (
+            f"its worker stopped sending heartbeats for over {self.liveness.grace_period} s "
+            f"(killed, out of memory, or its machine lost); noticed by worker {worker_id()}"
+        )
+        release_trial(study, trial, cause, self.engine, self.liveness.max_retry)
+
+
+def fail_dead_trials(study: optuna.Study) -> None:
+    """Release the study's dead trials now (Optuna does it only before starting a trial)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+class WorkerStopped(KeyboardInterrupt):
+    """Raised inside a running trial when its worker is asked to stop.
+
+    A KeyboardInterrupt, so that no ``except Exception`` in training code swallows it and
+    Optuna marks the trial failed and re-raises it out of ``study.optimize``.
+    """
+
+
+class WorkerGuard:
+    """Wraps a worker's objective: clean stops on SIGTERM / SIGINT, and no zombie results.
+
+    Stop signals: while a trial runs, the signal interrupts it (:class:`WorkerStopped`) and
+    :meth:`release` queues it again; between trials the study stops after the trial being
+    told; before the first trial (the benchmark being prepared, say) nothing is claimed yet
+    and the process exits at once with ``128 + signal number``.
+
+    Zombies: a worker that stalled past the grace period (paused, cut off from the database)
+    may finish a trial that another worker already failed and queued again. Its result would
+    then be recorded ``complete`` while Optuna says failed; the guard marks the row failed
+    again, and Optuna refuses the late result (``Cannot tell a FAIL trial``, which Optuna 5.0
+    surfaces as an AssertionError), which :attr:`overtaken` lets the worker recognise and survive.
+
+    Usage::
+
+        guard = WorkerGuard(study, engine, liveness)
+        guard.install()
+        try:
+            run(guard.wrap(objective))
+        except WorkerStopped:
+            guard.release()
+    """
+
+    def __init__(self, study: optuna.Study, engine: Engine, liveness: Liveness):
+        self.study = study
+        self.engine = engine
+        self.liveness = liveness
+        self.signal_name: str | None = None
+        self.exit_code = 0
+        self.current: optuna.Trial | None = None
+        self.interrupted: int | None = None  # the trial a stop signal interrupted
+        self.overtaken: int | None = None  # the last trial failed by another worker while it ran here
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def wrap(self, objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
+        """The objective, interruptible by the stop signals and checked for zombie results."""
+
+        def run(trial: optuna.Trial) -> Any:
+            self.current = trial
+            try:
+                if self.signal_name is not None:  # arrived between Optuna's ask and here
+                    self._interrupt()
+                values = objective(trial)
+            finally:
+                self.current = None
+            self._check_still_running(trial.number)
+            return values
+
+        return run
+
+    def _check_still_running(self, number: int) -> None:
+        failed = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if any(t.number == number for t in failed):
+            self.overtaken = number
+            reason = (
+                f"finished on worker {worker_id()} after another worker had declared it dead (no heartbeat "
+                f"for over {self.liveness.grace_period} s) and queued it again; the retry counts instead"
+            )
+            mark_trial_failed(self.engine, self.study.study_name, number, reason)
+            log.warning("trial %d: %s", number, reason)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signal_name is not None:
+            return  # already stopping: let the release finish
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        log.warning("%s received: stopping (a running trial is released and queued again)", self.signal_name)
+        if self.current is not None:
+            self._interrupt()
+        try:
+            self.study.stop()  # between trials: the loop ends after the trial being told
+        except RuntimeError:  # not in the optimisation loop: nothing is claimed
+            raise SystemExit(self.exit_code) from None
+
+    def _interrupt(self) -> None:
+        assert self.current is not None
+        self.interrupted = self.current.number
+        raise WorkerStopped(f"worker {worker_id()} was stopped by {self.signal_name} before the trial finished")
+
+    def release(self) -> int | None:
+        """Queue the interrupted trial again and record why it failed.
+
+        Returns:
+            The number of the new trial; None when no trial was interrupted, it was not
+            failed in Optuna (it had finished), or it was retried too often already.
+        """
+        if self.interrupted is None:
+            return None
+        trial = next((t for t in self.study.get_trials(deepcopy=False) if t.number == self.interrupted), None)
+        if trial is None or trial.state != TrialState.FAIL:
+            return None
+        cause = f"worker {worker_id()} was stopped by {self.signal_name} before the trial finished"
+        return release_trial(self.study, trial, cause, self.engine, self.liveness.max_retry)

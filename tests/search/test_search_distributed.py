@@ -1,0 +1,550 @@
+"""Distributed studies: dead workers' trials retried once, SIGTERM releases, the compose topology.
+
+The quick tests drive Optuna's heartbeat machinery in-process with a stand-in objective, on
+SQLite and on PostgreSQL. The slow ones start real `search.worker` processes on tiny trials
+(1 training step, the session's prepared benchmark): one SIGTERM'd mid-trial (SQLite), three
+with one SIGKILL'd mid-trial (PostgreSQL, skipped without ``VLPETL_TEST_POSTGRES_URL``), and
+the services of docker-compose.yml run as local processes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from models.backbones.presets import DEFAULT_BACKBONE
+from search.liveness import (
+    LIVENESS_ATTR,
+    Liveness,
+    RetryDeadTrial,
+    WorkerGuard,
+    fail_dead_trials,
+    study_storage,
+)
+from search.space_file import parse_space
+from search.study_settings import SETTINGS_ATTR, StudySettings
+from storage import TrialRecord, default_storage_url, init_schema, load_results, make_engine, record_trial
+
+POSTGRES_ENV = "VLPETL_TEST_POSTGRES_URL"
+REPO = Path(__file__).resolve().parents[2]
+HOST = socket.gethostname()
+# Small and cheap: LoRA rank 128 is over a 5% budget (infeasible, never trains), the rest fit.
+SPACE_YAML = """
+methods:
+  lora:
+    rank: [4, 8, 128]
+    learning_rate_scale: [0.5, 1.0, 2.0]
+  vl_only:
+    learning_rate_scale: [0.5, 1.0, 2.0]
+  vl_ln:
+    learning_rate_scale: [0.5, 1.0, 2.0]
+optimizer: [adamw]
+"""
+SPACE = parse_space(yaml.safe_load(SPACE_YAML), "test space")
+
+
+def point(method: str, **values: Any) -> dict[str, Any]:
+    params = SPACE.fixed_params(method, values)
+    assert params is not None, (method, values)
+    return params
+
+
+# ---------------------------------------------------------------- backends
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL whose tables (ours and Optuna's) live in a fresh schema, dropped afterwards."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"set {POSTGRES_ENV} to run the distributed tests on PostgreSQL")
+    schema = f"vlpetl_dist_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield default_storage_url(tmp_path / "db")
+        return
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_liveness_settings_are_checked_and_stored_with_the_study() -> None:
+    assert Liveness.from_attr(None) == Liveness()
+    assert Liveness.from_attr(Liveness(2, 9, 0).to_attr()) == Liveness(2, 9, 0)
+    with pytest.raises(ValueError) as info:
+        Liveness(heartbeat_interval=0, grace_period=1, max_retry=-1)
+    message = str(info.value)
+    assert "heartbeat_interval must be >= 1 second, but got 0" in message
+    assert "max_retry must be >= 0" in message
+    with pytest.raises(ValueError, match=r"grace_period >= 2 \* heartbeat_interval must hold.*grace_period=15"):
+        Liveness(heartbeat_interval=10, grace_period=15)
+    with pytest.raises(ValueError, match=r"'vlpetl_liveness' must map.*study.set_user_attr"):
+        Liveness.from_attr({"heartbeat": 5})
+
+
+# ---------------------------------------------------------------- in-process heartbeats
+
+
+def _heartbeat_study(url: str, name: str, liveness: Liveness):
+    engine = make_engine(url)
+    init_schema(engine)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    created = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    created.set_user_attr(LIVENESS_ATTR, liveness.to_attr())
+    storage = study_storage(url, engine, name)
+    assert (storage.heartbeat_interval, storage.grace_period) == (liveness.heartbeat_interval, liveness.grace_period)
+    return engine, storage, optuna.load_study(study_name=name, storage=storage)
+
+
+def _running_row(engine, study: optuna.Study, trial: optuna.Trial, worker: str) -> None:
+    record_trial(
+        engine,
+        TrialRecord(study.study_name, trial.number, "running", "lora", {"method": "lora", "x": trial.params.get("x")},
+                    10, 100, worker=worker),
+    )  # fmt: skip
+
+
+def _start_dead_trial(engine, storage, study: optuna.Study, worker: str) -> optuna.Trial:
+    """A trial that beat once and then went silent, as if its worker were SIGKILLed."""
+    with warnings.catch_warnings():  # "heartbeat is supposed to be used with Study.optimize"
+        warnings.simplefilter("ignore")
+        trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    storage.record_heartbeat(trial._trial_id)
+    _running_row(engine, study, trial, worker)
+    return trial
+
+
+def test_dead_trial_is_marked_failed_and_retried_exactly_once(backend_url: str) -> None:
+    engine, storage, study = _heartbeat_study(backend_url, "dead", Liveness(heartbeat_interval=1, grace_period=2, max_retry=1))
+    dead = _start_dead_trial(engine, storage, study, "gone-host:41")
+    fail_dead_trials(study)
+    assert study.trials[0].state == TrialState.RUNNING, "within the grace period a silent trial is still alive"
+
+    time.sleep(3.2)  # past the grace period (the database clock counts whole seconds on SQLite)
+    fail_dead_trials(study)
+    fail_dead_trials(study)  # a second look (another worker) finds nothing more to do
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    retry = trials[1]
+    assert retry.params == dead.params and retry.system_attrs["failed_trial"] == dead.number
+    row = load_results(engine, "dead").iloc[0]
+    assert row["status"] == "failed" and row["worker"] == "gone-host:41"
+    assert "stopped sending heartbeats for over 2 s" in row["error"]
+    assert f"queued again as trial {retry.number}" in row["error"]
+
+    # The next trial any worker runs is the retry, with the same parameters, recorded once.
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        record_trial(engine, TrialRecord("dead", trial.number, "complete", "lora", {"method": "lora", "x": x}, 10, 100,
+                                         score=50.0, worker="live-host:42", finished_at=datetime.now(UTC)))  # fmt: skip
+        return 50.0, 10.0
+
+    study.optimize(objective, n_trials=1)
+    assert study.trials[1].state == TrialState.COMPLETE and study.trials[1].params == dead.params
+    rows = load_results(engine, "dead")
+    assert rows["trial_number"].tolist() == [0, 1] and rows["status"].tolist() == ["failed", "complete"]
+
+    # max_retry=1: a trial whose retry dies too is not queued a third time, and the row says why.
+    fresh = _start_dead_trial(engine, storage, study, "gone-host:43")
+    time.sleep(3.2)
+    fail_dead_trials(study)
+    again = _start_dead_trial(engine, storage, study, "gone-host:44")  # its retry, popped from the queue
+    assert (again.number, again.params) == (fresh.number + 1, fresh.params)
+    time.sleep(3.2)
+    fail_dead_trials(study)
+    assert [t.state for t in study.get_trials()][2:] == [TrialState.FAIL, TrialState.FAIL], "no retry beyond max_retry"
+    row = load_results(engine, "dead").set_index("trial_number").loc[again.number]
+    assert row["status"] == "failed" and row["worker"] == "gone-host:44"
+    assert f"not queued again: trial {fresh.number} already ran 2 times (trials {fresh.number}, {again.number}; at most 1 retries)" in row["error"]
+    engine.dispose()
+    storage.engine.dispose()
+
+
+def test_a_stalled_worker_cannot_record_a_trial_already_retried(backend_url: str) -> None:
+    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
+    engine, storage, study = _heartbeat_study(backend_url, "zombie", liveness)
+    guard = WorkerGuard(study, engine, liveness)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        _running_row(engine, study, trial, "slow-host:1")
+        # Meanwhile another worker declares this one dead and queues the trial again ...
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        RetryDeadTrial(engine, liveness)(study, storage.get_trial(trial._trial_id))
+        # ... and the stalled worker finishes and records its result anyway.
+        record_trial(engine, TrialRecord("zombie", trial.number, "complete", "lora", {"method": "lora", "x": x}, 10, 100,
+                                         score=50.0, worker="slow-host:1", finished_at=datetime.now(UTC)))  # fmt: skip
+        return 50.0, 10.0
+
+    # Optuna refuses the late result; 5.0 reports "Cannot tell a FAIL trial" as an AssertionError.
+    with pytest.raises((ValueError, AssertionError)):
+        study.optimize(guard.wrap(objective), n_trials=1)
+    assert guard.overtaken == 0
+    row = load_results(engine, "zombie").iloc[0]
+    assert row["status"] == "failed" and "after another worker had declared it dead" in row["error"]
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
+    engine.dispose()
+    storage.engine.dispose()
+
+
+def _worker_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search.worker", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_worker_waits_for_the_study_without_creating_the_database(tmp_path: Path) -> None:
+    url = default_storage_url(tmp_path / "later")
+    started = time.monotonic()
+    result = _worker_cli("--study", "later", "--storage", url, "--wait", "2")
+    assert result.returncode == 2 and time.monotonic() - started >= 2
+    assert "--study 'later' does not exist: no database at" in result.stderr
+    assert "start it with python -m search.launch (waited 2 s)" in result.stderr
+    assert not (tmp_path / "later").exists(), "waiting only reads"
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--wait", "--wait must be >= 0 seconds, got -1.0"), ("--threads", "--threads must be >= 0 (0: torch's choice), got -1")],
+)
+def test_worker_rejects_negative_settings(tmp_path: Path, flag: str, message: str) -> None:
+    result = _worker_cli("--study", "s", "--storage", default_storage_url(tmp_path), flag, "-1")
+    assert result.returncode == 2 and message in result.stderr
+
+
+# ---------------------------------------------------------------- real workers
+
+
+def make_study(url: str, name: str, target: int, enqueue: list[dict[str, Any]], liveness: Liveness) -> None:
+    """A study as `search.launch` would store it, with 1-step trials and `enqueue` run first."""
+    engine = make_engine(url)
+    init_schema(engine)
+    engine.dispose()
+    settings = StudySettings(
+        budget="5%", backbone=DEFAULT_BACKBONE, tasks=("vqa",), target_trials=target, seed=0, steps=1,
+        sampler="random", space_yaml=SPACE_YAML, space_source="test space", count_clip=False,
+        objectives=("score", "trainable_pct"),
+    )  # fmt: skip
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+    study.set_user_attr(LIVENESS_ATTR, liveness.to_attr())
+    for params in enqueue:
+        study.enqueue_trial(params)
+
+
+class Processes:
+    """Child processes with their output in files; all killed at the end of the test."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.started: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        process = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        log.close()
+        self.started.append((name, process))
+        return process
+
+    def worker(self, name: str, url: str, study: str, data_dir: Path, *extra: str) -> subprocess.Popen:
+        return self.start(name, ["-m", "search.worker", "--study", study, "--storage", url, "--data-dir", str(data_dir), *extra])
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {name} (pid {p.pid}, exit {p.poll()}) ---\n{(self.folder / f'{name}.log').read_text()[-2500:]}"
+            for name, p in self.started
+        )
+
+    def wait(self, process: subprocess.Popen, timeout: float) -> int:
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"a process did not finish within {timeout} s\n{self.logs()}") from None
+
+    def until(self, found: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = found()
+            if value is not None:
+                return value
+            if all(p.poll() is not None for _, p in self.started):
+                break
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
+
+    def close(self) -> None:
+        for _, process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def running_row(url: str, study: str, *pids: int) -> Callable[[], pd.Series | None]:
+    """Finds a trial that one of these processes is training."""
+    engine = make_engine(url)
+    workers = {f"{HOST}:{pid}" for pid in pids}
+
+    def find() -> pd.Series | None:
+        rows = load_results(engine, study)
+        mine = rows[(rows["status"] == "running") & rows["worker"].isin(workers)]
+        return None if mine.empty else mine.iloc[0]
+
+    return find
+
+
+def assert_consistent(url: str, study_name: str) -> tuple[optuna.Study, pd.DataFrame]:
+    """Every finished trial is in both tables exactly once, with the same outcome."""
+    study = optuna.load_study(study_name=study_name, storage=url)
+    engine = make_engine(url)
+    rows = load_results(engine, study_name)
+    engine.dispose()
+    assert not rows["trial_number"].duplicated().any(), rows
+    assert "running" not in set(rows["status"]), rows[["trial_number", "status", "worker"]]
+    states = {t.number: t.state for t in study.trials}
+    assert set(rows["trial_number"]) <= set(states)
+    for _, row in rows.iterrows():
+        expected = {
+            TrialState.COMPLETE: {"complete", "infeasible"},
+            TrialState.FAIL: {"failed"},
+            TrialState.PRUNED: {"pruned"},
+        }[states[row["trial_number"]]]
+        assert row["status"] in expected, (row["trial_number"], row["status"], states[row["trial_number"]])
+    complete = [n for n, s in states.items() if s == TrialState.COMPLETE]
+    assert sorted(rows[rows["status"].isin(["complete", "infeasible"])]["trial_number"]) == sorted(complete)
+    trained = rows[rows["status"] == "complete"]
+    configs = [repr(sorted(c.items())) for c in trained["config"]]
+    assert len(configs) == len(set(configs)), "a configuration was trained twice"
+    for _, row in trained.iterrows():  # version-2 fields of a real trial
+        assert row["peak_memory_mb"] >= 0 and row["timings"]["train_and_evaluate_s"] > 0
+        assert row["environment"]["packages"]["optuna"] == optuna.__version__
+        assert row["param_breakdown"]["petl"]["trainable"] >= 0 and "loss" in row["learning_curve"]
+    return study, rows
+
+
+@pytest.mark.slow
+def test_sigterm_releases_the_running_trial_and_keeps_finished_ones(data_dir: Path, env, tmp_path: Path, processes: Processes) -> None:
+    url = default_storage_url(tmp_path / "db")
+    make_study(url, "term", target=2, liveness=Liveness(), enqueue=[point("lora", rank=128), point("lora", rank=4)])
+    worker = processes.worker("worker", url, "term", data_dir)
+    processes.until(running_row(url, "term", worker.pid), 180, "the worker's second trial to start training")
+    worker.send_signal(signal.SIGTERM)
+    assert processes.wait(worker, 60) == 128 + signal.SIGTERM, processes.logs()
+    assert "stopped by SIGTERM; trial 1 failed and queued again as trial 2" in processes.logs()
+
+    study, rows = assert_consistent(url, "term")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+    assert study.trials[2].params == study.trials[1].params
+    assert rows["status"].tolist() == ["infeasible", "failed"]  # the finished trial is kept as it was
+    assert rows.iloc[1]["error"] == (
+        f"worker {HOST}:{worker.pid} was stopped by SIGTERM before the trial finished; queued again as trial 2"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV} to run the 3-worker kill test on PostgreSQL")
+def test_three_workers_one_killed_the_study_completes_with_its_trial_retried(
+    postgres_url: str, data_dir: Path, env, processes: Processes
+) -> None:
+    enqueue = [point("lora", rank=4), point("vl_only", learning_rate_scale=1.0), point("vl_ln", learning_rate_scale=1.0)]
+    make_study(postgres_url, "kill", target=3, enqueue=enqueue, liveness=Liveness(heartbeat_interval=1, grace_period=5))
+    workers = [processes.worker(f"worker{i}", postgres_url, "kill", data_dir, "--seed", str(i)) for i in range(3)]
+    # The first worker to start training is killed in the middle of its trial.
+    killed = processes.until(running_row(postgres_url, "kill", *(w.pid for w in workers)), 180, "a worker to train")
+    victim = next(w for w in workers if killed["worker"] == f"{HOST}:{w.pid}")
+    victim.send_signal(signal.SIGKILL)
+    assert processes.wait(victim, 30) == -signal.SIGKILL
+    for survivor in workers:
+        if survivor is not victim:
+            assert processes.wait(survivor, 300) == 0, processes.logs()
+
+    study, rows = assert_consistent(postgres_url, "kill")
+    number = int(killed["trial_number"])
+    dead = study.trials[number]
+    assert dead.state == TrialState.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == number]
+    assert len(retries) == 1, "retried exactly once"
+    retry = retries[0]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    by_number = rows.set_index("trial_number")
+    assert by_number.loc[number, "status"] == "failed"
+    assert "stopped sending heartbeats for over 5 s" in by_number.loc[number, "error"]
+    assert f"queued again as trial {retry.number}" in by_number.loc[number, "error"]
+    assert by_number.loc[retry.number, "status"] == "complete"
+    assert by_number.loc[retry.number, "config"] == by_number.loc[number, "config"]
+    assert by_number.loc[retry.number, "worker"] != f"{HOST}:{victim.pid}"
+    assert sum(rows["status"] == "complete") >= 3
+
+
+# ---------------------------------------------------------------- docker compose
+
+
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def _compose_client() -> list[str] | None:
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) is None:
+            continue
+        try:
+            probe = subprocess.run([*command, "version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return command
+    return None
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's ${NAME:-default} and ${NAME}, enough for our file."""
+
+    def one(match: re.Match) -> str:
+        name, default = match.group(1), match.group(3) or ""
+        return variables.get(name) or default
+
+    return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)(:-([^}]*))?\}", one, value)
+
+
+def compose_command(service: str, variables: dict[str, str], storage: str, data_dir: Path) -> list[str]:
+    """A service's command from docker-compose.yml, for this machine's database and data folder."""
+    command = [_interpolate(str(part), variables) for part in yaml.safe_load(COMPOSE.read_text())["services"][service]["command"]]
+    assert command[:2] == ["python", "-m"], command
+    command = command[1:]
+    for flag, value in (("--storage", storage), ("--data-dir", str(data_dir))):
+        if flag in command:
+            command[command.index(flag) + 1] = value
+    return command
+
+
+def test_compose_file_defines_the_topology() -> None:
+    config = yaml.safe_load(COMPOSE.read_text())
+    services = config["services"]
+    assert set(services) == {"postgres", "launch", "worker", "dashboard"}
+    postgres = services["postgres"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert any(v.startswith("pgdata:") for v in postgres["volumes"]) and "pgdata" in config["volumes"]
+    for name in ("launch", "worker", "dashboard"):
+        service = services[name]
+        assert service["build"]["context"] == "." and service["image"] == "vlpetl-search:latest", name
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
+        assert "PGPASSWORD" in service["environment"], name
+        assert not any("vlpetl:" in part and "@" in part for part in service["command"]), "no password in a URL"
+    worker = services["worker"]
+    assert "container_name" not in worker and "ports" not in worker, "--scale worker=N needs neither"
+    assert "--wait" in worker["command"]
+    assert "deploy:" in COMPOSE.read_text().split("worker:")[1], "the GPU reservation is documented"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
+    assert "-c constraints.txt" in dockerfile
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    client = _compose_client()
+    if client is None:
+        pytest.skip("no docker compose client (docker compose or docker-compose) on this machine")
+    result = subprocess.run(
+        [*client, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "STUDY": "s1", "POSTGRES_PASSWORD": "secret"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    assert set(resolved["services"]) == {"postgres", "launch", "worker", "dashboard"}
+    assert resolved["services"]["worker"]["command"][4] == "s1"
+    assert resolved["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "secret"
+
+
+@pytest.mark.slow
+def test_compose_services_run_as_local_processes_on_one_storage(
+    data_dir: Path, env, tmp_path: Path, processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker-compose.yml's commands without docker: the database, launch, 2 workers, the dashboard.
+
+    PostgreSQL as in compose when ``VLPETL_TEST_POSTGRES_URL`` is set, else a SQLite file.
+    """
+    with postgres_schema() if os.environ.get(POSTGRES_ENV) else nullcontext(default_storage_url(tmp_path / "db")) as url:
+        variables = {"STUDY": "compose", "TRIALS": "2", "STEPS": "1", "BUDGET": "5%", "TASKS": "vqa"}
+        # Workers first: they wait for the study that launch creates once its data is ready.
+        workers = [processes.start(f"worker{i}", compose_command("worker", variables, url, data_dir)) for i in range(2)]
+        launch = processes.start("launch", compose_command("launch", variables, url, data_dir))
+        assert processes.wait(launch, 400) == 0, processes.logs()
+        for worker in workers:
+            assert processes.wait(worker, 300) == 0, processes.logs()
+        assert "waiting up to 3600 s" in processes.logs(), "the workers started before the study existed"
+        study, rows = assert_consistent(url, "compose")
+        workers_seen = set(rows["worker"].dropna())
+        assert len(workers_seen) >= 2, f"trials from several processes: {workers_seen}"
+        assert sum(rows["status"] == "complete") >= 2
+
+        # The dashboard service: its command line, and the app on the same storage.
+        from dashboard import __main__ as dashboard_main
+        from dashboard.settings import STORAGE_ENV
+
+        served: dict[str, Any] = {}
+        monkeypatch.setattr(dashboard_main, "_run", lambda command, env: served.update(command=command, env=env) or 0)
+        assert dashboard_main.main(compose_command("dashboard", variables, url, data_dir)[2:]) == 0
+        assert served["command"][served["command"].index("--server.address") + 1] == "0.0.0.0"
+        assert served["env"][STORAGE_ENV] == url
+        from streamlit.testing.v1 import AppTest
+
+        monkeypatch.setenv(STORAGE_ENV, url)
+        app = AppTest.from_file(str(dashboard_main.APP_PATH), default_timeout=120)
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert app.selectbox(key="study").value == "compose"
+        shown = {m.label: m.value for m in app.metric}
+        assert shown["Trials"] == str(len(rows)), shown
+        assert shown["Complete"] == str(sum(rows["status"] == "complete")) and shown["Running"] == "0", shown
+
