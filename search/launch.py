@@ -140,7 +140,7 @@ def _budget_slug(text: str) -> str:
 def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives) -> int:
     import optuna
 
-    from search.liveness import study_storage
+    from search.liveness import WorkerGuard, WorkerStopped, study_liveness, study_storage
     from search.fidelity import saved_compute
     from search.objective import OBJECTIVES, REFERENCE_ATTR
     from search.report import front_table, hypervolume_text, reference_line, status_counts
@@ -185,11 +185,25 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())  # a study from before settings were stored
     log.info("study %r in %s: budget %s, goal %d trained trials", study, redact(storage), budget.describe(), args.trials)
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
+    guard = WorkerGuard(study_obj, engine, study_liveness(study_obj))
+    guard.install()  # Ctrl-C / SIGTERM: the running trial is failed and queued again, not lost
     workers = _start_workers(args.workers - 1, study, storage, data_dir)
     try:
-        run_until_target(study_obj, objective, args.trials, args.time_limit)
+        run_until_target(study_obj, guard.wrap(objective), args.trials, args.time_limit)
+    except WorkerStopped:
+        retry = guard.release()
+        outcome = f"queued again as trial {retry}" if retry is not None else "not queued again (its error says why)"
+        print(
+            f"{PROGRAM}: stopped by {guard.signal_name}; trial {guard.interrupted} failed and {outcome}; "
+            f"completed trials are kept: run the same command again to resume study {study!r}",
+            file=sys.stderr,
+        )
+        return guard.exit_code
     finally:
         _wait(workers)
+    if guard.signal_name is not None:
+        print(f"{PROGRAM}: stopped by {guard.signal_name} between trials; run the same command again to resume", file=sys.stderr)
+        return guard.exit_code
     results = load_results(engine, study)
     print()
     print(f"Study {study!r}: {status_counts(results)}; budget {budget.describe()} ({budget.text})")
@@ -252,7 +266,7 @@ def _wait(workers: list) -> None:
     for worker in workers:
         try:
             worker.wait()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or the stop guard exiting: take the workers down too
             worker.terminate()
             worker.wait()
             raise

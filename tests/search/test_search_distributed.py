@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 import pandas as pd
 import pytest
+import sqlalchemy
 import yaml
 from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
@@ -391,6 +392,42 @@ def test_sigterm_releases_the_running_trial_and_keeps_finished_ones(data_dir: Pa
     assert rows.iloc[1]["error"] == (
         f"worker {HOST}:{worker.pid} was stopped by SIGTERM before the trial finished; queued again as trial 2"
     )
+
+
+@pytest.mark.slow
+def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
+    data_dir: Path, env, tmp_path: Path, processes: Processes
+) -> None:
+    url = default_storage_url(tmp_path / "db")
+    argv = [
+        "-m", "search.launch", "--budget", "5%", "--tasks", "vqa", "--trials", "2", "--steps", "40", "--rungs", "0",
+        "--no-warm-start", "--study", "ctrl-c", "--storage", url, "--data-dir", str(data_dir),
+    ]
+    launch = processes.start("launch", argv)
+    engine = make_engine(url)
+
+    def second_trial_training():  # the full fine-tuning reference (trial 0) has completed by then
+        if not sqlalchemy.inspect(engine).has_table("trial_results"):
+            return None  # the launcher is still preparing
+        rows = load_results(engine, "ctrl-c")
+        running = rows[(rows["status"] == "running") & (rows["trial_number"] >= 1)]
+        return None if running.empty else running.iloc[0]
+
+    interrupted = int(processes.until(second_trial_training, 300, "the launcher's second trial to start training")["trial_number"])
+    launch.send_signal(signal.SIGINT)
+    assert processes.wait(launch, 60) == 128 + signal.SIGINT, processes.logs()
+    stopped = re.search(r"stopped by SIGINT; trial (\d+) failed and queued again as trial (\d+)", processes.logs())
+    assert stopped and int(stopped.group(1)) == interrupted, processes.logs()
+    assert "run the same command again to resume study 'ctrl-c'" in processes.logs()
+    retry = int(stopped.group(2))
+
+    relaunch = processes.start("relaunch", argv)  # the same command
+    assert processes.wait(relaunch, 300) == 0, processes.logs()
+    study, rows = assert_consistent(url, "ctrl-c")
+    assert study.trials[0].state == TrialState.COMPLETE, "the reference, completed before Ctrl-C, is kept"
+    assert study.trials[interrupted].state == TrialState.FAIL and study.trials[retry].state == TrialState.COMPLETE
+    assert study.trials[retry].params == study.trials[interrupted].params, "the interrupted trial is the one resumed"
+    assert rows.set_index("trial_number").loc[interrupted, "status"] == "failed"
 
 
 @pytest.mark.slow
