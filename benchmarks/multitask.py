@@ -1,17 +1,21 @@
 """One model trained on several tasks at once, against each task's majority-answer baseline.
 
     python benchmarks/multitask.py [--tasks vqa,gqa,nlvr2,caption] [--method full_ft] [--steps 1500]
-        [--task-sampling proportional|round_robin] [--eval-every N]
+        [--task-sampling proportional|round_robin] [--eval-every N] [--frame-grid N]
 
 Trains a single model multi-task on the generated benchmark with the embedded pretrained
 backbone (the paper's recipe: proportional task sampling, single-task steps, task prefixes),
 scores every task with its official metric on the validation split, and prints each score
-next to the majority baseline. The average is the paper's aggregate.
+next to the majority baseline and next to the score of the same model when every example
+sees another example's images or video (shuffled visual inputs): the gap is what the model
+reads from the pixels rather than from the text. The average is the paper's aggregate.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import random
 import time
 from pathlib import Path
 
@@ -19,8 +23,11 @@ from models.backbones.presets import DEFAULT_BACKBONE
 from models.config import TrainingConfig, TrialConfig
 from models.petl import get_method
 from search.space import TINY_LEARNING_RATES
-from training.environment import prepare_environment
-from training.trial import run_trial
+from training import visual_inputs
+from training.batches import Collator
+from training.environment import TrialEnvironment, prepare_environment
+from training.evaluate import generate_answers
+from training.trial import TrialOutcome, run_trial
 
 
 def main() -> None:
@@ -33,8 +40,13 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--task-sampling", choices=("proportional", "round_robin"), default="proportional")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument(
+        "--frame-grid", type=int, default=visual_inputs.FRAME_GRID,
+        help="side of each video frame's pooled grid (1: one mean-pooled token per frame)",
+    )
     args = parser.parse_args()
     tasks = tuple(args.tasks.split(","))
+    visual_inputs.FRAME_GRID = args.frame_grid  # read when the video table is built
     env = prepare_environment(args.data_dir.resolve(), DEFAULT_BACKBONE, tasks)
     spec = get_method(args.method)
     training = TrainingConfig(
@@ -50,14 +62,34 @@ def main() -> None:
     print(f"{args.method} on {'+'.join(tasks)}, {args.steps} steps x batch {args.batch_size}, "
           f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {DEFAULT_BACKBONE}: {minutes:.1f} min, "
           f"{outcome.params.trainable_pct:.2f}% trainable")
-    print(f"| task | metric | score | majority baseline | score / baseline |\n|---|---|---:|---:|---:|")
+    shuffled = {name: shuffled_visual_score(outcome, env, config, name) for name in tasks}
+    print("| task | metric | score | shuffled visual inputs | majority baseline | score / baseline |")
+    print("|---|---|---:|---:|---:|---:|")
     for name in tasks:
         score, baseline = outcome.task_scores[name], env.tasks[name].majority_baseline
         metric = {"caption": "CIDEr", "tvc": "CIDEr", "yc2c": "CIDEr"}.get(name, "accuracy")
         ratio = f"{score / baseline:.2f}x" if baseline else "n/a"
-        print(f"| {name} | {metric} | {score:.1f} | {baseline:.1f} | {ratio} |")
+        print(f"| {name} | {metric} | {score:.1f} | {shuffled[name]:.1f} | {baseline:.1f} | {ratio} |")
     mean_baseline = sum(env.tasks[t].majority_baseline for t in tasks) / len(tasks)
-    print(f"| average | | {outcome.score:.1f} | {mean_baseline:.1f} | {outcome.score / mean_baseline:.2f}x |")
+    mean_shuffled = sum(shuffled.values()) / len(tasks)
+    ratio = outcome.score / mean_baseline
+    print(f"| average | | {outcome.score:.1f} | {mean_shuffled:.1f} | {mean_baseline:.1f} | {ratio:.2f}x |")
+
+
+def shuffled_visual_score(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig, name: str) -> float:
+    """The task's score when each evaluation example sees another example's images (seeded shuffle)."""
+    task = env.tasks[name]
+    visual = [e.img_ids for e in task.evaluation]
+    random.Random(0).shuffle(visual)
+    examples = [dataclasses.replace(e, img_ids=ids) for e, ids in zip(task.evaluation, visual)]
+    collator = Collator(
+        outcome.tokenizer, env.features, config.training.max_source_tokens, pixels=outcome.model.visual_encoder is not None
+    )
+    predictions = generate_answers(
+        outcome.model, collator, examples, name, config.training.eval_batch_size, task.max_target_tokens, env.device,
+        show_progress=False, max_source_tokens=task.max_source_tokens, precision=config.training.precision,
+    )
+    return task.score(predictions)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from typing import Any
 from tasks._files import build_dataset, write_json, write_jsonl
 from tasks.captions import caption_scene
 from tasks.gqa_questions import ask_gqa
+from tasks.nlvr2_statements import TEMPLATES as NLVR2_TEMPLATES
 from tasks.nlvr2_statements import make_statement
 from tasks.render import render_scene
 from tasks.video_text import ask_video, caption_clip, subtitles_for
@@ -49,7 +50,9 @@ __all__ = ["GENERATOR", "GENERATOR_VERSION", "SPLITS", "TASK_SPLITS", "Benchmark
 
 GENERATOR = "tasks.benchmark"
 # Bump whenever the output for the same arguments changes.
-GENERATOR_VERSION = 1
+# 2: NLVR2 statements balanced per template, about what each image contains; 2,400 of them;
+#    4 TVQA questions per video.
+GENERATOR_VERSION = 2
 SPLITS: tuple[str, ...] = ("train", "val", "test", "test_ood")
 # Pool split -> the split name each task's real files use.
 TASK_SPLITS: dict[str, dict[str, str]] = {
@@ -61,6 +64,20 @@ TASK_SPLITS: dict[str, dict[str, str]] = {
     "tvc": {s: s for s in SPLITS},
 }
 _ID_STRIDE = 1_000_000  # image and video numbers are split_index * stride + n
+
+
+_NLVR2_PAIR_TRIES = 1000  # image pairs drawn for one statement before any template will do
+
+
+def _nlvr2_plan(n: int, rng: random.Random) -> list[tuple[str, bool]]:
+    """(template, label) of each statement: every template equally often, each with both
+    labels equally often (to within one), in a shuffled order."""
+    names = list(NLVR2_TEMPLATES)
+    # Round r asks every template once; a template's label alternates from round to round and
+    # neighbouring templates start on opposite labels, so every prefix stays balanced.
+    plan = [(names[k % len(names)], (k // len(names) + k % len(names)) % 2 == 0) for k in range(n)]
+    rng.shuffle(plan)
+    return plan
 
 
 def _per_split(train: int, held: int) -> dict[str, int]:
@@ -75,20 +92,22 @@ class BenchmarkSizes:
         images: Images per split (shared by VQA, GQA, captions and NLVR2 pairs).
         vqa_questions_per_image: VQA questions per image, 1-5.
         gqa_questions_per_image: GQA questions per image, 1-5.
-        nlvr2_pairs: Statements (one per image pair) per split; NLVR2 is the
-            low-resource task, as in the paper.
+        nlvr2_pairs: Statements (one per image pair) per split. Pairs reuse the
+            image pool, so statements cost no feature extraction; a true/false label
+            teaches grounding slowly, and 600 statements were too few to learn from.
         videos: Videos per split (shared by TVQA and TVC).
         frames_per_video: Frames per video, 2-64.
-        tvqa_questions_per_video: TVQA questions per video, 1-4.
+        tvqa_questions_per_video: TVQA questions per video, 1-4 (questions cost no
+            frames, so the default asks the most).
     """
 
     images: dict[str, int] = field(default_factory=lambda: _per_split(1200, 150))
     vqa_questions_per_image: int = 2
     gqa_questions_per_image: int = 2
-    nlvr2_pairs: dict[str, int] = field(default_factory=lambda: _per_split(600, 150))
+    nlvr2_pairs: dict[str, int] = field(default_factory=lambda: _per_split(2400, 300))
     videos: dict[str, int] = field(default_factory=lambda: _per_split(240, 60))
     frames_per_video: int = 8
-    tvqa_questions_per_video: int = 2
+    tvqa_questions_per_video: int = 4
 
     def problems(self) -> list[str]:
         """Every rule the sizes break (empty when valid)."""
@@ -273,16 +292,10 @@ class _Writer:
 
     def _write_nlvr2(self, split: str, pool: list[tuple[int, str, Scene]]) -> None:
         name = TASK_SPLITS["nlvr2"][split]
-        n_pairs = self.sizes["nlvr2_pairs"][split]
-        labels = [k % 2 == 0 for k in range(n_pairs)]  # balanced to within one
-        self.rng("nlvr2-labels", split).shuffle(labels)
         records = []
-        for k, label in enumerate(labels):
-            rng = self.rng("nlvr2", split, k)
-            statement = None
-            while statement is None:
-                (_, left_id, left), (_, right_id, right) = rng.sample(pool, 2)
-                statement = make_statement(left, right, rng, label)
+        plan = _nlvr2_plan(self.sizes["nlvr2_pairs"][split], self.rng("nlvr2-labels", split))
+        for k, (template, label) in enumerate(plan):
+            left_id, right_id, statement = self._nlvr2_statement(split, k, pool, template, label)
             records.append(
                 {
                     "identifier": f"{name}-{k}-0-0",
@@ -294,6 +307,28 @@ class _Writer:
                 }
             )
         write_json(self.out / "nlvr" / f"{name}.json", records)
+
+    def _nlvr2_statement(
+        self, split: str, k: int, pool: list[tuple[int, str, Scene]], template: str, label: bool
+    ) -> tuple[str, str, str]:
+        """(img0, img1, statement) of statement k: a pair for which the template says `label`.
+
+        The statement's words (colour, shape, side) are drawn once, from the same seed at every
+        attempt, and only the pair is redrawn: words drawn until the truth matched would make
+        common colours mark true statements. A pool too small for the words falls back to any
+        template with redrawn words.
+        """
+        pairs = self.rng("nlvr2", split, k)
+        for attempt in range(2 * _NLVR2_PAIR_TRIES):
+            (_, left_id, left), (_, right_id, right) = pairs.sample(pool, 2)
+            if attempt < _NLVR2_PAIR_TRIES:
+                statement, truth = NLVR2_TEMPLATES[template](left, right, self.rng("nlvr2-words", split, k))
+                found = statement if truth == label else None
+            else:
+                found = make_statement(left, right, pairs, label)
+            if found is not None:
+                return left_id, right_id, found
+        raise RuntimeError(f"no NLVR2 statement with label {label} found for {split} pair {k}; enlarge the image pool")
 
     def _write_videos(self, split: str, split_index: int, subtitles: list[dict[str, Any]]) -> None:
         tvqa, tvc = [], []

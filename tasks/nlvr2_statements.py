@@ -1,36 +1,78 @@
 """NLVR2-style statements about a pair of scenes, with their truth values.
 
-The statements compare or quantify over the two images ("there are more red
-objects in the left image than in the right image", "exactly one image
-contains a triangle"), so both images must be read. :func:`make_statement`
-draws a statement with a requested truth value, which lets the generator
-balance the labels exactly.
+The statements say what one named image or both images contain ("the left
+image contains a red object", "both images contain a triangle"), so the
+statement says which image to read and both images matter. Each template is
+a function that draws its own parameters; :func:`make_statement` draws a
+statement of a requested template with a requested truth value. The
+benchmark asks every template equally often and with both labels equally
+often, so neither the wording nor the template betrays the label: only the
+images do.
 """
 
 from __future__ import annotations
 
 import random
+from typing import Callable
 
 from tasks.world import COLOURS, SHAPES, Scene
 
-__all__ = ["candidate_statements", "make_statement"]
+__all__ = ["TEMPLATES", "candidate_statements", "make_statement"]
 
-_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+Template = Callable[[Scene, Scene, random.Random], tuple[str, bool]]
 
 
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def _shapes(n: int, shape: str) -> str:
-    return f"{_NUMBER_WORDS[n]} {shape}{'' if n == 1 else 's'}"
+def _sides(left: Scene, right: Scene, rng: random.Random) -> tuple[str, Scene, str, Scene]:
+    if rng.random() < 0.5:
+        return "left", left, "right", right
+    return "right", right, "left", left
+
+
+def _side_colour(left: Scene, right: Scene, rng: random.Random) -> tuple[str, bool]:
+    side, scene, _, _ = _sides(left, right, rng)
+    colour = rng.choice(COLOURS)
+    return f"the {side} image contains {_article(colour)} {colour} object.", scene.count(colour=colour) > 0
+
+
+def _side_shape(left: Scene, right: Scene, rng: random.Random) -> tuple[str, bool]:
+    side, scene, _, _ = _sides(left, right, rng)
+    shape = rng.choice(SHAPES)
+    return f"the {side} image contains {_article(shape)} {shape}.", scene.count(shape=shape) > 0
+
+
+def _each_colour(left: Scene, right: Scene, rng: random.Random) -> tuple[str, bool]:
+    colour = rng.choice(COLOURS)
+    return (
+        f"each image contains at least one {colour} object.",
+        left.count(colour=colour) > 0 and right.count(colour=colour) > 0,
+    )
+
+
+def _both_shape(left: Scene, right: Scene, rng: random.Random) -> tuple[str, bool]:
+    shape = rng.choice(SHAPES)
+    truth = left.count(shape=shape) > 0 and right.count(shape=shape) > 0
+    return f"both images contain {_article(shape)} {shape}.", truth
+
+
+# name -> template; the benchmark cycles through them in this order. Statements about what
+# each image contains, alone or in both: the embedded tiny backbone learns these from the
+# true/false signal alone within a few thousand steps, where counting ("exactly two
+# triangles"), comparisons ("more red objects in the left image") and exclusive-or ("exactly
+# one image contains ...") stayed at chance after 1,500 (BENCHMARKS.md).
+TEMPLATES: dict[str, Template] = {
+    "side_colour": _side_colour,
+    "side_shape": _side_shape,
+    "each_colour": _each_colour,
+    "both_shape": _both_shape,
+}
 
 
 def candidate_statements(left: Scene, right: Scene, rng: random.Random) -> list[tuple[str, bool]]:
-    """A varied set of statements about the pair, each with its truth value.
-
-    Numbers are drawn next to the true counts, so true and false statements
-    look alike and the model has to count.
+    """One statement of every template about the pair, each with its truth value.
 
     Args:
         left: The scene of ``img0``.
@@ -38,62 +80,39 @@ def candidate_statements(left: Scene, right: Scene, rng: random.Random) -> list[
         rng: Source of randomness; it is advanced.
 
     Returns:
-        (statement, truth) pairs, in a fixed template order.
+        (statement, truth) pairs, in :data:`TEMPLATES` order.
     """
-    sides = {"left": left, "right": right}
-    shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
-    side = rng.choice(("left", "right"))
-    other = "right" if side == "left" else "left"
-    true_n = sides[side].count(shape=shape)
-    n = max(1, true_n + rng.choice((-1, 0, 0, 1)))
-    total = len(left.objects) + len(right.objects)
-    total_claim = max(2, total + rng.choice((-1, 0, 0, 1)))
-    in_left = left.count(colour=colour, shape=shape) > 0
-    in_right = right.count(colour=colour, shape=shape) > 0
-    with_shape = [s.count(shape=shape) > 0 for s in (left, right)]
-    return [
-        (f"the {side} image contains exactly {_shapes(n, shape)}.", true_n == n),
-        (
-            f"there are more {colour} objects in the {side} image than in the {other} image.",
-            sides[side].count(colour=colour) > sides[other].count(colour=colour),
-        ),
-        (f"both images contain {_article(colour)} {colour} {shape}.", in_left and in_right),
-        (f"exactly one image contains {_article(shape)} {shape}.", sum(with_shape) == 1),
-        (f"there are {_NUMBER_WORDS[total_claim]} objects in total.", total == total_claim),
-        (
-            f"each image contains at least one {colour} object.",
-            left.count(colour=colour) > 0 and right.count(colour=colour) > 0,
-        ),
-        (
-            f"the {side} image has more objects than the {other} image.",
-            len(sides[side].objects) > len(sides[other].objects),
-        ),
-    ]
+    return [template(left, right, rng) for template in TEMPLATES.values()]
 
 
-def make_statement(left: Scene, right: Scene, rng: random.Random, truth: bool) -> str | None:
+def make_statement(
+    left: Scene, right: Scene, rng: random.Random, truth: bool, template: str | None = None
+) -> str | None:
     """A statement about the pair whose truth value is ``truth``, or None.
 
-    The template is chosen first and only its parameters are redrawn until
-    the truth value matches, so each template appears with both labels and
-    the wording alone does not betray the label.
+    Only the template's parameters are redrawn (a few times) until the truth value
+    matches; the caller draws a new pair on None.
 
     Args:
         left: The scene of ``img0``.
         right: The scene of ``img1``.
         rng: Source of randomness; it is advanced.
         truth: The wanted label.
+        template: A key of :data:`TEMPLATES`; None tries every template in random order.
 
     Returns:
-        The statement, or None when no template reached ``truth`` (rare; draw
-        a new pair).
+        The statement, or None when the template (every template, without one) did not
+        reach ``truth`` for this pair.
+
+    Raises:
+        KeyError: An unknown template name.
     """
-    n_templates = len(candidate_statements(left, right, random.Random(0)))
-    order = list(range(n_templates))
-    rng.shuffle(order)
-    for template in order:
+    if template is not None and template not in TEMPLATES:
+        raise KeyError(f"unknown NLVR2 template {template!r}; known: {sorted(TEMPLATES)}")
+    names = [template] if template is not None else rng.sample(sorted(TEMPLATES), len(TEMPLATES))
+    for name in names:
         for _ in range(8):
-            statement, value = candidate_statements(left, right, rng)[template]
+            statement, value = TEMPLATES[name](left, right, rng)
             if value == truth:
                 return statement
     return None

@@ -133,6 +133,10 @@ def prepare_gqa(root: Path, eval_split: str = "valid") -> PreparedTask:
 
 
 NLVR2_CHOICES = ("true", "false")
+# A statement names both images and its attributes at the end ("... contains exactly two
+# triangles."); the default 24 tokens cut the attribute off where a small vocabulary spells
+# words out letter by letter, which left most generated statements unanswerable.
+NLVR2_SOURCE_TOKENS = 48
 
 
 def prepare_nlvr2(root: Path, eval_split: str = "valid") -> PreparedTask:
@@ -156,6 +160,7 @@ def prepare_nlvr2(root: Path, eval_split: str = "valid") -> PreparedTask:
         score=lambda predictions: nlvr2_accuracy(predictions, on_keys(labels, predictions)),
         majority_baseline=nlvr2_majority_baseline(train, evaluation),
         max_target_tokens=8,  # "false" is 7 tokens where a small vocabulary spells it out
+        max_source_tokens=NLVR2_SOURCE_TOKENS,
     )
 
 

@@ -23,8 +23,11 @@ from tasks.examples import Subtitle
 from training.examples import TextExample
 from training.tasks import TASK_PREFIXES, PreparedTask, on_keys
 
-QA_SOURCE_TOKENS = 128  # question + five choices + the clip's subtitle lines
-CAPTION_SOURCE_TOKENS = 64  # prefix + subtitle lines
+# Room for the whole text: the subtitles come last, and a line cut off can hold the answer
+# ("anna: look at the yellow circle."). The embedded tiny T5 spells words outside its
+# pretraining vocabulary letter by letter, so a generated TVQA source is up to 172 tokens.
+QA_SOURCE_TOKENS = 192  # question + five choices + the clip's subtitle lines
+CAPTION_SOURCE_TOKENS = 128  # prefix + subtitle lines
 
 
 def subtitle_text(subtitles: tuple[Subtitle, ...], ts: tuple[float, float] | None) -> str:

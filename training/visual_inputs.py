@@ -1,14 +1,19 @@
 """Visual tokens for a batch: cached image grid features and per-frame video features.
 
 Images give a fixed grid of tokens each (36 for RN101, 16 for the tiny ViT). A video gives
-one token per frame (up to 64, PAPER.md §4); videos differ in length, so their tokens are
-padded to the longest in the batch and masked. The frame's position reaches the model through
-the visual-order embedding rows (`<vis_extra_id_i>` for frame i), the same rows that number an
-image's grid cells, so no extra table is added to the parameter count.
+its frames' tokens in frame order: one token per frame from a precomputed `.npz` (up to 64
+frames, PAPER.md §4), or, from the frames themselves, each frame's CLIP grid pooled to a small
+2x2 grid (4 tokens per frame, up to 64 tokens), which keeps where things are in the frame: a
+single mean-pooled vector per frame cannot tell which way an object moves. Videos differ in
+length, so their tokens are padded to the longest in the batch and masked. A token's place
+reaches the model through the visual-order embedding rows (`<vis_extra_id_i>` for the i-th
+token: frame t, cell c is row t * cells + c), the same rows that number an image's grid cells,
+so no extra table is added to the parameter count.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,8 @@ from tasks.errors import DatasetError
 from tasks.examples import VideoSource
 
 MAX_FRAMES = 64  # the paper's video setting: 64 frames of CLIP features
+MAX_VIDEO_TOKENS = 64  # visual tokens of one video; frames with grid tokens share this budget
+FRAME_GRID = 2  # a frame's CLIP grid is pooled to FRAME_GRID x FRAME_GRID tokens
 
 
 @dataclass(frozen=True)
@@ -32,8 +39,9 @@ class VideoTable:
 
     Attributes:
         index: vid_name -> row.
-        features: (videos, max_frames, dim).
-        lengths: (videos,) real frame count of each video.
+        features: (videos, max_tokens, dim): each video's frames in order, each frame's tokens
+            together (one per frame from `.npz` features, FRAME_GRID**2 from frames).
+        lengths: (videos,) real token count of each video.
     """
 
     index: Mapping[str, int]
@@ -129,19 +137,50 @@ def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, object]:
     }
 
 
-def build_video_table(
-    sources: Mapping[str, VideoSource], frames: FeatureTable | None, feature_dim: int, max_frames: int = MAX_FRAMES
-) -> VideoTable:
-    """One row per video: its `.npz` features, or its frames' grid features mean-pooled per frame.
+def pool_frame_grid(grid: torch.Tensor, side: int = FRAME_GRID) -> torch.Tensor:
+    """Average-pool each frame's square token grid to `side` x `side` tokens.
 
-    Mean-pooling the grid gives one token per frame with the width of an image token, so one
-    V->L projection serves image and video tasks alike on the same encoder.
+    Args:
+        grid: (frames, G * G, dim) grid features, row-major (as the image store holds them).
+        side: the pooled grid's side; a grid already this small (or not square) is averaged
+            to one token per frame instead.
+
+    Returns:
+        (frames, side * side, dim), cells row-major; (frames, 1, dim) for the fallback.
+    """
+    frames, tokens, dim = grid.shape
+    g = math.isqrt(tokens)
+    if g * g != tokens or g < side:
+        return grid.mean(dim=1, keepdim=True)
+    cells = grid.transpose(1, 2).reshape(frames, dim, g, g)  # (F, D, G, G)
+    pooled = torch.nn.functional.adaptive_avg_pool2d(cells, side)  # (F, D, side, side)
+    return pooled.flatten(2).transpose(1, 2)  # (F, side * side, D)
+
+
+def build_video_table(
+    sources: Mapping[str, VideoSource],
+    frames: FeatureTable | None,
+    feature_dim: int,
+    max_frames: int = MAX_FRAMES,
+    frame_grid: int | None = None,
+    max_tokens: int = MAX_VIDEO_TOKENS,
+) -> VideoTable:
+    """One row per video: its `.npz` features (one token per frame), or its frames' grid
+    features pooled to `frame_grid` x `frame_grid` tokens per frame.
+
+    Pooled grid cells have the width of an image token, so one V->L projection serves image
+    and video tasks alike on the same encoder. Frames are spread evenly over the video: at most
+    `max_frames`, and at most `max_tokens` tokens in all.
+
+    Args:
+        frame_grid: side of a frame's pooled grid; default FRAME_GRID.
 
     Raises:
         DatasetError: a features file whose width is not the backbone's `feature_dim`.
     """
+    side = FRAME_GRID if frame_grid is None else frame_grid
     names = sorted(sources)
-    rows: list[np.ndarray] = []
+    rows: list[torch.Tensor] = []
     for vid in names:
         source = sources[vid]
         if source.features is not None:
@@ -151,13 +190,15 @@ def build_video_table(
                     f"{source.features} has {array.shape[1]}-d frame features, but the backbone reads "
                     f"{feature_dim}-d ones; extract them with the backbone's encoder (python -m models.prepare --videos)."
                 )
+            per_frame = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)  # (F, 1, D)
         else:
-            pooled = frames.lookup([frame_key(vid, i) for i in range(len(source.frames))]).mean(dim=1)
-            array = pooled.numpy()
-        rows.append(array[uniform_frames(len(array), max_frames)])
+            grid = frames.lookup([frame_key(vid, i) for i in range(len(source.frames))])  # (F, G * G, D)
+            per_frame = pool_frame_grid(grid.float(), side)
+        keep = min(max_frames, max(1, max_tokens // per_frame.shape[1]))
+        rows.append(per_frame[uniform_frames(len(per_frame), keep)].flatten(0, 1))
     width = max(len(r) for r in rows)
     features = torch.zeros(len(rows), width, feature_dim)
     for n, row in enumerate(rows):
-        features[n, : len(row)] = torch.from_numpy(np.ascontiguousarray(row, dtype=np.float32))
+        features[n, : len(row)] = row
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
     return VideoTable({vid: n for n, vid in enumerate(names)}, features, lengths)

@@ -92,6 +92,28 @@ def test_nlvr2_labels_are_balanced_and_images_differ(tiny_benchmark: Path) -> No
         assert all(e.img_ids[0] != e.img_ids[1] for e in examples)
 
 
+def _nlvr2_template(statement: str) -> str:
+    """Which of tasks.nlvr2_statements.TEMPLATES wrote a statement."""
+    if statement.startswith("each image contains at least one "):
+        return "each_colour"
+    if statement.startswith("both images contain "):
+        return "both_shape"
+    assert statement.startswith(("the left image contains ", "the right image contains ")), statement
+    return "side_colour" if statement.endswith(" object.") else "side_shape"
+
+
+def test_nlvr2_plan_balances_templates_and_labels() -> None:
+    import random
+
+    plan = benchmark._nlvr2_plan(101, random.Random(0))
+    per_template = Counter(t for t, _ in plan)
+    assert set(per_template) == set(benchmark.NLVR2_TEMPLATES)
+    assert max(per_template.values()) - min(per_template.values()) <= 1
+    labels = Counter(plan)
+    assert all(abs(labels[(t, True)] - labels[(t, False)]) <= 1 for t in per_template)
+    assert abs(sum(label for _, label in plan) * 2 - len(plan)) <= 1
+
+
 def test_default_sizes_give_balanced_answers(tmp_path: Path) -> None:
     """A mid-sized run: no single answer dominates any task (the majority baselines stay low)."""
     sizes = BenchmarkSizes(
@@ -101,6 +123,12 @@ def test_default_sizes_give_balanced_answers(tmp_path: Path) -> None:
         frames_per_video=2,
     )
     root = generate_benchmark(tmp_path / "b", sizes=sizes)
+    # NLVR2: every template about equally often and true as often as false, so the wording
+    # alone predicts nothing (the old generator let some templates be false 92% of the time).
+    statements = Counter((_nlvr2_template(e.statement), e.label) for e in load_nlvr2_split(root, "train"))
+    for name in benchmark.NLVR2_TEMPLATES:
+        assert abs(statements[(name, True)] - statements[(name, False)]) <= 1, name
+        assert statements[(name, True)] + statements[(name, False)] >= 100 // len(benchmark.NLVR2_TEMPLATES) - 1, name
     gqa = Counter(a for e in load_gqa_split(root, "train") for a in e.label)
     assert gqa.most_common(1)[0][1] / sum(gqa.values()) < 0.3
     assert {"left", "right", "above", "below", "yes", "no"} <= set(gqa)

@@ -54,23 +54,38 @@ def test_gqa_answers_are_true_of_the_scene() -> None:
 
 def test_nlvr2_statements_carry_their_truth() -> None:
     left, right = Scene((RED_CIRCLE, GREEN_CIRCLE)), Scene((BLUE_SQUARE,))
-    for seed in range(50):
+    truth = {
+        "the left image contains a red object.": True,
+        "the right image contains a red object.": False,
+        "the left image contains a circle.": True,
+        "the right image contains a square.": True,
+        "the left image contains a square.": False,
+        "each image contains at least one blue object.": False,
+        "both images contain a circle.": False,
+    }
+    seen = set()
+    for seed in range(100):
         for statement, value in candidate_statements(left, right, random.Random(seed)):
-            if statement == "the left image contains exactly two circles.":
-                assert value
-            if statement == "the left image has more objects than the right image.":
-                assert value
-            if statement == "there are three objects in total.":
-                assert value
-            if statement == "exactly one image contains a square.":
-                assert value
-            if statement.startswith("both images contain"):
-                assert not value
+            if statement in truth:
+                assert value == truth[statement], statement
+                seen.add(statement)
+            if statement.startswith(("each image", "both images")):
+                assert not value  # no colour or shape is in both scenes
+    assert len(seen) >= 5
     for seed in range(30):
-        for label in (True, False):
-            statement = make_statement(left, right, random.Random(seed), label)
-            assert statement is not None
-            assert dict(candidate_statements(left, right, random.Random(0))) is not None
+        statement = make_statement(left, right, random.Random(seed), True)
+        assert statement is not None and not statement.startswith(("each image", "both images"))
+        assert make_statement(left, right, random.Random(seed), False) is not None
+    # A requested template keeps its wording; a truth it cannot reach for this pair gives None.
+    assert make_statement(left, right, random.Random(0), True, "both_shape") is None
+    assert make_statement(left, right, random.Random(0), False, "both_shape").startswith("both images contain ")
+    assert make_statement(left, right, random.Random(0), True, "side_colour") in {
+        "the left image contains a red object.",
+        "the left image contains a green object.",
+        "the right image contains a blue object.",
+    }
+    with pytest.raises(KeyError, match="unknown NLVR2 template 'nope'"):
+        make_statement(left, right, random.Random(0), True, "nope")
 
 
 def test_captions_are_distinct_and_name_every_object() -> None:
