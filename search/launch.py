@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--study", default=None, help="study name; relaunching with the same name resumes it")
     parser.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite file in the data directory)")
     parser.add_argument("--data-dir", type=Path, default=None, help="benchmark, backbones, features, database (default ./data or $VLPETL_DATA_DIR)")
-    parser.add_argument("--backbone", default=None, help="backbone preset (default: the embedded tiny CLIP + T5)")
+    parser.add_argument(
+        "--backbone", default=None,
+        help="backbone preset (default tiny-clip+tiny-t5-vlp: the embedded tiny CLIP + T5 after VL pretraining)",
+    )
     parser.add_argument(
         "--random-init", action="store_true",
         help="build a base-size --backbone from its config with random weights (smoke tests, parameter counting; scores mean nothing)",
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> dict:
-    from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
+    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE, PRESETS
     from models.build import BackboneLocation
     from models.config import ConfigError
     from storage import StorageURLError, default_storage_url, validate_storage_url
@@ -91,7 +94,7 @@ def _validate(args: argparse.Namespace) -> dict:
         fail(PROGRAM, f"--rungs must be 0 (no multi-fidelity) to 9, got {args.rungs}; the default 3 scores trials at 1/4, 2/4 and 3/4 of their steps")
     if args.sampler not in SAMPLERS:
         fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
-    backbone = args.backbone or DEFAULT_BACKBONE
+    backbone = args.backbone or DEFAULT_SEARCH_BACKBONE
     if backbone not in PRESETS:
         fail(PROGRAM, f"--backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
     data_dir = (args.data_dir or default_data_dir()).resolve()
@@ -144,7 +147,8 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     from search.fidelity import saved_compute
     from search.objective import OBJECTIVES, REFERENCE_ATTR
     from search.report import front_table, hypervolume_text, reference_line, status_counts
-    from search.space import fixed_config, warm_start_params
+    from search.space import fixed_config
+    from search.warm_start import adapted_warm_starts
     from search.study_runner import make_objective, run_until_target
     from search.study_settings import SETTINGS_ATTR, StudySettings
     from storage import init_schema, load_results, make_engine, redact
@@ -177,10 +181,20 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         if not args.no_reference:
             study_obj.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
-        for name, params in ([] if args.no_warm_start else warm_start_params(objective.defaults.space)):
-            config = fixed_config(params, objective.defaults)
-            if budget.allows(count_trial_parameters(config, env, with_clip=settings.count_clip)):
-                study_obj.enqueue_trial(params, user_attrs={"warm_start": name})
+        if not args.no_warm_start:
+            starts, skipped = adapted_warm_starts(
+                objective.defaults.space,
+                lambda params: count_trial_parameters(fixed_config(params, objective.defaults), env, with_clip=settings.count_clip),
+                budget,
+            )
+            for start in starts:
+                study_obj.enqueue_trial(start.params, user_attrs={"warm_start": start.name})
+            log.info(
+                "warm starts (the paper's configurations at their relative sizes on %s): %s", backbone,
+                ", ".join(f"{s.name} {s.trainable_pct:.2f}% (target {s.target_pct:.2f}%)" for s in starts) or "none",
+            )
+            if skipped:
+                log.info("warm starts left out: %s", "; ".join(skipped))
     elif SETTINGS_ATTR not in study_obj.user_attrs:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())  # a study from before settings were stored
     log.info("study %r in %s: budget %s, goal %d trained trials", study, redact(storage), budget.describe(), args.trials)

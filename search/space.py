@@ -15,7 +15,6 @@ import optuna
 from models.backbones.presets import get_preset
 from models.config import SharingMode, TrainingConfig, TrialConfig
 from models.petl import get_method
-from models.petl.presets import RUN_PRESETS
 from search.space_file import SearchSpace, load_space
 
 # Base learning rates on the embedded tiny backbone, per method. The paper's (PAPER.md §4) are
@@ -86,28 +85,3 @@ def reference_config(defaults: SpaceDefaults) -> TrialConfig:
 def fixed_config(params: Mapping[str, Any], defaults: SpaceDefaults) -> TrialConfig:
     """The configuration that a complete set of fixed Optuna params stands for."""
     return config_from_trial(optuna.trial.FixedTrial(dict(params)), defaults)
-
-
-# The paper's configurations, strongest first (PAPER.md §6), so a short study trains the most
-# informative ones; full fine-tuning is the reference trial and not a warm start.
-WARM_START_ORDER = (
-    "single-adapter", "hyperformer", "single-compacter", "single-lora", "multiple-adapters",
-    "half-shared-adapters", "multiple-lora", "single-prompt", "vl-ln", "vl-only",
-)
-
-
-def warm_start_params(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
-    """The paper's configurations (PAPER.md §2) as Optuna params of this space, by preset name.
-
-    Full fine-tuning is left out (it is the study's reference trial); presets whose values the
-    space cannot reach are left out too. The presets' base learning rates are adapted to the
-    backbone through `base_learning_rate` (scale 1).
-    """
-    found = []
-    for name in WARM_START_ORDER:
-        preset = RUN_PRESETS[name]
-        values = {**preset.method_params, "sharing": preset.sharing.value}
-        params = space.fixed_params(preset.method, values)
-        if params is not None:
-            found.append((name, params))
-    return found

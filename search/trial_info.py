@@ -123,6 +123,7 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
         "param_breakdown": parts,
         "timings": {
             "train_and_evaluate_s": outcome.train_seconds,
+            "evaluate_s": outcome.evaluate_seconds,  # scheduled (rung) and final scoring
             "trial_s": total,
             # parameter counting, the duplicate check and the database writes before training
             "setup_s": max(0.0, total - outcome.train_seconds),

@@ -10,6 +10,8 @@ import pytest
 # A quicker embedded-backbone pretraining for the suite (subprocesses inherit it); the full
 # recipe runs in `make demo` and `python -m models.pretrain`.
 os.environ.setdefault("VLPETL_PRETRAIN_STEPS", "40")
+# Likewise a short VL pretraining, for the search's default backbone (tiny-clip+tiny-t5-vlp).
+os.environ.setdefault("VLPETL_VLP_STEPS", "20")
 
 from models.backbones.presets import DEFAULT_BACKBONE
 

@@ -31,6 +31,7 @@ class TrialOutcome:
         losses: the training-loss curve (one point per 20 steps).
         evaluations: (step, task scores on a validation sample) of each scheduled evaluation.
         peak_memory_mb: memory the trial added at its peak (training.memory), when measurable.
+        evaluate_seconds: the part of `train_seconds` spent scoring (scheduled and final).
     """
 
     score: float
@@ -42,6 +43,7 @@ class TrialOutcome:
     tokenizer: PreTrainedTokenizerBase | None = None
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     peak_memory_mb: float | None = None
+    evaluate_seconds: float = 0.0
 
 
 def count_trial_parameters(config: TrialConfig, env: TrialEnvironment, with_clip: bool = False) -> ParameterCount:
@@ -85,8 +87,13 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
     collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
     tasks = {name: env.tasks[name] for name in config.tasks}
 
+    evaluating = 0.0
+
     def evaluate(step: int) -> dict[str, float]:
+        nonlocal evaluating
+        began = time.perf_counter()
         scores = score_model(model, tokenizer, config, env, show_progress=False, sample=training.eval_sample)
+        evaluating += time.perf_counter() - began
         if on_evaluation is not None:
             on_evaluation(step, scores)
         return scores
@@ -97,10 +104,13 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
         max_source_tokens={name: task.max_source_tokens for name, task in tasks.items() if task.max_source_tokens},
         evaluate=evaluate,
     )
+    began = time.perf_counter()
     task_scores = score_model(model, tokenizer, config, env, show_progress)
+    evaluating += time.perf_counter() - began
     score = sum(task_scores.values()) / len(task_scores)
     return TrialOutcome(
-        score, task_scores, params, time.perf_counter() - start, result.losses, model, tokenizer, result.evaluations
+        score, task_scores, params, time.perf_counter() - start, result.losses, model, tokenizer, result.evaluations,
+        evaluate_seconds=evaluating,
     )
 
 

@@ -42,7 +42,8 @@ def load_language_model(name_or_path: str | Path) -> tuple[PreTrainedModel, PreT
 
 def add_visual_order_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     """Add the 200 visual-order tokens if missing and grow the embedding to match."""
-    missing = [t for t in visual_order_tokens() if t not in tokenizer.get_vocab()]
+    vocabulary = tokenizer.get_vocab()  # a fresh dict per call: build it once, not once per token
+    missing = [t for t in visual_order_tokens() if t not in vocabulary]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
     old_rows = model.get_input_embeddings().num_embeddings

@@ -12,8 +12,9 @@ import yaml
 from models.config import TrainingConfig
 from models.petl import method_names
 from search.launch import SAMPLERS, make_sampler
-from search.space import SpaceDefaults, config_from_trial, fixed_config, warm_start_params
+from search.space import SpaceDefaults, config_from_trial, fixed_config
 from search.space_file import DEFAULT_SPACE_FILE, SpaceError, load_space, parse_space
+from search.warm_start import warm_start_params
 
 
 def defaults(space=None) -> SpaceDefaults:

@@ -1,0 +1,165 @@
+"""Warm starts: the paper's configurations, adapted to the backbone and the budget.
+
+The paper's presets fix sizes for base-size models (a reduction factor of 8 on d_model 768).
+Copied as they are onto a small backbone they are far larger relative to it (a single adapter
+with factor 8 is 6% of the embedded tiny T5, where the paper's is 4.18%), and the Hyperformer's
+fixed 512-d hypernetwork alone is a quarter of that model. What carries over between backbones
+is the *relative* size, so a warm start keeps the preset's structure (method, sharing) and
+picks, among the space's choices for the preset's size parameters, the ones whose trainable %
+on this backbone is nearest (on a log scale) to the paper's (PAPER.md §6), within the budget.
+
+Presets without a published % (multiple and half-shared adapters, multiple LoRA) ran with the
+sizes of their single-sharing sibling; their target is what those sizes give with their own
+sharing mode, brought within the budget the same way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from models.params import ParameterCount
+from models.petl.presets import RUN_PRESETS, RunPreset
+from search.budget import Budget
+from search.space_file import Choices, SearchSpace
+
+__all__ = ["PAPER_TRAINABLE_PCT", "WARM_START_ORDER", "WarmStart", "adapted_warm_starts", "warm_start_params"]
+
+# Trainable % of the paper's runs on CLIP-BART, image tasks (PAPER.md §6, Table 1).
+PAPER_TRAINABLE_PCT = {
+    "single-adapter": 4.18,
+    "hyperformer": 5.79,
+    "single-compacter": 2.70,
+    "single-lora": 5.93,
+    "single-prompt": 2.00,
+    "vl-only": 1.14,
+    "vl-ln": 1.18,
+}
+# Presets the paper ran with the sizes of a sibling (same method, single sharing).
+SIZE_SIBLING = {"multiple-adapters": "single-adapter", "half-shared-adapters": "single-adapter", "multiple-lora": "single-lora"}
+
+# The paper's configurations, strongest first (PAPER.md §6), so a short study trains the most
+# informative ones; full fine-tuning is the reference trial and not a warm start.
+WARM_START_ORDER = (
+    "single-adapter", "hyperformer", "single-compacter", "single-lora", "multiple-adapters",
+    "half-shared-adapters", "multiple-lora", "single-prompt", "vl-ln", "vl-only",
+)
+
+# Searched parameters that are not sizes: they are kept at the preset's value (or default).
+_NOT_SIZES = ("sharing", "learning_rate", "learning_rate_scale", "alpha", "dropout", "shared_rule")
+
+Measure = Callable[[Mapping[str, Any]], ParameterCount]  # Optuna params -> exact count
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """One adapted preset, ready to enqueue.
+
+    Attributes:
+        name: the run preset's name.
+        params: complete Optuna params of the space.
+        trainable_pct: its trainable % on this backbone and tasks.
+        target_pct: the relative size it was matched to.
+    """
+
+    name: str
+    params: dict[str, Any]
+    trainable_pct: float
+    target_pct: float
+
+
+def warm_start_params(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
+    """The paper's configurations with their own sizes, as Optuna params of this space.
+
+    Presets whose values the space cannot reach are left out (no adaptation, no budget): what
+    `adapted_warm_starts` starts from.
+    """
+    found = []
+    for name in WARM_START_ORDER:
+        preset = RUN_PRESETS[name]
+        params = space.fixed_params(preset.method, _values(preset))
+        if params is not None:
+            found.append((name, params))
+    return found
+
+
+def adapted_warm_starts(space: SearchSpace, measure: Measure, budget: Budget) -> tuple[list[WarmStart], list[str]]:
+    """The warm starts of a study, each preset resized to the paper's relative size.
+
+    Args:
+        space: the study's search space.
+        measure: exact parameter count of a complete set of Optuna params.
+        budget: configurations over it are never picked.
+
+    Returns:
+        (warm starts in WARM_START_ORDER, names of presets left out with the reason).
+    """
+    chosen: dict[str, dict[str, Any]] = {}  # preset -> size values it was given (over budget too)
+    starts, skipped = [], []
+    for name in WARM_START_ORDER:
+        preset = RUN_PRESETS[name]
+        candidates = _candidates(space, preset)
+        if not candidates:
+            skipped.append(f"{name} (the space cannot reach its method or sharing mode)")
+            continue
+        counted = [(sizes, params, measure(params)) for sizes, params in candidates]
+        target = _target(name, preset, space, measure, chosen)
+        nearest = min(counted, key=lambda c: _distance(c[2].trainable_pct, target, c[0], preset))
+        chosen[name] = nearest[0]
+        fitting = [c for c in counted if budget.allows(c[2])]
+        if not fitting:
+            smallest = min(c[2].trainable_pct for c in counted)
+            skipped.append(f"{name} (its smallest size in the space is {smallest:.2f}% trainable, over the budget)")
+            continue
+        sizes, params, count = min(fitting, key=lambda c: _distance(c[2].trainable_pct, target, c[0], preset))
+        starts.append(WarmStart(name, params, count.trainable_pct, target))
+    return starts, skipped
+
+
+def _values(preset: RunPreset) -> dict[str, Any]:
+    return {**preset.method_params, "sharing": preset.sharing.value}
+
+
+def _size_choices(space: SearchSpace, preset: RunPreset) -> dict[str, tuple[Any, ...]]:
+    """The preset's size parameters the space searches as choices, with those choices."""
+    searched = space.methods[preset.method].params
+    return {
+        name: parameter.values
+        for name, parameter in searched.items()
+        if isinstance(parameter, Choices) and name in preset.method_params and name not in _NOT_SIZES
+    }
+
+
+def _candidates(space: SearchSpace, preset: RunPreset) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(size values, Optuna params) of every size the space offers the preset, structure kept."""
+    if preset.method not in space.methods:
+        return []
+    choices = _size_choices(space, preset)
+    found = []
+    for combination in itertools.product(*choices.values()):
+        sizes = dict(zip(choices, combination))
+        params = space.fixed_params(preset.method, {**_values(preset), **sizes})
+        if params is not None:
+            found.append((sizes, params))
+    return found
+
+
+def _target(name: str, preset: RunPreset, space: SearchSpace, measure: Measure, chosen: Mapping[str, dict]) -> float:
+    if name in PAPER_TRAINABLE_PCT:
+        return PAPER_TRAINABLE_PCT[name]
+    sibling = SIZE_SIBLING.get(name)
+    if sibling in chosen:
+        params = space.fixed_params(preset.method, {**_values(preset), **chosen[sibling]})
+        if params is not None:
+            return measure(params).trainable_pct
+    # No sibling to copy: the preset's own sizes define its relative size.
+    params = space.fixed_params(preset.method, _values(preset))
+    return measure(params).trainable_pct if params is not None else PAPER_TRAINABLE_PCT["single-adapter"]
+
+
+def _distance(pct: float, target: float, sizes: Mapping[str, Any], preset: RunPreset) -> tuple[float, int, float]:
+    """Nearest on a log scale; ties go to the preset's own values, then to the smaller size."""
+    changed = sum(preset.method_params.get(k) != v for k, v in sizes.items())
+    return (round(abs(math.log(max(pct, 1e-9) / target)), 6), changed, pct)
