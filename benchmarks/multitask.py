@@ -1,6 +1,6 @@
 """One model trained on several tasks at once, against each task's majority-answer baseline.
 
-    python benchmarks/multitask.py [--tasks vqa,gqa,nlvr2,caption] [--method full_ft] [--steps 1500]
+    python benchmarks/multitask.py [--tasks vqa,gqa,nlvr2,caption] [--method full_ft] [--steps 1500] [--backbone NAME]
         [--task-sampling proportional|round_robin] [--eval-every N] [--frame-grid N]
 
 Trains a single model multi-task on the generated benchmark with the embedded pretrained
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--task-sampling", choices=("proportional", "round_robin"), default="proportional")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"embedded backbone preset (default {DEFAULT_BACKBONE})")
     parser.add_argument(
         "--frame-grid", type=int, default=visual_inputs.FRAME_GRID,
         help="side of each video frame's pooled grid (1: one mean-pooled token per frame)",
@@ -47,20 +48,20 @@ def main() -> None:
     args = parser.parse_args()
     tasks = tuple(args.tasks.split(","))
     visual_inputs.FRAME_GRID = args.frame_grid  # read when the video table is built
-    env = prepare_environment(args.data_dir.resolve(), DEFAULT_BACKBONE, tasks)
+    env = prepare_environment(args.data_dir.resolve(), args.backbone, tasks)
     spec = get_method(args.method)
     training = TrainingConfig(
         learning_rate=TINY_LEARNING_RATES.get(args.method, spec.learning_rate), steps=args.steps,
         batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, task_sampling=args.task_sampling,
     )
-    config = TrialConfig(DEFAULT_BACKBONE, tasks, args.method, freeze=spec.freeze, training=training)
+    config = TrialConfig(args.backbone, tasks, args.method, freeze=spec.freeze, training=training)
     start = time.perf_counter()
     outcome = run_trial(
         config, env, on_evaluation=lambda step, scores: print(f"  step {step}: " + ", ".join(f"{t} {s:.1f}" for t, s in scores.items()))
     )
     minutes = (time.perf_counter() - start) / 60
     print(f"{args.method} on {'+'.join(tasks)}, {args.steps} steps x batch {args.batch_size}, "
-          f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {DEFAULT_BACKBONE}: {minutes:.1f} min, "
+          f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {args.backbone}: {minutes:.1f} min, "
           f"{outcome.params.trainable_pct:.2f}% trainable")
     shuffled = {name: shuffled_visual_score(outcome, env, config, name) for name in tasks}
     print("| task | metric | score | shuffled visual inputs | majority baseline | score / baseline |")

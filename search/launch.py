@@ -166,6 +166,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     budget, backbone, tasks, objectives = parse_budget(settings.budget), settings.backbone, settings.tasks, settings.objectives
     log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
     env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0, random_init=settings.random_init)
+    log.info("prepared in %.0f s", time.perf_counter() - started)
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
@@ -245,7 +246,12 @@ def _resumed_settings(storage: str, study: str, requested):
     import optuna
 
     from search.study_settings import SETTINGS_ATTR, StudySettings
+    from storage.urls import is_sqlite, sqlite_path
 
+    if is_sqlite(storage) and (sqlite_path(storage) is None or not sqlite_path(storage).exists()):
+        # No database yet (a first run: the data directory may not exist either), so no study
+        # to resume; opening one here would try to create the file before its folder.
+        return requested
     try:
         stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(SETTINGS_ATTR)
         stored = StudySettings.from_attr(stored) if stored else None

@@ -13,8 +13,8 @@ import yaml
 from models.build import build_vl_model
 from models.config import TrialConfig
 from models.petl.presets import RUN_PRESETS
-from search.warm_start import WARM_START_ORDER
 from models.weights import WEIGHTS_FILE, load_trainable
+from search.warm_start import WARM_START_ORDER
 from storage import load_results, make_engine
 from training.trial import score_model
 
@@ -96,3 +96,21 @@ def test_export_then_train_reproduces_the_recipe(study, data_dir, env, tmp_path)
     model, tokenizer = build_vl_model(config, env.location)
     load_trainable(model, out / WEIGHTS_FILE)
     assert score_model(model, tokenizer, config, env, show_progress=False)["vqa"] == pytest.approx(metrics["score"])
+
+
+def test_the_main_command_runs_on_a_fresh_data_directory(tmp_path):
+    """`python -m search.launch --budget 5%` on a machine with nothing prepared: the data
+    directory does not exist yet, and the launch builds everything the default backbone (the
+    VL-pretrained tiny CLIP + T5) needs before its first trial. Kept short: one task, one trial
+    of two steps; the suite's VLPETL_* settings shorten both pretraining stages."""
+    data_dir = tmp_path / "fresh" / "data"
+    launch = cli(
+        "search.launch", "--budget", "5%", "--data-dir", str(data_dir), "--tasks", "vqa", "--trials", "1",
+        "--steps", "2", "--rungs", "0", "--no-reference", "--no-warm-start",
+    )
+    assert (data_dir / "backbones" / "tiny-clip+tiny-t5-vlp" / "vl_projection.safetensors").is_file()
+    assert (data_dir / "studies.db").is_file()
+    results = load_results(make_engine(f"sqlite:///{data_dir / 'studies.db'}"))
+    assert list(results["status"]) == ["complete"]
+    assert results.iloc[0]["config"]["backbone"] == "tiny-clip+tiny-t5-vlp"
+    assert "Results stored in" in launch.stdout
