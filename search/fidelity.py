@@ -67,7 +67,7 @@ class RungJudge:
         trial: the running Optuna trial (its study is read for the other trials' rung scores).
         trainable_pct: the trial's trainable share, the second objective.
         fidelity: the rule.
-        exempt: never stop this trial (the full fine-tuning reference).
+        exempt: never stop this trial (the full fine-tuning reference, the warm starts).
     """
 
     def __init__(self, trial: optuna.Trial, trainable_pct: float, fidelity: Fidelity, exempt: bool = False):

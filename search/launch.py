@@ -145,7 +145,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
 
     from search.liveness import WorkerGuard, WorkerStopped, study_liveness, study_storage
     from search.fidelity import saved_compute
-    from search.objective import OBJECTIVES, REFERENCE_ATTR
+    from search.objective import OBJECTIVES, REFERENCE_ATTR, WARM_START_ATTR
     from search.report import front_table, hypervolume_text, reference_line, status_counts
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
@@ -189,7 +189,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
                 budget,
             )
             for start in starts:
-                study_obj.enqueue_trial(start.params, user_attrs={"warm_start": start.name})
+                study_obj.enqueue_trial(start.params, user_attrs={WARM_START_ATTR: start.name})
             log.info(
                 "warm starts (the paper's configurations at their relative sizes on %s): %s", backbone,
                 ", ".join(f"{s.name} {s.trainable_pct:.2f}% (target {s.target_pct:.2f}%)" for s in starts) or "none",

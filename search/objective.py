@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CONSTRAINT_KEY = "budget"  # > 0: over budget by that fraction of the total parameters
 REFERENCE_ATTR = "reference"
+WARM_START_ATTR = "warm_start"  # the run preset a warm-start trial stands for
 
 
 # Every objective a study can optimise, with its direction; score and trainable % come first.
@@ -95,7 +96,11 @@ class Objective:
         # The rungs only change when the trial is scored on the way, not how it trains, so the
         # recorded (and exported) configuration stays the one without them.
         run_config = dataclasses.replace(config, training=with_rungs(config.training, self.fidelity))
-        judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=reference) if run_config.training.eval_every else None
+        # The reference and the paper's configurations (warm starts) always run to the end: they
+        # are the points of comparison a user reads the front against, one per method family,
+        # and a study that stopped them early would show a family only by the sampler's chance.
+        exempt = reference or WARM_START_ATTR in trial.user_attrs
+        judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=exempt) if run_config.training.eval_every else None
         trial.set_user_attr(STEPS_PLANNED_ATTR, config.training.steps)
         try:
             outcome = run_trial(run_config, self.env, on_evaluation=judge)

@@ -22,7 +22,7 @@ from search.fidelity import (
     saved_compute,
     with_rungs,
 )
-from search.objective import Objective
+from search.objective import WARM_START_ATTR, Objective
 from search.space import SpaceDefaults, config_from_point
 from search.space_file import parse_space
 from storage import init_schema, load_results, make_engine
@@ -109,3 +109,18 @@ def test_a_dominated_trial_stops_at_the_first_rung_and_is_recorded_with_the_reas
     assert f"stopped at step {RUNG}" in row["error"] and "#0 (100.0)" in row["error"] and "#1 (100.0)" in row["error"]
     saved = saved_compute(study.trials)
     assert (saved.stopped, saved.steps_run, saved.steps_planned) == (1, RUNG, STEPS)
+
+
+def test_a_warm_start_runs_to_the_end_even_when_dominated_at_a_rung(stopped_study, env):
+    """The paper's configurations are the front's points of comparison, one per family: the
+    same dominated adapter, enqueued as a warm start, is scored at every rung and completes."""
+    study, engine = stopped_study
+    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
+    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
+    study.enqueue_trial({"method": "adapter", "adapter.reduction_factor": 16}, user_attrs={WARM_START_ATTR: "single-adapter"})
+    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(eval_sample=16))
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    warm = study.trials[-1]
+    assert warm.state == TrialState.COMPLETE, warm.user_attrs
+    assert [f"{RUNG_PREFIX}{s}" in warm.user_attrs for s in (RUNG, 2 * RUNG, 3 * RUNG)] == [True] * 3
+    assert warm.user_attrs[f"{RUNG_PREFIX}{RUNG}"] < 100.0  # dominated there, yet not stopped
