@@ -7,6 +7,7 @@ shows study details to whoever can reach the port.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import signal
 import subprocess
@@ -60,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be in 1..65535, but got {args.port}.")
+    if not _is_address(args.address):
+        parser.error(
+            f"--address must be an IP address or 'localhost', but got {args.address!r}; "
+            "keep the default 127.0.0.1, or give 0.0.0.0 to serve every interface."
+        )
     url = resolve_storage_url(["--storage", args.storage] if args.storage else [], os.environ)
     try:
         validate_storage_url(url)
@@ -69,6 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # password in it does not show up in `ps` output.
     env = {**os.environ, STORAGE_ENV: url}
     return _run(build_command(port=args.port, address=args.address), env)
+
+
+def _is_address(text: str) -> bool:
+    # Streamlit would fail on anything else only once started, with a traceback.
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return text == "localhost"
+    return True
 
 
 def _run(command: list[str], env: dict[str, str]) -> int:

@@ -2,7 +2,8 @@
 
 A store is one safetensors file per (images, encoder, resolution, pooling), named by a
 content hash of all four, so a changed image or encoder gives a new key and an old store is
-never read by mistake. A file that fails to load is treated as missing and rebuilt.
+never read by mistake. A file that fails to load, or holds other images, is treated as missing
+and rebuilt.
 
 Extraction is resumable. Images are encoded in shards, each written atomically as
 `.partial-<key>/shard-<index>.safetensors` next to the store; a rerun after an interruption
@@ -139,7 +140,8 @@ def _ensure(cache_dir, image_paths, identity, make_encoder, batch_size, shard_si
     key = content_key(image_paths, identity)
     store = Path(cache_dir) / f"features-{key}.safetensors"
     table = _load(store)
-    if table is not None:
+    # A store of other images (copied over, or written by a bug) is as useless as a corrupt one.
+    if table is not None and set(table.index) == set(image_paths):
         return store, table
     partial = store.parent / f".partial-{key}"
     ids = sorted(image_paths)
@@ -205,6 +207,8 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     try:
         with open(tmp, "xb") as handle:
             write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename: a power loss leaves old or new
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -27,6 +27,9 @@ def save_trainable(model: VLSeq2Seq, folder: Path, config: dict) -> Path:
     os.close(fd)
     try:
         save_file(trainable_state(model), tmp, metadata={"config": json.dumps(config)})
+        # On disk before the rename, so a power loss cannot leave the name on a partial file.
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

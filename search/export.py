@@ -52,11 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     fmt = FORMATS.get(args.out.suffix.lower())
     if fmt is None:
         fail(PROGRAM, f"--out {str(args.out)!r} must end in one of {', '.join(FORMATS)}")
+    from storage.engine import StorageUnreachableError, check_reachable
+
     try:
+        check_reachable(url)
         engine = make_readonly_engine(url)
         studies = list_studies(engine)
     except FileNotFoundError as error:
         fail(PROGRAM, f"--storage {redact(url)!r}: {error}")
+    except StorageUnreachableError as error:
+        fail(PROGRAM, f"--storage: {error}")
     if args.study not in studies:
         fail(PROGRAM, f"--study {args.study!r} is not in {redact(url)}; studies there: {', '.join(studies) or '(none)'}")
     results = load_results(engine, args.study)
@@ -64,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if best is None:
         fail(PROGRAM, f"no completed trial of study {args.study!r} fits the budget {budget.text!r}; raise the budget or run more trials", code=1)
     recipe = recipe_from_row(best, storage_url=redact(url), budget=budget.text)
-    write_atomic(args.out, dump_recipe(recipe, fmt))
+    try:
+        write_atomic(args.out, dump_recipe(recipe, fmt))
+    except OSError as error:  # a full disk, a read-only folder: the old file, if any, is intact
+        fail(PROGRAM, f"--out {str(args.out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
     print(
         f"trial {int(best['trial_number'])} ({best['method']}, {best['trainable_pct']:.2f}% trainable, "
         f"score {best['score']:.1f}) -> {args.out}"
@@ -74,12 +82,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so no partial file is ever left."""
+    """Write through a temporary file and rename, so no partial file is ever left.
+
+    The data reaches the disk (fsync) before the rename: otherwise a power loss right after it
+    may leave the new name on an empty file. A crash before the rename leaves the old file.
+
+    Raises:
+        OSError: the folder cannot be created or the disk refuses the data; ``path`` is unchanged.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

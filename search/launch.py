@@ -113,6 +113,14 @@ def _validate(args: argparse.Namespace) -> dict:
         storage = validate_storage_url(storage)
     except StorageURLError as error:
         fail(PROGRAM, str(error))
+    from storage.engine import StorageUnreachableError, check_reachable
+
+    try:
+        check_reachable(storage)  # a server that is down or refuses the password: say so now
+    except StorageUnreachableError as error:
+        fail(PROGRAM, f"--storage: {error}")
+    if data_dir.exists() and not data_dir.is_dir():
+        fail(PROGRAM, f"--data-dir {str(data_dir)!r} is a file; give a folder (it is created when missing)")
     from search.objective import OBJECTIVES
     from search.space_file import SpaceError, load_space
 

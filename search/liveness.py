@@ -31,15 +31,19 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from search.trial_info import worker_id
 from storage import mark_trial_failed
+from storage.engine import is_disconnect, retry_on_disconnect
+from storage.urls import is_sqlite
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "LIVENESS_ATTR",
     "Liveness",
+    "ReconnectingRDBStorage",
     "RetryDeadTrial",
     "WorkerGuard",
     "WorkerStopped",
@@ -123,8 +127,55 @@ def _stored_liveness(url: str, study_name: str) -> Liveness:
         plain.engine.dispose()
 
 
+# RDBStorage calls that a repeat cannot harm: reads, and writes that set a value or add a
+# parameter (a repeat after a dropped connection sets the same). Not create_new_trial: a
+# repeat after a commit whose answer was lost would leave a second, orphaned trial.
+_REPEATABLE = (
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+    "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
+    "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "get_best_trial", "get_trial_param",
+    "set_study_user_attr", "set_study_system_attr", "set_trial_user_attr", "set_trial_system_attr",
+    "set_trial_param", "set_trial_intermediate_value", "set_trial_state_values", "record_heartbeat",
+)  # fmt: skip
+
+
+def _reconnecting(name: str) -> Callable[..., Any]:
+    method = getattr(RDBStorage, name)
+
+    def call(self: RDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return retry_on_disconnect(lambda: _unwrap(method, self, *args, **kwargs), f"optuna {name}")
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = method.__doc__
+    return call
+
+
+def _unwrap(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # Optuna turns a dropped connection into StorageInternalError; hand the database's error on.
+    try:
+        return method(*args, **kwargs)
+    except optuna.exceptions.StorageInternalError as error:
+        if isinstance(error.__cause__, DBAPIError) and is_disconnect(error.__cause__):
+            raise error.__cause__ from None
+        raise
+
+
+class ReconnectingRDBStorage(RDBStorage):
+    """Optuna's RDB storage, whose repeatable calls survive a connection the server dropped.
+
+    ``pool_pre_ping`` replaces a pooled connection that died while idle; a connection cut in
+    the middle of a call (a failover, ``pg_terminate_backend``) fails that call, which is run
+    again with backoff (``storage.engine.retry_on_disconnect``). Without it, a trial whose
+    objective asked the storage at that moment would fail, or lose its result.
+    """
+
+
+for _name in _REPEATABLE:
+    setattr(ReconnectingRDBStorage, _name, _reconnecting(_name))
+
+
 def study_storage(url: str, engine: Engine, study_name: str) -> RDBStorage:
-    """Optuna's storage at ``url`` with heartbeats on and dead trials retried.
+    """Optuna's storage at ``url`` with heartbeats on, dead trials retried, dropped connections survived.
 
     Args:
         url: The study database (the same URL as ``engine``'s).
@@ -138,10 +189,14 @@ def study_storage(url: str, engine: Engine, study_name: str) -> RDBStorage:
         ValueError: If the study stores invalid liveness settings.
     """
     liveness = _stored_liveness(url, study_name)
+    # Optuna sets pool_pre_ping only for MySQL: without it, the first query after the server
+    # closed a pooled connection (a restart, a failover, an idle timeout) fails the worker.
+    engine_kwargs = {} if is_sqlite(url) else {"pool_pre_ping": True}
     with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        return ReconnectingRDBStorage(
             url,
+            engine_kwargs=engine_kwargs,
             heartbeat_interval=liveness.heartbeat_interval,
             grace_period=liveness.grace_period,
             heartbeat_stale_trial_callback=RetryDeadTrial(engine, liveness),

@@ -8,23 +8,28 @@ violation, set with `trial.set_constraint`, steers the sampler away.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import time
 import traceback
 from datetime import datetime, timezone
+from pathlib import Path
 
 import optuna
+import torch
 from sqlalchemy import Engine
 from tqdm.auto import tqdm
 
 from models.config import TrialConfig
+from models.features import file_digest
 from models.params import ParameterCount
 from search.budget import Budget
+from training.faults import active_trial
 from search.fidelity import NO_FIDELITY, STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, Fidelity, RungJudge, RungPruned, with_rungs
 from search.space import SpaceDefaults, config_from_trial, reference_config
 from search.trial_info import outcome_fields, run_environment, worker_id
 from storage import TrialRecord, TrialStatus, load_results, record_trial
-from training.environment import TrialEnvironment
+from training.environment import TrialEnvironment, benchmark_dir
 from training.trial import count_trial_parameters, run_trial
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,7 @@ class Objective:
         self.count_clip = count_clip
         self.objectives = objectives
         self.fidelity = fidelity
+        self._inputs: dict | None = None  # data_identity(env), hashed on first use
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         started = time.perf_counter()
@@ -103,7 +109,18 @@ class Objective:
         judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=exempt) if run_config.training.eval_every else None
         trial.set_user_attr(STEPS_PLANNED_ATTR, config.training.steps)
         try:
-            outcome = run_trial(run_config, self.env, on_evaluation=judge)
+            with active_trial(trial.number):
+                outcome = run_trial(run_config, self.env, on_evaluation=judge)
+        except torch.OutOfMemoryError as error:
+            reason = (
+                f"{_describe(error)}; memory was freed for the next trial; lower training.batch_size, "
+                "or search smaller methods or a smaller backbone"
+            )
+            _free_memory(error)
+            self._record(trial, config, params, TrialStatus.FAILED, error=reason)
+            tqdm.write(f"trial {trial.number}: failed, out of memory")
+            # A fresh exception: the original's traceback would keep the failed model alive.
+            raise TrialOutOfMemory(reason) from None
         except RungPruned as stopped:
             trial.set_user_attr(STEPS_RUN_ATTR, stopped.steps_run)
             self._record(trial, config, params, TrialStatus.PRUNED, error=str(stopped))
@@ -143,6 +160,11 @@ class Objective:
         allowed = self.budget.fraction * params.total if self.budget.fraction is not None else self.budget.count
         return (params.trainable - allowed) / params.total
 
+    def _input_identity(self) -> dict:
+        if self._inputs is None:
+            self._inputs = data_identity(self.env)
+        return self._inputs
+
     def _record(self, trial, config: TrialConfig, params: ParameterCount, status: TrialStatus, **fields) -> None:
         if status is not TrialStatus.RUNNING:
             fields["finished_at"] = datetime.now(timezone.utc)
@@ -157,10 +179,49 @@ class Objective:
                 trainable_params=params.trainable,
                 total_params=params.total,
                 worker=worker_id(),
-                environment=run_environment(str(self.env.device)),
+                environment={**run_environment(str(self.env.device)), "inputs": self._input_identity()},
                 **fields,
             ),
         )
+
+
+class TrialOutOfMemory(RuntimeError):
+    """A trial ran out of memory; it failed, and what it held was freed before the next trial."""
+
+
+def _free_memory(error: BaseException) -> None:
+    """Release what an out-of-memory trial allocated, before the study's next trial starts.
+
+    The model, its gradients and the optimiser state are locals of the training frames, which
+    the exception's traceback keeps alive, and they sit in reference cycles that only the
+    cyclic collector frees, before the next trial rather than whenever it next runs. CUDA's
+    caching allocator keeps freed blocks reserved for this process until told to return them.
+    """
+    traceback.clear_frames(error.__traceback__)
+    error.__traceback__ = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def data_identity(env: TrialEnvironment) -> dict:
+    """What a trial reads besides its config, by content: the backbone's weights and the benchmark.
+
+    With the config (seed included) and the code revision and packages of `run_environment`,
+    this is what a row needs to be rerun, and to tell why a rerun differs: the embedded
+    backbone, say, pretrained with other settings on another machine.
+    """
+    location = env.location
+    root = benchmark_dir(env.data_dir, 0, location.preset.image_size)  # launch and worker use seed 0
+    return {
+        "backbone": location.preset.name,
+        "random_init": location.random_init,
+        "clip_weights_sha256": file_digest(location.clip_checkpoint),
+        "language_model_weights_sha256": file_digest(Path(location.language_model) / "model.safetensors"),
+        "vl_projection_sha256": file_digest(location.vl_projection),
+        "benchmark": root.name,
+        "benchmark_manifest_sha256": file_digest(root / "manifest.json"),
+    }
 
 
 def _params_text(config: TrialConfig) -> str:

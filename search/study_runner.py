@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 import optuna
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from search.budget import parse_budget
 from search.fidelity import Fidelity
@@ -14,6 +16,7 @@ from search.objective import Objective
 from search.progress import StudyProgress, trained
 from search.space import SpaceDefaults, fixed_config
 from search.study_settings import StudySettings
+from storage.engine import RETRY_DELAYS_S, is_disconnect
 from training.environment import TrialEnvironment
 from training.trial import count_trial_parameters
 
@@ -51,16 +54,42 @@ def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engin
 def run_until_target(study: optuna.Study, objective: Objective, target: int, time_limit: float | None) -> int:
     """Train trials until the study (all its workers together) has `target` trained ones.
 
+    A dropped database connection that escapes Optuna (its `ask` or `tell` failing, say) does
+    not end the worker: it waits with backoff and goes on. A trial whose result could not be
+    told stays "running" without heartbeats, so the study's liveness check fails it and queues
+    it again (search.liveness).
+
     Returns:
         How many trials this process trained.
+
+    Raises:
+        optuna.exceptions.StorageInternalError, sqlalchemy.exc.DBAPIError: the database stayed
+            unreachable through every retry.
     """
-    done = sum(trained(t) for t in study.get_trials(deepcopy=False))
-    remaining = max(0, target - done)
-    if not remaining:
-        return 0
-    progress = StudyProgress(target, done, max_attempts=10 * remaining)
-    try:
-        study.optimize(objective, timeout=time_limit, callbacks=[progress], catch=(Exception,))
-    finally:
-        progress.close()
-    return progress.trained_here
+    started = time.monotonic()
+    trained_here = 0
+    failures = 0
+    while True:
+        done = sum(trained(t) for t in study.get_trials(deepcopy=False))
+        remaining = max(0, target - done)
+        timeout = None if time_limit is None else time_limit - (time.monotonic() - started)
+        if not remaining or (timeout is not None and timeout <= 0):
+            return trained_here
+        progress = StudyProgress(target, done, max_attempts=10 * remaining)
+        try:
+            # gc_after_trial: a failed trial's model and optimiser sit in reference cycles with
+            # its traceback; collect them before the next trial allocates its own.
+            study.optimize(objective, timeout=timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+            return trained_here + progress.trained_here
+        except (optuna.exceptions.StorageInternalError, DBAPIError) as error:
+            if isinstance(error, DBAPIError) and not is_disconnect(error):
+                raise
+            failures = 0 if progress.attempts else failures + 1  # a trial got through: a new outage
+            if failures > len(RETRY_DELAYS_S):
+                raise
+            delay = RETRY_DELAYS_S[failures - 1] if failures else RETRY_DELAYS_S[0]
+            log.warning("the study database failed (%s); going on in %.1f s", type(error).__name__, delay)
+            trained_here += progress.trained_here
+            time.sleep(delay)
+        finally:
+            progress.close()

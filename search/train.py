@@ -29,28 +29,67 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_recipe(path: Path):
-    """Read and validate a recipe; returns its TrialConfig.
+    """Read and validate a recipe; returns the recipe and its TrialConfig.
+
+    Every problem of the configuration is listed at once: its layout, the backbone and tasks
+    (named against the known ones), the method and its parameters, the training block.
 
     Raises:
         ValueError: unreadable file, wrong layout or an invalid configuration (all problems listed).
     """
-    from models.config import ConfigError, TrialConfig
+    from models.backbones.presets import PRESETS
+    from models.config import ConfigError, SharingMode, TrialConfig
     from models.petl import get_method
+    from training.environment import SUPPORTED_TASKS
 
     if not path.is_file():
         raise ValueError(f"recipe {str(path)!r} does not exist; write one with python -m search.export")
     try:
         recipe = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ValueError(f"recipe {str(path)!r} is not valid YAML/JSON: {error}") from error
     if not isinstance(recipe, dict) or not isinstance(recipe.get("config"), dict):
         raise ValueError(f"recipe {str(path)!r} has no 'config' mapping; export it with python -m search.export")
+    data = recipe["config"]
+    problems = []
+    backbone = data.get("backbone")
+    if backbone is not None and backbone not in PRESETS:
+        problems.append(f"backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    tasks = data.get("tasks")
+    if tasks is not None:
+        if not isinstance(tasks, list) or not tasks:
+            problems.append(f"tasks must be a non-empty list, got {tasks!r}")
+        elif unknown := [t for t in tasks if t not in SUPPORTED_TASKS]:
+            problems.append(f"tasks {unknown} are unknown; supported: {', '.join(SUPPORTED_TASKS)}")
+    config = None
     try:
-        config = TrialConfig.from_dict(recipe["config"])
-        get_method(config.method).make_config(config.method_params, config.sharing)
+        config = TrialConfig.from_dict(data)
     except ConfigError as error:
-        raise ValueError(f"recipe {str(path)!r}: {error}") from error
+        problems.extend(error.problems)
+    # The method's own rules, even when the rest of the config has problems of its own.
+    params, sharing = data.get("method_params", {}), data.get("sharing", SharingMode.SINGLE.value)
+    try:
+        method = get_method(str(data.get("method")))
+        if isinstance(params, dict) and sharing in {mode.value for mode in SharingMode}:
+            method.make_config(params, SharingMode(sharing))
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise ValueError(f"recipe {str(path)!r}: " + str(ConfigError(problems)))
     return recipe, config
+
+
+def check_backbone_weights(backbone: str, data_dir: Path) -> None:
+    """Raise ValueError naming each missing component of a base-size backbone, before anything is written."""
+    from models.build import BackboneLocation
+    from models.config import ConfigError
+
+    try:
+        BackboneLocation.resolve(backbone, data_dir).require_weights()
+    except ConfigError as error:
+        # search.train has no --random-init: a recipe trains the weights it names.
+        ways = [p for p in error.problems if "--random-init" not in p]
+        raise ValueError(f"backbone {backbone!r} of the recipe: " + "; ".join(ways)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,13 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, str(error))
     if args.steps is not None:
         config = dataclasses.replace(config, training=dataclasses.replace(config.training, steps=args.steps))
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        fail(PROGRAM, f"--data-dir {str(data_dir)!r} is a file; pass a folder (created when missing)")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        fail(PROGRAM, f"--out {str(args.out)!r} is a file; pass a folder for the weights, metrics and recipe")
+    try:
+        check_backbone_weights(config.backbone, data_dir)
+    except ValueError as error:
+        fail(PROGRAM, str(error))
     configure_logging()
 
     from models.weights import save_trainable
     from training.environment import prepare_environment
     from training.trial import run_trial
 
-    data_dir = (args.data_dir or default_data_dir()).resolve()
     out = args.out or data_dir / "runs" / args.recipe.stem
     env = prepare_environment(data_dir, config.backbone, config.tasks)
     outcome = run_trial(config, env)

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, f"--wait must be >= 0 seconds, got {args.wait}")
     if args.threads < 0:
         fail(PROGRAM, f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
+    if args.data_dir is not None and args.data_dir.exists() and not args.data_dir.is_dir():
+        fail(PROGRAM, f"--data-dir {str(args.data_dir)!r} is a file; pass a folder (created when missing)")
     configure_logging()
     if args.threads:
         import torch
@@ -132,17 +134,21 @@ def _wait_for_study(name: str, url: str, wait: float) -> None:
     from sqlalchemy.exc import OperationalError
 
     from storage import redact
+    from storage.engine import StorageUnreachableError, check_reachable
 
     deadline = time.monotonic() + wait
     announced = False
     while True:
         try:
+            check_reachable(url)  # names the cause: server down, unknown host, wrong password
             if _study_exists(url, name):
                 return
             problem = f"--study {name!r} does not exist in {redact(url)}; start it with python -m search.launch"
         except FileNotFoundError:  # a SQLite file not created yet
             problem = f"--study {name!r} does not exist: no database at {redact(url)}; start it with python -m search.launch"
-        except OperationalError as error:  # the database is not up yet (a container starting)
+        except StorageUnreachableError as error:  # the database is not up yet (a container starting)
+            problem = f"--storage: {error}"
+        except OperationalError as error:  # it went away between the two connections
             problem = f"cannot reach {redact(url)} ({type(error.orig).__name__}); check the URL and that the database runs"
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -2,38 +2,55 @@
 
 Writers (search workers) use :func:`make_engine` and call :func:`init_schema`
 once; the dashboard uses :func:`make_readonly_engine`, which the database
-itself stops from writing.
+itself stops from writing. :func:`check_reachable` names why a server cannot
+be used before anything starts, and :func:`retry_on_disconnect` carries an
+idempotent operation over a dropped connection (a restart, a failover).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from storage.migrations import SchemaVersionError, upgrade
 from storage.schema import SCHEMA_VERSION, Base, SchemaMeta
 from storage.urls import StorageURLError, is_sqlite, redact, sqlite_path, validate_storage_url
 
 __all__ = [
+    "RETRY_DELAYS_S",
     "SQLITE_TIMEOUT_S",
     "SchemaVersionError",
+    "StorageUnreachableError",
+    "check_reachable",
     "init_schema",
+    "is_disconnect",
     "make_engine",
     "make_readonly_engine",
+    "retry_on_disconnect",
     "session_scope",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Seconds a SQLite connection waits for another worker's write lock.
 SQLITE_TIMEOUT_S = 30
 # Concurrent workers may race to create the tables; one retry settles it.
 _INIT_ATTEMPTS = 3
+# Waits before each new attempt of an operation whose connection dropped: about 15 s in all,
+# enough for a PostgreSQL restart or failover, short enough that a dead server fails a trial
+# instead of hanging the worker.
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _enable_wal(dbapi_connection: Any, _record: Any) -> None:
@@ -189,3 +206,79 @@ def _create_and_stamp(engine: Engine) -> int:
             session.add(SchemaMeta(id=1, version=SCHEMA_VERSION))
             return SCHEMA_VERSION
         return meta.version
+
+
+class StorageUnreachableError(ConnectionError):
+    """The study database cannot be reached or refuses the credentials."""
+
+
+def check_reachable(url: str) -> None:
+    """Open one connection to ``url`` and run ``SELECT 1``; nothing is created or written.
+
+    For a SQLite URL this checks nothing (the file is created on first use, and the
+    read-only engine reports a missing one itself).
+
+    Args:
+        url: A validated storage URL.
+
+    Raises:
+        StorageUnreachableError: The server is down or unknown, or it refuses the user, the
+            password or the database; the message shows the URL with its password hidden.
+    """
+    if is_sqlite(url):
+        return
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        raise StorageUnreachableError(
+            f"cannot connect to {redact(url)!r}: {_cause(error)}; check that the server runs and the host, port, "
+            "user, password (in the URL or $PGPASSWORD) and database name are right"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """Whether ``error`` is a lost or refused connection, which a new attempt may get past."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    # A server restarting, a connection killed mid-query, a SQLite lock held too long.
+    return isinstance(error, OperationalError)
+
+
+def retry_on_disconnect(operation: Callable[[], T], what: str) -> T:
+    """Run ``operation``; when its connection drops, wait and run it again.
+
+    The pool hands a fresh connection to each attempt (the dead one was invalidated, and
+    ``pool_pre_ping`` discards others the server closed). Only for idempotent operations:
+    an attempt whose commit reached the server before the connection dropped is repeated.
+
+    Args:
+        operation: The database work, run in its own transaction.
+        what: What it does, for the log ("record trial 3").
+
+    Returns:
+        What ``operation`` returned.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: Any other error at once; a dropped connection once the
+            :data:`RETRY_DELAYS_S` are used up.
+    """
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return operation()
+        except DBAPIError as error:
+            if delay is None or not is_disconnect(error):
+                raise
+            log.warning("%s: the database connection failed (%s); trying again in %.1f s", what, _cause(error), delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _cause(error: DBAPIError) -> str:
+    # The driver's first line says what happened (refused, unknown host, authentication failed,
+    # terminated) without the password; the rest is SQL and SQLAlchemy's boilerplate.
+    lines = str(error.orig).strip().splitlines() if error.orig is not None else []
+    return lines[0] if lines else type(error).__name__

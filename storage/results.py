@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Engine, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage.engine import session_scope
+from storage.engine import retry_on_disconnect, session_scope
 from storage.schema import WORKER_LENGTH, TrialResult, TrialStatus
 
 __all__ = [
@@ -179,7 +179,8 @@ def record_trial(engine: Engine, record: TrialRecord) -> None:
     """Insert or update the row for ``(record.study_name, record.trial_number)``.
 
     Select-then-write in one transaction, so it behaves the same on SQLite
-    and PostgreSQL; a "running" row is later overwritten by the outcome.
+    and PostgreSQL; a "running" row is later overwritten by the outcome. A
+    dropped connection is retried with backoff (the write is idempotent).
 
     Args:
         engine: A read-write engine whose schema was created by ``init_schema``.
@@ -189,12 +190,16 @@ def record_trial(engine: Engine, record: TrialRecord) -> None:
         sqlalchemy.exc.SQLAlchemyError: If the database rejects the write.
     """
     values = {f.name: getattr(record, f.name) for f in fields(record)}
-    try:
-        _upsert(engine, record, values)
-    except IntegrityError:
-        # Another writer inserted the same trial between our select and
-        # insert; retrying turns our insert into an update.
-        _upsert(engine, record, values)
+
+    def write() -> None:
+        try:
+            _upsert(engine, record, values)
+        except IntegrityError:
+            # Another writer inserted the same trial between our select and
+            # insert; retrying turns our insert into an update.
+            _upsert(engine, record, values)
+
+    retry_on_disconnect(write, f"record trial {record.trial_number} of study {record.study_name!r}")
 
 
 def _upsert(engine: Engine, record: TrialRecord, values: dict[str, Any]) -> None:
@@ -243,23 +248,24 @@ def load_results(engine: Engine, study_name: str | None = None) -> pd.DataFrame:
         ``task_scores`` hold dicts. Empty, with the same columns, when
         there are no trials or no ``trial_results`` table.
     """
-    rows: list[dict[str, Any]] = []
-    if _has_results(engine):
-        stored = _stored_columns(engine)
-        table = TrialResult.__table__
-        query = select(*(table.c[c] for c in stored)).order_by(table.c.study_name, table.c.trial_number)
-        if study_name is not None:
-            query = query.where(table.c.study_name == study_name)
-        with engine.connect() as connection:
-            rows = [
-                {c: row.get(c) for c in RESULT_COLUMNS}
-                for row in (r._mapping for r in connection.execute(query))
-            ]
+    rows = retry_on_disconnect(lambda: _read_rows(engine, study_name), "load results")
     # Column by column, so None stays None in object columns (pandas would
     # otherwise infer a string dtype and turn None into NaN).
     return pd.DataFrame(
         {c: pd.Series([row[c] for row in rows], dtype=_DTYPES[c]) for c in RESULT_COLUMNS}
     )
+
+
+def _read_rows(engine: Engine, study_name: str | None) -> list[dict[str, Any]]:
+    if not _has_results(engine):
+        return []
+    stored = _stored_columns(engine)
+    table = TrialResult.__table__
+    query = select(*(table.c[c] for c in stored)).order_by(table.c.study_name, table.c.trial_number)
+    if study_name is not None:
+        query = query.where(table.c.study_name == study_name)
+    with engine.connect() as connection:
+        return [{c: row.get(c) for c in RESULT_COLUMNS} for row in (r._mapping for r in connection.execute(query))]
 
 
 def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason: str) -> bool:
@@ -290,8 +296,13 @@ def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason
         .where(TrialResult.study_name == study_name, TrialResult.trial_number == trial_number)
         .values(status=TrialStatus.FAILED.value, error=reason, finished_at=datetime.now(UTC))
     )
-    with session_scope(engine) as session:
-        return session.execute(statement).rowcount > 0
+
+    def write() -> bool:
+        with session_scope(engine) as session:
+            return session.execute(statement).rowcount > 0
+
+    # Idempotent: a repeat after a dropped connection sets the same values.
+    return retry_on_disconnect(write, f"mark trial {trial_number} of study {study_name!r} failed")
 
 
 def list_studies(engine: Engine) -> list[str]:

@@ -13,6 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 from models.config import TrainingConfig
 from models.pretrain.curve import LossCurve
 from models.vl_model import VLSeq2Seq
+from training.faults import inject as inject_fault
 from training.batches import Collator
 from training.examples import TextExample
 from training.precision import autocast
@@ -56,6 +57,7 @@ def train(
 
     Raises:
         NonFiniteLossError: a step's loss is NaN or infinite.
+        torch.OutOfMemoryError: a step does not fit in the device's memory (the caller frees it).
     """
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
@@ -85,6 +87,8 @@ def train(
         with autocast(config.precision, device):
             losses = model(labels=batch.labels, **batch.model_inputs())
         loss = (losses * batch.weights).mean()
+        # A no-op unless VLPETL_INJECT_FAULTS plans a fault for this trial and step (tests).
+        loss = inject_fault(step + 1, loss)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1} ({task}); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
