@@ -62,17 +62,9 @@ def run_arm(workers: int, args: argparse.Namespace, storage: str, study: str) ->
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=10, help="training steps per trial (default 10)")
-    parser.add_argument("--trials", type=int, default=4, help="trained trials per arm (default 4)")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
-    parser.add_argument("--storage", default=None, help="a PostgreSQL URL for both arms (default: a SQLite file each)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
-    args = parser.parse_args()
-    args.data_dir = args.data_dir.resolve()
+def measure(args: argparse.Namespace) -> list[dict[str, float]]:
+    """Both arms, one after the other, on fresh studies; the benchmark is prepared once first."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # Prepare the benchmark, backbone and features once, outside both measurements.
     from models.backbones.presets import DEFAULT_BACKBONE
     from training.environment import prepare_environment
 
@@ -84,16 +76,57 @@ def main() -> None:
             storage = args.storage or f"sqlite:///{folder}/throughput-{workers}.db"
             rows.append(run_arm(workers, args, storage, f"throughput-{workers}w-{run_id}"))
             print(f"{workers} worker(s) done: {rows[-1]['trained']} trained trials in {rows[-1]['wall_s']:.0f} s", file=sys.stderr)
-    print(f"steps per trial {args.steps}, trained trials per arm {args.trials}, {os.cpu_count()} CPU cores")
-    print("| workers | threads each | trained (infeasible) | first start -> last end | trials/hour | whole command | trials/hour incl. start-up |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    return rows
+
+
+def render(rows: list[dict[str, float]], args: argparse.Namespace) -> str:
+    lines = [
+        f"steps per trial {args.steps}, trained trials per arm {args.trials}, {os.cpu_count()} CPU cores",
+        "",
+        "| workers | threads each | trained (infeasible) | first start -> last end | trials/hour | whole command | trials/hour incl. start-up |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        print(
+        lines.append(
             f"| {r['workers']} | {r['threads']} | {r['trained']} ({r['infeasible']}) | {r['span_s']:.0f} s | {r['per_hour']:.0f} "
             f"| {r['wall_s']:.0f} s | {r['per_hour_wall']:.0f} |"
         )
-    print(f"speed-up with 2 workers: {rows[1]['per_hour'] / rows[0]['per_hour']:.2f}x "
-          f"(whole command: {rows[1]['per_hour_wall'] / rows[0]['per_hour_wall']:.2f}x)")  # fmt: skip
+    lines += ["", f"speed-up with 2 workers: {rows[1]['per_hour'] / rows[0]['per_hour']:.2f}x "
+              f"(whole command: {rows[1]['per_hour_wall'] / rows[0]['per_hour_wall']:.2f}x)"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def run(data_dir: Path, quick: bool = False):
+    """The section of BENCHMARKS.md (benchmarks/run_all.py): 10-step trials, 4 per arm (quick: 3 and 2)."""
+    from common import Section
+
+    args = argparse.Namespace(steps=3 if quick else 10, trials=2 if quick else 4, data_dir=data_dir, storage=None, threads=None)
+    rows = measure(args)
+    body = render(rows, args) + (
+        "\n\nEach arm is `python -m search.launch --workers W` on a fresh SQLite study of the embedded default (VQA, "
+        "budget 5%, random sampler, no reference trial, no warm starts), each worker with cores / workers torch "
+        "threads; trials/hour counts trained trials between the first start and the last end (the whole command "
+        "adds process start-up and data loading). Each trial also scores the whole VQA validation split."
+    )
+    return Section(
+        title="Trials per hour with 1 and 2 workers",
+        command=f"python benchmarks/throughput.py --steps {args.steps} --trials {args.trials}",
+        body=body,
+        figures={"trials_per_hour_1": rows[0]["per_hour"], "trials_per_hour_2": rows[1]["per_hour"],
+                 "speedup_2_workers": rows[1]["per_hour"] / rows[0]["per_hour"]},  # fmt: skip
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10, help="training steps per trial (default 10)")
+    parser.add_argument("--trials", type=int, default=4, help="trained trials per arm (default 4)")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
+    parser.add_argument("--storage", default=None, help="a PostgreSQL URL for both arms (default: a SQLite file each)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    args = parser.parse_args()
+    args.data_dir = args.data_dir.resolve()
+    print(render(measure(args), args))
 
 
 if __name__ == "__main__":
