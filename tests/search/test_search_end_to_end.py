@@ -111,6 +111,10 @@ def test_the_main_command_runs_on_a_fresh_data_directory(tmp_path):
     assert (data_dir / "backbones" / "tiny-clip+tiny-t5-vlp" / "vl_projection.safetensors").is_file()
     assert (data_dir / "studies.db").is_file()
     results = load_results(make_engine(f"sqlite:///{data_dir / 'studies.db'}"))
-    assert list(results["status"]) == ["complete"]
-    assert results.iloc[0]["config"]["backbone"] == "tiny-clip+tiny-t5-vlp"
+    # Without warm starts the sampler may first propose a configuration over the budget: it is
+    # recorded as infeasible, never trained, and the study goes on to its one trained trial.
+    assert set(results["status"]) <= {"complete", "infeasible"}
+    complete = results[results["status"] == "complete"]
+    assert len(complete) == 1
+    assert complete.iloc[0]["config"]["backbone"] == "tiny-clip+tiny-t5-vlp"
     assert "Results stored in" in launch.stdout
