@@ -437,7 +437,10 @@ def test_three_workers_one_killed_the_study_completes_with_its_trial_retried(
     postgres_url: str, data_dir: Path, env, processes: Processes
 ) -> None:
     enqueue = [point("lora", rank=4), point("vl_only", learning_rate_scale=1.0), point("vl_ln", learning_rate_scale=1.0)]
-    make_study(postgres_url, "kill", target=3, enqueue=enqueue, liveness=Liveness(heartbeat_interval=1, grace_period=5))
+    # A goal of 6 one-step trials keeps the survivors training well past the 5 s grace period,
+    # so one of them starts a trial after the dead one is noticed and runs its retry; with a
+    # goal of 3 they could reach it first and leave the retry queued (seen once in CI).
+    make_study(postgres_url, "kill", target=6, enqueue=enqueue, liveness=Liveness(heartbeat_interval=1, grace_period=5))
     workers = [processes.worker(f"worker{i}", postgres_url, "kill", data_dir, "--seed", str(i)) for i in range(3)]
     # The first worker to start training is killed in the middle of its trial.
     killed = processes.until(running_row(postgres_url, "kill", *(w.pid for w in workers)), 180, "a worker to train")
