@@ -24,6 +24,7 @@ import signal
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -34,7 +35,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from search.trial_info import worker_id
-from storage import mark_trial_failed
+from storage import TrialRecord, TrialStatus, mark_trial_failed, record_trial
 from storage.engine import is_disconnect, retry_on_disconnect
 from storage.urls import is_sqlite
 
@@ -47,6 +48,7 @@ __all__ = [
     "RetryDeadTrial",
     "WorkerGuard",
     "WorkerStopped",
+    "earlier_attempts",
     "fail_dead_trials",
     "release_trial",
     "study_liveness",
@@ -128,14 +130,19 @@ def _stored_liveness(url: str, study_name: str) -> Liveness:
 
 
 # RDBStorage calls that a repeat cannot harm: reads, and writes that set a value or add a
-# parameter (a repeat after a dropped connection sets the same). Not create_new_trial: a
-# repeat after a commit whose answer was lost would leave a second, orphaned trial.
+# parameter (a repeat after a dropped connection sets the same; a parameter or heartbeat
+# already inserted is an integrity error Optuna ignores). Not create_new_trial: a repeat
+# after a commit whose answer was lost would leave a second, orphaned trial.
+# The underscored ones are what Optuna's _CachedStorage, which every Study wraps its storage
+# in, calls instead of the public names: trial.suggest_* goes through _set_trial_param and
+# study.get_trials through _get_trials, so without them a cut fails a trial as it samples.
 _REPEATABLE = (
     "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
     "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
     "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "get_best_trial", "get_trial_param",
     "set_study_user_attr", "set_study_system_attr", "set_trial_user_attr", "set_trial_system_attr",
     "set_trial_param", "set_trial_intermediate_value", "set_trial_state_values", "record_heartbeat",
+    "_set_trial_param", "_get_trials", "_get_best_trial_id", "_get_stale_trial_ids",
 )  # fmt: skip
 
 
@@ -212,6 +219,14 @@ def study_liveness(study: optuna.Study) -> Liveness:
     return Liveness.from_attr(study.user_attrs.get(LIVENESS_ATTR))
 
 
+def earlier_attempts(trial: optuna.Trial) -> list[int]:
+    """The trials that ``trial`` retries, oldest first; empty for a trial that is not a retry."""
+    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return list(RetryHeartbeatStaleTrialCallback.retry_history(frozen))
+
+
 def _retry_number(study: optuna.Study, number: int) -> int | None:
     for trial in study.get_trials(deepcopy=False):
         if trial.system_attrs.get("retry_history", [])[-1:] == [number]:
@@ -245,9 +260,26 @@ def release_trial(study: optuna.Study, trial: FrozenTrial, cause: str, engine: E
             f"{cause}; not queued again: trial {history[0]} already ran {len(history)} times "
             f"(trials {', '.join(map(str, history))}; at most {max_retry} retries)"
         )
-    mark_trial_failed(engine, study.study_name, trial.number, reason)
+    if not mark_trial_failed(engine, study.study_name, trial.number, reason):
+        _record_unrecorded(engine, study.study_name, trial, reason)
     log.warning("trial %d failed: %s", trial.number, reason)
     return retry
+
+
+def _record_unrecorded(engine: Engine, study_name: str, trial: FrozenTrial, reason: str) -> None:
+    """Write the failed row of a trial whose worker died before writing any: every trial has one."""
+    config, trainable, total = (trial.user_attrs.get(k) for k in ("config", "trainable_params", "total_params"))
+    if config is None or trainable is None or total is None:
+        # Its worker stopped within milliseconds of starting it, before counting its parameters.
+        log.warning("trial %d has no result row: its worker stopped before counting its parameters", trial.number)
+        return
+    record_trial(
+        engine,
+        TrialRecord(
+            study_name=study_name, trial_number=trial.number, status=TrialStatus.FAILED.value, method=config["method"],
+            config=config, trainable_params=trainable, total_params=total, error=reason, finished_at=datetime.now(UTC),
+        ),
+    )  # fmt: skip
 
 
 class RetryDeadTrial:

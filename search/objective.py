@@ -26,9 +26,10 @@ from models.params import ParameterCount
 from search.budget import Budget
 from training.faults import active_trial
 from search.fidelity import NO_FIDELITY, STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, Fidelity, RungJudge, RungPruned, with_rungs
+from search.liveness import earlier_attempts
 from search.space import SpaceDefaults, config_from_trial, reference_config
 from search.trial_info import outcome_fields, run_environment, worker_id
-from storage import TrialRecord, TrialStatus, load_results, record_trial
+from storage import TrialRecord, TrialStatus, claim_trial, record_trial
 from training.environment import TrialEnvironment, benchmark_dir
 from training.trial import count_trial_parameters, run_trial
 
@@ -81,24 +82,37 @@ class Objective:
         reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
         config = reference_config(self.defaults) if reference else config_from_trial(trial, self.defaults)
         params = count_trial_parameters(config, self.env, with_clip=self.count_clip)
+        row = _TrialRow(self, trial, config, params)
+        try:
+            return self._run(trial, row, reference, started)
+        except BaseException as error:  # KeyboardInterrupt too: never leave a trial without its row
+            if not row.finished:
+                row.write(TrialStatus.FAILED, error=_describe(error))
+            raise
+
+    def _run(self, trial: optuna.Trial, row: "_TrialRow", reference: bool, started: float) -> tuple[float, ...]:
+        config, params = row.config, row.params
         trial.set_user_attr("parameter_definition", "with_clip" if self.count_clip else "paper")
         trial.set_user_attr("config", config.to_dict())
-        twin = self._same_config_trial(config)
-        if twin is not None:
-            # A deterministic trial would only repeat itself: spend no training on it.
-            reason = f"same configuration as trial {twin}; not trained again"
-            self._record(trial, config, params, TrialStatus.PRUNED, error=reason)
-            tqdm.write(f"trial {trial.number}: {reason}")
-            raise optuna.TrialPruned(reason)
         trial.set_user_attr("trainable_params", params.trainable)
+        trial.set_user_attr("total_params", params.total)  # with "config": enough for a row if the worker dies
         violation = self._violation(trial, params)
         trial.set_constraint(CONSTRAINT_KEY, violation)
         if violation > 0:
             reason = f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
-            self._record(trial, config, params, TrialStatus.INFEASIBLE, error=reason)
+            row.write(TrialStatus.INFEASIBLE, error=reason)
             tqdm.write(f"trial {trial.number}: infeasible, not trained: {reason}")
             return self._values(0.0, params, 0.0, 0.0)
-        self._record(trial, config, params, TrialStatus.RUNNING)
+        holder = claim_trial(self.engine, row.record(TrialStatus.RUNNING), ignore=earlier_attempts(trial))
+        if holder is not None:
+            # A deterministic trial would only repeat itself: spend no training on it.
+            if holder.status == TrialStatus.COMPLETE.value:
+                reason = f"same configuration as trial {holder.trial_number}; not trained again"
+            else:
+                reason = f"same configuration as trial {holder.trial_number}, training on worker {holder.worker}; not trained twice"
+            row.write(TrialStatus.PRUNED, error=reason)
+            tqdm.write(f"trial {trial.number}: {reason}")
+            raise optuna.TrialPruned(reason)
         # The rungs only change when the trial is scored on the way, not how it trains, so the
         # recorded (and exported) configuration stays the one without them.
         run_config = dataclasses.replace(config, training=with_rungs(config.training, self.fidelity))
@@ -117,23 +131,20 @@ class Objective:
                 "or search smaller methods or a smaller backbone"
             )
             _free_memory(error)
-            self._record(trial, config, params, TrialStatus.FAILED, error=reason)
+            row.write(TrialStatus.FAILED, error=reason)
             tqdm.write(f"trial {trial.number}: failed, out of memory")
             # A fresh exception: the original's traceback would keep the failed model alive.
             raise TrialOutOfMemory(reason) from None
         except RungPruned as stopped:
             trial.set_user_attr(STEPS_RUN_ATTR, stopped.steps_run)
-            self._record(trial, config, params, TrialStatus.PRUNED, error=str(stopped))
+            row.write(TrialStatus.PRUNED, error=str(stopped))
             tqdm.write(f"trial {trial.number}: {config.method} {_params_text(config)} {stopped}")
-            raise
-        except BaseException as error:  # KeyboardInterrupt too: never leave a row "running"
-            self._record(trial, config, params, TrialStatus.FAILED, error=_describe(error))
             raise
         trial.set_user_attr("loss_curve", outcome.losses)  # one point per 20 steps; the dashboard draws it
         if outcome.peak_memory_mb is not None:
             trial.set_user_attr("peak_memory_mb", outcome.peak_memory_mb)
-        self._record(
-            trial, config, params, TrialStatus.COMPLETE,
+        row.write(
+            TrialStatus.COMPLETE,
             score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
             **outcome_fields(outcome, config.training.steps, started),
         )
@@ -147,42 +158,48 @@ class Objective:
         by_name = {"score": score, "trainable_pct": params.trainable_pct, "train_time": seconds, "peak_memory": memory_mb}
         return tuple(by_name[name] for name in self.objectives)
 
-    def _same_config_trial(self, config: TrialConfig) -> int | None:
-        results = load_results(self.engine, self.study_name)
-        for _, row in results[results["status"] == "complete"].iterrows():
-            if row["config"] == config.to_dict():
-                return int(row["trial_number"])
-        return None
-
     def _violation(self, trial: optuna.Trial, params: ParameterCount) -> float:
         if trial.user_attrs.get(REFERENCE_ATTR) or self.budget.allows(params):
             return 0.0
         allowed = self.budget.fraction * params.total if self.budget.fraction is not None else self.budget.count
         return (params.trainable - allowed) / params.total
 
-    def _input_identity(self) -> dict:
+    def input_identity(self) -> dict:
         if self._inputs is None:
             self._inputs = data_identity(self.env)
         return self._inputs
 
-    def _record(self, trial, config: TrialConfig, params: ParameterCount, status: TrialStatus, **fields) -> None:
+
+
+class _TrialRow:
+    """One trial's row in the results table: what every write of it shares, and whether it has an outcome."""
+
+    def __init__(self, objective: Objective, trial: optuna.Trial, config: TrialConfig, params: ParameterCount):
+        self.objective = objective
+        self.trial = trial
+        self.config = config
+        self.params = params
+        self.finished = False  # an outcome (not just "running") has been written
+
+    def record(self, status: TrialStatus, **fields) -> TrialRecord:
         if status is not TrialStatus.RUNNING:
             fields["finished_at"] = datetime.now(timezone.utc)
-        record_trial(
-            self.engine,
-            TrialRecord(
-                study_name=self.study_name,
-                trial_number=trial.number,
-                status=status.value,
-                method=config.method,
-                config=config.to_dict(),
-                trainable_params=params.trainable,
-                total_params=params.total,
-                worker=worker_id(),
-                environment={**run_environment(str(self.env.device)), "inputs": self._input_identity()},
-                **fields,
-            ),
+        return TrialRecord(
+            study_name=self.objective.study_name,
+            trial_number=self.trial.number,
+            status=status.value,
+            method=self.config.method,
+            config=self.config.to_dict(),
+            trainable_params=self.params.trainable,
+            total_params=self.params.total,
+            worker=worker_id(),
+            environment={**run_environment(str(self.objective.env.device)), "inputs": self.objective.input_identity()},
+            **fields,
         )
+
+    def write(self, status: TrialStatus, **fields) -> None:
+        record_trial(self.objective.engine, self.record(status, **fields))
+        self.finished = status is not TrialStatus.RUNNING
 
 
 class TrialOutOfMemory(RuntimeError):

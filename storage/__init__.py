@@ -14,6 +14,7 @@ and by the dashboard::
 """
 
 from storage.analysis import best_within_budget, hypervolume_2d, pareto_front, pareto_mask
+from storage.claims import Holder, claim_trial
 from storage.engine import (
     SchemaVersionError,
     init_schema,
@@ -36,11 +37,13 @@ from storage.urls import StorageURLError, default_storage_url, redact, validate_
 __all__ = [
     "RESULT_COLUMNS",
     "SCHEMA_VERSION",
+    "Holder",
     "SchemaVersionError",
     "StorageURLError",
     "TrialRecord",
     "TrialStatus",
     "best_within_budget",
+    "claim_trial",
     "default_storage_url",
     "hypervolume_2d",
     "init_schema",

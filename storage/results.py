@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, inspect, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from storage.engine import retry_on_disconnect, session_scope
 from storage.schema import WORKER_LENGTH, TrialResult, TrialStatus
@@ -204,19 +205,24 @@ def record_trial(engine: Engine, record: TrialRecord) -> None:
 
 def _upsert(engine: Engine, record: TrialRecord, values: dict[str, Any]) -> None:
     with session_scope(engine) as session:
-        row = session.scalar(
-            select(TrialResult)
-            .where(
-                TrialResult.study_name == record.study_name,
-                TrialResult.trial_number == record.trial_number,
-            )
-            .with_for_update()
+        upsert_row(session, record, values)
+
+
+def upsert_row(session: Session, record: TrialRecord, values: dict[str, Any]) -> None:
+    """Insert the trial's row, or overwrite it with ``values``, inside ``session``'s transaction."""
+    row = session.scalar(
+        select(TrialResult)
+        .where(
+            TrialResult.study_name == record.study_name,
+            TrialResult.trial_number == record.trial_number,
         )
-        if row is None:
-            session.add(TrialResult(**values))
-            return
-        for name, value in values.items():
-            setattr(row, name, value)
+        .with_for_update()
+    )
+    if row is None:
+        session.add(TrialResult(**values))
+        return
+    for name, value in values.items():
+        setattr(row, name, value)
 
 
 def _has_results(engine: Engine) -> bool:

@@ -132,3 +132,45 @@ def test_a_study_goes_on_after_every_connection_is_cut(tmp_path: Path) -> None:
         states = [t.state for t in optuna.load_study(study_name="cut", storage=url).trials]
         assert states == [TrialState.COMPLETE] * 5
         engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_suggestion_cut_mid_transaction_is_retried() -> None:
+    # trial.suggest_* writes through Optuna's cache (_CachedStorage._set_trial_param), not the
+    # public set_trial_param: a cut there once failed a soak trial before it had recorded a row.
+    app = f"rel-suggest-{uuid.uuid4().hex[:8]}"
+    with postgres_schema(app) as url:
+        engine = make_engine(url)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        study = optuna.create_study(study_name="suggest", storage=study_storage(url, engine, "suggest"), directions=["maximize"])
+        trial = study.ask()
+        distribution = optuna.distributions.distribution_to_json(optuna.distributions.FloatDistribution(0.0, 1.0))
+        # The blocker inserts the same parameter uncommitted: the suggestion's insert waits on
+        # the unique index, where the test cuts it; the blocker then rolls back.
+        lock_sql = (
+            "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
+            f"VALUES ({trial._trial_id}, 'x', 0.25, '{distribution}')"
+        )
+        values: list[float] = []
+        failure = _cut_while_waiting_on(app, url, lock_sql, lambda: values.append(trial.suggest_float("x", 0.0, 1.0)))
+        assert failure == []
+        (stored,) = optuna.load_study(study_name="suggest", storage=url.replace(app, f"{app}-check")).trials
+        assert stored.params == {"x": values[0]}
+        engine.dispose()
+
+
+def test_every_storage_call_optuna_repeats_safely_is_retried() -> None:
+    # Optuna's _CachedStorage decides which backend methods a Study calls; a new one in a later
+    # Optuna would bypass the retries unless it is classified here.
+    import inspect
+    import re
+
+    from optuna.storages import _cached_storage
+
+    from search.liveness import ReconnectingRDBStorage
+
+    called = set(re.findall(r"self\._backend\.(\w+)\(", inspect.getsource(_cached_storage)))
+    not_repeatable = {"create_new_study", "_create_new_trial", "delete_study"}  # a repeat would add or remove twice
+    not_database = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    retried = {name for name in called if getattr(ReconnectingRDBStorage, name) is not getattr(optuna.storages.RDBStorage, name)}
+    assert called - not_repeatable - not_database == retried

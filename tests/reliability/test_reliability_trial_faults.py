@@ -78,3 +78,25 @@ def test_a_malformed_fault_plan_is_refused_with_the_format(text: str, needle: st
     with pytest.raises(FaultSpecError) as caught:
         parse_faults(text)
     assert needle in str(caught.value) and "e.g. 'nan@3,oom@5:2,kill@7'" in str(caught.value)
+
+
+def test_a_trial_that_fails_before_training_still_gets_its_failed_row(env, tmp_path: Path, monkeypatch) -> None:
+    # The claim is the first write of the trial's row; a database that refuses it (a check
+    # constraint, a full disk) must not leave an Optuna trial without a row in the results.
+    def refused(*_args, **_kwargs):
+        raise RuntimeError("could not write: disk full")
+
+    monkeypatch.setattr("search.objective.claim_trial", refused)
+    url = default_storage_url(tmp_path)
+    engine = make_engine(url)
+    init_schema(engine)
+    defaults = SpaceDefaults(backbone=env.location.preset.name, tasks=("vqa",), training=TrainingConfig(steps=2), space=SPACE)
+    objective = Objective(env, defaults, parse_budget("5%"), engine, "early")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(study_name="early", storage=url, directions=["maximize", "minimize"])
+    study.optimize(objective, n_trials=1, catch=(RuntimeError,))
+    assert study.trials[0].state == TrialState.FAIL
+    row = load_results(engine, "early").iloc[0]
+    assert (row["trial_number"], row["status"], row["method"]) == (0, "failed", "vl_only")
+    assert row["error"] == "RuntimeError: could not write: disk full" and row["trainable_params"] > 0
+    engine.dispose()

@@ -206,6 +206,30 @@ def test_dead_trial_is_marked_failed_and_retried_exactly_once(backend_url: str) 
     storage.engine.dispose()
 
 
+def test_a_dead_trial_that_recorded_nothing_yet_gets_its_failed_row(backend_url: str) -> None:
+    # Its worker died between counting the parameters and writing the "running" row.
+    engine, storage, study = _heartbeat_study(backend_url, "early", Liveness(heartbeat_interval=1, grace_period=2, max_retry=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    config = {"method": "lora", "method_params": {"rank": 4}}
+    for key, value in (("config", config), ("trainable_params", 10), ("total_params", 1000)):
+        trial.set_user_attr(key, value)
+    storage.record_heartbeat(trial._trial_id)
+    silent = study.ask()  # one that died before counting: nothing to write a row from
+    storage.record_heartbeat(silent._trial_id)
+    time.sleep(3.2)
+    fail_dead_trials(study)
+    rows = load_results(engine, "early")
+    assert rows["trial_number"].tolist() == [trial.number]
+    row = rows.iloc[0]
+    assert (row["status"], row["method"], row["config"], row["trainable_params"]) == ("failed", "lora", config, 10)
+    assert "stopped sending heartbeats for over 2 s" in row["error"] and "queued again as trial" in row["error"]
+    engine.dispose()
+    storage.engine.dispose()
+
+
 def test_a_stalled_worker_cannot_record_a_trial_already_retried(backend_url: str) -> None:
     liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
     engine, storage, study = _heartbeat_study(backend_url, "zombie", liveness)
