@@ -6,11 +6,10 @@ import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from storage.urls import default_storage_url
+from storage.urls import STORAGE_ENV, default_storage_url
 
 __all__ = ["DEFAULT_DATA_DIR", "STORAGE_ENV", "resolve_storage_url"]
 
-STORAGE_ENV = "VLPETL_STORAGE"
 DEFAULT_DATA_DIR = Path("data")
 
 

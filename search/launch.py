@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import time
@@ -281,11 +282,13 @@ def _start_workers(count: int, study: str, storage: str, data_dir: Path) -> list
     """Extra local worker processes on the same study (`--workers N` starts N-1 of them)."""
     import subprocess
 
+    from storage.urls import STORAGE_ENV
+
     workers = []
     for index in range(count):
-        command = [sys.executable, "-m", "search.worker", "--study", study, "--storage", storage,
-                   "--data-dir", str(data_dir), "--quiet"]
-        workers.append(subprocess.Popen(command))
+        command = [sys.executable, "-m", "search.worker", "--study", study, "--data-dir", str(data_dir), "--quiet"]
+        # The URL goes in the environment: on the command line, ps would show its password.
+        workers.append(subprocess.Popen(command, env={**os.environ, STORAGE_ENV: storage}))
         log.info("started local worker %d (pid %d)", index + 1, workers[-1].pid)
     return workers
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,9 +30,14 @@ PROGRAM = "search.worker"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from storage.urls import STORAGE_ENV
+
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--study", required=True, help="name of a study started by search.launch")
-    parser.add_argument("--storage", required=True, help="the study's SQLAlchemy URL (shared by every worker)")
+    parser.add_argument(
+        "--storage", default=None,
+        help=f"the study's SQLAlchemy URL, shared by every worker (default ${STORAGE_ENV}, which keeps a password out of ps)",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="this worker's benchmark, backbones and features (default ./data or $VLPETL_DATA_DIR)")
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)")
@@ -51,9 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from storage import StorageURLError, redact, validate_storage_url
+    from storage.urls import STORAGE_ENV
 
+    url = args.storage or os.environ.get(STORAGE_ENV)
+    if not url:
+        fail(PROGRAM, f"no storage given: pass --storage URL or set ${STORAGE_ENV} to the study's database URL")
     try:
-        storage = validate_storage_url(args.storage)
+        storage = validate_storage_url(url)
     except StorageURLError as error:
         fail(PROGRAM, str(error))
     if args.time_limit is not None and args.time_limit <= 0:

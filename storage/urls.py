@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "STORAGE_ENV",
     "StorageURLError",
     "default_storage_url",
     "is_sqlite",
@@ -22,6 +23,11 @@ __all__ = [
     "sqlite_path",
     "validate_storage_url",
 ]
+
+# The storage URL when no --storage is given (dashboard, worker). An environment variable,
+# unlike a flag, is not shown to every user of the machine by ps: a PostgreSQL URL carries
+# its password.
+STORAGE_ENV = "VLPETL_STORAGE"
 
 ACCEPTED_FORMS = (
     "sqlite:///relative/path/studies.db",

@@ -45,3 +45,20 @@ def test_worker_on_a_missing_study_fails_clearly(tmp_path):
     assert result.returncode == 2
     assert "'nope' does not exist" in result.stderr and "search.launch" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_local_workers_get_the_storage_url_from_the_environment_not_the_command_line(tmp_path):
+    # Every user of the machine can read a process's command line (ps); a PostgreSQL URL holds a password.
+    from search.launch import _start_workers
+
+    url = "postgresql+psycopg://vlpetl:s3cret-pw@127.0.0.1:1/none"
+    (worker,) = _start_workers(1, "private", url, tmp_path / "data")
+    assert worker.wait(timeout=120) == 2
+    assert "s3cret-pw" not in " ".join(map(str, worker.args))
+
+
+def test_a_worker_without_storage_names_both_ways_to_give_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLPETL_STORAGE", raising=False)
+    result = run("search.worker", "--study", "s", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "no storage given: pass --storage URL or set $VLPETL_STORAGE" in result.stderr
