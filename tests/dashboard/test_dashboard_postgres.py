@@ -5,8 +5,6 @@ Needs ``VLPETL_TEST_POSTGRES_URL`` (``.ci/run`` sets it); skipped otherwise.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,27 +12,17 @@ import optuna
 import pytest
 from dashboard_helpers import PAGES, STUDY, TRIALS, seed
 from optuna.distributions import CategoricalDistribution
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from postgres_schemas import fresh_schema
 
 from dashboard.sources import open_optuna_study, readonly_optuna_storage
 
 pytestmark = pytest.mark.postgres
-POSTGRES_ENV = "VLPETL_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """The synthetic study, in Optuna's tables and ours, in a fresh schema."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"set {POSTGRES_ENV} to run the dashboard on PostgreSQL")
-    schema = f"vlpetl_dash_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
+    with fresh_schema("vlpetl_dash", "the dashboard on PostgreSQL") as url:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(study_name=STUDY, storage=url, directions=["maximize", "minimize"])
         for record in TRIALS:
@@ -46,11 +34,6 @@ def postgres_url() -> Iterator[str]:
                 ))  # fmt: skip
         seed(url, TRIALS)
         yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from postgres_schemas import POSTGRES_ENV, fresh_schema
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-POSTGRES_ENV = "VLPETL_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -25,22 +22,11 @@ def postgres_schema(application_name: str) -> Iterator[str]:
     The name lets :func:`drop_connections` cut this test's connections and nobody else's on a
     shared server.
     """
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"set {POSTGRES_ENV} to run the PostgreSQL reliability tests")
-    schema = f"vlpetl_rel_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    query = {"options": f"-csearch_path={schema}", "application_name": application_name}
-    try:
-        yield make_url(base).update_query_dict(query).render_as_string(hide_password=False)
-    finally:
-        drop_connections(application_name)  # a worker killed mid-transaction may hold locks
-        with admin.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(
+        "vlpetl_rel", "the PostgreSQL reliability tests", application_name,
+        before_drop=lambda: drop_connections(application_name),  # a worker killed mid-transaction may hold locks
+    ) as url:  # fmt: skip
+        yield url
 
 
 def drop_connections(application_name: str, waiting_on_lock: bool = False) -> int:

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -31,8 +30,7 @@ import pytest
 import sqlalchemy
 import yaml
 from optuna.trial import TrialState
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from postgres_schemas import POSTGRES_ENV, fresh_schema
 
 from models.backbones.presets import DEFAULT_BACKBONE
 from search.liveness import (
@@ -47,7 +45,6 @@ from search.space_file import parse_space
 from search.study_settings import SETTINGS_ATTR, StudySettings
 from storage import TrialRecord, default_storage_url, init_schema, load_results, make_engine, record_trial
 
-POSTGRES_ENV = "VLPETL_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
 # Small and cheap: LoRA rank 128 is over a 5% budget (infeasible, never trains), the rest fit.
@@ -77,22 +74,8 @@ def point(method: str, **values: Any) -> dict[str, Any]:
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A URL whose tables (ours and Optuna's) live in a fresh schema, dropped afterwards."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"set {POSTGRES_ENV} to run the distributed tests on PostgreSQL")
-    schema = f"vlpetl_dist_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema("vlpetl_dist", "the distributed tests on PostgreSQL") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

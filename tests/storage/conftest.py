@@ -8,20 +8,17 @@ test then gets its own schema, dropped afterwards.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from postgres_schemas import fresh_schema
+from sqlalchemy import Engine
 
 from storage import TrialRecord, default_storage_url, init_schema, make_engine
 
-POSTGRES_ENV = "VLPETL_TEST_POSTGRES_URL"
 FINISHED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -31,23 +28,8 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield default_storage_url(tmp_path / "data")
         return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"set {POSTGRES_ENV} to run the storage suite on PostgreSQL")
-    schema = f"vlpetl_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    # search_path isolates both our tables and Optuna's in the test schema.
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            # A leaked open transaction would otherwise hang the drop forever.
-            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema("vlpetl_test", "the storage suite on PostgreSQL") as url:
+        yield url
 
 
 @pytest.fixture

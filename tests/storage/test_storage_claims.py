@@ -69,10 +69,8 @@ def test_only_running_rows_are_claims(engine: Engine, make_record) -> None:
 
 
 def _claim_in_process(url: str, number: int, start: multiprocessing.synchronize.Barrier, won: multiprocessing.Queue) -> None:
-    from conftest import _make_record
-
     engine = make_engine(url)
-    record = _make_record(number, status="running", method="lora", config=CONFIG, finished_at=None)
+    record = TrialRecord("study-a", number, "running", "lora", CONFIG, trainable_params=4_180, total_params=100_000)
     start.wait()
     won.put((number, claim_trial(engine, record) is None))
     engine.dispose()
