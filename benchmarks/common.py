@@ -169,3 +169,24 @@ def parse(parser):
     set_threads(args.threads)
     args.data_dir = args.data_dir.resolve()
     return args
+
+
+def benchmark_arguments(doc: str, *options: tuple[str, dict], prepare: str | None = None):
+    """A benchmark script's arguments: the common ones plus ``options`` (flag, add_argument keywords).
+
+    Args:
+        doc: The script's docstring; its first paragraph is the description.
+        prepare: A backbone whose benchmark, weights and features to build first (on first use).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_common_arguments(parser)
+    for flag, keywords in options:
+        parser.add_argument(flag, **keywords)
+    args = parse(parser)
+    if prepare is not None:
+        from training.environment import prepare_environment
+
+        prepare_environment(args.data_dir, prepare, ("vqa",))
+    return args

@@ -16,14 +16,13 @@ The arms are interleaved round by round (a few steps each) and the medians compa
 
 from __future__ import annotations
 
-import argparse
 import random
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from common import Section, add_common_arguments, parse, interleaved, median, print_section, table, target, timed
+from common import Section, benchmark_arguments, interleaved, median, print_section, table, target, timed
 
 BACKBONE = "tiny-clip+tiny-t5"
 
@@ -101,12 +100,12 @@ def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser)
-    parser.add_argument("--steps", type=int, default=None, help="steps per arm per round (default 2, quick 1)")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 8, quick 3)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    args = parse(parser)
+    args = benchmark_arguments(
+        __doc__,
+        ("--steps", {"type": int, "default": None, "help": "steps per arm per round (default 2, quick 1)"}),
+        ("--rounds", {"type": int, "default": None, "help": "interleaved rounds (default 8, quick 3)"}),
+        ("--batch-size", {"type": int, "default": 32}),
+    )
     print_section(run(args.data_dir, args.quick, args.steps, args.rounds, args.batch_size))
 
 

@@ -11,12 +11,11 @@ over the median step time.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
-from common import Section, add_common_arguments, median, parse, print_section, table, timed
+from common import Section, benchmark_arguments, median, print_section, table, timed
 
 BACKBONES = ("clip-rn101+bart-base", "clip-rn101+t5-base")
 PRESETS = ("full-ft", "single-adapter", "single-lora", "single-prompt")
@@ -59,9 +58,7 @@ def run(data_dir: Path, quick: bool = False) -> Section:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser)
-    args = parse(parser)
+    args = benchmark_arguments(__doc__)
     print_section(run(args.data_dir, args.quick))
 
 

@@ -16,12 +16,11 @@ arms are interleaved round by round; the ratio is of the medians.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
-from common import Section, add_common_arguments, parse, interleaved, median, print_section, table, target, timed
+from common import Section, benchmark_arguments, interleaved, median, print_section, table, target, timed
 
 RANK, ALPHA = 8, 32.0
 EMBEDDED = "tiny-clip+tiny-t5"
@@ -168,12 +167,7 @@ def run(data_dir: Path, quick: bool = False) -> Section:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser)
-    args = parse(parser)
-    from training.environment import prepare_environment
-
-    prepare_environment(args.data_dir, EMBEDDED, ("vqa",))
+    args = benchmark_arguments(__doc__, prepare=EMBEDDED)
     print_section(run(args.data_dir, args.quick))
 
 

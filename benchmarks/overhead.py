@@ -12,14 +12,13 @@ the difference. Arms alternate round by round; medians are compared.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import random
 from pathlib import Path
 
 import torch
 
-from common import Section, add_common_arguments, parse, interleaved, median, print_section, table, target, timed
+from common import Section, benchmark_arguments, interleaved, median, print_section, table, target, timed
 
 BACKBONE = "tiny-clip+tiny-t5"
 EVAL_EXAMPLES = 64
@@ -95,11 +94,11 @@ def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser)
-    parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default 30, quick 4)")
-    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 4, quick 2)")
-    args = parse(parser)
+    args = benchmark_arguments(
+        __doc__,
+        ("--steps", {"type": int, "default": None, "help": "training steps per trial (default 30, quick 4)"}),
+        ("--rounds", {"type": int, "default": None, "help": "alternating rounds (default 4, quick 2)"}),
+    )
     print_section(run(args.data_dir, args.quick, args.steps, args.rounds))
 
 

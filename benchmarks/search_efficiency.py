@@ -28,7 +28,6 @@ well each sampler finds the good regions of the real space, not how it models fi
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import statistics
@@ -37,7 +36,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from common import Section, add_common_arguments, parse, print_section, table, target
+from common import Section, benchmark_arguments, print_section, table, target
 
 BACKBONE = "tiny-clip+tiny-t5"
 TASKS = ("vqa",)
@@ -283,13 +282,13 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser)
-    parser.add_argument("--measured", type=int, default=None, help="real trials behind the surrogate (default 16)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps of each real trial (default 40)")
-    parser.add_argument("--trials", type=int, default=None, help="trials per study (default 20)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per sampler (default 7)")
-    args = parse(parser)
+    args = benchmark_arguments(
+        __doc__,
+        ("--measured", {"type": int, "default": None, "help": "real trials behind the surrogate (default 16)"}),
+        ("--steps", {"type": int, "default": None, "help": "training steps of each real trial (default 40)"}),
+        ("--trials", {"type": int, "default": None, "help": "trials per study (default 20)"}),
+        ("--seeds", {"type": int, "default": None, "help": "seeds per sampler (default 7)"}),
+    )
     print_section(run(args.data_dir, args.quick, args.measured, args.steps, args.trials, args.seeds))
 
 

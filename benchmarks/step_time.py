@@ -18,7 +18,6 @@ excluded). Weights dominate for PETL methods and optimiser state for full fine-t
 
 from __future__ import annotations
 
-import argparse
 import copy
 import gc
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import Section, add_common_arguments, parse, interleaved, median, print_section, table, timed
+from common import Section, benchmark_arguments, interleaved, median, print_section, table, timed
 
 EMBEDDED = "tiny-clip+tiny-t5"
 BASE = "clip-rn101+bart-base"
@@ -229,12 +228,7 @@ def run(data_dir: Path, quick: bool = False) -> Section:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_arguments(parser)
-    args = parse(parser)
-    from training.environment import prepare_environment
-
-    prepare_environment(args.data_dir, EMBEDDED, ("vqa",))
+    args = benchmark_arguments(__doc__, prepare=EMBEDDED)
     print_section(run(args.data_dir, args.quick))
 
 
