@@ -34,14 +34,19 @@ def _models_in_memory() -> int:
     return sum(issubclass(type(o), VLSeq2Seq) for o in gc.get_objects())
 
 
-def test_nan_and_out_of_memory_fail_their_trial_free_memory_and_the_study_goes_on(env, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv(FAULTS_ENV, "nan@0:2,oom@1:1")
-    url = default_storage_url(tmp_path)
+def _two_step_objective(env, folder: Path, study: str):
+    """A SQLite database in ``folder`` and the real objective, 2 training steps a trial."""
+    url = default_storage_url(folder)
     engine = make_engine(url)
     init_schema(engine)
     defaults = SpaceDefaults(backbone=env.location.preset.name, tasks=("vqa",), training=TrainingConfig(steps=2), space=SPACE)
-    objective = Objective(env, defaults, parse_budget("5%"), engine, "faults")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    return url, engine, Objective(env, defaults, parse_budget("5%"), engine, study)
+
+
+def test_nan_and_out_of_memory_fail_their_trial_free_memory_and_the_study_goes_on(env, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(FAULTS_ENV, "nan@0:2,oom@1:1")
+    url, engine, objective = _two_step_objective(env, tmp_path, "faults")
     study = optuna.create_study(
         study_name="faults", storage=url, directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(0)
     )
@@ -87,12 +92,7 @@ def test_a_trial_that_fails_before_training_still_gets_its_failed_row(env, tmp_p
         raise RuntimeError("could not write: disk full")
 
     monkeypatch.setattr("search.objective.claim_trial", refused)
-    url = default_storage_url(tmp_path)
-    engine = make_engine(url)
-    init_schema(engine)
-    defaults = SpaceDefaults(backbone=env.location.preset.name, tasks=("vqa",), training=TrainingConfig(steps=2), space=SPACE)
-    objective = Objective(env, defaults, parse_budget("5%"), engine, "early")
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    url, engine, objective = _two_step_objective(env, tmp_path, "early")
     study = optuna.create_study(study_name="early", storage=url, directions=["maximize", "minimize"])
     study.optimize(objective, n_trials=1, catch=(RuntimeError,))
     assert study.trials[0].state == TrialState.FAIL
