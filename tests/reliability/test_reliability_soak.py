@@ -24,13 +24,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 from reliability_helpers import REPO, drop_connections, postgres_schema
+from worker_studies import make_worker_study
 
-from models.backbones.presets import DEFAULT_BACKBONE
 from training.faults import FAULTS_ENV
-from search.liveness import LIVENESS_ATTR, Liveness
+from search.liveness import Liveness
 from search.space_file import parse_space
-from search.study_settings import SETTINGS_ATTR, StudySettings
-from storage import init_schema, load_results, make_engine
+from storage import load_results, make_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -78,19 +77,8 @@ def random_plan(seed: int) -> tuple[list[dict], list[str], str]:
 
 
 def make_study(url: str, name: str, params: list[dict], target: int) -> None:
-    engine = make_engine(url)
-    init_schema(engine)
-    engine.dispose()
-    settings = StudySettings(
-        budget="5%", backbone=DEFAULT_BACKBONE, tasks=("vqa",), target_trials=target, seed=0, steps=2,
-        sampler="random", space_yaml=SPACE_YAML, space_source="soak space", count_clip=False,
-        objectives=("score", "trainable_pct"),
-    )  # fmt: skip
-    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
-    study.set_user_attr(SETTINGS_ATTR, settings.to_attr())
-    study.set_user_attr(LIVENESS_ATTR, Liveness(heartbeat_interval=1, grace_period=8, max_retry=2).to_attr())
-    for p in params:
-        study.enqueue_trial(p)
+    liveness = Liveness(heartbeat_interval=1, grace_period=8, max_retry=2)
+    make_worker_study(url, name, target=target, steps=2, space_yaml=SPACE_YAML, space_source="soak space", liveness=liveness, enqueue=params)
 
 
 def start_worker(name: str, url: str, study: str, data_dir: Path, faults: str, logs: Path) -> subprocess.Popen:

@@ -30,9 +30,9 @@ import pytest
 import sqlalchemy
 import yaml
 from optuna.trial import TrialState
+from worker_studies import make_worker_study
 from postgres_schemas import POSTGRES_ENV, fresh_schema
 
-from models.backbones.presets import DEFAULT_BACKBONE
 from search.liveness import (
     LIVENESS_ATTR,
     Liveness,
@@ -42,7 +42,6 @@ from search.liveness import (
     study_storage,
 )
 from search.space_file import parse_space
-from search.study_settings import SETTINGS_ATTR, StudySettings
 from storage import TrialRecord, default_storage_url, init_schema, load_results, make_engine, record_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,20 +267,7 @@ def test_worker_rejects_negative_settings(tmp_path: Path, flag: str, message: st
 
 def make_study(url: str, name: str, target: int, enqueue: list[dict[str, Any]], liveness: Liveness) -> None:
     """A study as `search.launch` would store it, with 1-step trials and `enqueue` run first."""
-    engine = make_engine(url)
-    init_schema(engine)
-    engine.dispose()
-    settings = StudySettings(
-        budget="5%", backbone=DEFAULT_BACKBONE, tasks=("vqa",), target_trials=target, seed=0, steps=1,
-        sampler="random", space_yaml=SPACE_YAML, space_source="test space", count_clip=False,
-        objectives=("score", "trainable_pct"),
-    )  # fmt: skip
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
-    study.set_user_attr(SETTINGS_ATTR, settings.to_attr())
-    study.set_user_attr(LIVENESS_ATTR, liveness.to_attr())
-    for params in enqueue:
-        study.enqueue_trial(params)
+    make_worker_study(url, name, target=target, steps=1, space_yaml=SPACE_YAML, space_source="test space", liveness=liveness, enqueue=enqueue)
 
 
 class Processes:
