@@ -8,7 +8,8 @@ backbone (the paper's recipe: proportional task sampling, single-task steps, tas
 scores every task with its official metric on the validation split, and prints each score
 next to the majority baseline and next to the score of the same model when every example
 sees another example's images or video (shuffled visual inputs): the gap is what the model
-reads from the pixels rather than from the text. The average is the paper's aggregate.
+reads from the pixels rather than from the text. The average is the paper's aggregate. With
+TVQA, a second table splits its accuracy by kind of generated question.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ import argparse
 import dataclasses
 import random
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from models.backbones.presets import DEFAULT_BACKBONE
 from models.config import TrainingConfig, TrialConfig
 from models.petl import get_method
 from search.space import TINY_LEARNING_RATES
+from tasks.video_text import question_kind
 from training import visual_inputs
 from training.batches import Collator
 from training.environment import TrialEnvironment, prepare_environment
 from training.evaluate import generate_answers
+from training.tasks import TASK_PREFIXES
 from training.trial import TrialOutcome, run_trial
 
 
@@ -75,6 +79,45 @@ def main() -> None:
     mean_shuffled = sum(shuffled.values()) / len(tasks)
     ratio = outcome.score / mean_baseline
     print(f"| average | | {outcome.score:.1f} | {mean_shuffled:.1f} | {mean_baseline:.1f} | {ratio:.2f}x |")
+    if "tvqa" in tasks:
+        print_video_question_kinds(outcome, env, config)
+
+
+def print_video_question_kinds(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig) -> None:
+    """TVQA accuracy per kind of generated question, next to the answer prior on the same questions.
+
+    The prior (the baseline's rule) picks the offered choice most often right in training, so a
+    kind at its prior is answered from the question's wording, not from the video.
+    """
+    task = env.tasks["tvqa"]
+    predictions = _answers(outcome, env, config, "tvqa", task.evaluation)
+    right_in_training = Counter(e.targets[0] for e in task.train)
+    positions = Counter(e.choices.index(e.targets[0]) for e in task.train)
+
+    def prior_pick(choices: tuple[str, ...]) -> str:  # tasks.video_qa_majority_baseline's rule
+        return choices[max(range(len(choices)), key=lambda i: (right_in_training[choices[i]], positions[i], -i))]
+
+    model, prior = defaultdict(list), defaultdict(list)
+    for e in task.evaluation:
+        kind = question_kind(e.source.removeprefix(TASK_PREFIXES["tvqa"]).split(" choices: ")[0]) or "other"
+        model[kind].append(predictions[e.key] == e.targets[0])
+        prior[kind].append(prior_pick(e.choices) == e.targets[0])
+    print("| tvqa question kind | questions | accuracy | answer prior |")
+    print("|---|---:|---:|---:|")
+    for kind in sorted(model):
+        n = len(model[kind])
+        print(f"| {kind} | {n} | {100 * sum(model[kind]) / n:.1f} | {100 * sum(prior[kind]) / n:.1f} |")
+
+
+def _answers(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig, name: str, examples) -> dict:
+    task = env.tasks[name]
+    collator = Collator(
+        outcome.tokenizer, env.features, config.training.max_source_tokens, pixels=outcome.model.visual_encoder is not None
+    )
+    return generate_answers(
+        outcome.model, collator, examples, name, config.training.eval_batch_size, task.max_target_tokens, env.device,
+        show_progress=False, max_source_tokens=task.max_source_tokens, precision=config.training.precision,
+    )
 
 
 def shuffled_visual_score(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig, name: str) -> float:
@@ -83,14 +126,7 @@ def shuffled_visual_score(outcome: TrialOutcome, env: TrialEnvironment, config: 
     visual = [e.img_ids for e in task.evaluation]
     random.Random(0).shuffle(visual)
     examples = [dataclasses.replace(e, img_ids=ids) for e, ids in zip(task.evaluation, visual)]
-    collator = Collator(
-        outcome.tokenizer, env.features, config.training.max_source_tokens, pixels=outcome.model.visual_encoder is not None
-    )
-    predictions = generate_answers(
-        outcome.model, collator, examples, name, config.training.eval_batch_size, task.max_target_tokens, env.device,
-        show_progress=False, max_source_tokens=task.max_source_tokens, precision=config.training.precision,
-    )
-    return task.score(predictions)
+    return task.score(_answers(outcome, env, config, name, examples))
 
 
 if __name__ == "__main__":

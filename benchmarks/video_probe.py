@@ -3,8 +3,8 @@
     python benchmarks/video_probe.py [--data-dir data]
 
 For every generated clip with exactly one moving object, takes the tokens of its last frame
-minus those of its first, pooled to 1x1 (one mean-pooled token per frame), 2x2 (the default
-video tokens) or the whole 4x4 grid, and fits an L2-regularised logistic regression on the
+minus those of its first, pooled to 1x1 (one mean-pooled token per frame), 2x2, or the whole
+4x4 grid (the default video tokens), and fits an L2-regularised logistic regression on the
 training clips to predict the direction (left, right, up, down; chance 25%). Prints the
 accuracy on the validation clips for each pooling and regularisation strength. No language
 model is involved: this measures what the visual tokens carry, not what a trial learns.

@@ -122,7 +122,8 @@ class VideoQAExample:
         qid: The question id.
         question: The question text (``q``).
         choices: The five answers ``a0`` .. ``a4``.
-        answer_idx: Index of the correct answer; the target text is ``"a{idx}"``.
+        answer_idx: Index of the correct answer (the paper's target text is ``"a{idx}"``;
+            training uses the answer's own text, see ``training.video_tasks``).
         ts: The relevant time span (start, end) in seconds, if given.
         video: The video's frames or features.
         subtitles: The video's subtitle lines, in time order.
@@ -138,7 +139,7 @@ class VideoQAExample:
 
     @property
     def target(self) -> str:
-        """The training target text, ``"a{answer_idx}"`` (PAPER.md section 5)."""
+        """The paper's target label, ``"a{answer_idx}"`` (PAPER.md section 5)."""
         return f"a{self.answer_idx}"
 
 

@@ -19,7 +19,7 @@ from tasks.gqa_questions import describe_uniquely
 from tasks.video_world import DIRECTIONS, VideoClip
 from tasks.world import COLOURS, SHAPES, SceneObject
 
-__all__ = ["N_CHOICES", "VideoQuestion", "ask_video", "caption_clip", "subtitles_for"]
+__all__ = ["N_CHOICES", "QUESTION_KINDS", "VideoQuestion", "ask_video", "caption_clip", "question_kind", "subtitles_for"]
 
 N_CHOICES = 5
 _SPEAKERS = ("anna", "ben", "carla", "dev")
@@ -33,6 +33,7 @@ _SMALL_TALK = (
 )
 _MOTION_WORDS = {"left": "to the left", "right": "to the right", "up": "up", "down": "down", "still": "nowhere"}
 _COUNT_CHOICES = ("one", "two", "three", "four", "none")
+QUESTION_KINDS = ("direction", "mover", "subtitle", "count")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def ask_video(clip: VideoClip, rng: random.Random, pointed: SceneObject | None, 
     Returns:
         The question with five answers.
     """
-    kind = rng.choice(("direction", "mover", "subtitle", "count"))
+    kind = rng.choice(QUESTION_KINDS)
     if kind == "subtitle" and pointed is not None:
         motion = clip.motions[clip.scene.objects.index(pointed)]
         return _five_way(
@@ -116,6 +117,19 @@ def ask_video(clip: VideoClip, rng: random.Random, pointed: SceneObject | None, 
     return _five_way(
         rng, "direction", f"which way does the {description} move?", _MOTION_WORDS[motion], _direction_pool()
     )
+
+
+def question_kind(question: str) -> str | None:
+    """The kind of a generated question, read back from its template (None: not generated here)."""
+    if question.startswith("which way does the shape ") and question.endswith(" points out move?"):
+        return "subtitle"
+    if question.startswith("which way does the "):
+        return "direction"
+    if question.startswith("which object moves "):
+        return "mover"
+    if question == "how many objects move?":
+        return "count"
+    return None
 
 
 def caption_clip(clip: VideoClip, rng: random.Random, n: int = 5) -> list[str]:

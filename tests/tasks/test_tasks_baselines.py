@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from tasks import (
+    VideoQAExample,
     VQAExample,
     load_vqa_split,
     majority_answer,
     majority_baseline_accuracy,
+    video_qa_majority_baseline,
     vqa_accuracy,
 )
+from tasks.examples import VideoSource
 
 
 def _example(qid: int, label: dict[str, float], answers: tuple[str, ...] = ()) -> VQAExample:
@@ -30,6 +33,30 @@ def test_majority_answer_counts_top_labels_with_alphabetical_ties() -> None:
     assert majority_answer(train) == "2"  # "2" and "no" both 2 votes; "2" < "no"
     with pytest.raises(ValueError, match="none of the 1 training examples has a label"):
         majority_answer([_example(1, {})])
+
+
+def _video_question(qid: int, choices: tuple[str, ...], answer_idx: int) -> VideoQAExample:
+    return VideoQAExample(qid, "which way?", choices, answer_idx, None, VideoSource("v", None, ()), ())
+
+
+def test_video_qa_baseline_picks_the_most_frequent_training_answer_among_the_choices() -> None:
+    # "nowhere" was right twice in training, "up" once: the baseline picks "nowhere" wherever
+    # it is offered, at any position; without it, "up"; with neither, the most frequent
+    # training answer position (1, twice).
+    train = [
+        _video_question(1, ("up", "nowhere", "down"), 1),
+        _video_question(2, ("nowhere", "left", "up"), 0),
+        _video_question(3, ("down", "up", "left"), 1),
+    ]
+    evaluation = [
+        _video_question(10, ("left", "down", "nowhere"), 2),  # right: "nowhere"
+        _video_question(11, ("nowhere", "up", "down"), 1),  # wrong: picks "nowhere", answer "up"
+        _video_question(12, ("down", "up", "left"), 1),  # right: "up"
+        _video_question(13, ("a", "b", "c"), 1),  # right: position 1
+    ]
+    assert video_qa_majority_baseline(train, evaluation) == 75.0
+    with pytest.raises(ValueError, match="no answers"):
+        video_qa_majority_baseline([], evaluation)
 
 
 def test_baseline_needs_raw_answers() -> None:

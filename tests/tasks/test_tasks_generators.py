@@ -9,7 +9,7 @@ import pytest
 from tasks.captions import caption_scene
 from tasks.gqa_questions import ask_gqa, describe_uniquely
 from tasks.nlvr2_statements import candidate_statements, make_statement
-from tasks.video_text import ask_video, caption_clip, subtitles_for
+from tasks.video_text import ask_video, caption_clip, question_kind, subtitles_for
 from tasks.video_world import TRAVEL, VideoClip, sample_clip
 from tasks.world import HELD_OUT_PAIRS, Scene, SceneObject, sample_scene
 
@@ -112,6 +112,7 @@ def test_clips_stay_inside_and_questions_match_the_motion(held_out: bool) -> Non
         assert sum(f"{speaker}: look at the {pointed.colour} {pointed.shape}." == s["text"] for s in subs) == 1
         question = ask_video(clip, rng, pointed, speaker)
         assert len(set(question.choices)) == 5
+        assert question_kind(question.question) == question.kind  # the benchmark's per-kind report reads it back
         answer = question.choices[question.answer_idx]
         if question.kind == "subtitle":
             motion = clip.motions[clip.scene.objects.index(pointed)]

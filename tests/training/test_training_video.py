@@ -17,6 +17,7 @@ from training.trial import run_trial
 from training.visual_inputs import (
     FRAME_GRID,
     MAX_FRAMES,
+    MAX_VIDEO_TOKENS,
     VideoTable,
     VisualInputs,
     build_video_table,
@@ -38,10 +39,16 @@ def test_frames_are_subsampled_evenly_to_the_paper_limit():
     assert picked == sorted(set(picked))
 
 
+def _kept_frames(n_frames: int) -> int:
+    # Frames of a generated video that fit the token budget, each with its whole pooled grid.
+    return min(n_frames, MAX_VIDEO_TOKENS // FRAME_GRID**2)
+
+
 def test_generated_videos_give_a_small_grid_per_frame_in_frame_order(video_env):
     table = video_env.features.videos
-    n_frames = len(next(iter(video_env.tasks["tvqa"].videos.values())).frames)
+    n_frames = _kept_frames(len(next(iter(video_env.tasks["tvqa"].videos.values())).frames))
     cells = FRAME_GRID**2
+    assert n_frames >= 2  # first and last frame at least: motion must be visible
     assert table.features.shape[1:] == (n_frames * cells, 128)
     assert torch.all(table.lengths == n_frames * cells)
     # Frame t's cells are tokens t * cells .. t * cells + cells - 1; objects move, so frames differ.
@@ -67,7 +74,7 @@ def test_npz_and_frame_videos_share_a_table_with_correct_masks(video_env, tmp_pa
     np.savez(path, features=np.arange(3 * 128, dtype=np.float32).reshape(3, 128))
     store = _frame_store(video_env, vid, source)
     table = build_video_table({"real": VideoSource("real", path, ()), vid: source}, store, feature_dim=128)
-    n_frames = len(source.frames)
+    n_frames = _kept_frames(len(source.frames))
     feats, mask = table.lookup(["real", vid])
     assert feats.shape == (2, n_frames * FRAME_GRID**2, 128)
     assert mask[0].tolist() == [True] * 3 + [False] * (n_frames * FRAME_GRID**2 - 3)
@@ -80,7 +87,9 @@ def test_long_videos_keep_frames_within_the_token_budget(video_env):
     store = _frame_store(video_env, vid, source)
     table = build_video_table({vid: source}, store, feature_dim=128, max_tokens=3 * FRAME_GRID**2)
     assert int(table.lengths[0]) == 3 * FRAME_GRID**2
-    full = build_video_table({vid: source}, store, feature_dim=128).features[0].unflatten(0, (-1, FRAME_GRID**2))
+    every_frame = len(source.frames) * FRAME_GRID**2
+    full = build_video_table({vid: source}, store, feature_dim=128, max_tokens=every_frame).features[0]
+    full = full.unflatten(0, (-1, FRAME_GRID**2))
     kept = table.features[0].unflatten(0, (3, FRAME_GRID**2))
     frames = uniform_frames(len(source.frames), 3)
     assert len(frames) == 3 and frames[0] == 0 and frames[-1] == len(source.frames) - 1
@@ -98,8 +107,19 @@ def _frame_store(env, vid, source):
 def test_video_qa_source_carries_choices_and_subtitles(video_env):
     example = video_env.tasks["tvqa"].train[0]
     assert example.source.startswith("tvqa: ")
-    assert " a0: " in example.source and " a4: " in example.source and "subtitles: " in example.source
-    assert example.choices == ("a0", "a1", "a2", "a3", "a4") and example.targets[0] in example.choices
+    assert " choices: " in example.source and "subtitles: " in example.source
+    assert len(example.choices) == 5 and all(c in example.source for c in example.choices)
+    assert example.targets[0] in example.choices  # the target is the answer's text
+
+
+def test_video_qa_scores_the_index_of_the_chosen_answer_text(video_env):
+    task = video_env.tasks["tvqa"]
+    first, second = task.evaluation[:2]
+    # The first gets its right answer's text, the second a wrong choice, so half are right.
+    wrong = next(c for c in second.choices if c != second.targets[0])
+    assert task.score({first.key: first.targets[0], second.key: wrong}) == 50.0
+    # A text that is not one of the offered choices counts as wrong, never as a crash.
+    assert task.score({first.key: "sideways", second.key: second.targets[0]}) == 50.0
 
 
 def test_npz_features_of_the_wrong_width_are_rejected_with_the_file(tmp_path):
