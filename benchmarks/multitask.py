@@ -18,13 +18,14 @@ import argparse
 import dataclasses
 import random
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 from models.backbones.presets import DEFAULT_BACKBONE
 from models.config import TrainingConfig, TrialConfig
 from models.petl import get_method
 from search.space import TINY_LEARNING_RATES
+from tasks.baselines import video_qa_answer_prior
 from tasks.video_text import question_kind
 from training import visual_inputs
 from training.batches import Collator
@@ -91,17 +92,12 @@ def print_video_question_kinds(outcome: TrialOutcome, env: TrialEnvironment, con
     """
     task = env.tasks["tvqa"]
     predictions = _answers(outcome, env, config, "tvqa", task.evaluation)
-    right_in_training = Counter(e.targets[0] for e in task.train)
-    positions = Counter(e.choices.index(e.targets[0]) for e in task.train)
-
-    def prior_pick(choices: tuple[str, ...]) -> str:  # tasks.video_qa_majority_baseline's rule
-        return choices[max(range(len(choices)), key=lambda i: (right_in_training[choices[i]], positions[i], -i))]
-
+    prior_pick = video_qa_answer_prior((e.choices, e.choices.index(e.targets[0])) for e in task.train)
     model, prior = defaultdict(list), defaultdict(list)
     for e in task.evaluation:
         kind = question_kind(e.source.removeprefix(TASK_PREFIXES["tvqa"]).split(" choices: ")[0]) or "other"
         model[kind].append(predictions[e.key] == e.targets[0])
-        prior[kind].append(prior_pick(e.choices) == e.targets[0])
+        prior[kind].append(e.choices[prior_pick(e.choices)] == e.targets[0])
     print("| tvqa question kind | questions | accuracy | answer prior |")
     print("|---|---:|---:|---:|")
     for kind in sorted(model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tasks.examples import CaptionExample, PairExample, QAExample, VideoCaptionExample, VideoQAExample
 from tasks.metrics.captioning import caption_metrics
@@ -95,23 +95,41 @@ def nlvr2_majority_baseline(train: Sequence[PairExample], evaluation: Sequence[P
     return nlvr2_accuracy({e.identifier: label for e in evaluation}, {e.identifier: e.label for e in evaluation})
 
 
+def video_qa_answer_prior(train: Iterable[tuple[Sequence[str], int]]) -> Callable[[Sequence[str]], int]:
+    """The answer prior of a multiple-choice task: a function from the offered choices to the
+    index of the one most often right in training (ties: the most frequent training answer
+    index, then the first).
+
+    Args:
+        train: (choices, index of the right one) of every training question.
+
+    Raises:
+        ValueError: no training questions.
+    """
+    answers: Counter[str] = Counter()
+    positions: Counter[int] = Counter()
+    for choices, answer_idx in train:
+        answers[choices[answer_idx]] += 1
+        positions[answer_idx] += 1
+    if not answers:
+        raise ValueError("the training split has no answers; pass a non-empty training split.")
+
+    def pick(choices: Sequence[str]) -> int:
+        return max(range(len(choices)), key=lambda i: (answers[choices[i]], positions[i], -i))
+
+    return pick
+
+
 def video_qa_majority_baseline(train: Sequence[VideoQAExample], evaluation: Sequence[VideoQAExample]) -> float:
     """Video QA accuracy (0-100) of always picking the offered choice that was most often the
-    correct answer in training (ties: the choice at the most frequent training answer index).
+    correct answer in training (`video_qa_answer_prior`).
 
     This is the majority answer of a multiple-choice task: generated questions ask the same
     few things (a direction, "one" object moving), so the answer text carries a prior that a
     model answering by text can learn without looking; the answer index alone carries none.
     """
-    answers = Counter(e.choices[e.answer_idx] for e in train)
-    if not answers:
-        raise ValueError("the training split has no answers; pass a non-empty training split.")
-    positions = Counter(e.answer_idx for e in train)
-
-    def pick(e: VideoQAExample) -> int:
-        return max(range(len(e.choices)), key=lambda i: (answers[e.choices[i]], positions[i], -i))
-
-    return video_qa_accuracy({e.qid: pick(e) for e in evaluation}, {e.qid: e.answer_idx for e in evaluation})
+    pick = video_qa_answer_prior((e.choices, e.answer_idx) for e in train)
+    return video_qa_accuracy({e.qid: pick(e.choices) for e in evaluation}, {e.qid: e.answer_idx for e in evaluation})
 
 
 def caption_majority_baseline(

@@ -7,11 +7,11 @@ frames, PAPER.md §4), or, from the frames themselves, each frame's CLIP grid po
 which keeps where things are in the frame: a single mean-pooled vector per frame cannot tell
 which way an object moves. On the generated TVQA, 4x4 frames let full fine-tuning learn which
 object moves (35.5% against a 16.1% answer prior, BENCHMARKS.md); with 2x2 frames it stayed
-near the prior (21.0% in an exploratory run).
-Videos differ in length, so their tokens are padded to the longest in the batch and masked. A token's place
-reaches the model through the visual-order embedding rows (`<vis_extra_id_i>` for the i-th
-token: frame t, cell c is row t * cells + c), the same rows that number an image's grid cells,
-so no extra table is added to the parameter count.
+near the prior (21.0% in an exploratory run). Videos differ in length, so their tokens are
+padded to the longest in the batch and masked. A token's place reaches the model through the
+visual-order embedding rows (`<vis_extra_id_i>` for the i-th token: frame t, cell c is row
+t * cells + c), the same rows that number an image's grid cells, so no extra table is added to
+the parameter count.
 """
 
 from __future__ import annotations
