@@ -37,7 +37,10 @@ class Settings:
     vlp_steps: int | None
 
     def describe(self) -> str:
-        scored = f"the first {self.eval_limit} examples of each evaluation split" if self.eval_limit else "whole evaluation splits"
+        scored = (
+            f"the first {self.eval_limit} examples of each evaluation split (majority baselines: whole splits)"
+            if self.eval_limit else "whole evaluation splits"
+        )  # fmt: skip
         vlp = f"{self.vlp_steps} steps" if self.vlp_steps else "the project's default recipe"
         return (
             f"Settings: backbone `{BACKBONE}` (project-pretrained); image tasks {', '.join(self.tasks)} trained together "
@@ -61,6 +64,14 @@ class Run:
 
 
 Results = dict[str, dict[str, list[Run]]]  # experiment -> arm -> one Run per seed
+BASELINE = "majority baseline (no model)"  # the arm of results["baseline"] for image and video tasks
+
+
+def _baseline(env, ood_env=None) -> list[Run]:
+    """The no-model floor as a run: each task's majority baseline on the same evaluation examples."""
+    task_scores = {name: task.majority_baseline for name, task in env.tasks.items()}
+    ood = {name: task.majority_baseline for name, task in ood_env.tasks.items()} if ood_env is not None else {}
+    return [Run(sum(task_scores.values()) / len(task_scores), task_scores, 0.0, 0.0, ood)]
 
 
 def _limited(env, limit: int | None):
@@ -116,9 +127,10 @@ def run_experiments(data_dir: Path, settings: Settings) -> Results:
 
     if settings.vlp_steps:
         os.environ["VLPETL_VLP_STEPS"] = str(settings.vlp_steps)  # read by training.vl_pretraining
-    results: Results = {"table1": {}, "clip": {}, "vlp": {}, "video": {}}
+    results: Results = {"table1": {}, "clip": {}, "vlp": {}, "video": {}, "baseline": {}}
     env = _limited(prepare_environment(data_dir, BACKBONE, settings.tasks), settings.eval_limit)
     ood_env = _ood_env(env, settings.eval_limit)
+    results["baseline"]["image"] = _baseline(env, ood_env)
     seeds = range(settings.seeds)
     for preset in TABLE1:
         results["table1"][preset] = [_train(preset, _config(preset, BACKBONE, settings.tasks, settings, s), env, ood_env) for s in seeds]
@@ -136,6 +148,7 @@ def run_experiments(data_dir: Path, settings: Settings) -> Results:
         ]
     if settings.video_tasks:
         video_env = _limited(prepare_environment(data_dir, BACKBONE, settings.video_tasks), settings.eval_limit)
+        results["baseline"]["video"] = _baseline(video_env)
         for preset in VIDEO_PRESETS:
             results["video"][preset] = [
                 _train(f"{preset} (video)", _config(preset, BACKBONE, settings.video_tasks, settings, s), video_env) for s in seeds

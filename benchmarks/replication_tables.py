@@ -6,7 +6,7 @@ import statistics
 from typing import Sequence
 
 from common import table
-from replication_runs import Results, Run, Settings
+from replication_runs import BASELINE, Results, Run, Settings
 
 # The paper's averages (PAPER.md §6, CLIP-BART, image tasks), printed beside ours for orientation.
 PAPER_AVG = {
@@ -22,7 +22,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def cell(values: Sequence[float]) -> str:
     mean, std = mean_std(values)
-    return f"{mean:.1f} ± {std:.1f}"
+    return f"{mean:.1f}" if len(values) == 1 else f"{mean:.1f} ± {std:.1f}"
 
 
 def scores(runs: list[Run], task: str | None = None, ood: bool = False) -> list[float]:
@@ -40,6 +40,8 @@ def table1(results: Results, settings: Settings) -> str:
             f"{preset} ({RUN_PRESETS[preset].description})", f"{runs[0].trainable_pct:.2f}",
             *[cell(scores(runs, t)) for t in settings.tasks], f"**{cell(scores(runs))}**", f"{PAPER_AVG[preset]:.1f}",
         ])  # fmt: skip
+    floor = results["baseline"]["image"]
+    rows.append([BASELINE, "0.00", *[cell(scores(floor, t)) for t in settings.tasks], cell(scores(floor)), ""])
     return table(["method", "trainable %", *settings.tasks, "average", "paper's average"], rows)
 
 
@@ -53,7 +55,7 @@ def arms_table(arms: dict[str, list[Run]], tasks: Sequence[str]) -> str:
 
 def ood_table(results: Results, settings: Settings) -> str:
     rows = []
-    for preset, runs in results["table1"].items():
+    for preset, runs in {**results["table1"], BASELINE: results["baseline"]["image"]}.items():
         inside, outside = scores(runs), scores(runs, ood=True)
         drop = [a - b for a, b in zip(inside, outside)]
         rows.append([preset, cell(inside), *[cell(scores(runs, t, ood=True)) for t in settings.tasks], cell(outside), cell(drop)])
@@ -61,6 +63,9 @@ def ood_table(results: Results, settings: Settings) -> str:
 
 
 def experiment_tables(results: Results, settings: Settings) -> str:
+    def with_baseline(arms: dict[str, list[Run]]) -> dict[str, list[Run]]:
+        return {**arms, BASELINE: results["baseline"]["image"]}
+
     parts = [
         "## Table 1: image tasks, one model for all tasks",
         "",
@@ -72,18 +77,18 @@ def experiment_tables(results: Results, settings: Settings) -> str:
         "",
         "## CLIP frozen against trained",
         "",
-        arms_table(results["clip"], settings.tasks),
+        arms_table(with_baseline(results["clip"]), settings.tasks),
         "",
         "The frozen rows are Table 1's full-ft (LM trained) and vl-only (LM frozen) runs; the trained rows add the "
         "whole tiny CLIP tower to the same configurations (images through CLIP at every step).",
         "",
         "## V->L only against V->L + LayerNorm",
         "",
-        arms_table({p: results["table1"][p] for p in ("vl-only", "vl-ln")}, settings.tasks),
+        arms_table(with_baseline({p: results["table1"][p] for p in ("vl-only", "vl-ln")}), settings.tasks),
         "",
         "## With and without VL pretraining",
         "",
-        arms_table(results["vlp"], settings.tasks),
+        arms_table(with_baseline(results["vlp"]), settings.tasks),
         "",
         "The -vlp backbone is the same tiny CLIP + T5 after the project's VL pretraining (training.vl_pretraining: "
         "captioning and question answering on generated scenes disjoint from the benchmark).",
@@ -97,5 +102,6 @@ def experiment_tables(results: Results, settings: Settings) -> str:
         "",
     ]
     if results["video"]:
-        parts += ["## Video tasks", "", arms_table(results["video"], settings.video_tasks), ""]
+        video = {**results["video"], BASELINE: results["baseline"]["video"]}
+        parts += ["## Video tasks", "", arms_table(video, settings.video_tasks), ""]
     return "\n".join(parts)
