@@ -1,24 +1,28 @@
 """Search efficiency: hypervolume after N trials per sampler, and what multi-fidelity saves.
 
-    python benchmarks/search_efficiency.py [--quick] [--measured 16] [--steps 40] [--trials 20] [--seeds 7]
+    python benchmarks/search_efficiency.py [--quick] [--measured 24] [--steps 225] [--trials 24] [--seeds 15]
 
 Comparing samplers needs many studies over several seeds; on a 2-core CPU that is only
 affordable on a surrogate. The surrogate is built from REAL trials measured in this run:
 
 1. `--measured` configurations are drawn from the default search space (random sampler, fixed
    seed; configurations over the 5% budget are skipped, as a study never trains them) and each
-   is trained for real with `run_trial` on VQA for `--steps` steps, scored at the multi-
-   fidelity rungs (1/4, 2/4, 3/4 of the steps, 64 validation questions) and at the end (128
-   validation questions).
+   is trained for real with `run_trial` on VQA, on the default study's backbone (the embedded
+   VL-pretrained one) for `--steps` steps (default: the default study's trial length), scored
+   at the multi-fidelity rungs (1/4, 2/4, 3/4 of the steps, 64 validation questions) and at the
+   end (128 validation questions).
 2. A sampled configuration's score (and rung scores) are those of the nearest measured
    configuration of the same method (distance over its Optuna parameters: categorical
    mismatch 1, numeric |log ratio| / log 4, capped at 1; a method never measured gets the lowest
    measured score). Its trainable % is exact (counted on
    the meta device), and the budget is enforced as the real objective does (constraint set,
    infeasible trials score 0).
-3. Every sampler of `search.launch` (tpe, the default; nsga2; gp; random) runs `--trials`
-   trials per seed on this surrogate; the hypervolume (storage.hypervolume_2d, reference score
-   0 at 100%) after N trials is compared with random search's.
+3. Every sampler of `search.launch` (tpe, the default; nsga2; gp; random) runs on this
+   surrogate until it has `--trials` trained trials, per seed. Trials are counted as
+   `search.launch --trials` counts them: over-budget configurations are free (never trained),
+   so equal trial counts are equal compute. The hypervolume (storage.hypervolume_2d, reference
+   score 0 at 100%) after N trained trials is compared with random search's at half of
+   `--trials` (by default 12, the default study's) and at all of it, where the target is read.
 4. Multi-fidelity: the default sampler runs again with the real rung rule
    (search.fidelity.RungJudge) replaying the rung scores; compute is counted in training steps.
 
@@ -38,7 +42,6 @@ import pandas as pd
 
 from common import Section, benchmark_arguments, print_section, table, target
 
-BACKBONE = "tiny-clip+tiny-t5"
 TASKS = ("vqa",)
 BUDGET_PCT = 5.0
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
@@ -137,26 +140,42 @@ class Surrogate:
         return result["score"], pct
 
 
-def hypervolume(study: optuna.Study, n: int) -> float:
+def until_trained(trials: list[optuna.trial.FrozenTrial], n: int) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials up to and including its n-th trained one."""
+    from search.progress import trained
+
+    seen = 0
+    for i, trial in enumerate(trials):
+        seen += trained(trial)
+        if seen == n:
+            return trials[: i + 1]
+    return trials
+
+
+def hypervolume(trials: list[optuna.trial.FrozenTrial]) -> float:
+    from search.progress import trained
     from storage import hypervolume_2d
 
-    rows = [
-        {"score": t.values[0], "trainable_pct": t.values[1], "status": "complete"}
-        for t in study.trials[:n]
-        if t.state == optuna.trial.TrialState.COMPLETE and t.values[1] <= BUDGET_PCT
-    ]
+    rows = [{"score": t.values[0], "trainable_pct": t.values[1], "status": "complete"} for t in trials if trained(t)]
     return hypervolume_2d(pd.DataFrame(rows, columns=["score", "trainable_pct", "status"])) if rows else 0.0
 
 
 def run_study(sampler: str, seed: int, trials: int, objective: Surrogate) -> optuna.Study:
+    """Run until `trials` trained trials, as `search.launch --trials` counts them."""
     import warnings
 
     from search.launch import make_sampler
+    from search.progress import trained
+
+    def stop_at_goal(study: optuna.Study, _) -> None:
+        if sum(trained(t) for t in study.get_trials(deepcopy=False)) >= trials:
+            study.stop()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, seed))
-        study.optimize(objective, n_trials=trials)
+        # The attempt cap is the launch's guard against a space where little fits the budget.
+        study.optimize(objective, n_trials=10 * trials, callbacks=[stop_at_goal])
     return study
 
 
@@ -168,7 +187,7 @@ def compare_samplers(measured: list[dict], env, defaults, trials: int, seeds: in
         for seed in range(seeds):
             study = run_study(sampler, seed, trials, Surrogate(measured, env, defaults))
             for n in checkpoints:
-                curves[sampler][n].append(hypervolume(study, n))
+                curves[sampler][n].append(hypervolume(until_trained(study.trials, n)))
     final = {sampler: curves[sampler][trials] for sampler in SAMPLERS}
     random_median = statistics.median(final["random"])
     rows = []
@@ -181,8 +200,8 @@ def compare_samplers(measured: list[dict], env, defaults, trials: int, seeds: in
             f"{wins} / {seeds}" if sampler != "random" else "",
         ])  # fmt: skip
     text = table(
-        ["sampler", *[f"median hypervolume after {n} trials" for n in checkpoints], "median / random's",
-         "seeds beating random"],
+        ["sampler", *[f"median hypervolume after {n} trained trials" for n in checkpoints],
+         f"median / random's at {trials}", f"seeds beating random at {trials}"],
         rows,
     )  # fmt: skip
     return text, statistics.median(final["tpe"]) / random_median if random_median else 0.0
@@ -193,7 +212,7 @@ def steps_to_reach(study: optuna.Study, trial_steps: list[int], goal: float) -> 
     spent = 0
     for n, steps in enumerate(trial_steps, start=1):
         spent += steps
-        if hypervolume(study, n) >= goal:
+        if hypervolume(study.trials[:n]) >= goal:
             return spent
     return math.inf
 
@@ -208,7 +227,7 @@ def multi_fidelity(measured: list[dict], env, defaults, trials: int, seeds: int)
         for arm, rule in arms.items():
             objective = Surrogate(measured, env, defaults, rule)
             runs[arm].append((run_study("tpe", seed, trials, objective), objective.trial_steps))
-    final = {arm: statistics.median(hypervolume(study, trials) for study, _ in runs[arm]) for arm in arms}
+    final = {arm: statistics.median(hypervolume(until_trained(study.trials, trials)) for study, _ in runs[arm]) for arm in arms}
     spent = {arm: sum(sum(steps) for _, steps in runs[arm]) for arm in arms}
     # Equal final hypervolume: the steps each arm needs to reach the rung-free arm's median final one.
     goal = final["off"]
@@ -221,7 +240,7 @@ def multi_fidelity(measured: list[dict], env, defaults, trials: int, seeds: int)
     ]  # fmt: skip
     text = (
         table(["rungs", "median final hypervolume", "training steps, all seeds", f"median steps to reach {goal:.1f}"], rows)
-        + f"\n\nAt equal trial counts multi-fidelity ran **{100 * (1 - spent['on'] / spent['off']):.0f}% fewer training "
+        + f"\n\nAt equal trained-trial counts multi-fidelity ran **{100 * (1 - spent['on'] / spent['off']):.0f}% fewer training "
         f"steps**, for a median final hypervolume {final['on'] / final['off'] if final['off'] else 0:.3f}x that without rungs; "
         + _equal_hypervolume_text(reach, saved_at_goal)
     )
@@ -245,10 +264,12 @@ def run(
     from search.space import SpaceDefaults
     from training.environment import prepare_environment
 
-    measured = measured or (3 if quick else 16)
-    steps = steps or (4 if quick else 40)
-    trials = trials or (5 if quick else 20)
-    seeds = seeds or (2 if quick else 7)
+    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE as BACKBONE
+
+    measured = measured or (3 if quick else 24)
+    steps = steps or (4 if quick else TrainingConfig().steps)
+    trials = trials or (5 if quick else 24)
+    seeds = seeds or (2 if quick else 15)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     env = prepare_environment(data_dir, BACKBONE, TASKS)
     env = dataclasses.replace(
@@ -262,14 +283,14 @@ def run(
     body = (
         f"Surrogate built from **{len(results)} real trials** measured in this run (configurations drawn at random "
         f"from `search/spaces/default.yaml` within a {BUDGET_PCT:g}% budget, each trained {steps} steps on VQA with the "
-        f"embedded backbone and scored on {FINAL_SAMPLE} validation questions; their scores range "
-        f"{scores[0]:.1f}-{scores[-1]:.1f}, median {statistics.median(scores):.1f}). Each sampler then ran {trials} trials "
-        f"on the surrogate for each of {seeds} seeds; a sampled configuration takes the scores of its nearest measured "
+        f"default study's backbone `{BACKBONE}` and scored on {FINAL_SAMPLE} validation questions; their scores range "
+        f"{scores[0]:.1f}-{scores[-1]:.1f}, median {statistics.median(scores):.1f}). Each sampler then ran until {trials} trained "
+        f"trials on the surrogate (over-budget ones are never trained and do not count) for each of {seeds} seeds; a sampled configuration takes the scores of its nearest measured "
         "configuration of the same method and its exact trainable %. This is a surrogate, not a real study: see the "
         "script's docstring.\n\n"
         + samplers_text
         + "\n\nMulti-fidelity (the default sampler, the real rung rule of search.fidelity replaying the measured rung "
-        f"scores; {seeds} seeds x {trials} trials):\n\n"
+        f"scores; {seeds} seeds x {trials} trained trials; trials stopped at a rung do not count):\n\n"
         + fidelity_text
     )
     return Section(
@@ -284,10 +305,10 @@ def run(
 def main() -> None:
     args = benchmark_arguments(
         __doc__,
-        ("--measured", {"type": int, "default": None, "help": "real trials behind the surrogate (default 16)"}),
-        ("--steps", {"type": int, "default": None, "help": "training steps of each real trial (default 40)"}),
-        ("--trials", {"type": int, "default": None, "help": "trials per study (default 20)"}),
-        ("--seeds", {"type": int, "default": None, "help": "seeds per sampler (default 7)"}),
+        ("--measured", {"type": int, "default": None, "help": "real trials behind the surrogate (default 24)"}),
+        ("--steps", {"type": int, "default": None, "help": "training steps of each real trial (default: the default study's, 225)"}),
+        ("--trials", {"type": int, "default": None, "help": "trained trials per study (default 24)"}),
+        ("--seeds", {"type": int, "default": None, "help": "seeds per sampler (default 15)"}),
     )
     print_section(run(args.data_dir, args.quick, args.measured, args.steps, args.trials, args.seeds))
 
