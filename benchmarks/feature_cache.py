@@ -116,23 +116,25 @@ def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: i
     cached = median(times[names[0]])
     rows = [[BACKBONE, name, f"{1000 * median(times[name]):.1f}", f"{median(times[name]) / cached:.2f}x"] for name in names]
     preloaded_x, decoded_x = median(times[names[1]]) / cached, median(times[names[2]]) / cached
-    base_batch = 2 if quick else 8
-    base = base_size_arms(data_dir, [task.image_paths[e.img_ids[0]] for e in batches[0][:base_batch]], 1 if quick else 3)
+    base_batch, base_rounds = (2, 1) if quick else (8, 3)
+    base = base_size_arms(data_dir, [task.image_paths[e.img_ids[0]] for e in batches[0][:base_batch]], base_rounds)
     base_cached = median(base[names[0]])
     rows += [[f"{BASE} (random init)", n, f"{1000 * median(t):.1f}", f"{median(t) / base_cached:.2f}x"] for n, t in base.items()]
     base_x = median(base[names[2]]) / base_cached
     # Amdahl's law: the cache removes the encoder's share of the step and nothing else.
-    share = 1 - 1 / decoded_x
+    def share(speedup: float) -> float:
+        return 100 * (1 - 1 / speedup)
+
     body = table(["backbone", "arm", "ms / training step (median)", "time / cached"], rows) + (
         f"\n\nEmbedded: adapter trial on VQA, batch {batch_size}, {rounds} interleaved rounds of {steps} steps per arm. "
-        f"Base size: single adapter in BART-base, batch {base_batch}, 24 text tokens, {1 if quick else 3} interleaved "
+        f"Base size: single adapter in BART-base, batch {base_batch}, 24 text tokens, {base_rounds} interleaved "
         f"rounds of one step. {torch.get_num_threads()} torch threads.\n\n"
         f"The cache removes exactly the encoder's share of a step (PNG decoding, preprocessing, the frozen CLIP "
-        f"forward), so its speed-up is 1 / (1 - that share). On the embedded backbone that share is {100 * share:.0f}% "
+        f"forward), so its speed-up is 1 / (1 - that share). On the embedded backbone that share is {share(decoded_x):.0f}% "
         f"of the uncached step: the tiny CLIP is a 3-layer ViT of width 128 on 64 px images, cheap next to the language "
         f"model's forward and backward pass, and the cache gives {decoded_x:.2f}x. A 3x speed-up needs the encoder to "
         f"take two thirds of the uncached step. On the base-size backbone on this CPU, RN101 at 224 px against "
-        f"BART-base's training step, the encoder's share is {100 * (1 - 1 / base_x):.0f}% and the cache gives {base_x:.2f}x."
+        f"BART-base's training step, the encoder's share is {share(base_x):.0f}% and the cache gives {base_x:.2f}x."
     )
     return Section(
         title="Visual-feature cache against the frozen encoder at every step",

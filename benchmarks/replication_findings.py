@@ -35,6 +35,7 @@ def _learned(values: list[float], baseline: float) -> bool:
 def findings(results: Results, settings: Settings) -> list[list[str]]:
     t1, rows = results["table1"], []
     floor = results["baseline"]["image"][0]
+    adapter, full = _avg(t1["single-adapter"]), _avg(t1["full-ft"])
 
     def row(finding: str, paper: str, ours: str, rule: str, ok: bool | None, *arms: list[float], baseline=None) -> None:
         baseline = floor.score if baseline is None else baseline
@@ -46,10 +47,10 @@ def findings(results: Results, settings: Settings) -> list[list[str]]:
             verdict = "**reproduced**" if ok else "not reproduced"
         rows.append([finding, paper, ours, rule, verdict])
 
-    gap, noise = _gap(_avg(t1["single-adapter"]), _avg(t1["full-ft"]))
+    gap, noise = _gap(adapter, full)
     row("a single shared adapter matches full fine-tuning", "77.4 vs 77.6 (-0.2)",
-        f"{statistics.fmean(_avg(t1['single-adapter'])):.1f} vs {statistics.fmean(_avg(t1['full-ft'])):.1f} ({gap:+.1f}, noise {noise:.1f})",
-        "adapter >= full FT - max(1, noise)", gap >= -max(1.0, noise), _avg(t1["single-adapter"]), _avg(t1["full-ft"]))  # fmt: skip
+        f"{statistics.fmean(adapter):.1f} vs {statistics.fmean(full):.1f} ({gap:+.1f}, noise {noise:.1f})",
+        "adapter >= full FT - max(1, noise)", gap >= -max(1.0, noise), adapter, full)  # fmt: skip
     if "nlvr2" in settings.tasks:
         a, b = scores(t1["single-adapter"], "nlvr2"), scores(t1["multiple-adapters"], "nlvr2")
         gap, noise = _gap(a, b)
@@ -58,27 +59,27 @@ def findings(results: Results, settings: Settings) -> list[list[str]]:
             "single - multiple > noise", gap > noise, a, b, baseline=floor.task_scores["nlvr2"])  # fmt: skip
     else:
         row("sharing helps the low-resource task (NLVR2)", "+4.4", "NLVR2 not in --tasks", "", None)
-    gap, noise = _gap(_avg(t1["single-adapter"]), _avg(t1["single-prompt"]))
+    prompt = _avg(t1["single-prompt"])
+    gap, noise = _gap(adapter, prompt)
     row("prompt tuning is far behind", "59.0 vs adapter 77.4 (-18.4)",
-        f"{statistics.fmean(_avg(t1['single-prompt'])):.1f} vs adapter {statistics.fmean(_avg(t1['single-adapter'])):.1f} "
-        f"({-gap:+.1f}, noise {noise:.1f})",
-        "adapter - prompt > max(5, noise)", gap > max(5.0, noise), _avg(t1["single-adapter"]), _avg(t1["single-prompt"]))  # fmt: skip
-    gap, noise = _gap(_avg(t1["vl-ln"]), _avg(t1["vl-only"]))
+        f"{statistics.fmean(prompt):.1f} vs adapter {statistics.fmean(adapter):.1f} ({-gap:+.1f}, noise {noise:.1f})",
+        "adapter - prompt > max(5, noise)", gap > max(5.0, noise), adapter, prompt)  # fmt: skip
+    with_ln, without_ln = _avg(t1["vl-ln"]), _avg(t1["vl-only"])
+    gap, noise = _gap(with_ln, without_ln)
     row("updating LayerNorms is essential", "V->L + LN 62.9 vs V->L only 47.1 (+15.8)", f"{gap:+.1f} (noise {noise:.1f})",
-        "LN - no LN > noise", gap > noise, _avg(t1["vl-ln"]), _avg(t1["vl-only"]))  # fmt: skip
-    clip = results["clip"]
-    gap, noise = _gap(_avg(clip["CLIP trained + LM trained"]), _avg(clip["CLIP frozen + LM trained"]))
+        "LN - no LN > noise", gap > noise, with_ln, without_ln)  # fmt: skip
+    trained, frozen = _avg(results["clip"]["CLIP trained + LM trained"]), _avg(results["clip"]["CLIP frozen + LM trained"])
+    gap, noise = _gap(trained, frozen)
     row("freezing CLIP costs about a point", "65.6 trained vs 64.7 frozen (+0.9, VQA)",
-        f"{gap:+.1f} for training CLIP (noise {noise:.1f})", "0 < trained - frozen <= 3", 0 < gap <= 3,
-        _avg(clip["CLIP trained + LM trained"]), _avg(clip["CLIP frozen + LM trained"]))  # fmt: skip
+        f"{gap:+.1f} for training CLIP (noise {noise:.1f})", "0 < trained - frozen <= 3", 0 < gap <= 3, trained, frozen)  # fmt: skip
     vlp = results["vlp"]
     adapter_vlp, full_vlp = _avg(vlp["single-adapter, VL pretraining"]), _avg(vlp["full-ft, VL pretraining"])
-    gain, gain_noise = _gap(adapter_vlp, _avg(vlp["single-adapter, no VL pretraining"]))
+    gain, gain_noise = _gap(adapter_vlp, adapter)
     lead, lead_noise = _gap(adapter_vlp, full_vlp)
     row("VL pretraining makes adapters even stronger", "adapter 77.4 -> 79.2; beats full FT 78.5 with it",
         f"adapter {gain:+.1f} with VLP (noise {gain_noise:.1f}); adapter - full FT with VLP {lead:+.1f} (noise {lead_noise:.1f})",
         "gain > noise and adapter >= full FT - max(1, noise)", gain > gain_noise and lead >= -max(1.0, lead_noise),
-        adapter_vlp, full_vlp, _avg(vlp["single-adapter, no VL pretraining"]))  # fmt: skip
+        adapter_vlp, full_vlp, adapter)  # fmt: skip
     return rows
 
 
