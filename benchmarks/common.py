@@ -180,7 +180,7 @@ def benchmark_arguments(doc: str, *options: tuple[str, dict], prepare: str | Non
     """
     import argparse
 
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0], allow_abbrev=False)
     add_common_arguments(parser)
     for flag, keywords in options:
         parser.add_argument(flag, **keywords)

@@ -94,7 +94,7 @@ def render_times(url: str, runs: int) -> tuple[list[float], list[float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--trials", type=int, default=1000, help="trials to seed (default 1000)")
     parser.add_argument("--runs", type=int, default=5, help="timed renders (default 5)")
     args = parser.parse_args()

@@ -36,7 +36,7 @@ from training.trial import TrialOutcome, run_trial
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--tasks", default="vqa,gqa,nlvr2,caption")
     parser.add_argument("--method", default="full_ft")
     parser.add_argument("--steps", type=int, default=1500)

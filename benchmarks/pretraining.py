@@ -22,7 +22,7 @@ from tasks import generate_benchmark
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(allow_abbrev=False)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/vlpetl-pretrain-bench"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -29,7 +29,7 @@ from replication_tables import experiment_tables
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     add_common_arguments(parser)
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default 300; quick 6)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3; quick 2)")

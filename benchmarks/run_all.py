@@ -66,7 +66,7 @@ def render(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     add_common_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="where to write the document")
     parser.add_argument("--only", default=None, help=f"comma-separated subset of {', '.join(MODULES)}")

@@ -118,7 +118,7 @@ def run(data_dir: Path, quick: bool = False):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--steps", type=int, default=10, help="training steps per trial (default 10)")
     parser.add_argument("--trials", type=int, default=4, help="trained trials per arm (default 4)")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))

@@ -52,7 +52,7 @@ def _last_minus_first(grid: torch.Tensor, side: int) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         Streamlit's exit status (2 for a bad storage URL or port).
     """
-    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__, allow_abbrev=False)
     parser.add_argument(
         "--storage", help=f"database URL (default: ${STORAGE_ENV}, else data/studies.db)"
     )

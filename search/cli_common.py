@@ -17,6 +17,13 @@ def fail(program: str, message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
+def fail_lines(program: str, problems: list[str], code: int = 2) -> NoReturn:
+    """Print each problem on a line of its own (every problem of a data file at once) and exit."""
+    for problem in problems:
+        print(f"{program}: error: {problem}", file=sys.stderr)
+    raise SystemExit(code)
+
+
 def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV, "data"))
 

@@ -160,15 +160,15 @@ def _score_caption(task: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="Score predictions with a task's official metric.")
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="Score predictions with a task's official metric.", allow_abbrev=False)
     commands = parser.add_subparsers(dest="task", required=True)
     for task in QA_TASKS:
-        sub = commands.add_parser(task, help=f"{task} accuracy")
+        sub = commands.add_parser(task, help=f"{task} accuracy", allow_abbrev=False)
         sub.add_argument("--annotations", type=Path, required=True, help="ground truth in the official layout")
         sub.add_argument("--predictions", type=Path, required=True, help="results file (JSON list)")
         sub.add_argument("--json", action="store_true", help="print one JSON object")
     for task in CAPTION_TASKS:
-        sub = commands.add_parser(task, help=f"{task} BLEU/METEOR/ROUGE-L/CIDEr")
+        sub = commands.add_parser(task, help=f"{task} BLEU/METEOR/ROUGE-L/CIDEr", allow_abbrev=False)
         sub.add_argument("--references", type=Path, required=True, help="reference captions")
         sub.add_argument("--predictions", type=Path, required=True, help="results file (JSON list)")
         sub.add_argument("--metrics", default="", help=f"comma-separated subset of {','.join(CAPTION_METRICS)}")

@@ -23,7 +23,7 @@ FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--study", required=True, help="study name")
     parser.add_argument("--storage", required=True, help="SQLAlchemy URL of the study's database")
     parser.add_argument("--budget", required=True, help="5%%, 0.05 or an absolute count like 150k, 2M")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from search.budget import BudgetError, parse_budget
-from search.cli_common import configure_logging, default_data_dir, fail
+from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
 
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
@@ -27,7 +27,7 @@ DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--budget", required=True, help="trainable-parameter budget: 5%%, 0.05 or an absolute count like 150k, 2M")
     parser.add_argument("--trials", type=int, default=12, help="trained trials the study should reach; infeasible ones do not count (default 12)")
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
@@ -43,8 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="build a base-size --backbone from its config with random weights (smoke tests, parameter counting; scores mean nothing)",
     )
     parser.add_argument(
-        "--tasks", default=",".join(DEFAULT_TASKS),
-        help=f"comma-separated tasks, trained together in one model (default: the four image tasks, {','.join(DEFAULT_TASKS)})",
+        "--data", type=Path, default=None, metavar="FILE",
+        help="your own data: a YAML data file naming the tasks and their files, or a train.jsonl with val.jsonl "
+        "(and test.jsonl) beside it (default: the generated benchmark)",
+    )
+    parser.add_argument(
+        "--data-root", type=Path, default=None, metavar="DIR",
+        help="resuming a study launched on another machine: where this machine keeps the folder of the study's data "
+        "file (relative paths start there; files are compared by content)",
+    )
+    parser.add_argument(
+        "--tasks", default=None,
+        help=f"comma-separated tasks, trained together in one model: names of the --data file's tasks (default all), "
+        f"or of the generated benchmark's (default the four image tasks, {','.join(DEFAULT_TASKS)})",
     )
     parser.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
@@ -103,10 +114,8 @@ def _validate(args: argparse.Namespace) -> dict:
         BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init).require_weights()
     except ConfigError as error:
         fail(PROGRAM, f"--backbone {backbone!r}: " + "; ".join(error.problems))
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    unknown = sorted(set(tasks) - set(SUPPORTED_TASKS)) or ([] if tasks else ["(none)"])
-    if unknown:
-        fail(PROGRAM, f"--tasks {args.tasks!r} names unknown tasks {unknown}; supported: {', '.join(SUPPORTED_TASKS)}")
+    data = _data_spec(args)
+    tasks = data.names
     if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
         fail(PROGRAM, f"--study {args.study!r} must be 1-100 letters, digits or _.+- starting with a letter or digit")
     storage = args.storage or default_storage_url(data_dir)
@@ -139,17 +148,50 @@ def _validate(args: argparse.Namespace) -> dict:
     except SpaceError as error:
         fail(PROGRAM, f"--space: {error}")
     study = args.study or f"{'+'.join(tasks)}-{_budget_slug(budget.text)}"
+    loaded = None
+    if data.generated is None:  # the user's data: every problem found before anything is written
+        from tasks.errors import DatasetError
+        from training.environment import load_data
+
+        try:
+            loaded = load_data(data_dir, backbone, data)
+        except DatasetError as error:
+            fail_lines(PROGRAM, [f"--data {str(args.data)!r}: {line}" for line in str(error).splitlines()])
     return {
         "budget": budget, "backbone": backbone, "tasks": tasks, "data_dir": data_dir, "storage": storage, "study": study,
-        "space": space, "objectives": objectives,
+        "space": space, "objectives": objectives, "data": data, "loaded": loaded,
     }
+
+
+def _data_spec(args: argparse.Namespace):
+    """The study's data description: the --data file's tasks (or those --tasks names), or the
+    generated benchmark's tasks."""
+    from tasks.data_spec import DataSpecError, generated_spec, load_data_file
+
+    names = None if args.tasks is None else tuple(t.strip() for t in args.tasks.split(","))
+    if names is not None and (not all(names) or len(set(names)) != len(names)):
+        fail(PROGRAM, f"--tasks {args.tasks!r}: give comma-separated task names, each once and none empty")
+    if args.data_root is not None and not args.data_root.is_dir():
+        fail(PROGRAM, f"--data-root {str(args.data_root)!r} is not a folder; give the folder that holds your copy of the data")
+    try:
+        if args.data is None:
+            return generated_spec(names or DEFAULT_TASKS)
+        spec = load_data_file(args.data)
+    except DataSpecError as error:
+        fail_lines(PROGRAM, error.problems)
+    if names is None:
+        return spec
+    unknown = [name for name in names if name not in spec.names]
+    if unknown:
+        fail(PROGRAM, f"--tasks names {unknown}, which {str(args.data)!r} does not have; its tasks: {', '.join(spec.names)}")
+    return spec.subset(names)
 
 
 def _budget_slug(text: str) -> str:
     return "budget-" + text.replace("%", "pct").replace(".", "_")
 
 
-def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives) -> int:
+def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded) -> int:
     import optuna
 
     from search.liveness import WorkerGuard, WorkerStopped, study_liveness, study_storage
@@ -159,8 +201,11 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
     from search.study_runner import make_objective, run_until_target
-    from search.study_settings import SETTINGS_ATTR, StudySettings
+    from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
     from storage import init_schema, load_results, make_engine, redact
+    from tasks.data_spec import DataSpecError
+    from tasks.digests import InputsChanged
+    from tasks.errors import DatasetError
     from training.environment import prepare_environment
     from training.trial import count_trial_parameters
 
@@ -170,12 +215,23 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
         budget=budget.text, backbone=backbone, tasks=tasks, target_trials=args.trials, seed=args.seed, steps=args.steps,
         sampler=args.sampler, space_yaml=Path(space.source).read_text(), space_source=space.source,
         count_clip=args.count_clip, objectives=objectives, random_init=args.random_init, rungs=args.rungs,
+        data=None if data.generated is not None else data.to_dict(),
     )
     settings = _resumed_settings(storage, study, requested)
     budget, backbone, tasks, objectives = parse_budget(settings.budget), settings.backbone, settings.tasks, settings.objectives
-    log.info("preparing benchmark, backbone %s and visual features (cached after the first run) ...", backbone)
-    env = prepare_environment(data_dir, backbone, tasks, benchmark_seed=0, random_init=settings.random_init)
-    log.info("prepared in %.0f s", time.perf_counter() - started)
+    pinned = _pinned_inputs(storage, study)
+    log.info("preparing data, backbone %s and visual features (cached after the first run) ...", backbone)
+    try:
+        spec = settings.data_spec()
+        reuse = loaded is not None and spec == loaded.spec and backbone == requested.backbone and args.data_root is None
+        source = loaded if reuse else spec
+        env = prepare_environment(
+            data_dir, backbone, source, benchmark_seed=0, random_init=settings.random_init, data_root=args.data_root, pinned=pinned,
+        )
+    except (DataSpecError, DatasetError, InputsChanged) as error:
+        fail_lines(PROGRAM, [f"study {study!r}: {line}" for line in str(error).splitlines()])
+    log.info("prepared in %.0f s; data: %s (tasks %s; %d files pinned by digest)", time.perf_counter() - started,
+             env.data.source, ", ".join(env.tasks), len(env.inputs))
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
@@ -187,6 +243,10 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     )
     objective = make_objective(settings, env, engine, study)
     log.info("search space: %s (methods %s)", space.source, ", ".join(objective.defaults.space.methods))
+    if not pinned:
+        if study_obj.trials:
+            log.info("study %r had no data digests (launched before they were recorded): pinned it to the %d files read here", study, len(env.inputs))
+        study_obj.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
     if not study_obj.trials:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         if not args.no_reference:
@@ -268,7 +328,7 @@ def _resumed_settings(storage: str, study: str, requested):
         return requested
     if stored is None:
         return requested
-    searched = ("budget", "backbone", "tasks", "seed", "steps", "sampler", "space_yaml", "count_clip", "objectives", "random_init", "rungs")
+    searched = ("budget", "backbone", "tasks", "seed", "steps", "sampler", "space_yaml", "count_clip", "objectives", "random_init", "rungs", "data")
     ignored = [name for name in searched if getattr(requested, name) != getattr(stored, name)]
     if ignored:
         log.warning(
@@ -276,6 +336,22 @@ def _resumed_settings(storage: str, study: str, requested):
             "(start a new --study to change them)", study, ", ".join(ignored),
         )
     return dataclasses.replace(stored, target_trials=requested.target_trials)
+
+
+def _pinned_inputs(storage: str, study: str) -> dict[str, str] | None:
+    """The data digests stored with an existing study (None: a new study, or one from before)."""
+    import optuna
+
+    from search.study_settings import INPUTS_ATTR
+    from storage.urls import is_sqlite, sqlite_path
+
+    if is_sqlite(storage) and (sqlite_path(storage) is None or not sqlite_path(storage).exists()):
+        return None
+    try:
+        stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(INPUTS_ATTR)
+    except (KeyError, ValueError):
+        return None
+    return dict(stored["files"]) if isinstance(stored, dict) and isinstance(stored.get("files"), dict) else None
 
 
 def _start_workers(count: int, study: str, storage: str, data_dir: Path) -> list:

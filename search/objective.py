@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from models.config import TrialConfig
 from models.features import file_digest
+from tasks.digests import summary
 from models.params import ParameterCount
 from search.budget import Budget
 from training.faults import active_trial
@@ -222,23 +223,29 @@ def _free_memory(error: BaseException) -> None:
 
 
 def data_identity(env: TrialEnvironment) -> dict:
-    """What a trial reads besides its config, by content: the backbone's weights and the benchmark.
+    """What a trial reads besides its config, by content: the backbone's weights and the data.
 
     With the config (seed included) and the code revision and packages of `run_environment`,
     this is what a row needs to be rerun, and to tell why a rerun differs: the embedded
-    backbone, say, pretrained with other settings on another machine.
+    backbone, say, pretrained with other settings on another machine, or a changed data file.
+    `data` is the data description itself, so that a recipe exported from the row trains on
+    the same data with no further flag.
     """
     location = env.location
-    root = benchmark_dir(env.data_dir, 0, location.preset.image_size)  # launch and worker use seed 0
-    return {
+    identity = {
         "backbone": location.preset.name,
         "random_init": location.random_init,
         "clip_weights_sha256": file_digest(location.clip_checkpoint),
         "language_model_weights_sha256": file_digest(Path(location.language_model) / "model.safetensors"),
         "vl_projection_sha256": file_digest(location.vl_projection),
-        "benchmark": root.name,
-        "benchmark_manifest_sha256": file_digest(root / "manifest.json"),
     }
+    if env.data is not None:
+        identity["data"] = env.data.to_dict()
+        identity["data_files"] = summary(env.inputs)
+    if env.data is None or env.data.generated is not None:
+        root = env.data_base or benchmark_dir(env.data_dir, 0, location.preset.image_size)
+        identity.update(benchmark=root.name, benchmark_manifest_sha256=file_digest(root / "manifest.json"))
+    return identity
 
 
 def _params_text(config: TrialConfig) -> str:

@@ -24,7 +24,7 @@ DEFAULT_BACKBONE = "clip-rn101+bart-base"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"backbone preset (default {DEFAULT_BACKBONE})")
     parser.add_argument("--preset", default=None, help="run preset, e.g. single-adapter (see --list)")
     parser.add_argument("--list", action="store_true", help="list the run presets and backbones, then exit")

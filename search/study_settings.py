@@ -16,6 +16,9 @@ import yaml
 
 SETTINGS_ATTR = "vlpetl_settings"
 SETTINGS_VERSION = 1
+# The digests of every data file the study reads (tasks.digests), by path: kept apart from the
+# settings because a COCO-sized study's run to megabytes, and only workers need them.
+INPUTS_ATTR = "vlpetl_inputs"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class StudySettings:
     objectives: tuple[str, ...]
     random_init: bool = False  # added later: studies stored before it read as False
     rungs: int = 0  # multi-fidelity rungs per trial (search.fidelity); studies stored before had none
+    data: dict[str, Any] | None = None  # the data description (tasks.data_spec); None: the generated benchmark
 
     def to_attr(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -55,6 +59,18 @@ class StudySettings:
         values = {k: data[k] for k in names if k in data}
         values.update(tasks=tuple(data["tasks"]), objectives=tuple(data["objectives"]))
         return cls(**values)
+
+    def data_spec(self):
+        """The study's data description; studies stored before it read the generated benchmark.
+
+        Raises:
+            tasks.data_spec.DataSpecError: stored data that this code cannot read.
+        """
+        from tasks.data_spec import DataSpec, generated_spec
+
+        if self.data is None:
+            return generated_spec(self.tasks)
+        return DataSpec.from_dict(self.data).subset(self.tasks)
 
     def space(self):
         """The search space, parsed and validated again from its stored text."""

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from search.cli_common import configure_logging, default_data_dir, fail
+from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
 
 log = logging.getLogger("search.worker")
 PROGRAM = "search.worker"
@@ -32,13 +32,18 @@ PROGRAM = "search.worker"
 def build_parser() -> argparse.ArgumentParser:
     from storage.urls import STORAGE_ENV
 
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--study", required=True, help="name of a study started by search.launch")
     parser.add_argument(
         "--storage", default=None,
         help=f"the study's SQLAlchemy URL, shared by every worker (default ${STORAGE_ENV}, which keeps a password out of ps)",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="this worker's benchmark, backbones and features (default ./data or $VLPETL_DATA_DIR)")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, metavar="DIR",
+        help="where this machine keeps the study's data folder (the data file's folder at launch), when elsewhere; "
+        "the study's files are compared by content before any trial",
+    )
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)")
     parser.add_argument("--quiet", action="store_true", help="no final summary (for workers started by search.launch --workers)")
@@ -72,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, f"--wait must be >= 0 seconds, got {args.wait}")
     if args.threads < 0:
         fail(PROGRAM, f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
+    if args.data_root is not None and not args.data_root.is_dir():
+        fail(PROGRAM, f"--data-root {str(args.data_root)!r} is not a folder; give the folder that holds this machine's copy of the data")
     if args.data_dir is not None and args.data_dir.exists() and not args.data_dir.is_dir():
         fail(PROGRAM, f"--data-dir {str(args.data_dir)!r} is a file; pass a folder (created when missing)")
     configure_logging()
@@ -84,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     from search.launch import make_sampler
     from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
     from search.study_runner import make_objective, run_until_target
-    from search.study_settings import SETTINGS_ATTR, StudySettings
+    from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
     from storage import init_schema, make_engine
-    from training.environment import prepare_environment
+    from tasks.data_spec import DataSpecError
+    from tasks.digests import InputsChanged
+    from tasks.errors import DatasetError
+    from training.environment import load_data, prepare_environment
 
     _wait_for_study(args.study, storage, args.wait)
     engine = make_engine(storage)
@@ -103,7 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, f"study {args.study!r} has no usable settings ({error}); relaunch it with python -m search.launch")
     study.sampler = make_sampler(settings.sampler, args.seed)
     data_dir = (args.data_dir or default_data_dir()).resolve()
-    env = prepare_environment(data_dir, settings.backbone, settings.tasks, benchmark_seed=0, random_init=settings.random_init)
+    pinned = (study.user_attrs.get(INPUTS_ATTR) or {}).get("files")
+    try:
+        # The data is read and compared with the study's digests before anything is written.
+        loaded = load_data(data_dir, settings.backbone, settings.data_spec(), data_root=args.data_root)
+        env = prepare_environment(data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned)
+    except (DataSpecError, DatasetError, InputsChanged) as error:
+        fail_lines(PROGRAM, [f"study {args.study!r}: {line}" for line in str(error).splitlines()])
+    if not pinned:  # a study launched before data digests were recorded
+        study.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
+        log.info("study %r had no data digests: pinned it to the %d files read here", args.study, len(env.inputs))
     init_schema(engine)
     objective = make_objective(settings, env, engine, args.study)
     trained_here = 0

@@ -25,10 +25,13 @@ def recipe_from_row(row: Mapping[str, Any], *, storage_url: str, budget: str | N
 
     Returns:
         A JSON/YAML-ready dict: `config` rebuilds the trial with `TrialConfig.from_dict`;
-        `expected` is what the search measured.
+        `data` is the study's data description (tasks.data_spec; absent for rows recorded
+        before data descriptions, which read the generated benchmark); `expected` is what the
+        search measured, with the digest of the data it was measured on.
     """
     task_scores = row.get("task_scores") or {}
-    return {
+    inputs = (row.get("environment") or {}).get("inputs") or {}
+    recipe = {
         "recipe_version": RECIPE_VERSION,
         "source": {
             "study": str(row["study_name"]),
@@ -45,6 +48,10 @@ def recipe_from_row(row: Mapping[str, Any], *, storage_url: str, budget: str | N
             "trainable_pct": _plain(row["trainable_pct"]),
         },
     }
+    if inputs.get("data"):  # the study's data description: search.train reads the same data
+        recipe["data"] = inputs["data"]
+        recipe["expected"]["data_files"] = inputs.get("data_files")
+    return recipe
 
 
 def dump_recipe(recipe: Mapping[str, Any], fmt: str) -> str:

@@ -43,13 +43,15 @@ def _image_id(record: dict, filename: str) -> int | str:
     return Path(filename).stem
 
 
-def load_caption_split(root: Path, split: str, images_dir: Path | None = None) -> list[CaptionExample]:
+def load_caption_split(root: Path, split: str, images_dir: Path | None = None, folder: Path | None = None) -> list[CaptionExample]:
     """Load the images of one Karpathy split with their reference captions.
 
     Args:
         root: Dataset root (holds ``coco/dataset_coco.json``).
         split: One of :data:`CAPTION_SPLITS`; ``train`` includes ``restval``.
         images_dir: Where the images are; default ``root/images``.
+        folder: The folder of the split files; default ``root/coco`` (a data
+            file names it directly).
 
     Returns:
         The examples, in file order.
@@ -62,7 +64,7 @@ def load_caption_split(root: Path, split: str, images_dir: Path | None = None) -
     check_split(split, CAPTION_SPLITS)
     root = Path(root)
     images = Path(images_dir) if images_dir is not None else root / "images"
-    path = root / "coco" / "dataset_coco.json"
+    path = (Path(folder) if folder is not None else root / "coco") / "dataset_coco.json"
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"{path} must be an object with an 'images' list, as in the Karpathy dataset_coco.json.")

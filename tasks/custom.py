@@ -118,35 +118,59 @@ def load_custom_jsonl(path: Path) -> CustomDataset:
         DatasetError: For a missing or malformed file, an empty file, a record
             without exactly one image field or target field, a missing image,
             mixed kinds, a duplicate id, a captioning record with several
-            images, or answers outside the choices.
+            images, or answers outside the choices. Every bad record is listed
+            (one per line, up to :data:`MAX_LISTED`), not only the first, so a
+            file can be repaired in one pass.
     """
     path = Path(path)
     records = require_list(read_jsonl(path), path, "records")
-    kinds: set[str] = set()
+    first_kind: tuple[str, str] | None = None  # (kind, where) of the first well-formed record
     examples: list[Any] = []
     seen: set[int | str] = set()
+    problems: list[str] = []
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
-        if not isinstance(record, dict):
-            raise DatasetError(f"{where} must be a JSON object, but got {type(record).__name__}.")
-        key = record.get("id", i + 1)
-        if isinstance(key, bool) or not isinstance(key, (int, str)) or key == "":
-            raise DatasetError(f"{where} has id={key!r}; ids must be ints or non-empty strings.")
-        check_unique(key, seen, where, "id")
-        if not isinstance(record.get("text", ""), str):
-            raise DatasetError(f"{where} has text={record['text']!r}; text must be a string.")
-        kind = _kind(record, where)
-        kinds.add(kind)
-        if len(kinds) > 1:
-            raise DatasetError(f"{where} is a {kind} record, but earlier records are not; one file holds one kind.")
-        img_ids, paths = _images(record, path.parent, where)
-        if kind == "qa":
-            examples.append(_qa(record, key, img_ids, paths, where))
+        try:
+            kind, example = _example(record, i, where, path.parent, seen)
+        except DatasetError as error:
+            problems.append(str(error))
             continue
-        if not _strings(record["captions"]) or len(paths) != 1:
-            raise DatasetError(
-                f"{where} has captions {record['captions']!r} and {len(paths)} image(s); captioning "
-                "needs one image and a non-empty list of caption strings."
+        if first_kind is None:
+            first_kind = (kind, where)
+        elif kind != first_kind[0]:
+            problems.append(
+                f"{where} is a {kind} record, but {first_kind[1]} is a {first_kind[0]} record; one file holds "
+                "one kind: put QA and captioning examples in separate files (separate tasks)."
             )
-        examples.append(CaptionExample(key, img_ids[0], paths[0], tuple(record["captions"]), "custom"))
-    return CustomDataset(kinds.pop(), examples)
+            continue
+        examples.append(example)
+    if problems:
+        more = f"\n... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise DatasetError("\n".join(problems[:MAX_LISTED]) + more)
+    assert first_kind is not None  # require_list refused an empty file
+    return CustomDataset(first_kind[0], examples)
+
+
+MAX_LISTED = 50  # bad records listed in one error; a wholly wrong file would print thousands
+
+
+def _example(record: Any, i: int, where: str, base: Path, seen: set[int | str]) -> tuple[str, QAExample | CaptionExample]:
+    """One record as (kind, example); DatasetError names the record, the rule and the fix."""
+    if not isinstance(record, dict):
+        raise DatasetError(f"{where} must be a JSON object, but got {type(record).__name__}.")
+    key = record.get("id", i + 1)
+    if isinstance(key, bool) or not isinstance(key, (int, str)) or key == "":
+        raise DatasetError(f"{where} has id={key!r}; ids must be ints or non-empty strings.")
+    check_unique(key, seen, where, "id")
+    if not isinstance(record.get("text", ""), str):
+        raise DatasetError(f"{where} has text={record['text']!r}; text must be a string.")
+    kind = _kind(record, where)
+    img_ids, paths = _images(record, base, where)
+    if kind == "qa":
+        return kind, _qa(record, key, img_ids, paths, where)
+    if not _strings(record["captions"]) or len(paths) != 1:
+        raise DatasetError(
+            f"{where} has captions {record['captions']!r} and {len(paths)} image(s); captioning "
+            "needs one image and a non-empty list of caption strings."
+        )
+    return kind, CaptionExample(key, img_ids[0], paths[0], tuple(record["captions"]), "custom")

@@ -21,13 +21,15 @@ GQA_SPLITS: tuple[str, ...] = ("train", "valid", "testdev", "testdev_ood")
 _FIELDS = {"img_id": NONEMPTY_STR, "sent": STR, "question_id": ID, "label": LABEL}
 
 
-def load_gqa_split(root: Path, split: str, images_dir: Path | None = None) -> list[QAExample]:
+def load_gqa_split(root: Path, split: str, images_dir: Path | None = None, folder: Path | None = None) -> list[QAExample]:
     """Load one GQA split, checking every record and image.
 
     Args:
         root: Dataset root (holds ``gqa/``).
         split: One of :data:`GQA_SPLITS`.
         images_dir: Where the images are; default ``root/images``.
+        folder: The folder of the split files; default ``root/gqa`` (a data
+            file names it directly).
 
     Returns:
         The examples, in file order.
@@ -40,7 +42,7 @@ def load_gqa_split(root: Path, split: str, images_dir: Path | None = None) -> li
     check_split(split, GQA_SPLITS)
     root = Path(root)
     images = Path(images_dir) if images_dir is not None else root / "images"
-    path = root / "gqa" / f"{split}.json"
+    path = (Path(folder) if folder is not None else root / "gqa") / f"{split}.json"
     records = require_list(read_json(path), path, "question records")
     examples: list[QAExample] = []
     seen: set[int | str] = set()

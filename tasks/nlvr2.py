@@ -27,13 +27,15 @@ _FIELDS = {
 }
 
 
-def load_nlvr2_split(root: Path, split: str, images_dir: Path | None = None) -> list[PairExample]:
+def load_nlvr2_split(root: Path, split: str, images_dir: Path | None = None, folder: Path | None = None) -> list[PairExample]:
     """Load one NLVR2 split, checking every record and both images.
 
     Args:
         root: Dataset root (holds ``nlvr/``).
         split: One of :data:`NLVR2_SPLITS`.
         images_dir: Where the images are; default ``root/images``.
+        folder: The folder of the split files; default ``root/nlvr`` (a data
+            file names it directly).
 
     Returns:
         The examples, in file order.
@@ -46,7 +48,7 @@ def load_nlvr2_split(root: Path, split: str, images_dir: Path | None = None) -> 
     check_split(split, NLVR2_SPLITS)
     root = Path(root)
     images = Path(images_dir) if images_dir is not None else root / "images"
-    path = root / "nlvr" / f"{split}.json"
+    path = (Path(folder) if folder is not None else root / "nlvr") / f"{split}.json"
     records = require_list(read_json(path), path, "statement records")
     examples: list[PairExample] = []
     seen: set[str] = set()

@@ -92,30 +92,46 @@ def _subtitles(path: Path, required: bool) -> dict[str, tuple[Subtitle, ...]]:
     return out
 
 
-def _video_source(root: Path, vid_name: str, where: str) -> VideoSource:
-    features = root / "video_features" / f"{vid_name}.npz"
-    frames = tuple(sorted((root / "videos" / vid_name).glob("frame_*.png")))
+def _video_source(videos_dir: Path, features_dir: Path, vid_name: str, where: str) -> VideoSource:
+    features = features_dir / f"{vid_name}.npz"
+    frames = tuple(sorted((videos_dir / vid_name).glob("frame_*.png")))
     if not features.is_file() and not frames:
         raise DatasetError(
             f"{where} names vid_name={vid_name!r}, but neither {features} nor frames "
-            f"{root / 'videos' / vid_name}/frame_*.png exist; extract the features or restore the frames."
+            f"{videos_dir / vid_name}/frame_*.png exist; extract the features or restore the frames."
         )
     return VideoSource(vid_name, features if features.is_file() else None, frames)
 
 
-def _records(root: Path, task: str, split: str) -> tuple[Path, list[Any]]:
+def _records(folder: Path, split: str) -> tuple[Path, list[Any]]:
     check_split(split, VIDEO_SPLITS)
-    path = Path(root) / task / f"{split}.jsonl"
+    path = folder / f"{split}.jsonl"
     return path, require_list(read_jsonl(path), path, "records")
 
 
-def load_video_qa_split(root: Path, task: str, split: str) -> list[VideoQAExample]:
+def _layout(root: Path, task: str, folder, videos_dir, features_dir) -> tuple[Path, Path, Path]:
+    """(split files' folder, frames folder, features folder): the VALUE defaults under `root`,
+    each replaceable, since a data file may keep them apart."""
+    root = Path(root)
+    return (
+        Path(folder) if folder is not None else root / task,
+        Path(videos_dir) if videos_dir is not None else root / "videos",
+        Path(features_dir) if features_dir is not None else root / "video_features",
+    )
+
+
+
+def load_video_qa_split(
+    root: Path, task: str, split: str, folder: Path | None = None, videos_dir: Path | None = None, features_dir: Path | None = None
+) -> list[VideoQAExample]:
     """Load one split of a multiple-choice video QA task (``tvqa``, ``how2qa``).
 
     Args:
         root: Dataset root.
         task: The task directory name under ``root``.
         split: One of :data:`VIDEO_SPLITS`.
+        folder, videos_dir, features_dir: The task's split files, frames and features
+            folders, when not ``root/<task>``, ``root/videos`` and ``root/video_features``.
 
     Returns:
         The examples, in file order.
@@ -126,9 +142,9 @@ def load_video_qa_split(root: Path, task: str, split: str) -> list[VideoQAExampl
             duplicate qid, a video with neither features nor frames, a video
             without subtitles, or an empty split.
     """
-    root = Path(root)
-    path, records = _records(root, task, split)
-    subtitles_path = root / task / "subtitles.jsonl"
+    folder, videos_dir, features_dir = _layout(root, task, folder, videos_dir, features_dir)
+    path, records = _records(folder, split)
+    subtitles_path = folder / "subtitles.jsonl"
     subtitles = _subtitles(subtitles_path, required=True)
     examples, seen = [], set()
     for i, record in enumerate(records):
@@ -156,20 +172,24 @@ def load_video_qa_split(root: Path, task: str, split: str) -> list[VideoQAExampl
                 choices=tuple(choices),
                 answer_idx=idx,
                 ts=_parse_ts(record.get("ts"), where),
-                video=_video_source(root, record["vid_name"], where),
+                video=_video_source(videos_dir, features_dir, record["vid_name"], where),
                 subtitles=subtitles[record["vid_name"]],
             )
         )
     return examples
 
 
-def load_video_caption_split(root: Path, task: str, split: str) -> list[VideoCaptionExample]:
+def load_video_caption_split(
+    root: Path, task: str, split: str, folder: Path | None = None, videos_dir: Path | None = None, features_dir: Path | None = None
+) -> list[VideoCaptionExample]:
     """Load one split of a video captioning task (``tvc``, ``yc2c``).
 
     Args:
         root: Dataset root.
         task: The task directory name under ``root``.
         split: One of :data:`VIDEO_SPLITS`.
+        folder, videos_dir, features_dir: The task's split files, frames and features
+            folders, when not ``root/<task>``, ``root/videos`` and ``root/video_features``.
 
     Returns:
         The examples, in file order.
@@ -179,9 +199,9 @@ def load_video_caption_split(root: Path, task: str, split: str) -> list[VideoCap
             malformed record, a duplicate clip_id, a video with neither features
             nor frames, or an empty split.
     """
-    root = Path(root)
-    path, records = _records(root, task, split)
-    subtitles = _subtitles(root / task / "subtitles.jsonl", required=False)
+    folder, videos_dir, features_dir = _layout(root, task, folder, videos_dir, features_dir)
+    path, records = _records(folder, split)
+    subtitles = _subtitles(folder / "subtitles.jsonl", required=False)
     examples, seen = [], set()
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
@@ -192,7 +212,7 @@ def load_video_caption_split(root: Path, task: str, split: str) -> list[VideoCap
                 clip_id=record["clip_id"],
                 ts=_parse_ts(record.get("ts"), where),
                 references=tuple(d["desc"] for d in record["descs"]),
-                video=_video_source(root, record["vid_name"], where),
+                video=_video_source(videos_dir, features_dir, record["vid_name"], where),
                 subtitles=subtitles.get(record["vid_name"], ()),
             )
         )

@@ -111,12 +111,15 @@ def _raw_answers(path: Path) -> Mapping[int, tuple[str, ...]]:
     return out
 
 
-def load_vqa_split(root: Path, split: str) -> list[VQAExample]:
+def load_vqa_split(root: Path, split: str, images_dir: Path | None = None, folder: Path | None = None) -> list[VQAExample]:
     """Load one split, checking every record and image.
 
     Args:
         root: Dataset root (holds ``vqa/`` and ``images/``).
         split: One of :data:`SPLITS`.
+        images_dir: Where the images are; default ``root/images``.
+        folder: The folder of the ``karpathy_*.json`` and official files; default
+            ``root/vqa`` (a data file names it directly).
 
     Returns:
         The examples, in file order.
@@ -129,7 +132,9 @@ def load_vqa_split(root: Path, split: str) -> list[VQAExample]:
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; accepted splits are {list(SPLITS)}.")
     root = Path(root)
-    path = root / "vqa" / f"karpathy_{split}.json"
+    folder = Path(folder) if folder is not None else root / "vqa"
+    images = Path(images_dir) if images_dir is not None else root / "images"
+    path = folder / f"karpathy_{split}.json"
     records = _read_json(path)
     if not isinstance(records, list):
         raise DatasetError(
@@ -139,7 +144,7 @@ def load_vqa_split(root: Path, split: str) -> list[VQAExample]:
         raise DatasetError(
             f"{path} holds no questions; an empty split cannot be trained or evaluated."
         )
-    answers = _raw_answers(root / "vqa" / f"v2_mscoco_{split}_annotations.json")
+    answers = _raw_answers(folder / f"v2_mscoco_{split}_annotations.json")
     examples, seen = [], set()
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
@@ -148,11 +153,11 @@ def load_vqa_split(root: Path, split: str) -> list[VQAExample]:
         if qid in seen:
             raise DatasetError(f"{where} repeats question_id={qid}; question ids must be unique.")
         seen.add(qid)
-        image = _image_path(root / "images", record["img_id"])
+        image = _image_path(images, record["img_id"])
         if image is None:
             raise DatasetError(
                 f"{where} (question_id={qid}) names img_id={record['img_id']!r}, but no "
-                f"{root / 'images' / record['img_id']}{{{','.join(_IMAGE_SUFFIXES)}}} exists; "
+                f"{images / record['img_id']}{{{','.join(_IMAGE_SUFFIXES)}}} exists; "
                 "regenerate the dataset or restore the image."
             )
         examples.append(

@@ -6,7 +6,7 @@ Preparing is idempotent: each artifact is built on first use and reused afterwar
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -17,22 +17,36 @@ from models.build import BackboneLocation, build_visual_encoder, visual_feature_
 from models.embedded import ensure_embedded_backbone
 from models.features import FeatureTable, cached_features, encoder_identity
 from tasks import generate_benchmark
-from training.task_registry import PREPARERS
+from tasks.data_spec import GENERATED_TASKS, DataSpec, generated_spec
+from tasks.digests import compare_digests, file_digests
+from training.task_registry import data_files, prepare_tasks
 from training.tasks import PreparedTask
 from training.visual_inputs import PixelTable, VisualInputs, build_video_table, frames_to_extract
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_TASKS = tuple(PREPARERS)
+SUPPORTED_TASKS = GENERATED_TASKS  # the generated benchmark's tasks (the default data)
 
 
 @dataclass(frozen=True)
 class TrialEnvironment:
+    """What every trial of a study shares.
+
+    Attributes:
+        data: the study's data description (the generated benchmark's, by default).
+        data_base: the folder the description's relative paths start from on this machine.
+        inputs: content digests of every data file the tasks read, by path (tasks.digests).
+    """
+
     data_dir: Path
     location: BackboneLocation
     tasks: Mapping[str, PreparedTask]
     features: VisualInputs
     device: torch.device
+    data: DataSpec | None = None
+    data_base: Path | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    for_search: bool = True  # searches score at most each task's `search_examples`
 
 
 def default_device() -> torch.device:
@@ -49,41 +63,101 @@ def benchmark_dir(data_dir: Path, seed: int, image_size: int = EMBEDDED_IMAGE_SI
     return data_dir / "benchmark" / f"mini-vl-v3-seed{seed}{suffix}"
 
 
-def prepare_environment(
-    data_dir: Path, backbone: str, task_names: tuple[str, ...], benchmark_seed: int = 0, random_init: bool = False
-) -> TrialEnvironment:
-    """Generate the benchmark, build the embedded backbone and cache features, as needed.
+@dataclass(frozen=True)
+class LoadedData:
+    """A study's tasks read from disk and the digests of every file they read: everything that
+    can be checked about the data before anything is written."""
+
+    spec: DataSpec
+    base: Path | None
+    tasks: Mapping[str, PreparedTask]
+    digests: Mapping[str, str]
+
+
+def as_data_spec(data: DataSpec | tuple[str, ...] | list[str], benchmark_seed: int = 0) -> DataSpec:
+    """A data description, or task names of the generated benchmark (the default data)."""
+    return data if isinstance(data, DataSpec) else generated_spec(tuple(data), benchmark_seed)
+
+
+def load_data(data_dir: Path, backbone: str, data: DataSpec | tuple[str, ...], benchmark_seed: int = 0, data_root: Path | None = None) -> LoadedData:
+    """Read the study's tasks and hash every file they read; generates the benchmark first when
+    the data is the generated one (its only write: deterministic, atomic, reused).
 
     Args:
+        data_root: where this machine keeps the data file's folder, when not where the study's
+            launch had it (relative paths start there).
+
+    Raises:
+        DataSpecError: task names the generated benchmark does not have.
+        tasks.DatasetError: every problem of the data files and images, one per line.
+    """
+    spec = as_data_spec(data, benchmark_seed)
+    if spec.generated is not None:
+        preset = get_preset(backbone)
+        seed = int(spec.generated.get("seed", benchmark_seed))
+        base: Path | None = generate_benchmark(benchmark_dir(data_dir, seed, preset.image_size), seed=seed, image_size=preset.image_size)
+        log.info("benchmark: %s", base)
+    else:
+        base = Path(data_root).resolve() if data_root is not None else Path(spec.base) if spec.base else None
+    tasks = prepare_tasks(spec, base)
+    features = [video.features for task in tasks.values() for video in task.videos.values() if video.features is not None]
+    digests = file_digests([*data_files(spec, base), *features], base, _image_files(tasks))
+    return LoadedData(spec, base, tasks, digests)
+
+
+def _image_files(tasks: Mapping[str, PreparedTask]) -> list[Path]:
+    images = [path for task in tasks.values() for path in task.image_paths.values()]
+    frames = [frame for task in tasks.values() for video in task.videos.values() if video.features is None for frame in video.frames]
+    return images + frames
+
+
+def prepare_environment(
+    data_dir: Path,
+    backbone: str,
+    data: DataSpec | tuple[str, ...] | LoadedData,
+    benchmark_seed: int = 0,
+    random_init: bool = False,
+    data_root: Path | None = None,
+    pinned: Mapping[str, str] | None = None,
+) -> TrialEnvironment:
+    """Read the data, build the embedded backbone and cache features, as needed.
+
+    Args:
+        data: the study's data description, task names of the generated benchmark, or data
+            already loaded (`load_data`: a command that checked it before writing anything).
         random_init: build a base-size preset from its config with random weights (smoke tests);
             its text is read by the project-trained tokenizer of the same family, built here.
+        pinned: the study's data digests; a file that differs raises before anything is written.
 
     Raises:
         ConfigError: unknown backbone; a base-size preset's weights missing without
             `random_init` (WeightsUnavailable says how to provide them).
-        ValueError: unknown task names.
+        DataSpecError, tasks.DatasetError: bad data (every problem listed).
+        InputsChanged: a data file differs from the study's `pinned` one.
     """
-    unknown = sorted(set(task_names) - set(SUPPORTED_TASKS))
-    if unknown:
-        raise ValueError(f"unknown tasks {unknown}; supported tasks: {list(SUPPORTED_TASKS)}")
+    loaded = data if isinstance(data, LoadedData) else load_data(data_dir, backbone, data, benchmark_seed, data_root)
+    if pinned:
+        compare_digests(pinned, loaded.digests, f"The study was launched on other data ({loaded.spec.source}); "
+                        "give this machine the same files (pass --data-root DIR where its copy of the data folder lives)")
     preset = get_preset(backbone)
-    root = generate_benchmark(
-        benchmark_dir(data_dir, benchmark_seed, preset.image_size), seed=benchmark_seed, image_size=preset.image_size
-    )
-    log.info("benchmark: %s", root)
-    tasks = {name: PREPARERS[name](root) for name in task_names}
+    exclude = None
+    if preset.embedded or preset.vl_pretrained_from is not None:
+        # The embedded backbones' pretraining corpus stays disjoint from the generated
+        # benchmark (seed 0), whatever data this study reads, so that every study on a machine
+        # (and every machine) builds the same backbone.
+        exclude = generate_benchmark(benchmark_dir(data_dir, 0, preset.image_size), seed=0, image_size=preset.image_size)
     if preset.embedded:
-        ensure_embedded_backbone(data_dir, preset, exclude_root=root)
+        ensure_embedded_backbone(data_dir, preset, exclude_root=exclude)
     if preset.vl_pretrained_from is not None:  # builds its base first, then the variant
         from training.vl_pretraining import ensure_vl_pretrained_backbone
 
-        ensure_vl_pretrained_backbone(data_dir, preset, exclude_root=root)
+        ensure_vl_pretrained_backbone(data_dir, preset, exclude_root=exclude)
     location = BackboneLocation.resolve(backbone, data_dir, random_init=random_init)
     location.require_weights()
     if location.tokenizer_preset is not None:
-        ensure_embedded_backbone(data_dir, get_preset(location.tokenizer_preset), exclude_root=root)
-    features = visual_inputs(data_dir, location, tasks)
-    return TrialEnvironment(data_dir, location, tasks, features, default_device())
+        ensure_embedded_backbone(data_dir, get_preset(location.tokenizer_preset), exclude_root=exclude)
+    features = visual_inputs(data_dir, location, loaded.tasks)
+    return TrialEnvironment(data_dir, location, loaded.tasks, features, default_device(), loaded.spec, loaded.base, loaded.digests)
 
 
 def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str, PreparedTask]) -> VisualInputs:

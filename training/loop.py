@@ -41,6 +41,7 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     max_source_tokens: Mapping[str, int] | None = None,
     evaluate: Callable[[int], dict[str, float]] | None = None,
+    task_weights: Mapping[str, float] | None = None,
 ) -> TrainResult:
     """Train `model` in place for `config.steps` single-task steps over all `tasks`.
 
@@ -51,6 +52,8 @@ def train(
     Args:
         max_source_tokens: per-task encoder-text truncation (video QA reads its subtitles);
             tasks not named use the collator's default.
+        task_weights: multiplies a task's share of the steps under proportional sampling
+            (a data file's `weight`; tasks not named keep 1).
         evaluate: called every `config.eval_every` steps (never after the last step: the
             caller scores the final model) with the step; returns task scores, recorded in the
             result. It may raise to stop training (a pruned trial).
@@ -62,7 +65,8 @@ def train(
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     names = list(tasks)
-    sizes = [len(tasks[name]) for name in names]
+    # Plain sizes when no task is weighted: the same draws as ever for the same seed.
+    sizes = [len(tasks[name]) * (task_weights or {}).get(name, 1) for name in names]
     orders = {name: _epochs(len(tasks[name]), rng) for name in names}
     parameters = [p for p in model.parameters() if p.requires_grad]
     # The fused kernel updates every tensor in one pass: 2-5x faster than the default per-tensor

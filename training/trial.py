@@ -103,6 +103,7 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
         {name: task.max_target_tokens for name, task in tasks.items()}, show_progress,
         max_source_tokens={name: task.max_source_tokens for name, task in tasks.items() if task.max_source_tokens},
         evaluate=evaluate,
+        task_weights={name: task.sampling_weight for name, task in tasks.items() if task.sampling_weight != 1.0},
     )
     began = time.perf_counter()
     task_scores = score_model(model, tokenizer, config, env, show_progress)
@@ -121,17 +122,35 @@ def score_model(
     env: TrialEnvironment,
     show_progress: bool = True,
     sample: int | None = None,
+    split: str | None = None,
+    predictions: dict[str, dict] | None = None,
 ) -> dict[str, float]:
-    """Each task's official metric on its evaluation split (or on its first `sample` examples)."""
+    """Each task's official metric on an evaluation split.
+
+    Args:
+        sample: score only the first `sample` examples (scheduled evaluations).
+        split: "val", "test", ...; None: the split searches score on, with at most the task's
+            `search_examples` in a search environment (`env.for_search`).
+        predictions: filled with each task's predictions (example key -> text) when given.
+
+    Raises:
+        KeyError: a task without `split` (a JSONL task without a test file).
+    """
     training = config.training
     collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
     scores = {}
     for name in config.tasks:
         task = env.tasks[name]
-        examples = task.evaluation if sample is None else task.evaluation[:sample]
-        predictions = generate_answers(
+        examples = task.splits[split or task.search_split].examples
+        if split is None and env.for_search and task.search_examples:
+            examples = examples[: task.search_examples]
+        if sample is not None:
+            examples = examples[:sample]
+        answers = generate_answers(
             model, collator, examples, name, training.eval_batch_size, task.max_target_tokens, env.device,
             show_progress=show_progress, max_source_tokens=task.max_source_tokens, precision=training.precision,
         )
-        scores[name] = task.score(predictions)
+        scores[name] = task.splits[split or task.search_split].score(answers)
+        if predictions is not None:
+            predictions[name] = answers
     return scores

@@ -40,7 +40,7 @@ def _configure_logging() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--backbone", default="tiny-clip+tiny-t5", help="embedded preset to start from (default tiny-clip+tiny-t5)")
     parser.add_argument("--data-dir", type=Path, default=None, help="benchmark and backbones (default ./data)")
     parser.add_argument("--steps", type=int, default=None, help="VL-pretraining steps (default 600, or $VLPETL_VLP_STEPS)")

@@ -18,7 +18,7 @@ from models.embedded import component_names, ensure_embedded_backbone
 
 def main(argv: list[str] | None = None) -> int:
     embedded = sorted(name for name, preset in PRESETS.items() if preset.embedded and preset.vl_pretrained_from is None)
-    parser = argparse.ArgumentParser(prog="python -m models.pretrain", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m models.pretrain", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
     parser.add_argument("--preset", action="append", choices=embedded, help=f"default: all of {embedded}")
     args = parser.parse_args(argv)
