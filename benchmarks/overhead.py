@@ -84,7 +84,7 @@ def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: i
     rounds = rounds or (2 if quick else 4)
     env = prepare_environment(data_dir, BACKBONE, ("vqa",))
     task = env.tasks["vqa"]
-    env = dataclasses.replace(env, tasks={"vqa": dataclasses.replace(task, evaluation=task.evaluation[:EVAL_EXAMPLES])})
+    env = dataclasses.replace(env, tasks={"vqa": task.limited(EVAL_EXAMPLES)})
     # Round-robin over one task is the same schedule as proportional sampling, without the
     # random draw per step that a hand-written single-task loop would not make.
     training = TrainingConfig(steps=steps, learning_rate=5e-3, task_sampling="round_robin")

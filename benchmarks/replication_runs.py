@@ -24,7 +24,6 @@ VLP_PRESETS = ("full-ft", "single-adapter")
 BACKBONE = "tiny-clip+tiny-t5"
 VLP_BACKBONE = "tiny-clip+tiny-t5-vlp"
 # The generated benchmark's held-out split of each task (GQA keeps its own split names).
-OOD_SPLITS = {"gqa": "testdev_ood"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def _baseline(env, ood_env=None) -> list[Run]:
 def _limited(env, limit: int | None):
     if not limit:
         return env
-    tasks = {n: dataclasses.replace(t, evaluation=t.evaluation[:limit]) for n, t in env.tasks.items()}
+    tasks = {n: t.limited(limit) for n, t in env.tasks.items()}
     return dataclasses.replace(env, tasks=tasks)
 
 
@@ -87,7 +86,7 @@ def _ood_env(env, limit: int | None):
     from training.task_registry import PREPARERS
 
     root = benchmark_dir(env.data_dir, 0)
-    tasks = {name: PREPARERS[name](root, eval_split=OOD_SPLITS.get(name, "test_ood")) for name in env.tasks}
+    tasks = {name: PREPARERS[name](root, eval_split="test_ood") for name in env.tasks}
     ood = dataclasses.replace(env, tasks=tasks, features=visual_inputs(env.data_dir, env.location, tasks))
     return _limited(ood, limit)
 

@@ -278,7 +278,7 @@ def run(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     env = prepare_environment(data_dir, BACKBONE, TASKS)
     env = dataclasses.replace(
-        env, tasks={n: dataclasses.replace(t, evaluation=t.evaluation[:FINAL_SAMPLE]) for n, t in env.tasks.items()}
+        env, tasks={n: t.limited(FINAL_SAMPLE) for n, t in env.tasks.items()}
     )
     defaults = SpaceDefaults(BACKBONE, TASKS, TrainingConfig(steps=steps))
     results = measure_table(env, defaults, measured)

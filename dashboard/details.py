@@ -59,6 +59,33 @@ def task_metrics(row: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
+def data_description(row: Mapping[str, Any]) -> tuple[pd.DataFrame, str | None]:
+    """The data a trial read: one row per task (name, format, paths as the data file wrote
+    them) and a caption with where the description came from and the digest of its files.
+
+    Rows recorded before data descriptions (the generated benchmark, implied) give an empty frame.
+    """
+    environment = _maybe_json(row.get("environment"))
+    inputs = environment.get("inputs") if isinstance(environment, Mapping) else None
+    data = inputs.get("data") if isinstance(inputs, Mapping) else None
+    if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), Mapping):
+        return pd.DataFrame({"task": [], "format": [], "files": []}, dtype="object"), None
+    tasks = data["tasks"]
+    frame = pd.DataFrame(
+        {
+            "task": list(tasks),
+            "format": [str(entry.get("format", "")) for entry in tasks.values()],
+            "files": [", ".join(f"{k}: {v}" for k, v in entry.items() if k != "format") for entry in tasks.values()],
+        },
+        dtype="object",
+    )
+    files = inputs.get("data_files") if isinstance(inputs.get("data_files"), Mapping) else {}
+    caption = f"From {data.get('source', 'the study')}" + (f" (relative paths from {data['base']})" if data.get("base") else "")
+    if files.get("sha256"):
+        caption += f"; {int(files.get('files', 0)):,} files by content, digest `{str(files['sha256'])[:16]}`"
+    return frame, caption + "."
+
+
 def _maybe_json(value: Any) -> Any:
     if isinstance(value, str | bytes):
         try:

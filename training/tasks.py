@@ -120,6 +120,12 @@ class PreparedTask:
     def score(self) -> Callable[[Predictions], float]:
         return self.splits[self.search_split].score
 
+    def limited(self, examples: int | None) -> "PreparedTask":
+        """The same task scoring only the first `examples` of its search split (None: all)."""
+        split = self.splits[self.search_split]
+        shorter = dataclasses.replace(split, examples=split.examples[:examples])
+        return dataclasses.replace(self, splits={**self.splits, self.search_split: shorter})
+
 
 class FormatReader(Protocol):
     """What one data format contributes: how its splits are named and read, and scored.
@@ -208,7 +214,9 @@ class VQAReader:
     folder: Path | None = None
     images: Path | None = None
     prefix: str = TASK_PREFIXES["vqa"]
-    split_names: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "val": "val", "test": "test"})
+    split_names: Mapping[str, str] = field(
+        default_factory=lambda: {"train": "train", "val": "val", "test": "test", "test_ood": "test_ood"}
+    )
     max_target_tokens: int = 6
     max_source_tokens: int | None = None
 

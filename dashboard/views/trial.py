@@ -14,6 +14,7 @@ from dashboard.details import (
     find_curve,
     recipe_file_name,
     recipe_text,
+    data_description,
     task_metrics,
 )
 
@@ -69,6 +70,11 @@ with right:
         st.caption("No per-task scores recorded.")
     else:
         st.dataframe(metrics, hide_index=True, key="task_table")
+    data_frame, data_caption = data_description(row)
+    if data_caption is not None:
+        st.subheader("Data")
+        st.dataframe(data_frame, hide_index=True, key="data_table")
+        st.caption(data_caption)
     st.subheader("Parameter breakdown")
     breakdown = find_breakdown(row, user_attrs)
     if breakdown.empty:

@@ -15,6 +15,7 @@ from dashboard.details import (
     compare_frame,
     config_frame,
     curve_frame,
+    data_description,
     find_breakdown,
     find_curve,
     recipe_file_name,
@@ -125,3 +126,12 @@ def test_budget_line_positions() -> None:
     assert count.line_position("trainable_pct", 1_000_000) == 15.0
     assert count.line_position("trainable_params", None) == 150_000
     assert count.line_position("train_seconds", 1_000_000) is None
+
+
+def test_data_description_lists_the_tasks_and_the_digest() -> None:
+    data = {"tasks": {"shapes": {"format": "jsonl", "train": "s/train.jsonl", "val": "s/val.jsonl"}}, "source": "/d/data.yaml", "base": "/d"}
+    row = {"environment": json.dumps({"inputs": {"data": data, "data_files": {"files": 1234, "sha256": "ab" * 32}}})}
+    frame, caption = data_description(row)
+    assert frame.to_dict("records") == [{"task": "shapes", "format": "jsonl", "files": "train: s/train.jsonl, val: s/val.jsonl"}]
+    assert caption == "From /d/data.yaml (relative paths from /d); 1,234 files by content, digest `abababababababab`."
+    assert data_description({"environment": {"inputs": {}}})[1] is None  # rows from before data descriptions
