@@ -287,7 +287,7 @@ def run(
     scores = sorted(m["score"] for m in results)
     body = (
         f"Surrogate built from **{len(results)} real trials** measured in this run (configurations drawn at random "
-        f"from `search/spaces/default.yaml` within a {BUDGET_PCT:g}% budget, each trained {steps} steps on VQA with the "
+        f"from the default search space within a {BUDGET_PCT:g}% budget, each trained {steps} steps on VQA with the "
         f"default study's backbone `{BACKBONE}` and scored on {FINAL_SAMPLE} validation questions; their scores range "
         f"{scores[0]:.1f}-{scores[-1]:.1f}, median {statistics.median(scores):.1f}). Each sampler then ran until {trials} trained "
         f"trials on the surrogate (over-budget ones are never trained and do not count) for each of {seeds} seeds; a sampled configuration takes the scores of its nearest measured "

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default from the training recipe)")
     parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
-    parser.add_argument("--space", type=Path, default=None, help="search-space YAML file (default: search/spaces/default.yaml)")
+    parser.add_argument("--space", type=Path, default=None, help="search-space YAML file (default: every PETL method's search block; python -m search.params --space prints it)")
     parser.add_argument(
         "--rungs", type=int, default=3,
         help="multi-fidelity: score each trial this many times on the way and stop it when other trials dominate it there (0: off; default 3)",
@@ -88,7 +88,6 @@ def _validate(args: argparse.Namespace) -> dict:
     from models.build import BackboneLocation
     from models.config import ConfigError
     from storage import StorageURLError, default_storage_url, validate_storage_url
-    from training.environment import SUPPORTED_TASKS
 
     try:
         budget = parse_budget(args.budget)
@@ -213,7 +212,7 @@ def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objecti
     log.info("data directory: %s", data_dir)
     requested = StudySettings(
         budget=budget.text, backbone=backbone, tasks=tasks, target_trials=args.trials, seed=args.seed, steps=args.steps,
-        sampler=args.sampler, space_yaml=Path(space.source).read_text(), space_source=space.source,
+        sampler=args.sampler, space_yaml=space.text, space_source=space.source,
         count_clip=args.count_clip, objectives=objectives, random_init=args.random_init, rungs=args.rungs,
         data=None if data.generated is not None else data.to_dict(),
     )

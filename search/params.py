@@ -2,6 +2,7 @@
 
     python -m search.params --backbone clip-rn101+bart-base --preset single-adapter [--tasks vqa,gqa] [--json]
     python -m search.params --list
+    python -m search.params --space > my-space.yaml      # the default search space, to edit
 
 Prints trainable / total parameters by the paper's definition (PAPER.md §3: CLIP excluded)
 and with the CLIP image tower, and a breakdown by component. Nothing is downloaded or
@@ -28,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"backbone preset (default {DEFAULT_BACKBONE})")
     parser.add_argument("--preset", default=None, help="run preset, e.g. single-adapter (see --list)")
     parser.add_argument("--list", action="store_true", help="list the run presets and backbones, then exit")
+    parser.add_argument(
+        "--space", action="store_true",
+        help="print the default search space as YAML (every PETL method's search block): a template for search.launch --space FILE",
+    )
     parser.add_argument("--tasks", default=None, help="comma-separated task names (default: the paper's four)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the embedded tiny backbone lives (default ./data)")
@@ -38,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
         return _list()
+    if args.space:
+        from search.space_file import load_space
+
+        print(load_space().text, end="")
+        return 0
     if args.preset is None:
         fail(PROGRAM, "--preset is required; python -m search.params --list shows the run presets")
 

@@ -17,20 +17,6 @@ from models.config import SharingMode, TrainingConfig, TrialConfig
 from models.petl import get_method
 from search.space_file import SearchSpace, load_space
 
-# Base learning rates on the embedded tiny backbone, per method. The paper's (PAPER.md §4) are
-# tuned for 20 epochs on base-size models; a few hundred CPU steps on a tiny model need more.
-TINY_LEARNING_RATES = {
-    "full_ft": 1e-3,
-    "adapter": 5e-3,
-    "hyperformer": 5e-3,
-    "compacter": 5e-3,
-    "lora": 5e-3,
-    "prompt": 5e-3,
-    "vl_only": 5e-3,
-    "vl_ln": 5e-3,
-}
-
-
 @dataclass(frozen=True)
 class SpaceDefaults:
     """What every trial of a study shares, and the space it searches."""
@@ -42,10 +28,13 @@ class SpaceDefaults:
 
 
 def base_learning_rate(method: str, backbone: str) -> float:
-    """The method's learning rate before any searched scale: the paper's, or the tiny one."""
-    if get_preset(backbone).embedded:
-        return TINY_LEARNING_RATES.get(method, get_method(method).learning_rate)
-    return get_method(method).learning_rate
+    """The method's learning rate before any searched scale: the paper's (PAPER.md §4, tuned for
+    20 epochs at base size), or on the embedded tiny backbone the method's tiny rate (a few
+    hundred CPU steps on a tiny model need more)."""
+    spec = get_method(method)
+    if get_preset(backbone).embedded and spec.tiny_learning_rate is not None:
+        return spec.tiny_learning_rate
+    return spec.learning_rate
 
 
 def config_from_trial(trial: optuna.trial.BaseTrial, defaults: SpaceDefaults) -> TrialConfig:

@@ -1,4 +1,29 @@
-"""Search spaces as files a user reads and edits (`search/spaces/default.yaml` documents the format).
+"""Search spaces as files a user reads and edits; the default space is derived from the methods.
+
+A space file is YAML (`python -m search.params --space` prints the default space in this
+format, a template to edit and pass with `--space FILE`):
+
+    methods: the PETL methods the search may pick, each with the parameters it searches. A
+    parameter is a list of choices, or a range {low: L, high: H} (integers when both bounds are
+    integers; `log: true` samples on a log scale; `step: S` makes a grid). A parameter left out
+    keeps the method's default (`python -m search.params --list` shows the paper's values).
+    Besides a method's own parameters (its config fields) a method may search:
+      sharing               across tasks: single, multiple, half-shared (where the method has it)
+      freeze.<flag>         train_layernorm, train_bias, train_embeddings, train_lm_head,
+                            train_vl_projection (true/false); visual_encoder (frozen,
+                            last_block, trainable: CLIP then trains, image tasks only)
+      learning_rate         an absolute rate, or
+      learning_rate_scale   a multiple of the method's base rate (the paper's, PAPER.md §4; on
+                            the embedded tiny backbone the rate tuned for a few hundred steps)
+    optimizer: adamw (the paper's) and/or sam (sharpness-aware minimisation, beyond the paper);
+    sam_rho: SAM's neighbourhood radius, searched only when sam is picked.
+
+    Full fine-tuning is also trained once as the study's reference point; it is searched only
+    when the budget allows it.
+
+The default space takes each registered method's block (`MethodSpec.search`, in the
+registry's order) and searches AdamW and SAM; a method added to the registry is searched
+without touching any other file.
 
 A space maps an Optuna trial to a `TrialConfig`. Parameter names are prefixed by their method
 (`adapter.reduction_factor`, `lora.sharing`, `compacter.freeze.train_layernorm`) so that the
@@ -22,8 +47,12 @@ import yaml
 
 from models.config import OPTIMIZERS, VISUAL_ENCODER_POLICIES, ConfigError, FreezeConfig
 from models.petl import get_method, method_names
+from models.petl.registry import methods
 
-DEFAULT_SPACE_FILE = Path(__file__).parent / "spaces" / "default.yaml"
+DEFAULT_SPACE_SOURCE = "the default space (each PETL method's search block)"
+# Beyond the paper's AdamW, sharpness-aware minimisation; its radius on a log scale.
+DEFAULT_OPTIMIZERS = ["adamw", "sam"]
+DEFAULT_SAM_RHO = {"low": 0.01, "high": 0.2, "log": True}
 _TOP_LEVEL = ("methods", "optimizer", "sam_rho")
 _FREEZE_FLAGS = tuple(f.name for f in dataclasses.fields(FreezeConfig))
 _COMMON = ("sharing", "learning_rate", "learning_rate_scale")
@@ -101,7 +130,7 @@ class SearchSpace:
     """A loaded, validated search space.
 
     Attributes:
-        source: where it came from (a path), for messages.
+        source: where it came from (a path, or the default space), for messages.
         methods: the searched methods, in file order.
         optimizer: the optimiser choices.
         sam_rho: SAM's radius, when SAM can be picked.
@@ -111,6 +140,7 @@ class SearchSpace:
     methods: Mapping[str, MethodSpace]
     optimizer: Choices = Choices(("adamw",))
     sam_rho: Parameter | None = None
+    text: str = ""  # the space as YAML, stored with a study so any worker parses the same space
 
     def without(self, methods: set[str]) -> "SearchSpace":
         return dataclasses.replace(self, methods={k: v for k, v in self.methods.items() if k not in methods})
@@ -176,20 +206,39 @@ def _default(method: str, name: str) -> Any:
 
 
 def load_space(path: Path | str | None = None) -> SearchSpace:
-    """Read and validate a space file (the default one when `path` is None).
+    """Read and validate a space file (the default space when `path` is None).
 
     Raises:
         SpaceError: every problem in the file, with the value, the rule and the fix.
     """
-    path = Path(path) if path is not None else DEFAULT_SPACE_FILE
+    if path is None:
+        data = default_space_data()
+        return dataclasses.replace(parse_space(data, DEFAULT_SPACE_SOURCE), text=yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+    path = Path(path)
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        data = yaml.safe_load(text)
     except FileNotFoundError:
-        raise SpaceError(source, [f"file not found; pass an existing YAML file or omit --space for {DEFAULT_SPACE_FILE}"])
-    except (OSError, yaml.YAMLError) as error:
+        raise SpaceError(source, ["file not found; pass an existing YAML file or omit --space for the default space"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SpaceError(source, [f"cannot be read as YAML ({error}); fix the syntax"])
-    return parse_space(data, source)
+    return dataclasses.replace(parse_space(data, source), text=text)
+
+
+def default_space_data() -> dict[str, Any]:
+    """The default space as a space file's mapping: every registered method's search block."""
+    return {
+        "methods": {spec.name: _plain(spec.search) for spec in methods()},
+        "optimizer": list(DEFAULT_OPTIMIZERS),
+        "sam_rho": dict(DEFAULT_SAM_RHO),
+    }
+
+
+def _plain(block: Mapping[str, Any]) -> dict[str, Any]:
+    # YAML-ready copies: the specs hold lists and dicts that a caller must not mutate.
+    return {key: list(value) if isinstance(value, (list, tuple)) else dict(value) if isinstance(value, Mapping) else value
+            for key, value in block.items()}
 
 
 def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:

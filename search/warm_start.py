@@ -25,27 +25,19 @@ from models.petl.presets import RUN_PRESETS, RunPreset
 from search.budget import Budget
 from search.space_file import Choices, SearchSpace
 
-__all__ = ["PAPER_TRAINABLE_PCT", "WARM_START_ORDER", "WarmStart", "adapted_warm_starts", "warm_start_params"]
+__all__ = ["WarmStart", "adapted_warm_starts", "warm_start_order", "warm_start_params"]
 
-# Trainable % of the paper's runs on CLIP-BART, image tasks (PAPER.md §6, Table 1).
-PAPER_TRAINABLE_PCT = {
-    "single-adapter": 4.18,
-    "hyperformer": 5.79,
-    "single-compacter": 2.70,
-    "single-lora": 5.93,
-    "single-prompt": 2.00,
-    "vl-only": 1.14,
-    "vl-ln": 1.18,
-}
-# Presets the paper ran with the sizes of a sibling (same method, single sharing).
-SIZE_SIBLING = {"multiple-adapters": "single-adapter", "half-shared-adapters": "single-adapter", "multiple-lora": "single-lora"}
 
-# The paper's configurations, strongest first (PAPER.md §6), so a short study trains the most
-# informative ones; full fine-tuning is the reference trial and not a warm start.
-WARM_START_ORDER = (
-    "single-adapter", "hyperformer", "single-compacter", "single-lora", "multiple-adapters",
-    "half-shared-adapters", "multiple-lora", "single-prompt", "vl-ln", "vl-only",
-)
+def warm_start_order() -> tuple[str, ...]:
+    """The paper's configurations, strongest first (PAPER.md §6: each preset's
+    `warm_start_rank`), so a short study trains the most informative ones; full fine-tuning is
+    the reference trial and not a warm start."""
+    ranked = [preset for preset in RUN_PRESETS.values() if preset.warm_start_rank is not None]
+    return tuple(preset.name for preset in sorted(ranked, key=lambda preset: preset.warm_start_rank))
+
+
+# A preset whose own sizes the space cannot reach aims at the paper's single adapter.
+_FALLBACK_PCT = 4.18
 
 # Searched parameters that are not sizes: they are kept at the preset's value (or default).
 _NOT_SIZES = ("sharing", "learning_rate", "learning_rate_scale", "alpha", "dropout", "shared_rule")
@@ -77,7 +69,7 @@ def warm_start_params(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
     `adapted_warm_starts` starts from.
     """
     found = []
-    for name in WARM_START_ORDER:
+    for name in warm_start_order():
         preset = RUN_PRESETS[name]
         params = space.fixed_params(preset.method, _values(preset))
         if params is not None:
@@ -94,11 +86,11 @@ def adapted_warm_starts(space: SearchSpace, measure: Measure, budget: Budget) ->
         budget: configurations over it are never picked.
 
     Returns:
-        (warm starts in WARM_START_ORDER, names of presets left out with the reason).
+        (warm starts in `warm_start_order()`, names of presets left out with the reason).
     """
     chosen: dict[str, dict[str, Any]] = {}  # preset -> size values it was given (over budget too)
     starts, skipped = [], []
-    for name in WARM_START_ORDER:
+    for name in warm_start_order():
         preset = RUN_PRESETS[name]
         candidates = _candidates(space, preset)
         if not candidates:
@@ -147,16 +139,16 @@ def _candidates(space: SearchSpace, preset: RunPreset) -> list[tuple[dict[str, A
 
 
 def _target(name: str, preset: RunPreset, space: SearchSpace, measure: Measure, chosen: Mapping[str, dict]) -> float:
-    if name in PAPER_TRAINABLE_PCT:
-        return PAPER_TRAINABLE_PCT[name]
-    sibling = SIZE_SIBLING.get(name)
+    if preset.paper_trainable_pct is not None:
+        return preset.paper_trainable_pct
+    sibling = preset.size_sibling
     if sibling in chosen:
         params = space.fixed_params(preset.method, {**_values(preset), **chosen[sibling]})
         if params is not None:
             return measure(params).trainable_pct
     # No sibling to copy: the preset's own sizes define its relative size.
     params = space.fixed_params(preset.method, _values(preset))
-    return measure(params).trainable_pct if params is not None else PAPER_TRAINABLE_PCT["single-adapter"]
+    return measure(params).trainable_pct if params is not None else _FALLBACK_PCT
 
 
 def _distance(pct: float, target: float, sizes: Mapping[str, Any], preset: RunPreset) -> tuple[float, int, float]:

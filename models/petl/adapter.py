@@ -21,7 +21,7 @@ from torch import nn
 from models.backbones.sites import SITE_KINDS, sublayer_sites
 from models.config import FreezeConfig, SharingMode
 from models.petl.hooks import wrap_output
-from models.petl.registry import MethodSpec, register
+from models.petl.registry import MethodSpec, RunPreset, register
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 LAYER_NORM_PLACES = ("none", "before", "after")
@@ -156,8 +156,8 @@ def apply(model, config: AdapterConfig, sharing: SharingMode) -> None:
     model.petl = insert_adapters(model, config, sharing, linear)
 
 
-def suggest(trial) -> dict:
-    return {"reduction_factor": trial.suggest_categorical("adapter.reduction_factor", [2, 4, 8, 16, 32, 64])}
+_PAPER_SIZE = {"reduction_factor": 8}  # the paper's runs (PAPER.md §2)
+_WITH_LN = FreezeConfig(train_layernorm=True)  # adapters train the LM's LayerNorms too
 
 
 SPEC = register(
@@ -166,10 +166,24 @@ SPEC = register(
         paper="Houlsby et al., Parameter-Efficient Transfer Learning for NLP, ICML 2019",
         config_cls=AdapterConfig,
         apply=apply,
-        suggest=suggest,
         freeze=FreezeConfig(train_language_model=False, train_layernorm=True, train_vl_projection=True),
         sharing_modes=(SharingMode.SINGLE, SharingMode.MULTIPLE, SharingMode.HALF_SHARED),
         learning_rate=1e-3,
         identity_at_init=True,
+        search={
+            "reduction_factor": [4, 8, 16, 32, 64],
+            "sharing": ["single", "multiple", "half-shared"],
+            "learning_rate_scale": [0.5, 1.0, 2.0],
+        },
+        tiny_learning_rate=5e-3,
+        presets=(
+            RunPreset("single-adapter", "one adapter for all tasks", "adapter", _PAPER_SIZE, SharingMode.SINGLE, _WITH_LN,
+                      paper_trainable_pct=4.18, warm_start_rank=1),
+            RunPreset("multiple-adapters", "one adapter per task", "adapter", _PAPER_SIZE, SharingMode.MULTIPLE, _WITH_LN,
+                      learning_rate=3e-4, size_sibling="single-adapter", warm_start_rank=5),
+            RunPreset("half-shared-adapters", "shared up projection, per-task down projections", "adapter",
+                      {**_PAPER_SIZE, "shared_projection": "up"}, SharingMode.HALF_SHARED, _WITH_LN, learning_rate=3e-4,
+                      size_sibling="single-adapter", warm_start_rank=6),
+        ),
     )
 )

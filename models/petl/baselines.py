@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.config import FreezeConfig, SharingMode
-from models.petl.registry import MethodSpec, register
+from models.petl.registry import MethodSpec, RunPreset, register
 
 
 @dataclass(frozen=True)
@@ -25,25 +25,36 @@ def _insert_nothing(model, config: NoParams, sharing: SharingMode) -> None:
     return None
 
 
-def _no_params(trial) -> dict:
-    return {}
-
-
-def _baseline(name: str, freeze: FreezeConfig, learning_rate: float) -> MethodSpec:
+def _baseline(name: str, freeze: FreezeConfig, learning_rate: float, search: dict, tiny_learning_rate: float, preset: RunPreset) -> MethodSpec:
     return register(
         MethodSpec(
             name=name,
             paper="Sung et al., VL-Adapter, CVPR 2022 (baselines)",
             config_cls=NoParams,
             apply=_insert_nothing,
-            suggest=_no_params,
             freeze=freeze,
             sharing_modes=(SharingMode.SINGLE,),
             learning_rate=learning_rate,
+            search=search,
+            tiny_learning_rate=tiny_learning_rate,
+            presets=(preset,),
         )
     )
 
 
-FULL_FINE_TUNING = _baseline("full_ft", FreezeConfig(train_language_model=True, train_layernorm=True), 1e-4)
-VL_ONLY = _baseline("vl_only", FreezeConfig(train_language_model=False, train_layernorm=False), 1e-3)
-VL_LAYERNORM = _baseline("vl_ln", FreezeConfig(train_language_model=False, train_layernorm=True), 1e-3)
+# In the default space's order: the two V->L baselines, then full fine-tuning (searched only
+# where the budget allows it; every study also trains it once as its reference point).
+VL_LAYERNORM = _baseline(
+    "vl_ln", FreezeConfig(train_language_model=False, train_layernorm=True), 1e-3, {"learning_rate_scale": [0.5, 1.0, 2.0]}, 5e-3,
+    RunPreset("vl-ln", "V->L projection + LayerNorms", "vl_ln", freeze=FreezeConfig(train_layernorm=True),
+              paper_trainable_pct=1.18, warm_start_rank=9),
+)
+VL_ONLY = _baseline(
+    "vl_only", FreezeConfig(train_language_model=False, train_layernorm=False), 1e-3, {"learning_rate_scale": [0.5, 1.0, 2.0]}, 5e-3,
+    RunPreset("vl-only", "V->L projection only", "vl_only", freeze=FreezeConfig(train_layernorm=False),
+              paper_trainable_pct=1.14, warm_start_rank=10),
+)
+FULL_FINE_TUNING = _baseline(
+    "full_ft", FreezeConfig(train_language_model=True, train_layernorm=True), 1e-4, {"learning_rate_scale": [0.5, 1.0]}, 1e-3,
+    RunPreset("full-ft", "full fine-tuning (LM + V->L)", "full_ft", freeze=FreezeConfig(train_language_model=True), learning_rate=1e-4),
+)

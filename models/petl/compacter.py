@@ -16,7 +16,7 @@ from models.backbones.sites import SITE_KINDS
 from models.config import ConfigError, FreezeConfig, SharingMode
 from models.petl.adapter import bottleneck_problems, insert_adapters
 from models.petl.phm import PHMLinear, SharedRule
-from models.petl.registry import MethodSpec, register
+from models.petl.registry import MethodSpec, RunPreset, register
 
 
 @dataclass(frozen=True)
@@ -89,25 +89,29 @@ def apply(model, config: CompacterConfig, sharing: SharingMode) -> None:
     model.petl = adapters
 
 
-def suggest(trial) -> dict:
-    return {
-        "reduction_factor": trial.suggest_categorical("compacter.reduction_factor", [4, 8, 16, 32]),
-        "k": trial.suggest_categorical("compacter.k", [2, 4, 8]),
-        "rank": trial.suggest_categorical("compacter.rank", [1, 4, None]),
-        "shared_rule": trial.suggest_categorical("compacter.shared_rule", [True, False]),
-    }
-
-
 SPEC = register(
     MethodSpec(
         name="compacter",
         paper="Mahabadi, Henderson, Ruder, Compacter: Efficient Low-Rank Hypercomplex Adapter Layers, NeurIPS 2021",
         config_cls=CompacterConfig,
         apply=apply,
-        suggest=suggest,
         freeze=FreezeConfig(train_language_model=False, train_layernorm=True, train_vl_projection=True),
         sharing_modes=(SharingMode.SINGLE, SharingMode.MULTIPLE, SharingMode.HALF_SHARED),
         learning_rate=1e-3,
         identity_at_init=True,
+        search={
+            "reduction_factor": [4, 8, 16],
+            "k": [2, 4],
+            "rank": [1, 4, None],
+            "shared_rule": [True, False],
+            "sharing": ["single", "multiple"],
+            "learning_rate_scale": [0.5, 1.0, 2.0],
+        },
+        tiny_learning_rate=5e-3,
+        presets=(
+            RunPreset("single-compacter", "one Compacter for all tasks (k=2, per-layer rules, full B)", "compacter",
+                      {"reduction_factor": 8, "k": 2, "shared_rule": False, "rank": None}, SharingMode.SINGLE,
+                      FreezeConfig(train_layernorm=True), paper_trainable_pct=2.70, warm_start_rank=3),
+        ),
     )
 )

@@ -25,7 +25,7 @@ from models.backbones.sites import PROJECTION_ROLES, projections
 from models.config import FreezeConfig, SharingMode
 from models.petl.adapter import projection_counts
 from models.petl.hooks import add_to_output
-from models.petl.registry import MethodSpec, register
+from models.petl.registry import MethodSpec, RunPreset, register
 
 PEFT_PREFIX = "base_model.model."
 
@@ -183,11 +183,8 @@ def _exportable_biases(lm: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p for n, p in lm.named_parameters() if n.endswith(".bias") and p.requires_grad}
 
 
-def suggest(trial) -> dict:
-    return {
-        "rank": trial.suggest_categorical("lora.rank", [4, 8, 16, 32, 64, 128]),
-        "alpha": trial.suggest_categorical("lora.alpha", [8.0, 16.0, 32.0]),
-    }
+_PAPER_RUN = {"rank": 128, "alpha": 32.0, "dropout": 0.1, "targets": ("q", "v")}
+_PAPER_FREEZE = FreezeConfig(train_layernorm=False, train_bias=True)  # every LM bias, not LN weights
 
 
 SPEC = register(
@@ -196,10 +193,22 @@ SPEC = register(
         paper="Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, ICLR 2022",
         config_cls=LoraConfig,
         apply=apply,
-        suggest=suggest,
         freeze=FreezeConfig(train_language_model=False, train_layernorm=False, train_vl_projection=True, train_bias=True),
         sharing_modes=(SharingMode.SINGLE, SharingMode.MULTIPLE, SharingMode.HALF_SHARED),
         learning_rate=1e-3,
         identity_at_init=True,
+        search={
+            "rank": [2, 4, 8, 16, 32, 64, 128],
+            "alpha": [16.0, 32.0],
+            "sharing": ["single", "multiple"],
+            "learning_rate_scale": [0.5, 1.0, 2.0],
+        },
+        tiny_learning_rate=5e-3,
+        presets=(
+            RunPreset("single-lora", "one LoRA for all tasks", "lora", _PAPER_RUN, SharingMode.SINGLE, _PAPER_FREEZE,
+                      paper_trainable_pct=5.93, warm_start_rank=4),
+            RunPreset("multiple-lora", "one LoRA per task", "lora", _PAPER_RUN, SharingMode.MULTIPLE, _PAPER_FREEZE,
+                      size_sibling="single-lora", warm_start_rank=7),
+        ),
     )
 )

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from models.config import FreezeConfig, SharingMode
-from models.petl.registry import MethodSpec, register
+from models.petl.registry import MethodSpec, RunPreset, register
 
 
 @dataclass(frozen=True)
@@ -83,23 +83,26 @@ def apply(model, config: PromptConfig, sharing: SharingMode) -> None:
     model.set_input_prompt(prompt)
 
 
-def suggest(trial) -> dict:
-    return {
-        "length": trial.suggest_categorical("prompt.length", [10, 20, 40, 80]),
-        "reparameterize": trial.suggest_categorical("prompt.reparameterize", [True, False]),
-    }
-
-
 SPEC = register(
     MethodSpec(
         name="prompt",
         paper="Lester et al., The Power of Scale for Parameter-Efficient Prompt Tuning, EMNLP 2021",
         config_cls=PromptConfig,
         apply=apply,
-        suggest=suggest,
         freeze=FreezeConfig(train_language_model=False, train_layernorm=False, train_vl_projection=True),
         sharing_modes=(SharingMode.SINGLE, SharingMode.MULTIPLE),
         learning_rate=1e-3,
         sharing_note="a prompt is one table; it is either shared by all tasks or owned by one",
+        search={
+            "length": [10, 20, 40],
+            "reparameterize": [True, False],
+            "learning_rate_scale": [1.0, 2.0, 4.0],
+        },
+        tiny_learning_rate=5e-3,
+        presets=(
+            RunPreset("single-prompt", "40 reparameterised prompts for all tasks", "prompt",
+                      {"length": 40, "reparameterize": True, "hidden_dim": 800}, SharingMode.SINGLE,
+                      FreezeConfig(train_layernorm=False), paper_trainable_pct=2.00, warm_start_rank=8),
+        ),
     )
 )

@@ -1,16 +1,77 @@
 """The PETL method registry: one entry per method file; a method is chosen by its key.
 
-Each method module defines a config dataclass (validated in `problems()`), an `apply()` that
-inserts its modules into a `VLSeq2Seq`, and a `suggest()` that samples its hyperparameters
-from any object with Optuna's `suggest_*` interface (so `models` never imports Optuna).
+A method is one file plus one line in `_BUILTIN_MODULES`: the file defines a config dataclass
+(validated in `problems()`), an `apply()` that inserts its modules into a `VLSeq2Seq`, and
+registers a `MethodSpec` that holds everything else the project knows of the method: its
+sharing modes, its freezing, its learning rates, its block of the default search space and
+the paper's runs of it (`RunPreset`). The default search space, the warm starts and
+`search.params` are derived from the registry. Modules named in `$VLPETL_EXTRA_METHODS`
+(comma-separated import paths) are loaded too, so a method can live outside the project.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import importlib
+import os
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from models.config import ConfigError, FreezeConfig, SharingMode
+from models.config import ConfigError, FreezeConfig, SharingMode, TrainingConfig, TrialConfig
+
+EXTRA_METHODS_ENV = "VLPETL_EXTRA_METHODS"
+# The built-in methods, in the order the default search space lists them.
+_BUILTIN_MODULES = (
+    "models.petl.adapter",
+    "models.petl.hyperformer",
+    "models.petl.compacter",
+    "models.petl.lora",
+    "models.petl.prompt",
+    "models.petl.baselines",
+)
+
+
+@dataclass(frozen=True)
+class RunPreset:
+    """One of the paper's runs of a method, backbone and tasks left open.
+
+    Attributes:
+        name: the preset key.
+        description: what the paper calls it.
+        method: PETL registry key.
+        method_params: the method's parameters as the paper ran them.
+        sharing: sharing mode across tasks.
+        freeze: what trains besides the PETL modules.
+        learning_rate: the paper's learning rate (PAPER.md §4, image tasks).
+        paper_trainable_pct: its trainable % on CLIP-BART, image tasks (PAPER.md §6), when published.
+        size_sibling: a preset whose sizes this one ran with (no % of its own published).
+        warm_start_rank: its place among a study's warm starts (1 first: the paper's strongest);
+            None: not a warm start (full fine-tuning is the reference trial instead).
+    """
+
+    name: str
+    description: str
+    method: str
+    method_params: Mapping[str, Any] = field(default_factory=dict)
+    sharing: SharingMode = SharingMode.SINGLE
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    learning_rate: float = 1e-3
+    paper_trainable_pct: float | None = None
+    size_sibling: str | None = None
+    warm_start_rank: int | None = None
+
+    def trial_config(self, backbone: str, tasks: tuple[str, ...], training: TrainingConfig | None = None) -> TrialConfig:
+        """This run as a `TrialConfig` on `backbone` and `tasks`, with the paper's learning rate."""
+        training = dataclasses.replace(training or TrainingConfig(), learning_rate=self.learning_rate)
+        return TrialConfig(
+            backbone=backbone,
+            tasks=tuple(tasks),
+            method=self.method,
+            method_params=dict(self.method_params),
+            sharing=self.sharing,
+            freeze=self.freeze,
+            training=training,
+        )
 
 
 @dataclass(frozen=True)
@@ -22,24 +83,31 @@ class MethodSpec:
         paper: where the method comes from.
         config_cls: dataclass of the method's hyperparameters, with `problems() -> list[str]`.
         apply: inserts the method's modules: `apply(model, config, sharing)`.
-        suggest: samples `method_params` from a trial: `suggest(trial) -> dict`.
         freeze: what else trains by default (the paper's choice for this method).
         sharing_modes: the sharing modes that make sense for this method.
         learning_rate: the paper's learning rate for this method (PAPER.md §4).
         identity_at_init: the adapted model computes exactly what the backbone does until trained.
         sharing_note: why only `sharing_modes` make sense, shown when another mode is asked for.
+        search: the method's block of the default search space, in the space-file syntax
+            (search.space_file): each parameter a list of choices or a {low, high, log, step}
+            range, and optionally `sharing`, `learning_rate_scale`, `freeze.<flag>`.
+        tiny_learning_rate: the base rate on the embedded tiny backbone, when not the paper's
+            (tuned for 20 epochs at base size; a few hundred CPU steps on a tiny model need more).
+        presets: the paper's runs of this method.
     """
 
     name: str
     paper: str
     config_cls: type
     apply: Callable[..., None]
-    suggest: Callable[[Any], dict]
     freeze: FreezeConfig
     sharing_modes: tuple[SharingMode, ...]
     learning_rate: float
     identity_at_init: bool = False
     sharing_note: str = ""
+    search: Mapping[str, Any] = field(default_factory=dict)
+    tiny_learning_rate: float | None = None
+    presets: tuple[RunPreset, ...] = ()
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
@@ -47,8 +115,6 @@ class MethodSpec:
         Raises:
             ConfigError: unknown parameter names, bad values, or an unsupported sharing mode.
         """
-        import dataclasses
-
         problems = []
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(params) - names)
@@ -96,6 +162,27 @@ def method_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def methods() -> list[MethodSpec]:
+    """Every registered method, built-in ones first in the default space's order."""
+    _load_builtin_methods()
+    return list(_REGISTRY.values())
+
+
+def run_presets() -> dict[str, RunPreset]:
+    """Every method's paper runs by preset name."""
+    return {preset.name: preset for spec in methods() for preset in spec.presets}
+
+
 def _load_builtin_methods() -> None:
-    # Importing a method module registers it; the list lives in one place.
-    from models.petl import adapter, baselines, compacter, hyperformer, lora, prompt  # noqa: F401
+    # Importing a method module registers it.
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    for module in (name.strip() for name in os.environ.get(EXTRA_METHODS_ENV, "").split(",")):
+        if not module:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ConfigError(
+                [f"${EXTRA_METHODS_ENV} names {module!r}, which cannot be imported ({error}); fix the module path"]
+            ) from None

@@ -26,15 +26,14 @@ def files_defining_a_method_spec() -> set[str]:
 
 
 def modules_loaded_by_the_registry() -> set[str]:
-    tree = ast.parse(inspect.getsource(registry._load_builtin_methods).strip())
-    return {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    return {module.rsplit(".", 1)[-1] for module in registry._BUILTIN_MODULES}
 
 
 def test_every_file_defining_a_method_spec_is_loaded_by_the_registry():
     defining = files_defining_a_method_spec()
     assert {"adapter", "baselines", "compacter", "hyperformer", "lora", "prompt"} <= defining
     missing = defining - modules_loaded_by_the_registry()
-    assert not missing, f"add {sorted(missing)} to models.petl.registry._load_builtin_methods"
+    assert not missing, f"add {sorted(missing)} to models.petl.registry._BUILTIN_MODULES"
 
 
 def test_every_registered_method_comes_from_a_petl_file_and_is_complete():
@@ -45,22 +44,14 @@ def test_every_registered_method_comes_from_a_petl_file_and_is_complete():
         assert spec.config_cls().problems() == [], f"{name}: its default config must be valid"
 
 
-def test_search_parameter_names_are_prefixed_by_their_method():
-    class Recorder:
-        def __init__(self):
-            self.names = []
-
-        def _record(self, name, choices_or_low, *rest, **kw):
-            self.names.append(name)
-            return choices_or_low[0] if isinstance(choices_or_low, (list, tuple)) else choices_or_low
-
-        suggest_categorical = suggest_int = suggest_float = _record
+def test_every_method_declares_a_valid_search_block_and_its_paper_runs():
+    from search.space_file import parse_space
 
     for name in method_names():
-        recorder = Recorder()
-        params = get_method(name).suggest(recorder)
-        get_method(name).make_config(params, get_method(name).sharing_modes[0])
-        assert all(n.startswith(f"{name}.") for n in recorder.names), (name, recorder.names)
+        spec = get_method(name)
+        assert spec.search, f"{name}: declare its block of the default search space (MethodSpec.search)"
+        parse_space({"methods": {name: dict(spec.search)}}, f"{name}'s search block")  # raises on any problem
+        assert spec.presets and all(preset.method == name for preset in spec.presets), name
 
 
 def test_every_run_preset_is_a_valid_configuration():

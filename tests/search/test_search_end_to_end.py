@@ -14,7 +14,7 @@ from models.build import build_vl_model
 from models.config import TrialConfig
 from models.petl.presets import RUN_PRESETS
 from models.weights import WEIGHTS_FILE, load_trainable
-from search.warm_start import WARM_START_ORDER
+from search.warm_start import warm_start_order
 from storage import load_results, make_engine
 from training.trial import score_model
 
@@ -46,7 +46,7 @@ def test_study_rows_in_optuna_and_in_the_results_table(study):
     # backbone (its own reduction factor 8 would be 6% of it, over the budget).
     warm_start = trials[1].user_attrs["warm_start"]
     assert warm_start == "single-adapter"
-    assert WARM_START_ORDER.index(warm_start) == 0
+    assert warm_start_order().index(warm_start) == 0
     results = load_results(make_engine(url), "e2e")
     assert list(results["trial_number"]) == [0, 1]
     assert set(results["status"]) == {"complete"}

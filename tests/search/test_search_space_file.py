@@ -13,7 +13,8 @@ from models.config import TrainingConfig
 from models.petl import method_names
 from search.launch import SAMPLERS, make_sampler
 from search.space import SpaceDefaults, config_from_trial, fixed_config
-from search.space_file import DEFAULT_SPACE_FILE, SpaceError, load_space, parse_space
+import search.space_file
+from search.space_file import SpaceError, load_space, parse_space
 from search.warm_start import warm_start_params
 
 
@@ -103,7 +104,14 @@ def test_every_sampler_drives_the_conditional_space_with_constraints(sampler):
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 14
 
 
-def test_the_default_space_file_documents_its_format():
-    text = DEFAULT_SPACE_FILE.read_text()
+def test_the_space_format_is_documented_and_the_default_space_prints_as_a_template(tmp_path, capsys):
+    text = search.space_file.__doc__
     for needle in ("sharing", "freeze.<flag>", "learning_rate_scale", "sam_rho", "log: true"):
         assert needle in text
+    from search.params import main as params_main
+
+    assert params_main(["--space"]) == 0
+    template = tmp_path / "space.yaml"
+    template.write_text(capsys.readouterr().out)
+    default, printed = load_space(), load_space(template)
+    assert (printed.methods, printed.optimizer, printed.sam_rho) == (default.methods, default.optimizer, default.sam_rho)

@@ -8,7 +8,8 @@ from models.config import TrainingConfig
 from search.budget import parse_budget
 from search.space import SpaceDefaults, fixed_config
 from search.space_file import load_space, parse_space
-from search.warm_start import PAPER_TRAINABLE_PCT, WARM_START_ORDER, adapted_warm_starts, warm_start_params
+from models.petl.presets import RUN_PRESETS
+from search.warm_start import adapted_warm_starts, warm_start_order, warm_start_params
 from training.trial import count_trial_parameters
 
 
@@ -32,7 +33,7 @@ def test_presets_are_resized_to_the_papers_relative_size_within_the_budget(measu
     budget = parse_budget("5%")
     starts, skipped = adapted_warm_starts(defaults.space, measure, budget)
     by_name = {s.name: s for s in starts}
-    assert [s.name for s in starts] == [n for n in WARM_START_ORDER if n in by_name]  # strongest first
+    assert [s.name for s in starts] == [n for n in warm_start_order() if n in by_name]  # strongest first
     # Every family the space searches gets a warm start within the budget on the tiny backbone,
     # where the paper's own sizes put the single adapter (6%) and the Hyperformer (>25%) over it.
     assert {"single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln", "vl-only"} <= set(by_name)
@@ -45,7 +46,7 @@ def test_presets_are_resized_to_the_papers_relative_size_within_the_budget(measu
     for factor in defaults.space.methods["adapter"].params["reduction_factor"].values:
         other = measure(defaults.space.fixed_params("adapter", {"reduction_factor": factor, "sharing": "single"}))
         assert abs(other.trainable_pct / 4.18 - 1) >= abs(adapter.trainable_pct / 4.18 - 1) - 1e-9 or not budget.allows(other)
-    assert adapter.target_pct == PAPER_TRAINABLE_PCT["single-adapter"]
+    assert adapter.target_pct == RUN_PRESETS["single-adapter"].paper_trainable_pct
     # The structure stays the paper's: one adapter per task for "multiple-adapters".
     assert fixed_config(by_name["multiple-adapters"].params, defaults).sharing.value == "multiple"
     assert all("(" in reason for reason in skipped)
