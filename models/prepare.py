@@ -1,6 +1,6 @@
 """Extract visual features ahead of a study, resumably.
 
-    python -m models.prepare --images data/coco/train2014 --images data/coco/val2014
+    python -m models.prepare --images data/coco/train2014 --images data/coco/val2014 [--decode-workers N]
     python -m models.prepare --videos data/value/videos [--out data/value/video_features]
 
 Images go into the store trials read, `<data-dir>/features/features-<key>.safetensors`, under
@@ -38,7 +38,11 @@ NO_RANDOM_INIT = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], epilog=NO_RANDOM_INIT)
+    # allow_abbrev=False: a prefix such as --decode would silently mean --decode-workers, and
+    # keep meaning it only until another flag shares the prefix.
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], epilog=NO_RANDOM_INIT, allow_abbrev=False
+    )
     parser.add_argument(
         "--backbone", default=DEFAULT_BACKBONE, help=f"backbone preset whose image tower encodes (default {DEFAULT_BACKBONE})"
     )
@@ -55,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where --videos writes <vid_name>.npz (default: video_features/ beside the videos folder)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="images per encoder call (default 64)")
+    parser.add_argument(
+        "--decode-workers", type=int, default=None, metavar="N",
+        help="processes that decode images while the encoder runs; 0 decodes in this process "
+        "(default: min(4, cores - 1), and fewer for a few images); the features are the same whatever N",
+    )
     return parser
 
 
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = _validate(args)  # every check happens before anything is written
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("models").setLevel(logging.INFO)
-    return _run(**plan, batch_size=args.batch_size)
+    return _run(**plan, batch_size=args.batch_size, decode_workers=args.decode_workers)
 
 
 def fail(message: str) -> NoReturn:
@@ -75,6 +84,11 @@ def fail(message: str) -> NoReturn:
 def _validate(args: argparse.Namespace) -> dict:
     if args.batch_size < 1:
         fail(f"--batch-size must be >= 1, got {args.batch_size}; pass the number of images per encoder call, e.g. 64")
+    if args.decode_workers is not None and args.decode_workers < 0:
+        fail(
+            f"--decode-workers must be >= 0, got {args.decode_workers}; pass the number of decoding processes, "
+            "e.g. 2, or 0 to decode in this process"
+        )
     if args.backbone not in PRESETS:
         fail(f"--backbone {args.backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
     preset = PRESETS[args.backbone]
@@ -144,7 +158,13 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 def _run(
-    backbone: str, data_dir: Path, images: dict[str, Path], videos: dict[str, list[Path]], out: Path | None, batch_size: int
+    backbone: str,
+    data_dir: Path,
+    images: dict[str, Path],
+    videos: dict[str, list[Path]],
+    out: Path | None,
+    batch_size: int,
+    decode_workers: int | None = None,
 ) -> int:
     from models.build import BackboneLocation, build_visual_encoder, visual_feature_dim
     from models.embedded import ensure_embedded_backbone
@@ -168,15 +188,17 @@ def _run(
         return built[0]
 
     if images:
-        store = ensure_store(data_dir / "features", images, identity, make_encoder, batch_size)
+        store = ensure_store(data_dir / "features", images, identity, make_encoder, batch_size, decode_workers=decode_workers)
         print(f"images: {len(images)} -> {store}")
     if videos:
-        extracted = extract_videos(videos, out, identity, visual_feature_dim(location), make_encoder, batch_size)
+        extracted = extract_videos(videos, out, identity, visual_feature_dim(location), make_encoder, batch_size, decode_workers)
         print(f"videos: {extracted} extracted, {len(videos) - extracted} already there -> {out}")
     return 0
 
 
-def extract_videos(videos: dict[str, list[Path]], out: Path, identity: dict, dim: int, make_encoder, batch_size: int) -> int:
+def extract_videos(
+    videos: dict[str, list[Path]], out: Path, identity: dict, dim: int, make_encoder, batch_size: int, decode_workers: int | None = None
+) -> int:
     """Write `<out>/<vid_name>.npz` for each video not already there; returns how many were written.
 
     A file is kept when it loads as (frames, dim) features and, if it records an encoder (every
@@ -195,7 +217,8 @@ def extract_videos(videos: dict[str, list[Path]], out: Path, identity: dict, dim
     encoder, preprocess = make_encoder()
     with tqdm(total=len(videos), initial=len(videos) - len(todo), desc="video features", unit="video") as progress:
         for vid in todo:
-            arrays = {"features": frame_features(encoder, preprocess, videos[vid], batch_size), "encoder": np.array(record)}
+            features = frame_features(encoder, preprocess, videos[vid], batch_size, decode_workers)
+            arrays = {"features": features, "encoder": np.array(record)}
             write_atomically(out / f"{vid}.npz", lambda handle, arrays=arrays: np.savez(handle, **arrays))
             progress.update()
     return len(todo)
