@@ -50,7 +50,7 @@ def load_recipe(path: Path):
     from models.backbones.presets import PRESETS
     from models.config import ConfigError, SharingMode, TrialConfig
     from models.petl import get_method
-    from tasks.data_spec import DataSpecError
+    from tasks.data_spec import GENERATED_TASKS, DataSpecError
 
     if not path.is_file():
         raise ValueError(f"recipe {str(path)!r} does not exist; write one with python -m search.export")
@@ -69,6 +69,12 @@ def load_recipe(path: Path):
     if tasks is not None:
         if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
             problems.append(f"tasks must be a non-empty list of task names, got {tasks!r}")
+        elif recipe.get("data") is None:  # exported before data descriptions: the generated benchmark
+            if unknown := [t for t in tasks if t not in GENERATED_TASKS]:
+                problems.append(
+                    f"tasks {unknown} are unknown; supported: {', '.join(GENERATED_TASKS)} (the generated benchmark's; "
+                    "a recipe exported from a study on your own data carries its 'data' block)"
+                )
         else:
             try:
                 known = recipe_data(recipe, tuple(tasks)).names

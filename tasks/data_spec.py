@@ -232,7 +232,7 @@ def load_data_file(path: Path) -> DataSpec:
     if not path.is_file():
         raise DataSpecError([f"data file {str(path)!r} is a directory; give the YAML data file inside it (or its train.jsonl)"])
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        data = _load_unique_keys(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise DataSpecError([f"data file {str(path)!r} is not UTF-8 text ({error}); save it as UTF-8 YAML"]) from None
     except yaml.YAMLError as error:
@@ -386,3 +386,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_unique_keys(text: str) -> object:
+    """`yaml.safe_load` with the duplicate-key check (what yaml.load does with this safe loader)."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
