@@ -15,8 +15,20 @@ def trained(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
 
 
+def queued_retries(trials: list[FrozenTrial]) -> int:
+    """Retries of failed trials (a killed worker's, say) still waiting for a worker.
+
+    They are owed: a study that reached its goal while one waited would end without the
+    configuration that died ever being scored, so the study goes on until none is left.
+    """
+    return sum(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs for t in trials)
+
+
 class StudyProgress:
     """An Optuna callback that draws the progress bar and stops the study at its goal.
+
+    The goal is reached when the study has `target` trained trials and no retry of a failed
+    trial is still queued (:func:`queued_retries`).
 
     Args:
         target: trained trials the study should reach.
@@ -38,6 +50,7 @@ class StudyProgress:
         # Count from the storage: other workers on the same study train trials too.
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if trained(t)]
+        self.bar.total = max(self.target, len(done))  # a queued retry can take the study past its goal
         self.bar.update(len(done) - self.bar.n)
         self.bar.set_postfix(
             best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
@@ -47,7 +60,7 @@ class StudyProgress:
             stopped=sum(t.state == TrialState.PRUNED and "steps_run" in t.user_attrs for t in trials),
             failed=sum(t.state == TrialState.FAIL for t in trials),
         )
-        if len(done) >= self.target or self.attempts >= self.max_attempts:
+        if (len(done) >= self.target and not queued_retries(trials)) or self.attempts >= self.max_attempts:
             study.stop()
 
     def close(self) -> None:

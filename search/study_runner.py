@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from search.budget import parse_budget
 from search.fidelity import Fidelity
 from search.objective import Objective
-from search.progress import StudyProgress, trained
+from search.progress import StudyProgress, queued_retries, trained
 from search.space import SpaceDefaults, fixed_config
 from search.study_settings import StudySettings
 from storage.engine import RETRY_DELAYS_S, is_disconnect
@@ -52,7 +52,8 @@ def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engin
 
 
 def run_until_target(study: optuna.Study, objective: Objective, target: int, time_limit: float | None) -> int:
-    """Train trials until the study (all its workers together) has `target` trained ones.
+    """Train trials until the study (all its workers together) has `target` trained ones
+    and no retry of a failed trial is left queued.
 
     A dropped database connection that escapes Optuna (its `ask` or `tell` failing, say) does
     not end the worker: it waits with backoff and goes on. A trial whose result could not be
@@ -70,12 +71,14 @@ def run_until_target(study: optuna.Study, objective: Objective, target: int, tim
     trained_here = 0
     failures = 0
     while True:
-        done = sum(trained(t) for t in study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)
+        done = sum(trained(t) for t in trials)
+        owed = queued_retries(trials)
         remaining = max(0, target - done)
         timeout = None if time_limit is None else time_limit - (time.monotonic() - started)
-        if not remaining or (timeout is not None and timeout <= 0):
+        if not (remaining or owed) or (timeout is not None and timeout <= 0):
             return trained_here
-        progress = StudyProgress(target, done, max_attempts=10 * remaining)
+        progress = StudyProgress(target, done, max_attempts=10 * remaining + owed)
         try:
             # gc_after_trial: a failed trial's model and optimiser sit in reference cycles with
             # its traceback; collect them before the next trial allocates its own.
