@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/dashboard_render.py [--trials 1000] [--runs 5]
 
 Seeds a SQLite database with synthetic trials through ``storage.record_trial`` (the
-workers' own write path), then renders the Overview page (studies table, headline
-numbers, the Pareto chart and the front table) with Streamlit's AppTest and prints
+workers' own write path), each row with the inputs a search records, and an Optuna study
+holding the settings and data digests ``search.launch`` stores; then renders the Overview
+page (studies table, headline numbers, the study's description, the Pareto chart and the
+front table) with Streamlit's AppTest and prints
 the median wall time of several runs, cold (every Streamlit cache cleared first, as
 for the first visitor after a trial is recorded) and warm (a rerun with nothing new,
 as on a widget change). The target is a cold median under 2 s.
@@ -34,10 +36,39 @@ TARGET_S = 2.0
 TOTAL = 2_000_000
 
 
+DATA_FILES = 5_000  # digests stored with the study, as for a mid-sized dataset
+TASKS = ["vqa", "gqa", "nlvr2"]
+
+
+def _launch(url: str) -> dict:
+    """The Optuna study with what search.launch stores; returns a row's ``inputs``."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    files = {f"images/{n:06d}.png": f"{n:032x}" for n in range(DATA_FILES)}
+    settings = {
+        "budget": "5%", "backbone": "tiny-clip+tiny-t5-vlp", "tasks": TASKS, "target_trials": 1000, "seed": 0,
+        "steps": 200, "sampler": "tpe", "space_yaml": "methods: {}\n", "space_source": "search/spaces/default.yaml",
+        "count_clip": False, "objectives": ["score", "trainable_pct"], "random_init": False, "rungs": 0, "data": None,
+        "version": 1,
+    }  # fmt: skip
+    study = optuna.create_study(study_name=STUDY, storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr("vlpetl_settings", settings)
+    study.set_user_attr("vlpetl_inputs", {"files": files})
+    return {
+        "backbone": settings["backbone"], "random_init": False, "clip_weights_sha256": "1" * 64,
+        "language_model_weights_sha256": "2" * 64, "vl_projection_sha256": "3" * 64,
+        "benchmark": "mini-vl-v3-seed0", "benchmark_manifest_sha256": "4" * 64,
+        "data": {"tasks": {t: {"format": t} for t in TASKS}, "source": "generated benchmark (seed 0)", "generated": {"seed": 0}},
+        "data_files": {"files": DATA_FILES, "sha256": "5" * 64},
+    }  # fmt: skip
+
+
 def seed(url: str, trials: int, seed_value: int = 0) -> float:
     """Write ``trials`` varied trials (mostly complete) and return the seconds it took."""
     rng = random.Random(seed_value)
     start, began = datetime(2025, 1, 1, tzinfo=UTC), time.perf_counter()
+    inputs = _launch(url)
     engine = make_engine(url)
     init_schema(engine)
     for n in range(trials):
@@ -50,16 +81,17 @@ def seed(url: str, trials: int, seed_value: int = 0) -> float:
             TrialRecord(
                 study_name=STUDY, trial_number=n, status=status, method=method,
                 config={
-                    "backbone": "tiny-t5", "tasks": ["vqa", "gqa", "nlvr2"], "method": method,
+                    "backbone": "tiny-clip+tiny-t5-vlp", "tasks": TASKS, "method": method,
                     "method_params": {"rank": rng.choice([4, 8, 16, 32])},
                     "sharing": rng.choice(["single", "half", "multiple"]),
                     "training": {"learning_rate": 10 ** rng.uniform(-4, -2), "steps": 200},
                 },
                 trainable_params=trainable, total_params=TOTAL, score=score,
-                task_scores={t: round(score + rng.uniform(-5, 5), 2) for t in ("vqa", "gqa", "nlvr2")} if score else None,
+                task_scores={t: round(score + rng.uniform(-5, 5), 2) for t in TASKS} if score else None,
                 train_seconds=rng.uniform(20, 600) if status != "running" else None,
                 error="CUDA out of memory" if status == "failed" else None,
                 finished_at=None if status == "running" else start + timedelta(minutes=n),
+                environment={"python": "3.11", "git_revision": "0" * 40, "inputs": inputs},
             ),
         )  # fmt: skip
     engine.dispose()
@@ -86,6 +118,7 @@ def render_times(url: str, runs: int) -> tuple[list[float], list[float]]:
         cold.append(time.perf_counter() - began)
         assert not app.exception, [e.value for e in app.exception]
         assert app.get("plotly_chart"), "the Pareto chart was not drawn"
+        assert app.text_input(key="budget_text").value == "5%", "the study's budget was not read"
         began = time.perf_counter()
         app.run()
         warm.append(time.perf_counter() - began)

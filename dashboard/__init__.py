@@ -2,11 +2,13 @@
 
 Pure logic lives in ``processing`` (tables, the front's plot frame, filters),
 ``history`` (hypervolume over trials, trials over time), ``details`` (one trial,
-comparisons, recipes), ``parameters`` (parallel coordinates, importances) and
-``budget``; ``charts`` turns their frames into Plotly figures; ``sources`` reads what
-``storage`` does not (a change fingerprint, Optuna's trials, read-only). ``app.py``
-and ``views/`` only draw. Run it with ``python -m dashboard --storage URL``.
-Nothing here imports torch or writes to the database.
+comparisons, recipes), ``parameters`` (parallel coordinates, importances), ``study``
+(what a study searched: tasks, data, backbone, budget) and ``budget``; numbers print
+through ``storage.formats``, as in the CLI. ``charts`` turns their frames into Plotly
+figures; ``sources`` reads what ``storage`` does not (a change fingerprint, Optuna's
+trials and study attributes, read-only). ``app.py`` and ``views/`` only draw. Run it
+with ``python -m dashboard --storage URL``; ``python -m dashboard.screenshot`` saves
+the Overview as the README shows it. Nothing here imports torch or writes to the database.
 """
 
 from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text

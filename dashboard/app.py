@@ -28,13 +28,16 @@ from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from dashboard import ui  # noqa: E402
 from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text  # noqa: E402
-from dashboard.settings import STORAGE_ENV, resolve_storage_url  # noqa: E402
+from dashboard.settings import STORAGE_ENV, resolve_storage_url, shown_storage  # noqa: E402
 from dashboard.sources import fingerprint  # noqa: E402
 from storage import StorageURLError, list_studies, redact, validate_storage_url  # noqa: E402
 
 NO_DATABASE = "No study database yet"
 NO_STUDIES = "No studies recorded yet"
 REFRESH_CHOICES = (5, 10, 30, 60)  # seconds
+# The budget text the dashboard itself last put in the box (not typed by the user), and
+# the study it was put there for.
+_BUDGET_DEFAULT, _BUDGET_FOR = "_budget_default", "_budget_for"
 
 
 def _connect(url: str) -> tuple[str, list[str]]:
@@ -66,14 +69,33 @@ def _pick_study(studies: list[str], url: str) -> str:
     return str(st.selectbox("Study", studies, key="study"))
 
 
-def _pick_budget() -> BudgetLimit | None:
-    if "budget_text" not in st.session_state:
-        st.session_state["budget_text"] = st.query_params.get("budget", "")
+def _default_budget(study: str, study_budget: str | None) -> None:
+    """Fill the budget box before it is drawn: the address's ``?budget=``, else the study's own.
+
+    The box follows the selected study (its ``search.launch --budget``, or empty when it has
+    none) until the user types; what the user typed stays when they switch studies.
+    """
+    state = st.session_state
+    if "budget_text" not in state:
+        state["budget_text"] = st.query_params.get("budget") or study_budget or ""
+    elif state.get(_BUDGET_FOR) != study and state["budget_text"] == state.get(_BUDGET_DEFAULT):
+        state["budget_text"] = study_budget or ""
+    else:
+        return
+    state[_BUDGET_DEFAULT], state[_BUDGET_FOR] = state["budget_text"], study
+
+
+def _pick_budget(study: str, study_budget: str | None) -> BudgetLimit | None:
+    _default_budget(study, study_budget)
     text = st.text_input(
         "Budget", key="budget_text", placeholder="e.g. 5%, 0.05, 150k",
         help="Trainable-parameter budget, written as for `search.export --budget`: draws the "
-        "line on the front, names the best trial under it, and goes into exported recipes.",
+        "line on the front, names the best trial under it, and goes into exported recipes. "
+        "It starts from the study's own budget; type another to try it.",
     )  # fmt: skip
+    if study_budget:
+        same = text.strip() == study_budget
+        st.caption(f"The study was launched with `--budget {study_budget}`" + ("." if same else "; trying another."))
     if not text.strip():
         return None
     try:
@@ -127,12 +149,13 @@ def main() -> None:
         st.stop()
     with st.sidebar:
         study = _pick_study(studies, url)
-        budget = _pick_budget()
+        attrs = ui.study_attrs(url, study)
+        budget = _pick_budget(study, attrs.budget if attrs else None)
         _live_refresh(url)
-        st.caption(f"Storage: `{redact(url)}` (read-only)")
+        st.caption(f"Storage: `{shown_storage(url)}` (read-only)")
     if st.query_params.get("study") != study:
         st.query_params["study"] = study  # keeps the address shareable
-    ui.set_context(ui.Context(url=url, studies=studies, study=study, budget=budget))
+    ui.set_context(ui.Context(url=url, studies=studies, study=study, budget=budget, attrs=attrs))
     page.run()
 
 

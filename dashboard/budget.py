@@ -29,6 +29,12 @@ class BudgetLimit:
     max_pct: float | None = None
     max_params: int | None = None
 
+    def allows(self, trainable_pct: float, trainable_params: int) -> bool:
+        """Whether a trial of this size fits, as ``search.report`` decides its "within" column."""
+        if self.max_pct is not None:
+            return trainable_pct <= self.max_pct
+        return trainable_params <= self.max_params  # type: ignore[operator]
+
     def line_position(self, column: str, total_params: int | None) -> float | None:
         """Where the budget line goes on an x axis of ``column``, or None if it has no place.
 

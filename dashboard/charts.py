@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from dashboard.processing import PCT_AXIS, Axis
+from storage.formats import COUNT, PERCENT, SCORE
 
 __all__ = [
     "breakdown_figure",
@@ -139,20 +140,33 @@ def timeline_figure(timeline: pd.DataFrame) -> go.Figure:
 
 
 def importance_figure(importances: pd.DataFrame) -> go.Figure:
-    """Horizontal bars of parameter importance (from ``importance_frame``), largest on top."""
+    """Horizontal bars of parameter importance (from ``importance_frame``), largest on top.
+
+    Every bar carries its parameter's name on the axis (each category is a tick, so Plotly
+    cannot skip one for lack of room) and its value at its end.
+    """
     ordered = importances.iloc[::-1]
+    names = _list(ordered["parameter"])
     fig = go.Figure(
-        go.Bar(x=_list(ordered["importance"]), y=_list(ordered["parameter"]), orientation="h",
-               hovertemplate="%{y}: %{x:.3f}<extra></extra>")
+        go.Bar(
+            x=_list(ordered["importance"]), y=names, orientation="h", cliponaxis=False,
+            text=[f"{v:.2f}" for v in ordered["importance"]], textposition="outside",
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
     )  # fmt: skip
-    fig.update_layout(xaxis={"title": {"text": "importance for the score"}}, margin={"t": 30})
+    fig.update_layout(
+        xaxis={"title": {"text": "importance for the score"}, "range": [0, 1.1 * max(1e-9, *ordered["importance"])]},
+        yaxis={"tickmode": "array", "tickvals": names, "ticktext": names, "automargin": True},
+        height=max(250, 40 + 32 * len(names)),
+        margin={"t": 30},
+    )
     return fig
 
 
-def _dimension(label: str, values: pd.Series) -> dict[str, object]:
+def _dimension(label: str, values: pd.Series, tickformat: str | None = None) -> dict[str, object]:
     numeric = pd.to_numeric(values, errors="coerce")
     if values.notna().all() and numeric.notna().all():
-        return {"label": label, "values": _list(numeric.astype(float))}
+        return {"label": label, "values": _list(numeric.astype(float)), **({"tickformat": tickformat} if tickformat else {})}
     if numeric.notna().sum() == values.notna().sum() and numeric.notna().any():
         # Numeric with gaps (a conditional parameter): park the gaps below the range.
         low, high = float(numeric.min()), float(numeric.max())
@@ -169,17 +183,31 @@ def _dimension(label: str, values: pd.Series) -> dict[str, object]:
     }  # fmt: skip
 
 
-def parcoords_figure(frame: pd.DataFrame) -> go.Figure:
-    """Parallel coordinates of ``parcoords_frame``: one line per trial, coloured by score."""
-    dimensions = [_dimension(str(c), frame[c]) for c in frame.columns]
+# Axes up to which titles stay level; beyond it they are tilted so that neighbours do not run together.
+_LEVEL_TITLES = 7
+_TICK_FORMATS = {"score": SCORE.plotly, "trainable_pct": PERCENT.plotly}
+
+
+def parcoords_figure(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> go.Figure:
+    """Parallel coordinates of ``parcoords_frame``: one line per trial, coloured by score.
+
+    Args:
+        frame: The columns to draw, each an axis, in order (``score`` among them).
+        labels: Axis titles by column; the column name where missing.
+    """
+    labels = labels or {}
+    dimensions = [_dimension(labels.get(str(c), str(c)), frame[c], _TICK_FORMATS.get(str(c))) for c in frame.columns]
+    tilted = len(dimensions) > _LEVEL_TITLES
     fig = go.Figure(
         go.Parcoords(
             line={"color": _list(frame["score"].astype(float)), "colorscale": "Viridis", "showscale": True,
-                  "colorbar": {"title": {"text": "score"}}},
+                  "colorbar": {"title": {"text": "score"}, "tickformat": SCORE.plotly}},
             dimensions=dimensions,
+            labelangle=-30 if tilted else 0,
+            labelside="top",
         )
     )  # fmt: skip
-    fig.update_layout(margin={"t": 60, "l": 60, "r": 60})
+    fig.update_layout(margin={"t": 120 if tilted else 60, "l": 60, "r": 60})
     return fig
 
 
@@ -197,8 +225,11 @@ def curves_figure(curves: pd.DataFrame) -> go.Figure:
 def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
     """Bars of trainable parameters per part (from ``details.breakdown_frame``)."""
     ordered = breakdown.iloc[::-1]
-    fig = go.Figure(go.Bar(x=_list(ordered["parameters"]), y=_list(ordered["part"]), orientation="h"))
-    fig.update_layout(xaxis={"title": {"text": "parameters"}}, margin={"t": 30})
+    fig = go.Figure(
+        go.Bar(x=_list(ordered["parameters"]), y=_list(ordered["part"]), orientation="h",
+               hovertemplate="%{y}: %{x:" + COUNT.plotly + "} parameters<extra></extra>")
+    )  # fmt: skip
+    fig.update_layout(xaxis={"title": {"text": "parameters"}, "tickformat": COUNT.plotly}, margin={"t": 30})
     return fig
 
 
@@ -206,7 +237,10 @@ def task_scores_figure(scores: pd.DataFrame) -> go.Figure:
     """Grouped bars: columns trial, task, score; one group per task, one bar per trial."""
     fig = go.Figure()
     for trial, group in scores.groupby("trial", sort=False):
-        fig.add_trace(go.Bar(x=_list(group["task"]), y=_list(group["score"]), name=f"#{trial}"))
+        fig.add_trace(
+            go.Bar(x=_list(group["task"]), y=_list(group["score"]), name=f"#{trial}",
+                   hovertemplate=f"#{trial} " + "%{x}: %{y:" + SCORE.plotly + "}<extra></extra>")
+        )  # fmt: skip
     fig.update_layout(barmode="group", yaxis={"title": {"text": "score"}}, margin={"t": 30})
     return fig
 

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dashboard.processing import PEAK_MEMORY, TASK_PREFIX, flat_config
+from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
 from storage.recipes import dump_recipe, recipe_from_row
 from storage.urls import redact, validate_storage_url
 
@@ -227,6 +228,18 @@ def _text(value: Any) -> str:
 
 
 _COMPARED = ("status", "method", "score", "trainable_pct", "trainable_params", "total_params", "train_seconds", PEAK_MEMORY, "error")
+# The outcome fields print as the CLI prints them; configuration values keep _text's 4 digits.
+_FIELD_FORMATS: dict[str, NumberFormat] = {
+    "score": SCORE, "trainable_pct": PERCENT, "trainable_params": COUNT, "total_params": COUNT,
+    "train_seconds": SECONDS, PEAK_MEMORY: MEMORY,
+}  # fmt: skip
+
+
+def _field_text(field: str, value: Any) -> str:
+    fmt = SCORE if field.startswith(TASK_PREFIX) else _FIELD_FORMATS.get(field)
+    if fmt is None:
+        return _text(value)
+    return "" if _number(value) is None else fmt(value)
 
 
 def compare_frame(df: pd.DataFrame, numbers: Sequence[int]) -> pd.DataFrame:
@@ -258,7 +271,7 @@ def compare_frame(df: pd.DataFrame, numbers: Sequence[int]) -> pd.DataFrame:
         values |= {f"{TASK_PREFIX}{k}": v for k, v in sorted(scores.items())}
         values |= {f"config.{k}": v for k, v in flat_config(row.get("config")).items()}
         for field, value in values.items():
-            fields.setdefault(field, {})[column] = _text(value)
+            fields.setdefault(field, {})[column] = _field_text(field, value)
     table = pd.DataFrame.from_dict(fields, orient="index").reindex(columns=[f"#{n}" for n in numbers]).fillna("")
     table["differs"] = table.nunique(axis=1) > 1
     table.index.name = "field"

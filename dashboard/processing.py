@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboard.budget import BudgetLimit
 from storage.analysis import hypervolume_2d, pareto_mask
+from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
 
 __all__ = [
     "AVERAGE_SCORE",
@@ -28,6 +30,7 @@ __all__ = [
     "Summary",
     "filter_trials",
     "flat_config",
+    "front_report",
     "front_table",
     "hover_text",
     "key_hyperparameters",
@@ -59,19 +62,20 @@ _SHOWN_ALWAYS = (("sharing", "sharing"), ("training.learning_rate", "lr"), ("bac
 
 @dataclass(frozen=True)
 class Axis:
-    """One choice of x axis for the front: a results column, its label and its scale."""
+    """One choice of x axis for the front: a results column, its label, scale and number format."""
 
     label: str
     column: str
     log: bool
+    fmt: NumberFormat
 
 
-PCT_AXIS = Axis("trainable parameters (%)", "trainable_pct", log=True)
+PCT_AXIS = Axis("trainable parameters (%)", "trainable_pct", log=True, fmt=PERCENT)
 _AXES = (
     PCT_AXIS,
-    Axis("trainable parameters", "trainable_params", log=True),
-    Axis("peak memory (MB)", PEAK_MEMORY, log=False),
-    Axis("training time (s)", "train_seconds", log=False),
+    Axis("trainable parameters", "trainable_params", log=True, fmt=COUNT),
+    Axis("peak memory (MiB)", PEAK_MEMORY, log=False, fmt=MEMORY),
+    Axis("training time (s)", "train_seconds", log=False, fmt=SECONDS),
 )
 
 
@@ -269,8 +273,8 @@ def hover_text(row: Mapping[str, Any], extra: Mapping[str, str] | None = None) -
     """
     lines = [
         f"<b>#{row['trial_number']} {row['method']}</b>",
-        f"score {row['score']:.2f}",
-        f"trainable {row['trainable_pct']:.3g}% ({row['trainable_params']:,} params)",
+        f"score {SCORE(row['score'])}",
+        f"trainable {PERCENT(row['trainable_pct'])} ({COUNT(row['trainable_params'])} parameters)",
         *(f"{label} {text}" for label, text in (extra or {}).items()),
     ]
     hyper = _params_line(row.get("config"), "<br>")
@@ -309,8 +313,8 @@ def plot_frame(df: pd.DataFrame, x: Axis = PCT_AXIS, y: str = "score") -> pd.Dat
         hover_text(
             row,
             {
-                **({f"{y.removeprefix(TASK_PREFIX)}:": f"{row['y']:.2f}"} if y != "score" else {}),
-                **({f"{x.label}:": _format(row["x"])} if extra_x else {}),
+                **({f"{y.removeprefix(TASK_PREFIX)}:": SCORE(row["y"])} if y != "score" else {}),
+                **({f"{x.label}:": x.fmt(row["x"])} if extra_x else {}),
             },
         )
         for row in frame.to_dict("records")
@@ -337,6 +341,40 @@ def front_table(df: pd.DataFrame) -> pd.DataFrame:
     columns = ["trial_number", "method", "score", "trainable_pct", "trainable_params"]
     front = df[pareto_mask(df)].sort_values(["trainable_pct", "score"], ascending=[True, False])
     return _table(front, columns)
+
+
+def front_report(df: pd.DataFrame, budget: BudgetLimit | None = None) -> pd.DataFrame:
+    """The front as the CLI prints it at the end of a search: every cell text, numbers formatted.
+
+    Text rather than formatted numbers, because the front is a report: its order (cheapest
+    first, hence lowest score first) is the only one that means something, the text is what
+    a screen reader and a copy get too, and long hyperparameter lists wrap instead of being cut.
+
+    Args:
+        df: One study's results.
+        budget: When given, a ``budget <text>`` column says ``within`` or ``over (reference)``,
+            as the CLI's front table does.
+
+    Returns:
+        Columns trial, method, score, trainable %, trainable, optionally the budget's, and
+        hyperparameters.
+    """
+    front = front_table(df)
+    report = pd.DataFrame(
+        {
+            "trial": front["trial_number"].map(str),
+            "method": front["method"],
+            "score": front["score"].map(SCORE),
+            "trainable %": front["trainable_pct"].map(PERCENT),
+            "trainable": front["trainable_params"].map(COUNT),
+        },
+        dtype="object",
+    )
+    if budget is not None:
+        fits = [budget.allows(p, n) for p, n in zip(front["trainable_pct"], front["trainable_params"], strict=True)]
+        report[f"budget {budget.text}"] = ["within" if f else "over (reference)" for f in fits]
+    report["hyperparameters"] = front["hyperparameters"]
+    return report
 
 
 def trials_table(df: pd.DataFrame) -> pd.DataFrame:

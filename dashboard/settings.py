@@ -6,9 +6,15 @@ import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from storage.urls import STORAGE_ENV, default_storage_url
+from storage.urls import (
+    STORAGE_ENV,
+    default_storage_url,
+    is_sqlite,
+    redact,
+    sqlite_path,
+)
 
-__all__ = ["DEFAULT_DATA_DIR", "STORAGE_ENV", "resolve_storage_url"]
+__all__ = ["DEFAULT_DATA_DIR", "STORAGE_ENV", "resolve_storage_url", "shown_storage"]
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -31,3 +37,24 @@ def resolve_storage_url(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     parser.add_argument("--storage", default=None)
     known, _ = parser.parse_known_args(list(argv))
     return known.storage or environ.get(STORAGE_ENV) or default_storage_url(DEFAULT_DATA_DIR)
+
+
+def shown_storage(url: str, cwd: Path | None = None) -> str:
+    """The storage URL as the page shows it: no password, and a SQLite file under the
+    working directory by its relative path (``sqlite:///data/studies.db``), which is both
+    shorter and what the user would type there; the page names no folder of this machine
+    that the user did not choose to show.
+
+    Args:
+        url: A validated storage URL.
+        cwd: The folder paths are made relative to; the working directory if None.
+    """
+    if not is_sqlite(url):
+        return redact(url)
+    path = sqlite_path(url)
+    if path is None:  # in-memory
+        return url
+    try:
+        return f"sqlite:///{path.relative_to((cwd or Path.cwd()).resolve()).as_posix()}"
+    except ValueError:
+        return url

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, case, func, inspect, select
 from sqlalchemy.engine import make_url
 
 from dashboard.parameters import MIN_TRIALS_FOR_IMPORTANCE
+from dashboard.study import StudyAttrs, study_attrs
 from storage.engine import SQLITE_TIMEOUT_S
 from storage.schema import TrialResult, TrialStatus
 from storage.urls import is_sqlite, sqlite_path, validate_storage_url
@@ -31,6 +32,7 @@ __all__ = [
     "OptunaStudy",
     "fingerprint",
     "open_optuna_study",
+    "read_study_attrs",
     "readonly_optuna_storage",
     "score_importances",
 ]
@@ -135,6 +137,21 @@ def open_optuna_study(storage: RDBStorage | None, study_name: str) -> OptunaStud
     except KeyError:
         return None
     return OptunaStudy(storage.get_all_trials(study_id, deepcopy=False), storage.get_study_directions(study_id))
+
+
+def read_study_attrs(storage: RDBStorage | None, study_name: str) -> StudyAttrs | None:
+    """The settings and data digests ``search.launch`` stored with the study, or None without a record.
+
+    Read through the same read-only storage as the trials; only a summary of the data
+    files' digests is kept (see :func:`dashboard.study.study_attrs`).
+    """
+    if storage is None:
+        return None
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    return study_attrs(storage.get_study_user_attrs(study_id))
 
 
 class ImportanceUnavailable(Exception):

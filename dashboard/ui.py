@@ -20,10 +20,13 @@ from dashboard.sources import (
     OptunaStudy,
     fingerprint,
     open_optuna_study,
+    read_study_attrs,
     readonly_optuna_storage,
     score_importances,
 )
+from dashboard.study import StudyAttrs
 from storage import load_results, make_readonly_engine
+from storage.formats import NumberFormat
 
 __all__ = [
     "COMPARE_PAGE",
@@ -33,9 +36,11 @@ __all__ = [
     "context",
     "engine",
     "importances",
+    "number_column",
     "optuna_study",
     "results",
     "set_context",
+    "study_attrs",
     "trial_link",
 ]
 
@@ -53,12 +58,14 @@ class Context:
         studies: Studies with at least one recorded trial.
         study: The selected study.
         budget: The parsed budget, or None when none (or an invalid one) was typed.
+        attrs: What ``search.launch`` stored with the study, or None without an Optuna record.
     """
 
     url: str
     studies: list[str]
     study: str
     budget: BudgetLimit | None
+    attrs: StudyAttrs | None = None
 
 
 def set_context(ctx: Context) -> None:
@@ -102,6 +109,16 @@ def optuna_study(url: str, study: str) -> OptunaStudy | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def _study_attrs(url: str, study: str, stamp: tuple[object, ...]) -> StudyAttrs | None:
+    return read_study_attrs(_optuna_storage(url), study)
+
+
+def study_attrs(url: str, study: str) -> StudyAttrs | None:
+    """What ``search.launch`` stored with the study (settings, data digests), or None."""
+    return _study_attrs(url, study, fingerprint(engine(url), study))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def _importances(url: str, study: str, stamp: tuple[object, ...]) -> tuple[dict[str, float] | None, str | None]:
     optuna_view = _optuna_study(url, study, stamp)
     if optuna_view is None:
@@ -133,3 +150,9 @@ def compare_link(study: str, numbers: list[int]) -> None:
         COMPARE_PAGE, label=f"Compare {', '.join(f'#{n}' for n in numbers)}", icon=":material/compare:",
         query_params={"study": study, "trials": ",".join(str(n) for n in numbers)},
     )  # fmt: skip
+
+
+def number_column(fmt: NumberFormat, label: str | None = None, **kwargs: object) -> object:
+    """A table column that prints its numbers as the CLI does (``storage.formats``) and
+    still sorts them as numbers."""
+    return st.column_config.NumberColumn(label, format=fmt.printf, **kwargs)  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         redact,
         validate_storage_url,
     )
+    from storage.formats import PERCENT, SCORE
     from storage.recipes import dump_recipe, recipe_from_row
 
     args = build_parser().parse_args(argv)
@@ -74,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # a full disk, a read-only folder: the old file, if any, is intact
         fail(PROGRAM, f"--out {str(args.out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
     print(
-        f"trial {int(best['trial_number'])} ({best['method']}, {best['trainable_pct']:.2f}% trainable, "
-        f"score {best['score']:.1f}) -> {args.out}"
+        f"trial {int(best['trial_number'])} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, "
+        f"score {SCORE(best['score'])}) -> {args.out}"
     )
     print(f"Train it: python -m search.train --recipe {args.out}")
     return 0

@@ -6,6 +6,7 @@ import pandas as pd
 
 from search.budget import Budget
 from storage import hypervolume_2d, pareto_front
+from storage.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
 
 
 def key_hyperparameters(config: dict) -> str:
@@ -32,9 +33,9 @@ def front_table(results: pd.DataFrame, budget: Budget) -> str:
                 str(row["trial_number"]),
                 row["method"],
                 key_hyperparameters(row["config"]),
-                f"{row['trainable_pct']:.2f}",
-                f"{int(row['trainable_params']):,}",
-                f"{row['score']:.1f}",
+                PERCENT.number(row["trainable_pct"]),
+                COUNT(row["trainable_params"]),
+                SCORE(row["score"]),
                 "within" if within else "over (reference)",
             )
         )
@@ -50,7 +51,7 @@ def status_counts(results: pd.DataFrame) -> str:
 
 
 def hypervolume_text(results: pd.DataFrame) -> str:
-    return f"{hypervolume_2d(results):.1f} (score x trainable-% area against reference (score 0, 100%))"
+    return f"{HYPERVOLUME(hypervolume_2d(results))} (score x trainable-% area against reference (score 0, 100%))"
 
 
 def reference_line(results: pd.DataFrame) -> str | None:
@@ -59,4 +60,7 @@ def reference_line(results: pd.DataFrame) -> str | None:
     if done.empty:
         return None
     row = done.iloc[0]
-    return f"Full fine-tuning reference: trial {row['trial_number']}, score {row['score']:.1f} at {row['trainable_pct']:.2f}% trainable ({int(row['trainable_params']):,} parameters)"
+    return (
+        f"Full fine-tuning reference: trial {row['trial_number']}, score {SCORE(row['score'])} at "
+        f"{PERCENT(row['trainable_pct'])} trainable ({COUNT(row['trainable_params'])} parameters)"
+    )

@@ -7,7 +7,8 @@ import streamlit as st
 from dashboard import ui
 from dashboard.charts import pareto_figure
 from dashboard.processing import (
-    front_table,
+    STATUSES,
+    front_report,
     plot_frame,
     score_options,
     selected_trials,
@@ -16,7 +17,9 @@ from dashboard.processing import (
     with_task_columns,
     x_axes,
 )
+from dashboard.study import describe_study
 from storage import best_within_budget
+from storage.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
 
 ctx = ui.context()
 st.title("VL-PETL search")
@@ -27,8 +30,9 @@ st.dataframe(
     hide_index=True,
     key="studies_table",
     column_config={
-        "best_score": st.column_config.NumberColumn("best score", format="%.2f"),
-        "hypervolume": st.column_config.NumberColumn(format="%.1f"),
+        **{status: ui.number_column(COUNT) for status in (*STATUSES, "trials")},
+        "best_score": ui.number_column(SCORE, "best score"),
+        "hypervolume": ui.number_column(HYPERVOLUME),
         "last_update": st.column_config.DatetimeColumn("last update (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     },
 )
@@ -37,14 +41,23 @@ df = ui.results(ctx.url, ctx.study)
 summary = summarize(df)
 st.subheader(f"Study: {ctx.study}")
 columns = st.columns(7)
-columns[0].metric("Trials", summary.total)
-columns[1].metric("Complete", summary.complete)
-columns[2].metric("Running", summary.running)
-columns[3].metric("Failed", summary.failed)
-columns[4].metric("Infeasible", summary.infeasible)
-columns[5].metric("Best score", "-" if summary.best_score is None else f"{summary.best_score:.2f}")
-columns[6].metric("Hypervolume", f"{summary.hypervolume:,.1f}", help="Score × trainable-% area dominated, against (score 0, 100%).")
-st.caption(f"{summary.front_size} trial(s) on the Pareto front; {summary.pruned} pruned.")
+columns[0].metric("Trials", COUNT(summary.total))
+columns[1].metric("Complete", COUNT(summary.complete))
+columns[2].metric("Running", COUNT(summary.running))
+columns[3].metric("Failed", COUNT(summary.failed))
+columns[4].metric("Infeasible", COUNT(summary.infeasible))
+columns[5].metric("Best score", SCORE(summary.best_score))
+columns[6].metric("Hypervolume", HYPERVOLUME(summary.hypervolume), help="Score × trainable-% area dominated, against (score 0, 100%).")
+st.caption(f"{COUNT(summary.front_size)} trial(s) on the Pareto front; {COUNT(summary.pruned)} pruned.")
+
+# What the study searched, so that this page (and a screenshot of it) is a record of the search.
+description = describe_study(ctx.attrs, df)
+if not description.empty:
+    with st.container(key="study_description"):
+        st.markdown("**What this study searched**")
+        st.table(description.set_index("item"))
+        if ctx.attrs is None or ctx.attrs.settings is None:
+            st.caption("No launch settings are stored with this study; described from its trials' records.")
 
 if ctx.budget is not None:
     best = best_within_budget(df, max_pct=ctx.budget.max_pct, max_params=ctx.budget.max_params)
@@ -53,7 +66,8 @@ if ctx.budget is not None:
     else:
         st.success(
             f"Best within {ctx.budget.text}: trial #{best['trial_number']} ({best['method']}), "
-            f"score {best['score']:.2f} at {best['trainable_pct']:.3g}% trainable."
+            f"score {SCORE(best['score'])} at {PERCENT(best['trainable_pct'])} trainable "
+            f"({COUNT(best['trainable_params'])} parameters)."
         )
         ui.trial_link(ctx.study, int(best["trial_number"]), f"Open trial #{best['trial_number']} (best within budget)")
 
@@ -90,4 +104,9 @@ else:
         st.caption("Select points (click, box or lasso) to open or compare those trials. Dimmed points are dominated.")
 
 st.subheader("Pareto front (score vs trainable %)")
-st.dataframe(front_table(df), hide_index=True, key="front_table")
+front = front_report(df, ctx.budget)
+if front.empty:
+    st.info("No complete trials yet.")
+else:
+    with st.container(key="front_table"):
+        st.table(front.set_index("trial"))

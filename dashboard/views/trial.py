@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import ui
@@ -10,13 +9,15 @@ from dashboard.charts import breakdown_figure, curves_figure
 from dashboard.details import (
     RECIPE_FORMATS,
     config_frame,
+    data_description,
     find_breakdown,
     find_curve,
     recipe_file_name,
     recipe_text,
-    data_description,
     task_metrics,
 )
+from dashboard.processing import PEAK_MEMORY
+from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
 
 ctx = ui.context()
 df = ui.results(ctx.url, ctx.study)
@@ -24,10 +25,6 @@ numbers = df["trial_number"].tolist()
 if not numbers:
     st.info(f"Study {ctx.study} has no trials yet.")
     st.stop()
-
-
-def _shown(value: object, spec: str, unit: str = "") -> str:
-    return "-" if value is None or pd.isna(value) else f"{value:{spec}}{unit}"
 
 
 def _follow_pick() -> None:
@@ -49,11 +46,12 @@ user_attrs = frozen.user_attrs if frozen else {}
 
 st.title(f"Trial #{number}: {row['method']}")
 st.caption(f"Study {ctx.study} · status **{row['status']}**")
-columns = st.columns(4)
-columns[0].metric("Score", _shown(row["score"], ".2f"))
-columns[1].metric("Trainable", f"{row['trainable_pct']:.3g}%")
-columns[2].metric("Trainable parameters", f"{int(row['trainable_params']):,}", help=f"of {int(row['total_params']):,}")
-columns[3].metric("Training time", _shown(row["train_seconds"], ".1f", " s"))
+columns = st.columns(5)
+columns[0].metric("Score", SCORE(row["score"]))
+columns[1].metric("Trainable", PERCENT(row["trainable_pct"]))
+columns[2].metric("Trainable parameters", COUNT(row["trainable_params"]), help=f"of {COUNT(row['total_params'])}")
+columns[3].metric("Training time", SECONDS(row["train_seconds"]))
+columns[4].metric("Peak memory", MEMORY(row.get(PEAK_MEMORY)))
 if row["status"] in ("failed", "infeasible", "pruned") or row.get("error"):
     st.error(f"**{row['status']}**: {row.get('error') or 'no error text recorded'}")
 
@@ -69,7 +67,7 @@ with right:
     if metrics.empty:
         st.caption("No per-task scores recorded.")
     else:
-        st.dataframe(metrics, hide_index=True, key="task_table")
+        st.dataframe(metrics, hide_index=True, key="task_table", column_config={"score": ui.number_column(SCORE)})
     data_frame, data_caption = data_description(row)
     if data_caption is not None:
         st.subheader("Data")

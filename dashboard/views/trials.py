@@ -7,7 +7,15 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from dashboard import ui
-from dashboard.processing import STATUSES, filter_trials, sort_trials, trials_table
+from dashboard.processing import (
+    PEAK_MEMORY,
+    STATUSES,
+    TASK_PREFIX,
+    filter_trials,
+    sort_trials,
+    trials_table,
+)
+from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
 
 ctx = ui.context()
 st.title(f"Trials of {ctx.study}")
@@ -26,16 +34,19 @@ descending = order[1].toggle("Descending", value=False, key="sort_descending")
 
 shown = sort_trials(filter_trials(table, methods=methods, sharing=sharing, statuses=statuses), by, ascending=not descending)
 shown.insert(0, "open", [f"trial?{urlencode({'study': ctx.study, 'trial': n})}" for n in shown["trial_number"]])
-st.caption(f"{len(shown)} of {len(table)} trials.")
+st.caption(f"{COUNT(len(shown))} of {COUNT(len(table))} trials.")
 st.dataframe(
     shown,
     hide_index=True,
     key="trials_table",
     column_config={
         "open": st.column_config.LinkColumn("open", display_text=r"trial=(\d+)$", width="small", help="Open the trial page"),
-        "score": st.column_config.NumberColumn(format="%.2f"),
-        "trainable_pct": st.column_config.NumberColumn("trainable %", format="%.3g"),
-        "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
+        "score": ui.number_column(SCORE),
+        "trainable_pct": ui.number_column(PERCENT, "trainable %"),
+        "trainable_params": ui.number_column(COUNT, "trainable"),
+        "train_seconds": ui.number_column(SECONDS, "training time"),
+        PEAK_MEMORY: ui.number_column(MEMORY, "peak memory"),
+        **{c: ui.number_column(SCORE) for c in shown.columns if c.startswith(TASK_PREFIX)},
         "finished_at": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     },
 )

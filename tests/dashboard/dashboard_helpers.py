@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.settings import STORAGE_ENV
+from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
 from storage import TrialRecord, init_schema, make_engine, record_trial
 
 STUDY = "clip-bart-demo"
@@ -72,6 +75,106 @@ def seed(url: str, records: list[TrialRecord]) -> None:
             record_trial(engine, record)
     finally:
         engine.dispose()
+
+
+# A study on the user's own data, as search.launch stores it (tasks.data_spec's layout).
+USER_DATA = {
+    "tasks": {
+        "shapes": {"format": "jsonl", "train": "shapes/train.jsonl", "val": "shapes/val.jsonl"},
+        "vqa": {"format": "vqa", "root": "/datasets/vqa", "images": "/datasets/coco/images", "search_examples": 2000},
+    },
+    "source": "/home/someone/my-data/data.yaml",
+    "base": "/home/someone/my-data",
+}
+DATA_FILES = {"shapes/train.jsonl": "a" * 32, "shapes/val.jsonl": "b" * 32, "/datasets/vqa/karpathy_train.json": "c" * 32}
+WEIGHTS = {
+    "clip_weights_sha256": "1c1c" * 16,
+    "language_model_weights_sha256": "2d2d" * 16,
+    "vl_projection_sha256": "3e3e" * 16,
+}
+
+
+def launch_settings(**changes: Any) -> dict[str, Any]:
+    """The ``vlpetl_settings`` attribute ``search.launch --budget 5% --data data.yaml`` stores."""
+    settings = StudySettings(
+        budget="5%", backbone="tiny-clip+tiny-t5-vlp", tasks=("shapes", "vqa"), target_trials=24, seed=0,
+        steps=225, sampler="tpe", space_yaml="methods:\n  lora:\n    rank: [4, 8]\n",
+        space_source="/home/someone/vlpetl/search/spaces/default.yaml", count_clip=False,
+        objectives=("score", "trainable_pct"), data=USER_DATA,
+    )  # fmt: skip
+    return {**settings.to_attr(), **changes}
+
+
+def trial_inputs(data_files: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A row's ``environment`` as search.objective records it (only what the dashboard reads)."""
+    inputs = {"backbone": "tiny-clip+tiny-t5-vlp", "random_init": False, **WEIGHTS, "data": USER_DATA,
+              "data_files": data_files, **changes}  # fmt: skip
+    return {"python": "3.11", "git_revision": "0123456789abcdef0123", "inputs": inputs}
+
+
+def seed_launched(url: str, study: str, settings: dict[str, Any] | None, records: list[TrialRecord]) -> None:
+    """An Optuna study with the user attributes search.launch writes, and our rows."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    created = optuna.create_study(study_name=study, storage=url, directions=["maximize", "minimize"])
+    if settings is not None:
+        created.set_user_attr(SETTINGS_ATTR, settings)
+        created.set_user_attr(INPUTS_ATTR, {"files": DATA_FILES})
+    seed(url, records)
+
+
+SPACE_STUDY = "space-budget-5pct"
+_SPACE_METHODS = {  # method -> its own parameters and their choices, as in search/spaces/default.yaml
+    "adapter": {"reduction_factor": [4, 8, 16, 32]},
+    "hyperformer": {"reduction_factor": [8, 16], "task_embedding_dim": [64, 512], "hidden_dim": [16, 128], "projected_dim": [4, 8]},
+    "compacter": {"reduction_factor": [4, 8], "k": [2, 4], "rank": [1, 4], "shared_rule": [True, False]},
+    "lora": {"rank": [4, 8, 16], "alpha": [16.0, 32.0]},
+    "prompt": {"length": [10, 20, 40], "reparameterize": [True, False]},
+}  # fmt: skip
+_SHARED = {  # searched for every method: Optuna can rank these
+    "optimizer": ["adamw", "sam"],
+    "learning_rate_scale": [0.5, 1.0, 2.0],
+    "sharing": ["single", "multiple", "half-shared"],
+    "freeze.train_layernorm": [True, False],
+    "freeze.visual_encoder": ["frozen", "last_block"],
+}
+
+
+def seed_space_study(url: str, trials: int = 40) -> None:
+    """A study over a space like the default one: about 20 configuration entries vary.
+
+    Optuna's trials carry the shared parameters (so importances rank five of them); the
+    results rows carry full configurations, as ``search.objective`` records them.
+    """
+    rng = random.Random(7)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=SPACE_STUDY, storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr(SETTINGS_ATTR, launch_settings(tasks=["vqa", "gqa"], data=None))
+    distributions = {"method": optuna.distributions.CategoricalDistribution(list(_SPACE_METHODS))}
+    distributions |= {name: optuna.distributions.CategoricalDistribution(c) for name, c in _SHARED.items()}
+    records = []
+    for n in range(trials):
+        method = rng.choice(list(_SPACE_METHODS))
+        shared = {name: rng.choice(choices) for name, choices in _SHARED.items()}
+        own = {name: rng.choice(choices) for name, choices in _SPACE_METHODS[method].items()}
+        # The score depends on the learning-rate scale and the method, so both rank high.
+        score = 40 + 10 * shared["learning_rate_scale"] + 3 * list(_SPACE_METHODS).index(method) + rng.random()
+        pct = rng.uniform(0.2, 8.0)
+        study.add_trial(optuna.trial.create_trial(
+            params={"method": method, **shared}, distributions=distributions, values=[score, pct],
+        ))  # fmt: skip
+        config = {
+            "backbone": "tiny-clip+tiny-t5-vlp", "tasks": ["vqa", "gqa"], "method": method, "method_params": own,
+            "sharing": shared["sharing"],
+            "freeze": {"train_layernorm": shared["freeze.train_layernorm"], "visual_encoder": shared["freeze.visual_encoder"],
+                       "train_bias": method != "lora"},
+            "training": {"learning_rate": 5e-3 * shared["learning_rate_scale"], "optimizer": shared["optimizer"], "steps": 225},
+        }  # fmt: skip
+        records.append(TrialRecord(
+            study_name=SPACE_STUDY, trial_number=n, status="complete", method=method, config=config,
+            trainable_params=round(pct / 100 * 2_000_000), total_params=2_000_000, score=score,
+            train_seconds=rng.uniform(20, 600), peak_memory_mb=rng.uniform(40, 90), finished_at=FINISHED,
+        ))  # fmt: skip
+    seed(url, records)
 
 
 @dataclass(frozen=True)
@@ -154,6 +257,13 @@ class Dash:
         """The one DataFrame drawn that has all of ``columns`` (read-only tables carry no key)."""
         frames = [d.value for d in app.dataframe if set(columns) <= set(d.value.columns)]
         assert len(frames) == 1, f"{len(frames)} tables with columns {columns}"
+        return frames[0]
+
+    @staticmethod
+    def report(app: AppTest, index: str) -> Any:
+        """The one static table (``st.table``) drawn whose rows are named by ``index``."""
+        frames = [t.value for t in app.table if t.value.index.name == index]
+        assert len(frames) == 1, f"{len(frames)} static tables indexed by {index!r}"
         return frames[0]
 
     @staticmethod

@@ -22,7 +22,7 @@ def test_overview_lists_studies_and_draws_the_front(seeded: Any, dash: Any) -> N
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Complete"] == str(seeded.n_complete)
     assert (metrics["Trials"], metrics["Running"], metrics["Failed"], metrics["Infeasible"]) == ("7", "1", "1", "1")
-    assert metrics["Best score"] == "77.60"
+    assert metrics["Best score"] == "77.6"  # one decimal, as the CLI prints scores
     figure = dash.figure(app, "pareto")
     assert dash.markers(figure) == seeded.n_complete
     (step,) = [t for t in figure["data"] if t.get("mode") == "lines"]
@@ -32,7 +32,13 @@ def test_overview_lists_studies_and_draws_the_front(seeded: Any, dash: Any) -> N
     dimmed = [o for t in figure["data"] if "markers" in t.get("mode", "") for o in t["marker"]["opacity"]]
     assert sorted(dimmed) == [0.3, 1.0, 1.0, 1.0]
     assert "lr=0.001" in figure["data"][0]["hovertext"][0]  # the configuration on hover
-    assert app.dataframe[-1].value["trial_number"].tolist() == list(seeded.front)
+    front = dash.report(app, "trial")
+    assert front.index.tolist() == [str(n) for n in seeded.front]
+    # Printed as the CLI prints its front table: one decimal, two with %, thousands separators.
+    assert front[["score", "trainable %", "trainable"]].values.tolist() == [
+        ["47.1", "1.14%", "1,140"], ["77.4", "4.18%", "4,180"], ["77.6", "100.00%", "100,000"],
+    ]  # fmt: skip
+    assert "budget" not in " ".join(front.columns)  # no budget typed, none stored
 
 
 def test_budget_draws_a_line_and_links_the_best_trial(seeded: Any, dash: Any) -> None:
@@ -89,7 +95,7 @@ def test_parameters_page_without_optuna_tables(seeded: Any, dash: Any) -> None:
     assert "no Optuna record" in dash.texts(app.info)
     parcoords = dash.figure(app, "parcoords")["data"][0]
     labels = [d["label"] for d in parcoords["dimensions"]]
-    assert labels[-2:] == ["trainable_pct", "score"] and "method" in labels
+    assert labels[-2:] == ["trainable %", "score"] and "method" in labels
     assert "backbone" not in labels  # constant, so left out
 
 
@@ -129,6 +135,9 @@ def test_trial_page_by_address_shows_config_and_error(seeded: Any, dash: Any) ->
 def test_trial_page_complete_trial_offers_recipes(seeded: Any, dash: Any) -> None:
     app = dash.open(seeded.url, "views/trial.py", trial="0")
     assert app.title[0].value == "Trial #0: adapter"
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics == {"Score": "77.4", "Trainable": "4.18%", "Trainable parameters": "4,180",
+                       "Training time": "12.0 s", "Peak memory": "-"}  # fmt: skip
     tasks = dash.table(app, "task", "score")
     assert dict(zip(tasks["task"], tasks["score"], strict=True)) == {"gqa": 54.5, "vqa": 65.9}
     labels = [b.label for b in app.get("download_button")]
@@ -151,6 +160,9 @@ def test_compare_page(seeded: Any, dash: Any) -> None:
     table = dash.table(app, "#0")
     assert list(table.columns) == ["#0", "#1", "#4"]
     assert table.loc["method"].tolist() == ["adapter", "lora", "lora"]
+    assert table.loc["score"].tolist() == ["77.4", "76.5", ""]
+    assert table.loc["trainable_pct"].tolist() == ["4.18%", "5.93%", "6.00%"]
+    assert table.loc["total_params"].tolist() == ["100,000"] * 3
     assert table.loc["error"].tolist() == ["", "", "CUDA out of memory"]
     bars = dash.figure(app, "compare_tasks")
     assert [t["name"] for t in bars["data"]] == ["#0", "#1"]

@@ -64,8 +64,8 @@ def test_key_hyperparameters_other_layouts() -> None:
 def test_hover_text_names_method_and_hyperparameters(results: pd.DataFrame) -> None:
     row = results.set_index("trial_number").loc[0].to_dict() | {"trial_number": 0}
     text = hover_text(row)
-    assert text.startswith("<b>#0 adapter</b><br>score 77.40")
-    assert "4.18% (4,180 params)" in text
+    assert text.startswith("<b>#0 adapter</b><br>score 77.4<br>")  # scores to one decimal, as the CLI
+    assert "trainable 4.18% (4,180 parameters)" in text
     assert "reduction_factor=8<br>sharing=single<br>lr=0.001" in text
 
 
@@ -111,13 +111,13 @@ def test_axes_offered(results: pd.DataFrame) -> None:
     assert "training time (s)" not in [a.label for a in x_axes(no_times)]
     # A results table that gains peak memory offers it once a complete trial has a value.
     empty_memory = results.assign(**{PEAK_MEMORY: float("nan")})
-    assert "peak memory (MB)" not in [a.label for a in x_axes(empty_memory)]
-    memory = results.assign(**{PEAK_MEMORY: [512.0 + i for i in range(len(results))]})
+    assert "peak memory (MiB)" not in [a.label for a in x_axes(empty_memory)]
+    memory = results.assign(**{PEAK_MEMORY: [1512.04 + i for i in range(len(results))]})
     axis = x_axes(memory)[2]
-    assert (axis.label, axis.column, axis.log) == ("peak memory (MB)", PEAK_MEMORY, False)
+    assert (axis.label, axis.column, axis.log) == ("peak memory (MiB)", PEAK_MEMORY, False)
     points = plot_frame(memory, axis)
     assert points["x"].tolist() == sorted(points["x"]) and len(points) == 4
-    assert "peak memory (MB): 5" in points["hover"].iloc[0]
+    assert "peak memory (MiB): 1,512.0 MiB" in points["hover"].iloc[0]  # units and separators, not 1512.04
     assert PEAK_MEMORY in trials_table(memory).columns
 
 
@@ -127,7 +127,7 @@ def test_front_per_task_and_per_axis(results: pd.DataFrame) -> None:
     vqa = plot_frame(tasks, x_axes(results)[0], "task:vqa")
     assert vqa["trial_number"].tolist() == [0, 1]  # the only trials with per-task scores
     assert vqa["on_front"].tolist() == [True, False]
-    assert "vqa: 65.90" in vqa["hover"].iloc[0]
+    assert "vqa: 65.9<br>" in vqa["hover"].iloc[0]
     time = plot_frame(results, x_axes(results)[2])
     assert time[["trial_number", "x", "on_front"]].values.tolist() == [[0, 12.0, True], [1, 15.0, False]]
 

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from dashboard_helpers import PAGES
 
+from storage import load_results, make_readonly_engine
+
 pytestmark = pytest.mark.slow  # the session's real study trains two tiny trials
 
 
@@ -51,3 +53,29 @@ def test_rendering_every_page_leaves_the_database_unchanged(real_study: Any, das
     for page in PAGES:
         dash.open(real_study.url, page, trial="1", trials="0,1", budget="5%")
     assert real_study.path.read_bytes() == before
+
+
+def test_overview_describes_what_the_real_study_searched(real_study: Any, dash: Any) -> None:
+    app = dash.open(real_study.url)
+    described = dash.report(app, "item")["value"].to_dict()
+    engine = make_readonly_engine(real_study.url)
+    try:
+        inputs = load_results(engine, real_study.study)["environment"].iloc[0]["inputs"]
+    finally:
+        engine.dispose()
+    assert described["tasks"] == "vqa"
+    assert described["data"].startswith(f"generated benchmark {inputs['benchmark']}, manifest sha256 ")
+    assert described["data"].endswith(inputs["benchmark_manifest_sha256"][:16])
+    files = inputs["data_files"]
+    assert described["data files"] == f"{files['files']:,} files pinned by content, sha256 {files['sha256'][:16]}"
+    assert described["backbone"] == inputs["backbone"] == "tiny-clip+tiny-t5-vlp"
+    for key in ("clip_weights_sha256", "language_model_weights_sha256", "vl_projection_sha256"):
+        assert inputs[key][:16] in described["backbone weights (sha256)"]
+    assert described["budget"] == f"{real_study.budget} (as launched)"
+    assert described["search"].startswith("2 trials, 10 steps each, ") and "tpe sampler" in described["search"]
+
+
+def test_the_studys_budget_needs_no_typing(real_study: Any, dash: Any) -> None:
+    app = dash.open(real_study.url)  # a new user: no ?budget= in the address
+    assert app.text_input(key="budget_text").value == real_study.budget
+    assert f"Best within {real_study.budget}: trial #{real_study.best_trial} " in dash.texts(app.success)
