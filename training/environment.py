@@ -20,7 +20,7 @@ from tasks import generate_benchmark
 from tasks.data_spec import GENERATED_TASKS, DataSpec, generated_spec
 from tasks.digests import compare_digests, file_digests
 from training.task_registry import data_files, prepare_tasks
-from training.tasks import PreparedTask
+from training.task_readers import PreparedTask
 from training.visual_inputs import PixelTable, VisualInputs, build_video_table, frames_to_extract
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from models.pretrain.curve import LossCurve
 from models.vl_model import VLSeq2Seq
 from training.faults import inject as inject_fault
 from training.batches import Collator
-from training.examples import TextExample
+from training.text_examples import TextExample
 from training.precision import autocast
 
 

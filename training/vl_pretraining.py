@@ -48,9 +48,9 @@ from tasks.captions import caption_scene
 from tasks.vqa_annotators import simulate_answers, soft_label
 from tasks.vqa_questions import ask
 from training.batches import Collator
-from training.examples import TextExample
+from training.text_examples import TextExample
 from training.loop import train
-from training.tasks import TASK_PREFIXES
+from training.task_readers import TASK_PREFIXES
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ __all__ = [
 STEPS_ENV = "VLPETL_VLP_STEPS"
 FORMAT_VERSION = 1
 TASKS = ("caption", "vqa")
-# Target lengths as the benchmark's caption and VQA tasks truncate them (training.tasks).
+# Target lengths as the benchmark's caption and VQA tasks truncate them (training.task_readers).
 TARGET_TOKENS = {"caption": 40, "vqa": 6}
 
 
