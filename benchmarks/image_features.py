@@ -78,7 +78,8 @@ CHILD = """
 import json, resource, sys, threading, time
 from pathlib import Path
 import torch
-from models.build import BackboneLocation, build_visual_encoder
+from models.location import BackboneLocation
+from models.visual_encoder import build_visual_encoder
 from models.features import encoder_identity, ensure_store
 
 args = json.loads(sys.argv[1])
@@ -151,7 +152,7 @@ def run(
     os.environ.setdefault("TQDM_DISABLE", "1")  # for the memory measurement's children
     import torch
 
-    from models.build import build_visual_encoder
+    from models.visual_encoder import build_visual_encoder
     from models.features import encoder_identity, ensure_store
     from training.environment import prepare_environment
 

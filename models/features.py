@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
-    from models.build import BackboneLocation
+    from models.location import BackboneLocation
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def encoder_identity(location: BackboneLocation) -> dict[str, object]:
 
 def _weights_identity(location: BackboneLocation) -> str | None:
     if location.random_init:
-        from models.build import RANDOM_INIT_SEED
+        from models.visual_encoder import RANDOM_INIT_SEED
 
         return f"random-init-seed{RANDOM_INIT_SEED}"
     return file_digest(location.clip_checkpoint) or location.clip_checkpoint

@@ -166,7 +166,8 @@ def _run(
     batch_size: int,
     decode_workers: int | None = None,
 ) -> int:
-    from models.build import BackboneLocation, build_visual_encoder, visual_feature_dim
+    from models.location import BackboneLocation
+    from models.visual_encoder import build_visual_encoder, visual_feature_dim
     from models.embedded import ensure_embedded_backbone
     from models.features import encoder_identity, ensure_store
 

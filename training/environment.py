@@ -13,7 +13,8 @@ from typing import Mapping
 import torch
 
 from models.backbones.presets import get_preset
-from models.build import BackboneLocation, build_visual_encoder, visual_feature_dim
+from models.location import BackboneLocation
+from models.visual_encoder import build_visual_encoder, visual_feature_dim
 from models.embedded import ensure_embedded_backbone
 from models.features import FeatureTable, cached_features, encoder_identity
 from tasks import generate_benchmark

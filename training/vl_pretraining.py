@@ -36,7 +36,9 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from models.backbones.presets import PRESETS, BackbonePreset, get_preset
-from models.build import VL_PROJECTION_FILE, BackboneLocation, build_visual_encoder, build_vl_model
+from models.build import build_vl_model
+from models.location import VL_PROJECTION_FILE, BackboneLocation
+from models.visual_encoder import build_visual_encoder
 from models.config import ConfigError, TrainingConfig, TrialConfig
 from models.embedded import RESULTS_KEY, embedded_dir, ensure_built, ensure_embedded_backbone, read_manifest
 from models.features import FeatureTable

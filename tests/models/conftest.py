@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from models.build import assemble_vl_model, language_model_from_config
+from models.build import assemble_vl_model
+from models.lm_loading import language_model_from_config
 from models.config import TrialConfig
 
 VOCAB = 64

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.build import build_visual_encoder, visual_feature_dim
+from models.visual_encoder import build_visual_encoder, visual_feature_dim
 from models.features import cached_features, content_key, decode_processes, encoder_identity, extract, rgb_image
 from models.prepare import main
 from tasks import DatasetError

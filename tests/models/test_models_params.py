@@ -10,7 +10,9 @@ import torch
 
 from models.backbones.clip_encoder import GridEncoder, meta_visual_tower
 from models.backbones.presets import PRESETS
-from models.build import BackboneLocation, build_vl_model, visual_feature_dim
+from models.build import build_vl_model
+from models.location import BackboneLocation
+from models.visual_encoder import visual_feature_dim
 from models.config import ConfigError, FreezeConfig
 from models.params import clip_visual_count, parameter_report
 from models.petl.presets import IMAGE_TASKS, VIDEO_TASKS, get_run_preset

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.build import build_visual_encoder, build_vl_model
+from models.build import build_vl_model
+from models.visual_encoder import build_visual_encoder
 from models.config import TrainingConfig, TrialConfig
 from models.features import cached_features, encoder_identity
 from tasks.errors import DatasetError

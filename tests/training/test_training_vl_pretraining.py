@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 import training.vl_pretraining as vlp
 from models.backbones.presets import get_preset
-from models.build import VL_PROJECTION_FILE, BackboneLocation, build_vl_model
+from models.build import build_vl_model
+from models.location import VL_PROJECTION_FILE, BackboneLocation
 from models.config import TrialConfig
 from models.embedded import embedded_dir, ensure_embedded_backbone, read_manifest
 from models.params import count_parameters
