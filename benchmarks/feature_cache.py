@@ -63,9 +63,9 @@ def base_size_arms(data_dir: Path, image_paths: list[Path], rounds: int) -> dict
 
 def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: int | None = None, batch_size: int = 32) -> Section:
     from models.build import build_vl_model
-    from models.visual_encoder import build_visual_encoder
     from models.config import TrialConfig
     from models.petl import get_method
+    from models.visual_encoder import build_visual_encoder
     from training.batches import Collator
     from training.environment import prepare_environment
 

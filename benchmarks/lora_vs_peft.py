@@ -51,8 +51,8 @@ def build_pair(backbone: str, data_dir: Path):
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
-    from models.config import FreezeConfig, TrialConfig
     from models.build import assemble_vl_model
+    from models.config import FreezeConfig, TrialConfig
 
     ours_lm, peft_lm = language_models(backbone, data_dir)
     config = TrialConfig(

@@ -63,8 +63,8 @@ def build_model(preset_name: str, backbone: str, data_dir: Path):
     from models.build import assemble_vl_model, build_vl_model
     from models.lm_loading import language_model_from_config
     from models.location import BackboneLocation
-    from models.visual_encoder import visual_feature_dim
     from models.petl.presets import RUN_PRESETS
+    from models.visual_encoder import visual_feature_dim
 
     config = RUN_PRESETS[preset_name].trial_config(backbone, IMAGE_TASKS)
     preset = get_preset(backbone)

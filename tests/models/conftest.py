@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from models.build import assemble_vl_model
-from models.lm_loading import language_model_from_config
 from models.config import TrialConfig
+from models.lm_loading import language_model_from_config
 
 VOCAB = 64
 FEAT_DIM = 24
