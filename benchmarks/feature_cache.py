@@ -37,7 +37,8 @@ def base_size_arms(data_dir: Path, image_paths: list[Path], rounds: int) -> dict
     """Seconds per step on the base-size backbone: cached features against PNG + RN101 per step."""
     from step_time import build_model, synthetic_batch
 
-    from models.build import BackboneLocation, build_visual_encoder
+    from models.location import BackboneLocation
+    from models.visual_encoder import build_visual_encoder
 
     encoder, preprocess = build_visual_encoder(BackboneLocation.resolve(BASE, data_dir, random_init=True))
     model, feat_dim, n_visual = build_model("single-adapter", BASE, data_dir)
@@ -61,9 +62,10 @@ def base_size_arms(data_dir: Path, image_paths: list[Path], rounds: int) -> dict
 
 
 def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: int | None = None, batch_size: int = 32) -> Section:
-    from models.build import build_visual_encoder, build_vl_model
+    from models.build import build_vl_model
     from models.config import TrialConfig
     from models.petl import get_method
+    from models.visual_encoder import build_visual_encoder
     from training.batches import Collator
     from training.environment import prepare_environment
 

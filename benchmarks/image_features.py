@@ -78,8 +78,9 @@ CHILD = """
 import json, resource, sys, threading, time
 from pathlib import Path
 import torch
-from models.build import BackboneLocation, build_visual_encoder
 from models.features import encoder_identity, ensure_store
+from models.location import BackboneLocation
+from models.visual_encoder import build_visual_encoder
 
 args = json.loads(sys.argv[1])
 torch.set_num_threads(args["threads"])
@@ -151,8 +152,8 @@ def run(
     os.environ.setdefault("TQDM_DISABLE", "1")  # for the memory measurement's children
     import torch
 
-    from models.build import build_visual_encoder
     from models.features import encoder_identity, ensure_store
+    from models.visual_encoder import build_visual_encoder
     from training.environment import prepare_environment
 
     n_images = n_images or (600 if quick else 20_000)

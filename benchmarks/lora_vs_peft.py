@@ -33,7 +33,8 @@ def language_models(backbone: str, data_dir: Path):
     """Two identical T5s: loaded twice from disk (embedded), or built twice from one seed (base)."""
     from models.backbones.language_model import load_language_model
     from models.backbones.presets import T5_BASE
-    from models.build import BackboneLocation, language_model_from_config
+    from models.lm_loading import language_model_from_config
+    from models.location import BackboneLocation
 
     if backbone == EMBEDDED:
         path = BackboneLocation.resolve(EMBEDDED, data_dir).language_model
@@ -50,8 +51,8 @@ def build_pair(backbone: str, data_dir: Path):
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
-    from models.config import FreezeConfig, TrialConfig
     from models.build import assemble_vl_model
+    from models.config import FreezeConfig, TrialConfig
 
     ours_lm, peft_lm = language_models(backbone, data_dir)
     config = TrialConfig(

@@ -31,7 +31,7 @@ from training import visual_inputs
 from training.batches import Collator
 from training.environment import TrialEnvironment, prepare_environment
 from training.evaluate import generate_answers
-from training.tasks import TASK_PREFIXES
+from training.task_readers import TASK_PREFIXES
 from training.trial import TrialOutcome, run_trial
 
 

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 from models.backbones.presets import PRESETS
-from models.embedded import component_names, ensure_embedded_backbone
+from models.embedded import component_names
 from tasks import generate_benchmark
+from training.pretrain.embedded import ensure_embedded_backbone
 
 
 def main() -> None:

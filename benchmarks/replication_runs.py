@@ -125,7 +125,7 @@ def run_experiments(data_dir: Path, settings: Settings) -> Results:
     from training.environment import prepare_environment
 
     if settings.vlp_steps:
-        os.environ["VLPETL_VLP_STEPS"] = str(settings.vlp_steps)  # read by training.vl_pretraining
+        os.environ["VLPETL_VLP_STEPS"] = str(settings.vlp_steps)  # read by training.pretrain.vl_variant
     results: Results = {"table1": {}, "clip": {}, "vlp": {}, "video": {}, "baseline": {}}
     env = _limited(prepare_environment(data_dir, BACKBONE, settings.tasks), settings.eval_limit)
     ood_env = _ood_env(env, settings.eval_limit)

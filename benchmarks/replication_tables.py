@@ -90,7 +90,7 @@ def experiment_tables(results: Results, settings: Settings) -> str:
         "",
         arms_table(with_baseline(results["vlp"]), settings.tasks),
         "",
-        "The -vlp backbone is the same tiny CLIP + T5 after the project's VL pretraining (training.vl_pretraining: "
+        "The -vlp backbone is the same tiny CLIP + T5 after the project's VL pretraining (training.pretrain.vl_variant: "
         "captioning and question answering on generated scenes disjoint from the benchmark).",
         "",
         "## Out-of-distribution split",

@@ -60,8 +60,11 @@ def build_model(preset_name: str, backbone: str, data_dir: Path):
     """The preset's model on `backbone`: the embedded one from disk, a base-size one from its
     config with random weights (no tokenizer or download needed: the batches are synthetic)."""
     from models.backbones.presets import get_preset
-    from models.build import BackboneLocation, assemble_vl_model, build_vl_model, language_model_from_config, visual_feature_dim
+    from models.build import assemble_vl_model, build_vl_model
+    from models.lm_loading import language_model_from_config
+    from models.location import BackboneLocation
     from models.petl.presets import RUN_PRESETS
+    from models.visual_encoder import visual_feature_dim
 
     config = RUN_PRESETS[preset_name].trial_config(backbone, IMAGE_TASKS)
     preset = get_preset(backbone)

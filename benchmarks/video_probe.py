@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from models.backbones.presets import DEFAULT_BACKBONE
-from models.build import build_visual_encoder
 from models.features import cached_features, encoder_identity
+from models.visual_encoder import build_visual_encoder
 from training.environment import benchmark_dir, prepare_environment
 from training.visual_inputs import frame_key, frames_to_extract, pool_frame_grid
 

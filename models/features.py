@@ -15,7 +15,7 @@ Images are decoded and preprocessed in worker processes (a `torch.utils.data.Dat
 while this process runs the encoder, batch by batch in the order of the ids; the batches are
 the ones a single process would form, so the features do not depend on the number of workers.
 Every image mode becomes 8-bit RGB (`rgb_image`), and a file that does not decode stops the
-extraction with a `DatasetError` naming it.
+extraction with an `UnreadableImageError` naming it (training raises it as a DatasetError).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
-    from models.build import BackboneLocation
+    from models.location import BackboneLocation
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def encoder_identity(location: BackboneLocation) -> dict[str, object]:
 
 def _weights_identity(location: BackboneLocation) -> str | None:
     if location.random_init:
-        from models.build import RANDOM_INIT_SEED
+        from models.visual_encoder import RANDOM_INIT_SEED
 
         return f"random-init-seed{RANDOM_INIT_SEED}"
     return file_digest(location.clip_checkpoint) or location.clip_checkpoint
@@ -129,7 +129,7 @@ def cached_features(
 
     Raises:
         ValueError: no images, `batch_size` or `shard_size` below 1, or `decode_workers` below 0.
-        DatasetError: an image file does not decode (a ValueError; the message names the file).
+        UnreadableImageError: an image file does not decode (a ValueError; the message names the file).
     """
     return _ensure(cache_dir, image_paths, encoder_identity, make_encoder, batch_size, shard_size, decode_workers)[1]
 
@@ -146,7 +146,7 @@ def ensure_store(
     """`cached_features`, returning the store's path: the file a trial on these images will read.
 
     Raises:
-        ValueError: as `cached_features` (DatasetError included).
+        ValueError: as `cached_features` (UnreadableImageError included).
     """
     return _ensure(cache_dir, image_paths, encoder_identity, make_encoder, batch_size, shard_size, decode_workers)[0]
 
@@ -251,7 +251,7 @@ def frame_features(
     `decode_workers` is as for `cached_features`.
 
     Raises:
-        ValueError: no frames (or a frame that does not decode: DatasetError).
+        ValueError: no frames (or a frame that does not decode: UnreadableImageError).
     """
     if not frame_paths:
         raise ValueError("a video needs at least one frame; got an empty list of frame paths")
@@ -298,7 +298,7 @@ def _encode_groups(
     `_encode` per group cuts them, so a resumed extraction encodes the same batches.
 
     Raises:
-        DatasetError: an image does not decode; raised here, naming the file, not in a worker.
+        UnreadableImageError: an image does not decode; raised here, naming the file, not in a worker.
     """
     batches = _batches([len(group) for group in groups], batch_size)
     loader = DataLoader(
@@ -334,6 +334,14 @@ def _batches(group_sizes: Sequence[int], batch_size: int) -> list[list[int]]:
     return batches
 
 
+class UnreadableImageError(ValueError):
+    """An image file does not decode; the message names the file and the fix.
+
+    Its own type, not `tasks.DatasetError`, because models does not import tasks: training, which
+    reads the data, raises it again as a DatasetError (training.environment.visual_inputs).
+    """
+
+
 @dataclass(frozen=True)
 class _Unreadable:
     """An image file that did not decode, and why: what a worker returns instead of raising.
@@ -345,10 +353,8 @@ class _Unreadable:
     path: Path
     reason: str
 
-    def error(self) -> ValueError:
-        from tasks.errors import DatasetError  # here: the task package is not needed to extract
-
-        return DatasetError(f"cannot read image {self.path}: {self.reason}; fix or remove this file, then run again")
+    def error(self) -> UnreadableImageError:
+        return UnreadableImageError(f"cannot read image {self.path}: {self.reason}; fix or remove this file, then run again")
 
 
 class _Images(Dataset):

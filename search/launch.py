@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace) -> dict:
     from models.backbones.presets import DEFAULT_SEARCH_BACKBONE, PRESETS
-    from models.build import BackboneLocation
+    from models.location import BackboneLocation
     from models.config import ConfigError
     from storage import StorageURLError, default_storage_url, validate_storage_url
 

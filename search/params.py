@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # open_clip warns that the meta tower has no weights
     run = RUN_PRESETS[args.preset]
     config = run.trial_config(args.backbone, tasks)
-    from models.build import BackboneLocation  # torch, transformers, open_clip: only once the input is valid
+    from models.location import BackboneLocation  # torch, transformers, open_clip: only once the input is valid
     from models.config import ConfigError
     from models.params import parameter_report
 

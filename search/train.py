@@ -117,7 +117,7 @@ def recipe_data(recipe: dict, tasks: tuple[str, ...]):
 
 def check_backbone_weights(backbone: str, data_dir: Path) -> None:
     """Raise ValueError naming each missing component of a base-size backbone, before anything is written."""
-    from models.build import BackboneLocation
+    from models.location import BackboneLocation
     from models.config import ConfigError
 
     try:

@@ -123,7 +123,7 @@ class VideoQAExample:
         question: The question text (``q``).
         choices: The five answers ``a0`` .. ``a4``.
         answer_idx: Index of the correct answer (the paper's target text is ``"a{idx}"``;
-            training uses the answer's own text, see ``training.video_tasks``).
+            training uses the answer's own text, see ``training.video_task_readers``).
         ts: The relevant time span (start, end) in seconds, if given.
         video: The video's frames or features.
         subtitles: The video's subtitle lines, in time order.

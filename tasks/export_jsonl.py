@@ -53,7 +53,7 @@ _TASK_FILES = {
     "nlvr2": "nlvr/{split}.json",
     "caption": "coco/dataset_coco.json",
 }
-NLVR2_CHOICES = ["true", "false"]  # as training.tasks.NLVR2_CHOICES (not imported: it needs torch)
+NLVR2_CHOICES = ["true", "false"]  # as training.task_readers.NLVR2_CHOICES (not imported: it needs torch)
 
 
 def check_export_args(task: str, out: Path, max_examples: int | None) -> None:

@@ -10,7 +10,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from models.features import FeatureTable
-from training.examples import TextExample
+from training.text_examples import TextExample
 from training.visual_inputs import VisualInputs
 
 

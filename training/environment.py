@@ -13,14 +13,16 @@ from typing import Mapping
 import torch
 
 from models.backbones.presets import get_preset
-from models.build import BackboneLocation, build_visual_encoder, visual_feature_dim
-from models.embedded import ensure_embedded_backbone
-from models.features import FeatureTable, cached_features, encoder_identity
+from models.features import FeatureTable, UnreadableImageError, cached_features, encoder_identity
+from models.location import BackboneLocation
+from models.visual_encoder import build_visual_encoder, visual_feature_dim
 from tasks import generate_benchmark
 from tasks.data_spec import GENERATED_TASKS, DataSpec, generated_spec
 from tasks.digests import compare_digests, file_digests
+from tasks.errors import DatasetError
+from training.pretrain.embedded import ensure_embedded_backbone
+from training.task_readers import PreparedTask
 from training.task_registry import data_files, prepare_tasks
-from training.tasks import PreparedTask
 from training.visual_inputs import PixelTable, VisualInputs, build_video_table, frames_to_extract
 
 log = logging.getLogger(__name__)
@@ -149,7 +151,7 @@ def prepare_environment(
     if preset.embedded:
         ensure_embedded_backbone(data_dir, preset, exclude_root=exclude)
     if preset.vl_pretrained_from is not None:  # builds its base first, then the variant
-        from training.vl_pretraining import ensure_vl_pretrained_backbone
+        from training.pretrain.vl_variant import ensure_vl_pretrained_backbone
 
         ensure_vl_pretrained_backbone(data_dir, preset, exclude_root=exclude)
     location = BackboneLocation.resolve(backbone, data_dir, random_init=random_init)
@@ -165,6 +167,9 @@ def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str
 
     Images and video frames go into separate stores, so that adding a video task never
     re-extracts the images and the other way round.
+
+    Raises:
+        tasks.DatasetError: an image or frame file does not decode (the message names it).
     """
     preset = location.preset
     identity = encoder_identity(location)
@@ -172,7 +177,10 @@ def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str
     def store(paths: Mapping[str, Path]) -> FeatureTable | None:
         if not paths:
             return None
-        return cached_features(data_dir / "features", paths, identity, lambda: build_visual_encoder(location))
+        try:
+            return cached_features(data_dir / "features", paths, identity, lambda: build_visual_encoder(location))
+        except UnreadableImageError as error:  # a file of the data: the commands report DatasetErrors in one line
+            raise DatasetError(str(error)) from error
 
     image_paths = {img_id: path for task in tasks.values() for img_id, path in task.image_paths.items()}
     images = store(image_paths)

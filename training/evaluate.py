@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
-from training.examples import TextExample
+from training.text_examples import TextExample
 from training.precision import autocast
 
 

@@ -11,12 +11,12 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from models.config import TrainingConfig
-from models.pretrain.curve import LossCurve
 from models.vl_model import VLSeq2Seq
-from training.faults import inject as inject_fault
 from training.batches import Collator
-from training.examples import TextExample
+from training.faults import inject as inject_fault
+from training.loss_curve import LossCurve
 from training.precision import autocast
+from training.text_examples import TextExample
 
 
 class NonFiniteLossError(RuntimeError):

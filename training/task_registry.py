@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 from models.config import VIDEO_TASK_NAMES
 from tasks.data_spec import DataSpec, TaskData
 from tasks.errors import DatasetError
-from training.tasks import (
+from training.task_readers import (
     CaptionReader,
     FormatReader,
     GQAReader,
@@ -28,7 +28,7 @@ from training.tasks import (
     prepare_nlvr2,
     prepare_vqa,
 )
-from training.video_tasks import VideoCaptionReader, VideoQAReader, prepare_video_caption, prepare_video_qa
+from training.video_task_readers import VideoCaptionReader, VideoQAReader, prepare_video_caption, prepare_video_qa
 
 IMAGE_TASKS = ("vqa", "gqa", "nlvr2", "caption")
 # The generated benchmark writes tvqa and tvc; how2qa and yc2c read the real VALUE files.

@@ -4,7 +4,7 @@
 
 Generates the benchmark when missing (the corpus must stay disjoint from it), builds the base
 backbone when missing, then trains and saves `<backbone>-vlp` under `<data-dir>/backbones/`
-(training.vl_pretraining). Prints where it went and the held-out caption loss before and
+(training.pretrain.vl_variant). Prints where it went and the held-out caption loss before and
 after VL pretraining. Built once per settings: a second run only prints.
 """
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, f"--seed must be >= 0, got {args.seed}")
 
     from models.config import ConfigError
-    from training.vl_pretraining import VLPretrainSettings, ensure_vl_pretrained_backbone, held_out_losses, vl_pretrained_variant
+    from training.pretrain.vl_variant import VLPretrainSettings, ensure_vl_pretrained_backbone, held_out_losses, vl_pretrained_variant
 
     try:
         variant = vl_pretrained_variant(args.backbone)

@@ -34,7 +34,7 @@ class BackbonePreset:
         feature_dim: dimension of one visual feature when it is not the CLIP grid's.
         modality: "image" or "video": which of the paper's task sets the backbone serves.
         vl_pretrained_from: for a VL-pretrained variant, the embedded preset it starts from
-            (training.vl_pretraining builds it; its folder adds the trained V->L projection).
+            (training.pretrain.vl_variant builds it; its folder adds the trained V->L projection).
     """
 
     name: str

@@ -1,6 +1,6 @@
-"""Pretraining of the embedded tiny backbones: the paper's recipe in miniature.
+"""`python -m models.pretrain`: the documented name of the command that builds the embedded backbones.
 
-CLIP is trained contrastively on image-caption pairs, T5 by span corruption and BART by
-text infilling, all on a corpus drawn from the generated visual world but disjoint from
-every downstream split. `python -m models.pretrain` builds the whole family.
+The pretraining itself lives in training.pretrain (it trains, and its corpus comes from
+`tasks`, which models must not import); only the command's name stays here. Nothing imports
+this package.
 """

@@ -1,38 +1,15 @@
-"""Build (pretrain) the embedded tiny backbone family.
+"""Build (pretrain) the embedded tiny backbone family: `python -m models.pretrain`, as README documents.
 
-    python -m models.pretrain [--data-dir data] [--preset tiny-clip+tiny-t5 ...]
+An entry point only, kept for the command's name: it runs training.pretrain's command, the same
+flags and output. It is the one place where models reaches into training, and nothing imports it
+(tests/models/test_models_layering.py checks both).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import os
 import sys
-from pathlib import Path
 
-from models.backbones.presets import PRESETS
-from models.embedded import component_names, ensure_embedded_backbone
-
-
-def main(argv: list[str] | None = None) -> int:
-    embedded = sorted(name for name, preset in PRESETS.items() if preset.embedded and preset.vl_pretrained_from is None)
-    parser = argparse.ArgumentParser(prog="python -m models.pretrain", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
-    parser.add_argument("--preset", action="append", choices=embedded, help=f"default: all of {embedded}")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("models").setLevel(logging.INFO)
-    for name in args.preset or embedded:
-        folder = ensure_embedded_backbone(args.data_dir.resolve(), PRESETS[name])
-        print(f"{name}: {folder}")
-        for component in component_names(PRESETS[name]):
-            metrics = json.loads((folder.parent / "components" / component / "pretraining_metrics.json").read_text())
-            summary = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
-            print(f"  {component}: {summary}")
-    return 0
-
+from training.pretrain.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from models.build import assemble_vl_model, language_model_from_config
+from models.build import assemble_vl_model
 from models.config import TrialConfig
+from models.lm_loading import language_model_from_config
 
 VOCAB = 64
 FEAT_DIM = 24

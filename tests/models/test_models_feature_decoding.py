@@ -15,10 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models.build import build_visual_encoder, visual_feature_dim
-from models.features import cached_features, content_key, decode_processes, encoder_identity, extract, rgb_image
-from models.prepare import main
-from tasks import DatasetError
+from models.features import UnreadableImageError, cached_features, content_key, decode_processes, encoder_identity, extract, rgb_image
+from models.visual_encoder import build_visual_encoder, visual_feature_dim
+from training.prepare import main
 
 
 def _pixels(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -141,7 +140,7 @@ def test_an_unreadable_image_names_the_file(env, built, samples, tmp_path, worke
         bad.write_bytes(samples["large"].read_bytes()[:2000])
     images[bad.stem] = bad
     cache = tmp_path / "features"
-    with pytest.raises(DatasetError) as error:
+    with pytest.raises(UnreadableImageError) as error:
         cached_features(cache, images, encoder_identity(env.location), lambda: built, batch_size=2, decode_workers=workers)
     message = str(error.value)
     assert str(bad) in message and "fix or remove" in message, message

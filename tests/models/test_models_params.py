@@ -10,10 +10,12 @@ import torch
 
 from models.backbones.clip_encoder import GridEncoder, meta_visual_tower
 from models.backbones.presets import PRESETS
-from models.build import BackboneLocation, build_vl_model, visual_feature_dim
+from models.build import build_vl_model
 from models.config import ConfigError, FreezeConfig
+from models.location import BackboneLocation
 from models.params import clip_visual_count, parameter_report
 from models.petl.presets import IMAGE_TASKS, VIDEO_TASKS, get_run_preset
+from models.visual_encoder import visual_feature_dim
 
 IMAGE = "clip-rn101+bart-base"
 VIDEO = "video-clip512+bart-base"

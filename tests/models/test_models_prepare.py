@@ -17,10 +17,11 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from models.backbones.presets import DEFAULT_BACKBONE
-from models.build import BackboneLocation, build_visual_encoder, visual_feature_dim
 from models.features import cached_features, content_key, encoder_identity, extract, file_digest, frame_features
-from models.prepare import main
+from models.location import BackboneLocation
+from models.visual_encoder import build_visual_encoder, visual_feature_dim
 from tasks import load_video_features
+from training.prepare import main
 
 N_IMAGES = 5
 SHARD = 2  # shards of [img_0, img_1], [img_2, img_3], [img_4]

@@ -13,12 +13,15 @@ from models.backbones.availability import CLIP_CHECKPOINT_ENV, LANGUAGE_MODEL_EN
 from models.backbones.language_model import train_unigram_tokenizer
 from models.backbones.presets import BART_BASE, PRESETS, T5_BASE, get_preset
 from models.backbones.tiny_bart import train_bpe_tokenizer
-from models.build import BackboneLocation, WeightsUnavailable, build_visual_encoder, build_vl_model
+from models.build import build_vl_model
 from models.config import ConfigError, TrialConfig
-from models.embedded import embedded_dir, ensure_embedded_backbone
+from models.embedded import embedded_dir
+from models.location import BackboneLocation, WeightsUnavailable
 from models.params import count_parameters
 from models.petl import get_method
+from models.visual_encoder import build_visual_encoder
 from search.study_settings import StudySettings
+from training.pretrain.embedded import ensure_embedded_backbone
 
 
 @pytest.fixture

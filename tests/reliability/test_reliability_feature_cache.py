@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from models.build import build_visual_encoder
 from models.features import cached_features, encoder_identity
+from models.visual_encoder import build_visual_encoder
 from training.environment import benchmark_dir
 
 

@@ -32,7 +32,7 @@ def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def user_data(tmp_path_factory, data_dir, env) -> Path:
     """Datasets as a user keeps them: annotations, images and videos in separate folders."""
-    from models.build import visual_feature_dim
+    from models.visual_encoder import visual_feature_dim
 
     bench = env.data_base  # the generated benchmark the session's environment read
     root = tmp_path_factory.mktemp("user-data")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.build import build_visual_encoder, build_vl_model
+from models.build import build_vl_model
 from models.config import TrainingConfig, TrialConfig
 from models.features import cached_features, encoder_identity
+from models.visual_encoder import build_visual_encoder
 from tasks.errors import DatasetError
 from tasks.examples import VideoSource
 from training.batches import Collator

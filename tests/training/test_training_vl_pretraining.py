@@ -9,15 +9,17 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-import training.vl_pretraining as vlp
+import training.pretrain.vl_variant as vlp
 from models.backbones.presets import get_preset
-from models.build import VL_PROJECTION_FILE, BackboneLocation, build_vl_model
+from models.build import build_vl_model
 from models.config import TrialConfig
-from models.embedded import embedded_dir, ensure_embedded_backbone, read_manifest
+from models.embedded import embedded_dir, read_manifest
+from models.location import VL_PROJECTION_FILE, BackboneLocation
 from models.params import count_parameters
 from models.petl import get_method
 from training.batches import Collator
 from training.environment import benchmark_dir, prepare_environment
+from training.pretrain.embedded import ensure_embedded_backbone
 from training.vl_pretrain import main as vl_pretrain_main
 
 BASE, VARIANT = "tiny-clip+tiny-t5", "tiny-clip+tiny-t5-vlp"

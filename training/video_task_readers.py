@@ -20,8 +20,8 @@ from tasks import (
     video_qa_majority_baseline,
 )
 from tasks.examples import Subtitle, VideoSource
-from training.examples import TextExample
-from training.tasks import TASK_PREFIXES, PreparedTask, assemble, on_keys
+from training.text_examples import TextExample
+from training.task_readers import TASK_PREFIXES, PreparedTask, assemble, on_keys
 
 # Room for the whole text: the subtitles come last, and a line cut off can hold the answer
 # ("anna: look at the yellow circle."). The embedded tiny T5 spells words outside its

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from models.pretrain.curve import LossCurve
+from training.loss_curve import LossCurve
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 Corruptor = Callable[[list[int], random.Random], tuple[list[int], list[int]]]

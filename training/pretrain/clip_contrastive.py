@@ -10,7 +10,7 @@ from open_clip.loss import ClipLoss
 from PIL import Image
 from tqdm.auto import tqdm
 
-from models.pretrain.curve import LossCurve
+from training.loss_curve import LossCurve
 from transformers import get_cosine_schedule_with_warmup
 
 

@@ -36,21 +36,24 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from models.backbones.presets import PRESETS, BackbonePreset, get_preset
-from models.build import VL_PROJECTION_FILE, BackboneLocation, build_visual_encoder, build_vl_model
+from models.build import build_vl_model
 from models.config import ConfigError, TrainingConfig, TrialConfig
-from models.embedded import RESULTS_KEY, embedded_dir, ensure_built, ensure_embedded_backbone, read_manifest
+from models.embedded import RESULTS_KEY, embedded_dir, ensure_built, read_manifest
 from models.features import FeatureTable
+from models.location import VL_PROJECTION_FILE, BackboneLocation
 from models.petl import get_method
-from models.pretrain.family import steps_from_env
+from models.visual_encoder import build_visual_encoder
 from models.vl_model import VLSeq2Seq
 from tasks import PretrainingPair, pretraining_corpus
 from tasks.captions import caption_scene
 from tasks.vqa_annotators import simulate_answers, soft_label
 from tasks.vqa_questions import ask
 from training.batches import Collator
-from training.examples import TextExample
 from training.loop import train
-from training.tasks import TASK_PREFIXES
+from training.pretrain.embedded import ensure_embedded_backbone
+from training.pretrain.family import steps_from_env
+from training.task_readers import TASK_PREFIXES
+from training.text_examples import TextExample
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ __all__ = [
 STEPS_ENV = "VLPETL_VLP_STEPS"
 FORMAT_VERSION = 1
 TASKS = ("caption", "vqa")
-# Target lengths as the benchmark's caption and VQA tasks truncate them (training.tasks).
+# Target lengths as the benchmark's caption and VQA tasks truncate them (training.task_readers).
 TARGET_TOKENS = {"caption": 40, "vqa": 6}
 
 
@@ -197,6 +200,8 @@ def vl_pretraining_pairs(
 
 def pretraining_examples(pairs: Sequence[PretrainingPair], settings: VLPretrainSettings) -> dict[str, list[TextExample]]:
     """Captioning and QA examples of the training pairs, keyed by task; `img_ids` are pair ids."""
+    # The seed string keeps this module's old name (training.vl_pretraining), so that the same
+    # settings draw the same examples as before.
     rng = random.Random(f"training.vl_pretraining:{settings.seed}")
     captions, questions = [], []
     for pair in pairs:

@@ -16,11 +16,11 @@ from safetensors.torch import save_file
 from models.backbones.clip_encoder import tiny_clip_config, write_open_clip_config
 from models.backbones.language_model import add_visual_order_tokens, tiny_t5, train_unigram_tokenizer
 from models.backbones.tiny_bart import tiny_bart, train_bpe_tokenizer
-from models.pretrain.clip_contrastive import chance_recall_at_1, encode_images, pretrain_clip, retrieval_recall_at_1
-from models.pretrain.corpus import Corpus
-from models.pretrain.seq2seq import perplexity, pretrain
-from models.pretrain.span_corruption import corrupt_spans, sentinel_tokens
-from models.pretrain.text_infilling import infill
+from training.pretrain.clip_contrastive import chance_recall_at_1, encode_images, pretrain_clip, retrieval_recall_at_1
+from training.pretrain.corpus import Corpus
+from training.pretrain.seq2seq import perplexity, pretrain
+from training.pretrain.span_corruption import corrupt_spans, sentinel_tokens
+from training.pretrain.text_infilling import infill
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A task of a study's data description (tasks.data_spec) is read by its format's reader, one
 per file layout (the four image layouts and the generic JSONL here, the video layouts in
-training.video_tasks), and assembled by :func:`assemble` into a :class:`PreparedTask`: the
+training.video_task_readers), and assembled by :func:`assemble` into a :class:`PreparedTask`: the
 training examples, and each evaluation split with its official metric and its results rows.
 """
 
@@ -34,7 +34,7 @@ from tasks.custom import load_custom_jsonl
 from tasks.errors import DatasetError
 from tasks.examples import VideoSource
 from tasks.metrics.exact_match import normalize_gqa_answer
-from training.examples import TextExample
+from training.text_examples import TextExample
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -29,6 +29,8 @@ class Corpus:
 
 
 def pretraining_corpus(n_scenes: int, seed: int = 0, image_size: int = 64, exclude_root: Path | None = None) -> Corpus:
+    # The seed string keeps this package's old name (models.pretrain): a new one would draw other
+    # captions and questions, and so build other backbones than before.
     rng = random.Random(f"models.pretrain:{seed}")
     images, references, texts = [], [], []
     for pair in world_pairs(seed=seed, n=n_scenes, image_size=image_size, exclude_root=exclude_root):

@@ -1,0 +1,43 @@
+"""Build (pretrain) the embedded tiny backbone family.
+
+    python -m models.pretrain [--data-dir data] [--preset tiny-clip+tiny-t5 ...]
+
+`python -m models.pretrain` (README's name, an entry point in models/pretrain/__main__.py) and
+`python -m training.pretrain` both run this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from models.backbones.presets import PRESETS
+from models.embedded import component_names
+from training.pretrain.embedded import ensure_embedded_backbone
+
+
+def main(argv: list[str] | None = None) -> int:
+    embedded = sorted(name for name, preset in PRESETS.items() if preset.embedded and preset.vl_pretrained_from is None)
+    parser = argparse.ArgumentParser(prog="python -m models.pretrain", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
+    parser.add_argument("--preset", action="append", choices=embedded, help=f"default: all of {embedded}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for name in ("models", "training"):  # the progress lines come from training.pretrain.embedded
+        logging.getLogger(name).setLevel(logging.INFO)
+    for name in args.preset or embedded:
+        folder = ensure_embedded_backbone(args.data_dir.resolve(), PRESETS[name])
+        print(f"{name}: {folder}")
+        for component in component_names(PRESETS[name]):
+            metrics = json.loads((folder.parent / "components" / component / "pretraining_metrics.json").read_text())
+            summary = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+            print(f"  {component}: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
