@@ -24,7 +24,7 @@ from pathlib import Path
 from models.backbones.presets import DEFAULT_BACKBONE
 from models.config import TrainingConfig, TrialConfig
 from models.petl import get_method
-from search.space import TINY_LEARNING_RATES
+from search.space import base_learning_rate
 from tasks.baselines import video_qa_answer_prior
 from tasks.video_text import question_kind
 from training import visual_inputs
@@ -56,7 +56,7 @@ def main() -> None:
     env = prepare_environment(args.data_dir.resolve(), args.backbone, tasks)
     spec = get_method(args.method)
     training = TrainingConfig(
-        learning_rate=TINY_LEARNING_RATES.get(args.method, spec.learning_rate), steps=args.steps,
+        learning_rate=base_learning_rate(args.method, args.backbone), steps=args.steps,
         batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, task_sampling=args.task_sampling,
     )
     config = TrialConfig(args.backbone, tasks, args.method, freeze=spec.freeze, training=training)

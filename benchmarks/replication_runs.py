@@ -46,7 +46,7 @@ class Settings:
             f"in one model, video tasks {', '.join(self.video_tasks)} in another; **{self.steps} training steps** of batch "
             f"32 per trial, tasks in turn (round robin); **{self.seeds} seeds** (0-{self.seeds - 1}) per configuration, "
             f"reported as mean +- standard deviation; {scored}; learning rates of the tiny backbone "
-            f"(search.space.TINY_LEARNING_RATES); `{VLP_BACKBONE}` VL-pretrained with {vlp}. The paper trains base-size "
+            f"(each method's `tiny_learning_rate` in models/petl/registry.py); `{VLP_BACKBONE}` VL-pretrained with {vlp}. The paper trains base-size "
             "models for 20 epochs, so absolute scores are not comparable with its; the comparisons between rows are."
         )
 
