@@ -91,3 +91,11 @@ def test_the_index_is_installed_as_the_vlpetl_script() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["vlpetl"] == "vlpetl.__main__:main"
     assert "vlpetl*" in project["tool"]["setuptools"]["packages"]["find"]["include"]
+
+
+def test_the_readme_commands_table_has_a_row_per_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Commands\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    listed = [tuple(cell.strip().strip("`") for cell in row.split("|")[1:3]) for row in rows]
+    assert listed == [(c.name, f"python -m {c.module}") for c in COMMANDS]
