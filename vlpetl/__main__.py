@@ -48,11 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in modules:
         build_parser().parse_args(argv)  # --help prints the index; anything else is an error (exit 2)
     name, args = argv[0], argv[1:]
+    saved = sys.argv
     sys.argv = [sys.argv[0], *args]  # run_module puts the module's file in sys.argv[0], as python -m does
     try:
         runpy.run_module(modules[name], run_name="__main__", alter_sys=True)
     except SystemExit as exited:
         return _status(exited.code)
+    finally:
+        sys.argv = saved
     return 0
 
 
