@@ -2,7 +2,7 @@
 
 Pure logic lives in ``processing`` (tables, the front's plot frame, filters),
 ``history`` (hypervolume over trials, trials over time), ``details`` (one trial,
-comparisons, recipes), ``parameters`` (parallel coordinates, importances), ``study``
+comparisons, recipes), ``importance`` (parallel coordinates, importances), ``study``
 (what a study searched: tasks, data, backbone, budget) and ``budget``; numbers print
 through ``storage.formats``, as in the CLI. ``charts`` turns their frames into Plotly
 figures; ``sources`` reads what ``storage`` does not (a change fingerprint, Optuna's

@@ -1,4 +1,4 @@
-"""Launch the dashboard: ``python -m dashboard --storage URL [--port N]``.
+"""Serve the read-only dashboard of a study's results: ``python -m dashboard --storage URL [--port N]``.
 
 Binds to 127.0.0.1 unless ``--address`` says otherwise, because the page
 shows study details to whoever can reach the port.

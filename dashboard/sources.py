@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, case, func, inspect, select
 from sqlalchemy.engine import make_url
 
-from dashboard.parameters import MIN_TRIALS_FOR_IMPORTANCE
+from dashboard.importance import MIN_TRIALS_FOR_IMPORTANCE
 from dashboard.study import StudyAttrs, study_attrs
 from storage.engine import SQLITE_TIMEOUT_S
 from storage.schema import TrialResult, TrialStatus

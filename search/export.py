@@ -10,13 +10,12 @@ scores and parameter counts the search measured, and where it came from; it is w
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from search.budget import BudgetError, parse_budget
 from search.cli_common import fail
+from tasks._files import write_atomic
 
 PROGRAM = "search.export"
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -32,6 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return export(study=args.study, storage=args.storage, budget_text=args.budget, out=args.out)
+
+
+def export(*, study: str, storage: str, budget_text: str, out: Path) -> int:
+    """Write the best completed trial of `study` within the budget to the recipe file `out`.
+
+    Returns 0; a bad option prints one line and exits with 2, no trial within the budget or an
+    unwritable `out` with 1 (SystemExit), and `out` is then unchanged.
+    """
     from storage import (
         StorageURLError,
         best_within_budget,
@@ -44,15 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     from storage.formats import PERCENT, SCORE
     from storage.recipes import dump_recipe, recipe_from_row
 
-    args = build_parser().parse_args(argv)
     try:
-        budget = parse_budget(args.budget)
-        url = validate_storage_url(args.storage)
+        budget = parse_budget(budget_text)
+        url = validate_storage_url(storage)
     except (BudgetError, StorageURLError) as error:
         fail(PROGRAM, str(error))
-    fmt = FORMATS.get(args.out.suffix.lower())
+    fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
-        fail(PROGRAM, f"--out {str(args.out)!r} must end in one of {', '.join(FORMATS)}")
+        fail(PROGRAM, f"--out {str(out)!r} must end in one of {', '.join(FORMATS)}")
     from storage.engine import StorageUnreachableError, check_reachable
 
     try:
@@ -63,45 +71,23 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, f"--storage {redact(url)!r}: {error}")
     except StorageUnreachableError as error:
         fail(PROGRAM, f"--storage: {error}")
-    if args.study not in studies:
-        fail(PROGRAM, f"--study {args.study!r} is not in {redact(url)}; studies there: {', '.join(studies) or '(none)'}")
-    results = load_results(engine, args.study)
+    if study not in studies:
+        fail(PROGRAM, f"--study {study!r} is not in {redact(url)}; studies there: {', '.join(studies) or '(none)'}")
+    results = load_results(engine, study)
     best = best_within_budget(results, max_pct=budget.max_pct, max_params=budget.count)
     if best is None:
-        fail(PROGRAM, f"no completed trial of study {args.study!r} fits the budget {budget.text!r}; raise the budget or run more trials", code=1)
+        fail(PROGRAM, f"no completed trial of study {study!r} fits the budget {budget.text!r}; raise the budget or run more trials", code=1)
     recipe = recipe_from_row(best, storage_url=redact(url), budget=budget.text)
     try:
-        write_atomic(args.out, dump_recipe(recipe, fmt))
+        write_atomic(out, dump_recipe(recipe, fmt))
     except OSError as error:  # a full disk, a read-only folder: the old file, if any, is intact
-        fail(PROGRAM, f"--out {str(args.out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
+        fail(PROGRAM, f"--out {str(out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
     print(
         f"trial {int(best['trial_number'])} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, "
-        f"score {SCORE(best['score'])}) -> {args.out}"
+        f"score {SCORE(best['score'])}) -> {out}"
     )
-    print(f"Train it: python -m search.train --recipe {args.out}")
+    print(f"Train it: python -m search.train --recipe {out}")
     return 0
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so no partial file is ever left.
-
-    The data reaches the disk (fsync) before the rename: otherwise a power loss right after it
-    may leave the new name on an empty file. A crash before the rename leaves the old file.
-
-    Raises:
-        OSError: the folder cannot be created or the disk refuses the data; ``path`` is unchanged.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 if __name__ == "__main__":

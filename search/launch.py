@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from search.budget import BudgetError, parse_budget
@@ -76,14 +77,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class LaunchOptions:
+    """What `python -m search.launch` was asked for, one field per flag (`--help` says what each means)."""
+
+    budget: str
+    trials: int = 12
+    time_limit: float | None = None
+    study: str | None = None
+    storage: str | None = None
+    data_dir: Path | None = None
+    backbone: str | None = None
+    random_init: bool = False
+    data: Path | None = None
+    data_root: Path | None = None
+    tasks: str | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    steps: int | None = None
+    no_reference: bool = False
+    space: Path | None = None
+    rungs: int = 3
+    no_warm_start: bool = False
+    workers: int = 1
+    count_clip: bool = False
+    objectives: str = "score,trainable_pct"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = _validate(args)  # every check happens before any file or database is created
+    return launch(LaunchOptions(**vars(build_parser().parse_args(argv))))
+
+
+def launch(options: LaunchOptions) -> int:
+    """Check every option, prepare, then run (or resume) the study and print its Pareto front.
+
+    Returns the exit status; a bad option prints one line and exits with 2 (SystemExit) before
+    any file or database is created.
+    """
+    settings = _validate(options)  # every check happens before any file or database is created
     configure_logging()
-    return _run(args, **settings)
+    return _run(options, **settings)
 
 
-def _validate(args: argparse.Namespace) -> dict:
+def _validate(args: LaunchOptions) -> dict:
     from models.backbones.presets import DEFAULT_SEARCH_BACKBONE, PRESETS
     from models.location import BackboneLocation
     from models.config import ConfigError
@@ -162,7 +198,7 @@ def _validate(args: argparse.Namespace) -> dict:
     }
 
 
-def _data_spec(args: argparse.Namespace):
+def _data_spec(args: LaunchOptions):
     """The study's data description: the --data file's tasks (or those --tasks names), or the
     generated benchmark's tasks."""
     from tasks.data_spec import DataSpecError, generated_spec, load_data_file
@@ -190,7 +226,7 @@ def _budget_slug(text: str) -> str:
     return "budget-" + text.replace("%", "pct").replace(".", "_")
 
 
-def _run(args, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded) -> int:
+def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded) -> int:
     import optuna
 
     from search.liveness import WorkerGuard, WorkerStopped, study_liveness, study_storage

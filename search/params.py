@@ -8,12 +8,12 @@ Prints trainable / total parameters by the paper's definition (PAPER.md §3: CLI
 and with the CLIP image tower, and a breakdown by component. Nothing is downloaded or
 allocated; task names only set how many per-task modules exist. Tasks default to the paper's
 four image tasks (vqa, gqa, nlvr2, caption), or its four video tasks for a video backbone.
+The counting is `models.preset_counts`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
-        return _list()
+        from models.preset_counts import preset_catalogue
+
+        print(preset_catalogue())
+        return 0
     if args.space:
         from search.space_file import load_space
 
@@ -52,75 +55,30 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, "--preset is required; python -m search.params --list shows the run presets")
 
     from models.backbones.presets import PRESETS
-    from models.petl.presets import IMAGE_TASKS, RUN_PRESETS, VIDEO_TASKS
+    from models.petl.presets import RUN_PRESETS
+    from models.preset_counts import counts_table, default_tasks, preset_counts
 
     if args.backbone not in PRESETS:
         fail(PROGRAM, f"--backbone {args.backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
     if args.preset not in RUN_PRESETS:
         fail(PROGRAM, f"--preset {args.preset!r} is unknown; known presets: {', '.join(sorted(RUN_PRESETS))}")
-    preset = PRESETS[args.backbone]
     if args.tasks is None:
-        tasks = VIDEO_TASKS if preset.modality == "video" else IMAGE_TASKS
+        tasks = default_tasks(args.backbone)
     else:
         tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
         if not tasks or len(set(tasks)) != len(tasks):
             fail(PROGRAM, f"--tasks must name distinct tasks separated by commas, got {args.tasks!r}")
     logging.basicConfig(level=logging.ERROR)  # open_clip warns that the meta tower has no weights
-    run = RUN_PRESETS[args.preset]
-    config = run.trial_config(args.backbone, tasks)
-    from models.location import BackboneLocation  # torch, transformers, open_clip: only once the input is valid
     from models.config import ConfigError
-    from models.params import parameter_report
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
     try:
-        report = parameter_report(config, BackboneLocation.resolve(args.backbone, data_dir))
+        result = preset_counts(args.backbone, args.preset, tasks, data_dir)
     except ConfigError as error:
         fail(PROGRAM, str(error).replace("\n", " "))
     except OSError as error:
         fail(PROGRAM, f"backbone {args.backbone!r} is not built under {data_dir}: {error}; run python -m search.launch once")
-    result = {
-        "backbone": args.backbone,
-        "preset": args.preset,
-        "tasks": list(tasks),
-        "method": config.method,
-        "method_params": dict(config.method_params),
-        "sharing": config.sharing.value,
-        "freeze": dataclasses.asdict(config.freeze),
-        **report.to_dict(),
-    }
-    print(json.dumps(result, indent=2, default=list) if args.json else _table(result))
-    return 0
-
-
-def _table(result: dict) -> str:
-    lines = [
-        f"{result['preset']} on {result['backbone']} ({result['method']}, sharing {result['sharing']}; "
-        f"tasks {', '.join(result['tasks'])})",
-        "",
-        f"{'component':<22}{'trainable':>16}{'total':>16}",
-    ]
-    for name, counts in result["breakdown"].items():
-        lines.append(f"{name:<22}{counts['trainable']:>16,}{counts['total']:>16,}")
-    lines += [
-        "",
-        f"paper's definition (CLIP excluded): {result['trainable']:,} / {result['total']:,} = {result['trainable_pct']:.2f}%",
-        f"with CLIP's image tower:            {result['trainable_with_clip']:,} / {result['total_with_clip']:,} "
-        f"= {result['trainable_pct_with_clip']:.2f}%",
-    ]
-    return "\n".join(lines)
-
-
-def _list() -> int:
-    from models.backbones.presets import PRESETS
-    from models.petl.presets import RUN_PRESETS
-
-    print("run presets:")
-    for name, run in sorted(RUN_PRESETS.items()):
-        print(f"  {name:<22}{run.description}")
-    print("backbones:")
-    for name in sorted(PRESETS):
-        print(f"  {name}")
+    print(json.dumps(result, indent=2, default=list) if args.json else counts_table(result))
     return 0
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
@@ -59,8 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What `python -m search.worker` was asked for, one field per flag (`--help` says what each means)."""
+
+    study: str
+    storage: str | None = None
+    data_dir: Path | None = None
+    data_root: Path | None = None
+    time_limit: float | None = None
+    seed: int | None = None
+    quiet: bool = False
+    threads: int = 0
+    wait: float = 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_worker(WorkerOptions(**vars(build_parser().parse_args(argv))))
+
+
+def run_worker(args: WorkerOptions) -> int:
+    """Join the study and train its trials until the study, all workers together, reaches its goal.
+
+    Returns the exit status (128 + the signal number when stopped by SIGTERM or Ctrl-C); a bad
+    option prints one line and exits with 2 (SystemExit) before anything is written.
+    """
     from storage import StorageURLError, redact, validate_storage_url
     from storage.urls import STORAGE_ENV
 

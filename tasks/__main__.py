@@ -1,4 +1,4 @@
-"""Command line for the task data.
+"""Generate the benchmark's task data, or export one task as generic JSONL.
 
 python -m tasks generate data/mini-vl [--seed 0] [--image-size 64]   # every task (mini-VL)
 python -m tasks generate-vqa data/vqa_mini [--seed 0] [--train 1200] ...  # VQA only
@@ -26,7 +26,7 @@ DATA_DIR_ENV = "VLPETL_DATA_DIR"  # as search.cli_common, which tasks does not i
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` and run the chosen command; prints the dataset root (export-jsonl: the paths written)."""
     # No abbreviations: a prefix that works today would silently change meaning when a flag is added.
-    parser = argparse.ArgumentParser(prog="python -m tasks", description="Task data tools.", allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="python -m tasks", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser("generate", help="write the mini-VL benchmark (every task)", allow_abbrev=False)
     bench.add_argument("root", type=Path, help="benchmark directory to write")

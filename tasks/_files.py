@@ -1,4 +1,5 @@
-"""File helpers shared by the dataset generators: stable JSON, atomic publish."""
+"""File helpers shared by the dataset generators and the commands: stable JSON, atomic publish,
+atomic writes of one file (recipes, metrics, predictions)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,25 @@ def write_jsonl(path: Path, records: Iterable[Any]) -> None:
     """Write one compact ASCII JSON object per line (the VALUE ``.jsonl`` layout)."""
     lines = [json.dumps(r, ensure_ascii=True, separators=(",", ":")) for r in records]
     path.write_text("".join(line + "\n" for line in lines), encoding="ascii")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and rename, so no partial file is ever left.
+
+    The data reaches the disk (fsync) before the rename: otherwise a power loss right after it
+    may leave the new name on an empty file. A crash before the rename leaves the old file.
+
+    Raises:
+        OSError: the folder cannot be created or the disk refuses the data; ``path`` is unchanged.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.charts import importance_figure, parcoords_figure
-from dashboard.parameters import (
+from dashboard.importance import (
     DEFAULT_AXES,
     axis_labels,
     importance_frame,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from dashboard_helpers import SPACE_STUDY, seed_space_study
 
-from dashboard.parameters import DEFAULT_AXES
+from dashboard.importance import DEFAULT_AXES
 from dashboard.screenshot import (
     CHROMIUM,
     COUNT_POINTS,

@@ -80,7 +80,7 @@ def test_dashboard_modules_do_not_import_torch() -> None:
         "import sys\n"
         "import storage, storage.analysis, storage.results, storage.recipes\n"
         "import dashboard, dashboard.processing, dashboard.charts, dashboard.settings\n"
-        "import dashboard.budget, dashboard.details, dashboard.history, dashboard.parameters\n"
+        "import dashboard.budget, dashboard.details, dashboard.history, dashboard.importance\n"
         "import dashboard.sources, dashboard.ui, dashboard.__main__, dashboard.app, streamlit\n"
         "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not loaded, loaded\n"

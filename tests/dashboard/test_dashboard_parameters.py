@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from dashboard_helpers import SPACE_STUDY, seed_space_study
 
-from dashboard.parameters import (
+from dashboard.importance import (
     DEFAULT_AXES,
     axis_labels,
     parcoords_frame,

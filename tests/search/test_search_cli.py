@@ -56,3 +56,19 @@ def test_train_rejects_a_broken_recipe(tmp_path):
     assert result.returncode == 2
     assert "reduction_factor" in result.stderr and ">= 1" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "required"),
+    [("search.launch", "LaunchOptions", ["--budget", "5%"]), ("search.worker", "WorkerOptions", ["--study", "s"])],
+)
+def test_the_typed_options_are_the_parser_flags_with_the_same_defaults(module, options, required):
+    """`main(argv)` only parses; the logic takes the options object, which must not drift from the flags."""
+    import dataclasses
+    import importlib
+
+    cli = importlib.import_module(module)
+    parsed = vars(cli.build_parser().parse_args(required))
+    fields = getattr(cli, options)
+    assert list(parsed) == [field.name for field in dataclasses.fields(fields)]
+    assert fields(**parsed) == fields(**{required[0].lstrip("-"): required[1]})

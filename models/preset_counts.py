@@ -1,0 +1,86 @@
+"""Exact parameter counts of a named run preset on a backbone, built on the meta device.
+
+Counts by the paper's definition (PAPER.md §3: CLIP excluded) and with the CLIP image tower,
+with a breakdown by component (`models.params`). Nothing is downloaded or allocated; task
+names only set how many per-task modules exist. `python -m search.params` prints these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+__all__ = ["counts_table", "default_tasks", "preset_catalogue", "preset_counts"]
+
+
+def default_tasks(backbone: str) -> tuple[str, ...]:
+    """The paper's four image tasks (vqa, gqa, nlvr2, caption), or its four video tasks for a
+    video backbone."""
+    from models.backbones.presets import PRESETS
+    from models.petl.presets import IMAGE_TASKS, VIDEO_TASKS
+
+    return VIDEO_TASKS if PRESETS[backbone].modality == "video" else IMAGE_TASKS
+
+
+def preset_counts(backbone: str, preset: str, tasks: tuple[str, ...], data_dir: Path) -> dict[str, Any]:
+    """The run preset's configuration on `backbone` and its parameter counts, as one mapping.
+
+    Args:
+        backbone: a known backbone preset (`models.backbones.presets.PRESETS`).
+        preset: a known run preset (`models.petl.presets.RUN_PRESETS`).
+        tasks: task names (they set how many per-task modules exist).
+        data_dir: where an embedded tiny backbone lives.
+
+    Raises:
+        ConfigError: the preset's configuration is invalid on this backbone.
+        OSError: an embedded backbone is not built under `data_dir`.
+    """
+    from models.petl.presets import RUN_PRESETS
+
+    config = RUN_PRESETS[preset].trial_config(backbone, tasks)
+    from models.location import BackboneLocation  # torch, transformers, open_clip: only once the input is valid
+    from models.params import parameter_report
+
+    report = parameter_report(config, BackboneLocation.resolve(backbone, data_dir))
+    return {
+        "backbone": backbone,
+        "preset": preset,
+        "tasks": list(tasks),
+        "method": config.method,
+        "method_params": dict(config.method_params),
+        "sharing": config.sharing.value,
+        "freeze": dataclasses.asdict(config.freeze),
+        **report.to_dict(),
+    }
+
+
+def counts_table(result: dict[str, Any]) -> str:
+    """`preset_counts`'s result as a table: a row per component, then both definitions' totals."""
+    lines = [
+        f"{result['preset']} on {result['backbone']} ({result['method']}, sharing {result['sharing']}; "
+        f"tasks {', '.join(result['tasks'])})",
+        "",
+        f"{'component':<22}{'trainable':>16}{'total':>16}",
+    ]
+    for name, counts in result["breakdown"].items():
+        lines.append(f"{name:<22}{counts['trainable']:>16,}{counts['total']:>16,}")
+    lines += [
+        "",
+        f"paper's definition (CLIP excluded): {result['trainable']:,} / {result['total']:,} = {result['trainable_pct']:.2f}%",
+        f"with CLIP's image tower:            {result['trainable_with_clip']:,} / {result['total_with_clip']:,} "
+        f"= {result['trainable_pct_with_clip']:.2f}%",
+    ]
+    return "\n".join(lines)
+
+
+def preset_catalogue() -> str:
+    """The run presets with their descriptions, then the backbones."""
+    from models.backbones.presets import PRESETS
+    from models.petl.presets import RUN_PRESETS
+
+    lines = ["run presets:"]
+    lines += [f"  {name:<22}{run.description}" for name, run in sorted(RUN_PRESETS.items())]
+    lines.append("backbones:")
+    lines += [f"  {name}" for name in sorted(PRESETS)]
+    return "\n".join(lines)

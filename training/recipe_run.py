@@ -1,0 +1,197 @@
+"""Train an exported recipe at full scale, score it on validation and test, save its weights.
+
+The production run behind `python -m search.train`: `load_recipe` reads and validates a recipe
+(search.export writes them), `load_recipe_data` reads the data it names, and `train_recipe`
+trains it, scores val and test with each task's official metric and writes the run's folder:
+
+    OUT/<weights>                          the trainable weights (models.weights)
+    OUT/metrics.json                       {"val": {TASK: score}, "test": {TASK: score}, ...}
+    OUT/predictions/<split>/<task>.json    the predictions in each task's official results format
+    OUT/recipe.json                        the recipe as trained (steps overridden, if they were)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks._files import write_atomic
+
+__all__ = ["RecipeRun", "check_backbone_weights", "load_recipe", "load_recipe_data", "recipe_data", "train_recipe"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeRun:
+    """What `train_recipe` wrote: the metrics (as in `metrics.json`) and where each output went."""
+
+    metrics: dict[str, Any]
+    weights: Path
+    out: Path
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.out / "metrics.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.out / "predictions"
+
+
+def load_recipe(path: Path):
+    """Read and validate a recipe; returns the recipe and its TrialConfig.
+
+    Every problem of the configuration is listed at once: its layout, the backbone and tasks
+    (named against the known ones), the method and its parameters, the training block.
+
+    Raises:
+        ValueError: unreadable file, wrong layout or an invalid configuration (all problems listed).
+    """
+    from models.backbones.presets import PRESETS
+    from models.config import ConfigError, SharingMode, TrialConfig
+    from models.petl import get_method
+    from tasks.data_spec import GENERATED_TASKS, DataSpecError
+
+    if not path.is_file():
+        raise ValueError(f"recipe {str(path)!r} does not exist; write one with python -m search.export")
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ValueError(f"recipe {str(path)!r} is not valid YAML/JSON: {error}") from error
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("config"), dict):
+        raise ValueError(f"recipe {str(path)!r} has no 'config' mapping; export it with python -m search.export")
+    data = recipe["config"]
+    problems = []
+    backbone = data.get("backbone")
+    if backbone is not None and backbone not in PRESETS:
+        problems.append(f"backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    tasks = data.get("tasks")
+    if tasks is not None:
+        if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+            problems.append(f"tasks must be a non-empty list of task names, got {tasks!r}")
+        elif recipe.get("data") is None:  # exported before data descriptions: the generated benchmark
+            if unknown := [t for t in tasks if t not in GENERATED_TASKS]:
+                problems.append(
+                    f"tasks {unknown} are unknown; supported: {', '.join(GENERATED_TASKS)} (the generated benchmark's; "
+                    "a recipe exported from a study on your own data carries its 'data' block)"
+                )
+        else:
+            try:
+                known = recipe_data(recipe, tuple(tasks)).names
+            except DataSpecError as error:
+                problems.extend(f"data: {line}" for line in error.problems)
+            else:
+                if unknown := [t for t in tasks if t not in known]:
+                    problems.append(f"tasks {unknown} are not in the recipe's data; its tasks: {', '.join(known)}")
+    config = None
+    try:
+        config = TrialConfig.from_dict(data)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    # The method's own rules, even when the rest of the config has problems of its own.
+    params, sharing = data.get("method_params", {}), data.get("sharing", SharingMode.SINGLE.value)
+    try:
+        method = get_method(str(data.get("method")))
+        if isinstance(params, dict) and sharing in {mode.value for mode in SharingMode}:
+            method.make_config(params, SharingMode(sharing))
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise ValueError(f"recipe {str(path)!r}: " + str(ConfigError(problems)))
+    return recipe, config
+
+
+def recipe_data(recipe: dict, tasks: tuple[str, ...]):
+    """The recipe's data description; a recipe without one (exported before they were
+    recorded) trains on the generated benchmark.
+
+    Raises:
+        DataSpecError: a `data` block this code cannot read, or tasks it does not have.
+    """
+    from tasks.data_spec import DataSpec, generated_spec
+
+    if recipe.get("data") is None:
+        return generated_spec(tasks)
+    return DataSpec.from_dict(recipe["data"], "the recipe's data block")
+
+
+def check_backbone_weights(backbone: str, data_dir: Path) -> None:
+    """Raise ValueError naming each missing component of a base-size backbone, before anything is written."""
+    from models.location import BackboneLocation
+    from models.config import ConfigError
+
+    try:
+        BackboneLocation.resolve(backbone, data_dir).require_weights()
+    except ConfigError as error:
+        # search.train has no --random-init: a recipe trains the weights it names.
+        ways = [p for p in error.problems if "--random-init" not in p]
+        raise ValueError(f"backbone {backbone!r} of the recipe: " + "; ".join(ways)) from None
+
+
+def load_recipe_data(recipe: dict, config, data_dir: Path, data_root: Path | None = None):
+    """The recipe's data for its tasks, read (every file checked) before anything is written;
+    the generated benchmark's description as is (it is generated when the run prepares).
+
+    Raises:
+        DatasetError: every problem of the data, one per line.
+    """
+    from training.environment import load_data
+
+    data = recipe_data(recipe, config.tasks).subset(config.tasks)
+    return load_data(data_dir, config.backbone, data, data_root=data_root) if data.generated is None else data
+
+
+def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> RecipeRun:
+    """Train `config` (the recipe's, steps possibly overridden) on `data`, score val and test,
+    and write weights, `metrics.json`, the predictions and `recipe.json` under `out`.
+
+    Raises:
+        OSError: an output could not be written (each file is written atomically).
+    """
+    from models.weights import save_trainable
+    from tasks.digests import summary
+    from training.environment import prepare_environment
+    from training.trial import run_trial, score_model
+
+    env = dataclasses.replace(prepare_environment(data_dir, config.backbone, data), for_search=False)
+    outcome = run_trial(config, env)
+    scores: dict[str, dict[str, float]] = {"val": {}, "test": {}}
+    predictions: dict[str, dict[str, dict]] = {}
+    for split in scores:
+        names = tuple(name for name in config.tasks if split in env.tasks[name].splits)
+        if not names:
+            continue
+        found: dict[str, dict] = {}
+        split_config = dataclasses.replace(config, tasks=names)
+        scores[split] = score_model(outcome.model, outcome.tokenizer, split_config, env, show_progress=False, split=split, predictions=found)
+        predictions[split] = found
+    weights = save_trainable(outcome.model, out, config.to_dict())
+    for split, by_task in predictions.items():
+        for name, answers in by_task.items():
+            rows = env.tasks[name].splits[split].results(answers)
+            write_atomic(out / "predictions" / split / f"{name}.json", json.dumps(rows, indent=1, default=str) + "\n")
+    metrics = {
+        "val": scores["val"],
+        "test": scores["test"],
+        "score": _mean(scores["val"]),
+        "test_score": _mean(scores["test"]),
+        "task_scores": scores["val"],
+        "search_split_scores": outcome.task_scores,
+        "trainable_params": outcome.params.trainable,
+        "total_params": outcome.params.total,
+        "trainable_pct": outcome.params.trainable_pct,
+        "train_seconds": outcome.train_seconds,
+        "losses": outcome.losses,
+        "data": env.data.to_dict() if env.data is not None else None,
+        "data_files": summary(env.inputs),
+    }
+    write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_atomic(out / "recipe.json", json.dumps({**recipe, "config": config.to_dict()}, indent=2) + "\n")
+    return RecipeRun(metrics=metrics, weights=weights, out=out)
+
+
+def _mean(scores: dict[str, float]) -> float | None:
+    return sum(scores.values()) / len(scores) if scores else None
