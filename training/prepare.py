@@ -247,6 +247,3 @@ def _video_done(path: Path, n_frames: int, dim: int, record: str) -> bool:
         return False
     return stored is None or (stored == record and features.shape[0] == n_frames)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from training.pretrain.__main__ import main
+from training.pretrain.command import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -57,4 +57,4 @@ def test_the_command_entry_points_are_only_run() -> None:
         for line, module in _imports(tree)
         if module in shims
     ]
-    assert found == [], "import the commands from training.prepare and training.pretrain; models' names are for `python -m` only"
+    assert found == [], "import the commands from training.prepare and training.pretrain.command; models' names are for `python -m` only"

@@ -2,8 +2,9 @@
 
     python -m models.pretrain [--data-dir data] [--preset tiny-clip+tiny-t5 ...]
 
-`python -m models.pretrain` (README's name, an entry point in models/pretrain/__main__.py) and
-`python -m training.pretrain` both run this.
+The command's logic; `python -m models.pretrain` (README's name, an entry point in
+models/pretrain/__main__.py) runs it. Not runnable under a second name, so `vlpetl --help`
+lists each command once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 from models.backbones.presets import PRESETS
@@ -38,6 +38,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {component}: {summary}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
