@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from dashboard.processing import PEAK_MEMORY, TASK_PREFIX, flat_config
-from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
-from storage.recipes import dump_recipe, recipe_from_row
+from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
+from core.recipes import dump_recipe, recipe_from_row
 from storage.urls import redact, validate_storage_url
 
 __all__ = [

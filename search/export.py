@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from search.budget import BudgetError, parse_budget
+from core.budget import BudgetError, parse_budget
 from search.cli_common import fail
 
 PROGRAM = "search.export"
@@ -32,17 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.formats import PERCENT, SCORE
+    from core.pareto import best_within_budget
+    from core.recipes import dump_recipe, recipe_from_row
     from storage import (
         StorageURLError,
-        best_within_budget,
         list_studies,
         load_results,
         make_readonly_engine,
         redact,
         validate_storage_url,
     )
-    from storage.formats import PERCENT, SCORE
-    from storage.recipes import dump_recipe, recipe_from_row
 
     args = build_parser().parse_args(argv)
     try:

@@ -17,7 +17,7 @@ from dashboard.details import (
     task_metrics,
 )
 from dashboard.processing import PEAK_MEMORY
-from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
+from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
 
 ctx = ui.context()
 df = ui.results(ctx.url, ctx.study)

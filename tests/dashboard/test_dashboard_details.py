@@ -1,4 +1,4 @@
-"""One trial's configuration, curves, breakdown and recipe; trials compared; the budget text."""
+"""One trial's configuration, curves, breakdown and recipe; trials compared."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text
 from dashboard.details import (
     breakdown_frame,
     compare_frame,
@@ -102,30 +101,6 @@ def test_recipe_text_records_the_redacted_url_and_the_budget_as_typed(results: p
     assert "s3cret" not in text
     assert json.loads(recipe_text(row, storage_url=url, budget_text=None, fmt="json"))["source"]["budget"] is None
     assert recipe_file_name("a/b c", 3, "yaml") == "a_b_c-trial-3.yaml"
-
-
-def test_budget_text_matches_the_export_cli() -> None:
-    from search.budget import BudgetError, parse_budget  # imports torch; only this test
-
-    for text in ("5%", "100%", " 0.5 % ", "0.05", "1", "2M", "150k", "1.5G", "3b", ".5%"):
-        ours, theirs = parse_budget_text(text), parse_budget(text)
-        assert (ours.text, ours.max_pct, ours.max_params) == (theirs.text, theirs.max_pct, theirs.count)
-    for text in ("0%", "101%", "-5%", "0", "1.5", "5", "abc", "", "5%%", "0.0001k", "nan"):
-        with pytest.raises(BudgetTextError) as ours_error:
-            parse_budget_text(text)
-        with pytest.raises(BudgetError) as theirs_error:
-            parse_budget(text)
-        assert str(ours_error.value) == str(theirs_error.value)
-
-
-def test_budget_line_positions() -> None:
-    pct, count = BudgetLimit("5%", max_pct=5.0), BudgetLimit("150k", max_params=150_000)
-    assert pct.line_position("trainable_pct", None) == 5.0
-    assert pct.line_position("trainable_params", 1_000_000) == 50_000
-    assert pct.line_position("trainable_params", None) is None
-    assert count.line_position("trainable_pct", 1_000_000) == 15.0
-    assert count.line_position("trainable_params", None) == 150_000
-    assert count.line_position("train_seconds", 1_000_000) is None
 
 
 def test_data_description_lists_the_tasks_and_the_digest() -> None:
