@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.results import learning_curve
+
 if TYPE_CHECKING:  # torch and training load only where trials run, not for worker_id
     from training.trial import TrialOutcome
 
@@ -105,13 +107,6 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
     from models.params import breakdown
 
     total = time.perf_counter() - started
-    curve: dict[str, dict[str, float]] = {}
-    if outcome.losses:
-        ends = [min((i + 1) * LOSS_WINDOW, steps) for i in range(len(outcome.losses))]
-        curve["loss"] = {str(end): float(loss) for end, loss in zip(ends, outcome.losses, strict=True)}
-    for step, scores in outcome.evaluations:
-        for task, score in scores.items():
-            curve.setdefault(f"validation {task}", {})[str(step)] = float(score)
     parts = None
     if outcome.model is not None:
         try:
@@ -128,6 +123,6 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
             # parameter counting, the duplicate check and the database writes before training
             "setup_s": max(0.0, total - outcome.train_seconds),
         },
-        "learning_curve": curve or None,
+        "learning_curve": learning_curve(outcome.losses, LOSS_WINDOW, steps, outcome.evaluations),
     }
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from core.results import learning_curve
 from dashboard.details import (
     breakdown_frame,
     compare_frame,
@@ -27,47 +28,33 @@ def _points(frame: pd.DataFrame) -> list[tuple[float, str, float]]:
     return list(frame.itertuples(index=False, name=None))
 
 
-@pytest.mark.parametrize(
-    "stored",
-    [
-        [2.5, 1.5],
-        "[2.5, 1.5]",
-        [[1, 2.5], [2, 1.5]],
-        [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 1.5}],
-        {"step": [1, 2], "loss": [2.5, 1.5]},
-        {"loss": [2.5, 1.5]},
-        {"loss": {"1": 2.5, "2": 1.5}},
-        {"1": 2.5, "2": 1.5},
-        json.dumps({"steps": [1, 2], "loss": [2.5, 1.5]}),
-    ],
-)
-def test_curve_shapes_normalise_to_the_same_points(stored: Any) -> None:
-    assert _points(curve_frame(stored)) == [(1.0, "loss", 2.5), (2.0, "loss", 1.5)]
+def test_curve_of_the_result_contract() -> None:
+    stored = learning_curve([2.5, 1.5], window=20, steps=30, evaluations=[(20, {"vqa": 41.0}), (30, {"vqa": 43.5})])
+    assert stored == {"loss": {"20": 2.5, "30": 1.5}, "validation vqa": {"20": 41.0, "30": 43.5}}
+    assert _points(curve_frame(stored)) == [(20.0, "loss", 2.5), (30.0, "loss", 1.5), (20.0, "validation vqa", 41.0), (30.0, "validation vqa", 43.5)]
 
 
-def test_curve_several_series_and_junk() -> None:
-    frame = curve_frame({"step": [20, 40], "loss": [2.0, float("nan")], "val_loss": [2.2, 1.9]})
+def test_old_loss_lists_draw_at_steps_one_two_and_junk_is_dropped() -> None:
+    assert _points(curve_frame([2.5, 1.5])) == [(1.0, "loss", 2.5), (2.0, "loss", 1.5)]
+    frame = curve_frame({"loss": {"20": 2.0, "40": float("nan")}, "val_loss": {"20": 2.2, "40": 1.9}})
     assert _points(frame) == [(20.0, "loss", 2.0), (20.0, "val_loss", 2.2), (40.0, "val_loss", 1.9)]
     for junk in (None, "not json", 3, {}, [], {"loss": "x"}, [None, "a"]):
         assert curve_frame(junk).empty and list(curve_frame(junk).columns) == ["step", "series", "value"]
 
 
-def test_find_curve_prefers_the_results_row_then_user_attrs_then_reports() -> None:
-    row = {"learning_curve": None}
-    frame, source = find_curve(row, {"loss_curve": [3.0, 2.0]}, {0: 9.0})
+def test_find_curve_reads_the_results_row_and_old_rows_from_the_user_attribute() -> None:
+    frame, source = find_curve({"learning_curve": None}, {"loss_curve": [3.0, 2.0]})
     assert source == "Optuna user attribute `loss_curve`" and frame["value"].tolist() == [3.0, 2.0]
-    frame, source = find_curve({"learning_curve": [1.0]}, {"loss_curve": [3.0]})
+    frame, source = find_curve({"learning_curve": {"loss": {"20": 1.0}}}, {"loss_curve": [3.0]})
     assert source == "results column `learning_curve`" and frame["value"].tolist() == [1.0]
-    frame, source = find_curve({}, {}, {0: 9.0, 5: 7.0})
-    assert source == "Optuna intermediate values" and frame["step"].tolist() == [0.0, 5.0]
-    assert find_curve({}, None, None)[1] is None
+    assert find_curve({}, None)[1] is None
 
 
 def test_breakdown() -> None:
     frame = breakdown_frame({"adapters": {"down": 100, "up": 120}, "layer_norm": 40, "note": "x"})
     assert frame.values.tolist() == [["adapters.up", 120.0], ["adapters.down", 100.0], ["layer_norm", 40.0]]
-    assert find_breakdown({"param_breakdown": None}, {"parameter_breakdown": '{"a": 1}'})["part"].tolist() == ["a"]
-    assert find_breakdown({}, {}).empty
+    assert find_breakdown({"param_breakdown": {"a": {"trainable": 1, "total": 2}}})["part"].tolist() == ["a.total", "a.trainable"]
+    assert find_breakdown({"param_breakdown": None}).empty and find_breakdown({}).empty
 
 
 def test_config_and_task_metrics(results: pd.DataFrame) -> None:
