@@ -7,7 +7,6 @@ change (the environment) and per trial from its outcome otherwise.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import platform
 import socket
@@ -33,7 +32,6 @@ PACKAGES = (
 )  # fmt: skip
 LOSS_WINDOW = 20  # training.loop logs the mean loss of every 20 steps
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
-log = logging.getLogger(__name__)
 
 
 def worker_id() -> str:
@@ -104,18 +102,10 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
     Returns:
         Keyword arguments for ``TrialRecord``.
     """
-    from models.params import breakdown
-
     total = time.perf_counter() - started
-    parts = None
-    if outcome.model is not None:
-        try:
-            parts = {name: {"trainable": c.trainable, "total": c.total} for name, c in breakdown(outcome.model).items()}
-        except ValueError as error:  # a layout the accounting does not know: keep the trial's result
-            log.warning("no parameter breakdown for this trial: %s", error)
     return {
         "peak_memory_mb": outcome.peak_memory_mb,
-        "param_breakdown": parts,
+        "param_breakdown": outcome.param_breakdown,
         "timings": {
             "train_and_evaluate_s": outcome.train_seconds,
             "evaluate_s": outcome.evaluate_seconds,  # scheduled (rung) and final scoring
