@@ -32,7 +32,7 @@ from training.batches import Collator
 from training.environment import TrialEnvironment, prepare_environment
 from training.evaluate import generate_answers
 from training.task_readers import TASK_PREFIXES
-from training.trial import TrialOutcome, run_trial
+from training.trial import TrainedTrial, train_trial
 
 
 def main() -> None:
@@ -61,14 +61,15 @@ def main() -> None:
     )
     config = TrialConfig(args.backbone, tasks, args.method, freeze=spec.freeze, training=training)
     start = time.perf_counter()
-    outcome = run_trial(
+    trained = train_trial(
         config, env, on_evaluation=lambda step, scores: print(f"  step {step}: " + ", ".join(f"{t} {s:.1f}" for t, s in scores.items()))
     )
+    outcome = trained.outcome
     minutes = (time.perf_counter() - start) / 60
     print(f"{args.method} on {'+'.join(tasks)}, {args.steps} steps x batch {args.batch_size}, "
           f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {args.backbone}: {minutes:.1f} min, "
           f"{outcome.params.trainable_pct:.2f}% trainable")
-    shuffled = {name: shuffled_visual_score(outcome, env, config, name) for name in tasks}
+    shuffled = {name: shuffled_visual_score(trained, env, config, name) for name in tasks}
     print("| task | metric | score | shuffled visual inputs | majority baseline | score / baseline |")
     print("|---|---|---:|---:|---:|---:|")
     for name in tasks:
@@ -81,17 +82,17 @@ def main() -> None:
     ratio = outcome.score / mean_baseline
     print(f"| average | | {outcome.score:.1f} | {mean_shuffled:.1f} | {mean_baseline:.1f} | {ratio:.2f}x |")
     if "tvqa" in tasks:
-        print_video_question_kinds(outcome, env, config)
+        print_video_question_kinds(trained, env, config)
 
 
-def print_video_question_kinds(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig) -> None:
+def print_video_question_kinds(trained: TrainedTrial, env: TrialEnvironment, config: TrialConfig) -> None:
     """TVQA accuracy per kind of generated question, next to the answer prior on the same questions.
 
     The prior (the baseline's rule) picks the offered choice most often right in training, so a
     kind at its prior is answered from the question's wording, not from the video.
     """
     task = env.tasks["tvqa"]
-    predictions = _answers(outcome, env, config, "tvqa", task.evaluation)
+    predictions = _answers(trained, env, config, "tvqa", task.evaluation)
     prior_pick = video_qa_answer_prior((e.choices, e.choices.index(e.targets[0])) for e in task.train)
     model, prior = defaultdict(list), defaultdict(list)
     for e in task.evaluation:
@@ -105,24 +106,24 @@ def print_video_question_kinds(outcome: TrialOutcome, env: TrialEnvironment, con
         print(f"| {kind} | {n} | {100 * sum(model[kind]) / n:.1f} | {100 * sum(prior[kind]) / n:.1f} |")
 
 
-def _answers(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig, name: str, examples) -> dict:
+def _answers(trained: TrainedTrial, env: TrialEnvironment, config: TrialConfig, name: str, examples) -> dict:
     task = env.tasks[name]
     collator = Collator(
-        outcome.tokenizer, env.features, config.training.max_source_tokens, pixels=outcome.model.visual_encoder is not None
+        trained.tokenizer, env.features, config.training.max_source_tokens, pixels=trained.model.visual_encoder is not None
     )
     return generate_answers(
-        outcome.model, collator, examples, name, config.training.eval_batch_size, task.max_target_tokens, env.device,
+        trained.model, collator, examples, name, config.training.eval_batch_size, task.max_target_tokens, env.device,
         show_progress=False, max_source_tokens=task.max_source_tokens, precision=config.training.precision,
     )
 
 
-def shuffled_visual_score(outcome: TrialOutcome, env: TrialEnvironment, config: TrialConfig, name: str) -> float:
+def shuffled_visual_score(trained: TrainedTrial, env: TrialEnvironment, config: TrialConfig, name: str) -> float:
     """The task's score when each evaluation example sees another example's images (seeded shuffle)."""
     task = env.tasks[name]
     visual = [e.img_ids for e in task.evaluation]
     random.Random(0).shuffle(visual)
     examples = [dataclasses.replace(e, img_ids=ids) for e, ids in zip(task.evaluation, visual)]
-    return task.score(_answers(outcome, env, config, name, examples))
+    return task.score(_answers(trained, env, config, name, examples))
 
 
 if __name__ == "__main__":

@@ -104,13 +104,14 @@ def _config(preset: str, backbone: str, tasks: tuple[str, ...], settings: Settin
 
 
 def _train(label: str, config, env, ood_env=None) -> Run:
-    from training.trial import run_trial, score_model
+    from training.trial import score_model, train_trial
 
     started = time.perf_counter()
-    outcome = run_trial(config, env, show_progress=False)
+    trained = train_trial(config, env, show_progress=False)
+    outcome = trained.outcome
     ood = {}
     if ood_env is not None:
-        ood = score_model(outcome.model, outcome.tokenizer, config, ood_env, show_progress=False)
+        ood = score_model(trained.model, trained.tokenizer, config, ood_env, show_progress=False)
     seconds = time.perf_counter() - started
     print(
         f"[replication] {label} seed {config.training.seed}: score {outcome.score:.1f} {outcome.task_scores} "

@@ -154,7 +154,7 @@ def until_trained(trials: list[optuna.trial.FrozenTrial], n: int) -> list[optuna
 
 def hypervolume(trials: list[optuna.trial.FrozenTrial]) -> float:
     from search.progress import trained
-    from storage import hypervolume_2d
+    from core.pareto import hypervolume_2d
 
     rows = [{"score": t.values[0], "trainable_pct": t.values[1], "status": "complete"} for t in trials if trained(t)]
     return hypervolume_2d(pd.DataFrame(rows, columns=["score", "trainable_pct", "status"])) if rows else 0.0

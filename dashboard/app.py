@@ -26,8 +26,8 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
+from core.budget import Budget, BudgetError, parse_budget  # noqa: E402
 from dashboard import ui  # noqa: E402
-from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text  # noqa: E402
 from dashboard.settings import STORAGE_ENV, resolve_storage_url, shown_storage  # noqa: E402
 from dashboard.sources import fingerprint  # noqa: E402
 from storage import StorageURLError, list_studies, redact, validate_storage_url  # noqa: E402
@@ -85,7 +85,7 @@ def _default_budget(study: str, study_budget: str | None) -> None:
     state[_BUDGET_DEFAULT], state[_BUDGET_FOR] = state["budget_text"], study
 
 
-def _pick_budget(study: str, study_budget: str | None) -> BudgetLimit | None:
+def _pick_budget(study: str, study_budget: str | None) -> Budget | None:
     _default_budget(study, study_budget)
     text = st.text_input(
         "Budget", key="budget_text", placeholder="e.g. 5%, 0.05, 150k",
@@ -99,8 +99,8 @@ def _pick_budget(study: str, study_budget: str | None) -> BudgetLimit | None:
     if not text.strip():
         return None
     try:
-        return parse_budget_text(text)
-    except BudgetTextError as exc:
+        return parse_budget(text)
+    except BudgetError as exc:
         st.error(str(exc))
         return None
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from dashboard.processing import PCT_AXIS, Axis
-from storage.formats import COUNT, PERCENT, SCORE
+from core.formats import COUNT, PERCENT, SCORE
 
 __all__ = [
     "breakdown_figure",

@@ -1,8 +1,9 @@
 """One trial in depth, and several side by side (pure pandas; no Streamlit, no database).
 
-Learning curves and parameter breakdowns are not in ``trial_results`` yet; when the table
-gains them (or a search records them as Optuna user attributes) they show up here without
-code changes, in any of the plain JSON shapes :func:`curve_frame` accepts.
+The learning curve and the parameter breakdown are read from the trial's results row, in
+the formats of the result contract (``core.results``); rows of databases from before schema
+version 2 have no curve column, and their loss curve is read from the Optuna attribute the
+search wrote it to then.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from typing import Any
 
 import pandas as pd
 
+from core.results import LOSS_SERIES
 from dashboard.processing import PEAK_MEMORY, TASK_PREFIX, flat_config
-from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
-from storage.recipes import dump_recipe, recipe_from_row
+from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
+from core.recipes import dump_recipe, recipe_from_row
 from storage.urls import redact, validate_storage_url
 
 __all__ = [
-    "BREAKDOWN_KEYS",
-    "CURVE_KEYS",
+    "LEGACY_LOSS_CURVE_ATTR",
     "RECIPE_FORMATS",
     "breakdown_frame",
     "compare_frame",
@@ -34,11 +35,11 @@ __all__ = [
     "task_metrics",
 ]
 
-# Looked up first as results columns, then as Optuna user attributes.
-CURVE_KEYS = ("learning_curve", "loss_curve", "losses")
-BREAKDOWN_KEYS = ("param_breakdown", "parameter_breakdown")
+# Old data only: until the learning_curve column (schema version 2) the search stored the loss
+# curve, one mean per 20 steps, as this Optuna user attribute of the trial; rows of such
+# databases have no curve of their own, and their trials keep the attribute.
+LEGACY_LOSS_CURVE_ATTR = "loss_curve"
 RECIPE_FORMATS = {"yaml": "yaml", "json": "json"}  # format -> file suffix
-_STEP_KEYS = ("step", "steps")
 _CURVE_COLUMNS = ["step", "series", "value"]
 
 
@@ -115,42 +116,13 @@ def _series(name: str, steps: Sequence[Any], values: Sequence[Any]) -> list[tupl
     return points
 
 
-def _from_mapping(value: Mapping[str, Any]) -> list[tuple[float, str, float]]:
-    step_key = next((k for k in _STEP_KEYS if isinstance(value.get(k), list)), None)
-    if step_key is not None:
-        steps = value[step_key]
-        return [p for k, v in value.items() if k != step_key and isinstance(v, list) for p in _series(str(k), steps, v)]
-    if value and all(_number(k) is not None for k in value):  # {step: value}
-        return _series("loss", list(value), list(value.values()))
-    points = []
-    for name, item in value.items():
-        item = _maybe_json(item)
-        if isinstance(item, list):
-            points += _series(str(name), range(1, len(item) + 1), item)
-        elif isinstance(item, Mapping):
-            points += _series(str(name), list(item), list(item.values()))
-    return points
-
-
-def _from_list(value: list[Any]) -> list[tuple[float, str, float]]:
-    if all(isinstance(v, Mapping) for v in value):  # [{"step": 1, "loss": ...}, ...]
-        records = pd.DataFrame(value)
-        step_key = next((k for k in _STEP_KEYS if k in records), None)
-        steps = records[step_key].tolist() if step_key else list(range(1, len(records) + 1))
-        return [p for c in records.columns if c != step_key for p in _series(str(c), steps, records[c].tolist())]
-    if all(isinstance(v, list | tuple) and len(v) == 2 for v in value):  # [[step, value], ...]
-        return _series("loss", [v[0] for v in value], [v[1] for v in value])
-    return _series("loss", range(1, len(value) + 1), value)
-
-
 def curve_frame(value: Any) -> pd.DataFrame:
     """Normalise a stored learning curve to long form: columns step, series, value.
 
-    Accepted shapes (or their JSON text): a list of numbers (one loss per logged step);
-    ``[[step, value], ...]``; ``[{"step": 1, "loss": .., "val": ..}, ...]``;
-    ``{"step": [...], "loss": [...], ...}``; ``{"loss": [...], "val": [...]}``;
-    ``{"loss": {step: value}}``; ``{step: value}``. Non-numeric and non-finite points
-    are dropped.
+    Accepted shapes: the result contract's ``{series: {step: value}}``
+    (:func:`core.results.learning_curve`), and, for old data, the list of losses the search
+    stored before it (``LEGACY_LOSS_CURVE_ATTR``), drawn at steps 1, 2, ... as before.
+    Non-numeric and non-finite points are dropped.
 
     Args:
         value: The stored curve, or None.
@@ -158,37 +130,32 @@ def curve_frame(value: Any) -> pd.DataFrame:
     Returns:
         The points, sorted by series and step; empty (same columns) when there are none.
     """
-    value = _maybe_json(value)
+    points = []
     if isinstance(value, Mapping):
-        points = _from_mapping(value)
-    elif isinstance(value, list):
-        points = _from_list(value)
-    else:
-        points = []
+        for name, series in value.items():
+            if isinstance(series, Mapping):
+                points += _series(str(name), list(series), list(series.values()))
+    elif isinstance(value, list):  # old data: one loss per logged step
+        points = _series(LOSS_SERIES, range(1, len(value) + 1), value)
     frame = pd.DataFrame(points, columns=_CURVE_COLUMNS).astype({"step": "float64", "series": "object", "value": "float64"})
     return frame.sort_values(["series", "step"], kind="stable").reset_index(drop=True)
 
 
-def find_curve(
-    row: Mapping[str, Any],
-    user_attrs: Mapping[str, Any] | None = None,
-    intermediate_values: Mapping[int, float] | None = None,
-) -> tuple[pd.DataFrame, str | None]:
+def find_curve(row: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, str | None]:
     """The trial's learning curve and where it came from.
 
-    Looks, in order, at the results row's curve columns, the Optuna trial's user
-    attributes of the same names, then the values reported with ``trial.report``.
+    The results row's ``learning_curve``; for a row without one, from a database older than
+    schema version 2, the loss curve the search stored then as an Optuna user attribute.
 
     Returns:
         ``(curve_frame, source)``; source is None when nothing was recorded.
     """
-    candidates = [(f"results column `{k}`", row.get(k)) for k in CURVE_KEYS]
-    candidates += [(f"Optuna user attribute `{k}`", (user_attrs or {}).get(k)) for k in CURVE_KEYS]
-    candidates.append(("Optuna intermediate values", {str(k): v for k, v in (intermediate_values or {}).items()}))
-    for source, value in candidates:
-        frame = curve_frame(value)
-        if not frame.empty:
-            return frame, source
+    frame = curve_frame(row.get("learning_curve"))
+    if not frame.empty:
+        return frame, "results column `learning_curve`"
+    frame = curve_frame((user_attrs or {}).get(LEGACY_LOSS_CURVE_ATTR))
+    if not frame.empty:
+        return frame, f"Optuna user attribute `{LEGACY_LOSS_CURVE_ATTR}`"
     return curve_frame(None), None
 
 
@@ -206,13 +173,9 @@ def breakdown_frame(value: Any) -> pd.DataFrame:
     return frame.sort_values("parameters", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def find_breakdown(row: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """The first non-empty breakdown among the row's columns and the user attributes."""
-    for value in [row.get(k) for k in BREAKDOWN_KEYS] + [(user_attrs or {}).get(k) for k in BREAKDOWN_KEYS]:
-        frame = breakdown_frame(value)
-        if not frame.empty:
-            return frame
-    return breakdown_frame(None)
+def find_breakdown(row: Mapping[str, Any]) -> pd.DataFrame:
+    """The row's ``param_breakdown`` (empty for rows recorded without one)."""
+    return breakdown_frame(row.get("param_breakdown"))
 
 
 def _text(value: Any) -> str:

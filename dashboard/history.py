@@ -10,7 +10,7 @@ __all__ = ["hypervolume_history", "trials_over_time"]
 
 
 def _area(front: list[tuple[float, float]], reference: tuple[float, float]) -> float:
-    # The same slicing as storage.analysis.hypervolume_2d, on an already-minimal front.
+    # The same slicing as core.pareto.hypervolume_2d, on an already-minimal front.
     ref_score, ref_pct = reference
     area, previous = 0.0, ref_score
     for score, pct in sorted(p for p in front if p[0] > ref_score and p[1] < ref_pct):
@@ -22,7 +22,7 @@ def _area(front: list[tuple[float, float]], reference: tuple[float, float]) -> f
 def hypervolume_history(df: pd.DataFrame, reference: tuple[float, float] = (0.0, 100.0)) -> pd.DataFrame:
     """The hypervolume of trials ``0..n`` for every trial ``n``, in trial-number order.
 
-    Equal to ``storage.analysis.hypervolume_2d`` of each prefix, but the front is updated
+    Equal to ``core.pareto.hypervolume_2d`` of each prefix, but the front is updated
     one trial at a time instead of recomputed, so a 1,000-trial study takes milliseconds.
 
     Args:

@@ -1,7 +1,7 @@
 """Turn the results frame into what the dashboard draws (pure pandas).
 
 Everything the pages show is computed here, in :mod:`dashboard.history`,
-:mod:`dashboard.details` or in :mod:`storage.analysis`, so it can be tested without
+:mod:`dashboard.details` or in :mod:`core.pareto`, so it can be tested without
 Streamlit; the page scripts only lay it out.
 """
 
@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dashboard.budget import BudgetLimit
-from storage.analysis import hypervolume_2d, pareto_mask
-from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
+from core.budget import Budget
+from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
+from core.pareto import hypervolume_2d, pareto_mask
+from core.results import STATUSES
 
 __all__ = [
     "AVERAGE_SCORE",
@@ -54,7 +55,6 @@ MAX_HYPERPARAMETERS = 8
 PEAK_MEMORY = "peak_memory_mb"
 TASK_PREFIX = "task:"
 AVERAGE_SCORE = "average over tasks"
-STATUSES = ("complete", "running", "failed", "infeasible", "pruned")
 # TrialConfig.to_dict() layout: method_params holds the method's own knobs.
 _METHOD_PARAMS = "method_params"
 _SHOWN_ALWAYS = (("sharing", "sharing"), ("training.learning_rate", "lr"), ("backbone", "backbone"))
@@ -343,7 +343,7 @@ def front_table(df: pd.DataFrame) -> pd.DataFrame:
     return _table(front, columns)
 
 
-def front_report(df: pd.DataFrame, budget: BudgetLimit | None = None) -> pd.DataFrame:
+def front_report(df: pd.DataFrame, budget: Budget | None = None) -> pd.DataFrame:
     """The front as the CLI prints it at the end of a search: every cell text, numbers formatted.
 
     Text rather than formatted numbers, because the front is a report: its order (cheapest
@@ -371,7 +371,7 @@ def front_report(df: pd.DataFrame, budget: BudgetLimit | None = None) -> pd.Data
         dtype="object",
     )
     if budget is not None:
-        fits = [budget.allows(p, n) for p, n in zip(front["trainable_pct"], front["trainable_params"], strict=True)]
+        fits = [budget.allows_row(p, n) for p, n in zip(front["trainable_pct"], front["trainable_params"], strict=True)]
         report[f"budget {budget.text}"] = ["within" if f else "over (reference)" for f in fits]
     report["hyperparameters"] = front["hyperparameters"]
     return report

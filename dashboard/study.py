@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from storage.formats import COUNT
+from core.formats import COUNT
 
 __all__ = [
     "DIGEST_CHARS",

@@ -14,7 +14,8 @@ import streamlit as st
 from optuna.storages import RDBStorage
 from sqlalchemy import Engine
 
-from dashboard.budget import BudgetLimit
+from core.budget import Budget
+from core.formats import NumberFormat
 from dashboard.sources import (
     ImportanceUnavailable,
     OptunaStudy,
@@ -26,7 +27,6 @@ from dashboard.sources import (
 )
 from dashboard.study import StudyAttrs
 from storage import load_results, make_readonly_engine
-from storage.formats import NumberFormat
 
 __all__ = [
     "COMPARE_PAGE",
@@ -64,7 +64,7 @@ class Context:
     url: str
     studies: list[str]
     study: str
-    budget: BudgetLimit | None
+    budget: Budget | None
     attrs: StudyAttrs | None = None
 
 
@@ -153,6 +153,6 @@ def compare_link(study: str, numbers: list[int]) -> None:
 
 
 def number_column(fmt: NumberFormat, label: str | None = None, **kwargs: object) -> object:
-    """A table column that prints its numbers as the CLI does (``storage.formats``) and
+    """A table column that prints its numbers as the CLI does (``core.formats``) and
     still sorts them as numbers."""
     return st.column_config.NumberColumn(label, format=fmt.printf, **kwargs)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from search.budget import BudgetError, parse_budget
+from core.budget import BudgetError, parse_budget
 from search.cli_common import fail
 from tasks._files import write_atomic
 
@@ -41,17 +41,17 @@ def export(*, study: str, storage: str, budget_text: str, out: Path) -> int:
     Returns 0; a bad option prints one line and exits with 2, no trial within the budget or an
     unwritable `out` with 1 (SystemExit), and `out` is then unchanged.
     """
+    from core.formats import PERCENT, SCORE
+    from core.pareto import best_within_budget
+    from core.recipes import dump_recipe, recipe_from_row
     from storage import (
         StorageURLError,
-        best_within_budget,
         list_studies,
         load_results,
         make_readonly_engine,
         redact,
         validate_storage_url,
     )
-    from storage.formats import PERCENT, SCORE
-    from storage.recipes import dump_recipe, recipe_from_row
 
     try:
         budget = parse_budget(budget_text)

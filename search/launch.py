@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.budget import BudgetError, parse_budget
+from core.budget import BudgetError, parse_budget
 from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
 
 log = logging.getLogger("search.launch")

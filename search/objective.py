@@ -24,7 +24,7 @@ from models.config import TrialConfig
 from models.features import file_digest
 from tasks.digests import summary
 from models.params import ParameterCount
-from search.budget import Budget
+from core.budget import Budget
 from training.faults import active_trial
 from search.fidelity import NO_FIDELITY, STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, Fidelity, RungJudge, RungPruned, with_rungs
 from search.liveness import earlier_attempts
@@ -96,7 +96,8 @@ class Objective:
         trial.set_user_attr("parameter_definition", "with_clip" if self.count_clip else "paper")
         trial.set_user_attr("config", config.to_dict())
         trial.set_user_attr("trainable_params", params.trainable)
-        trial.set_user_attr("total_params", params.total)  # with "config": enough for a row if the worker dies
+        # with "config": enough for liveness to write the failed row of a worker that dies before its first row
+        trial.set_user_attr("total_params", params.total)
         violation = self._violation(trial, params)
         trial.set_constraint(CONSTRAINT_KEY, violation)
         if violation > 0:
@@ -141,9 +142,8 @@ class Objective:
             row.write(TrialStatus.PRUNED, error=str(stopped))
             tqdm.write(f"trial {trial.number}: {config.method} {_params_text(config)} {stopped}")
             raise
-        trial.set_user_attr("loss_curve", outcome.losses)  # one point per 20 steps; the dashboard draws it
-        if outcome.peak_memory_mb is not None:
-            trial.set_user_attr("peak_memory_mb", outcome.peak_memory_mb)
+        # The curve, peak memory and breakdown go to the results row only (the dashboard reads
+        # them there); before schema version 2 the loss curve went to the trial's "loss_curve".
         row.write(
             TrialStatus.COMPLETE,
             score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,

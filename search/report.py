@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from search.budget import Budget
-from storage import hypervolume_2d, pareto_front
-from storage.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
+from core.budget import Budget
+from core.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
+from core.pareto import hypervolume_2d, pareto_front
 
 
 def key_hyperparameters(config: dict) -> str:
@@ -27,7 +27,7 @@ def front_table(results: pd.DataFrame, budget: Budget) -> str:
         return "(no completed trials yet)"
     rows = [("trial", "method", "hyperparameters", "trainable %", "trainable", "score", "budget")]
     for _, row in front.iterrows():
-        within = row["trainable_pct"] <= budget.max_pct if budget.fraction is not None else row["trainable_params"] <= budget.count
+        within = budget.allows_row(row["trainable_pct"], row["trainable_params"])
         rows.append(
             (
                 str(row["trial_number"]),

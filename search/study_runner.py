@@ -10,7 +10,7 @@ import optuna
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from search.budget import parse_budget
+from core.budget import parse_budget
 from search.fidelity import Fidelity
 from search.objective import Objective
 from search.progress import StudyProgress, queued_retries, trained

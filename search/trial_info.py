@@ -7,7 +7,6 @@ change (the environment) and per trial from its outcome otherwise.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import platform
 import socket
@@ -16,6 +15,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from core.results import learning_curve
 
 if TYPE_CHECKING:  # torch and training load only where trials run, not for worker_id
     from training.trial import TrialOutcome
@@ -31,7 +32,6 @@ PACKAGES = (
 )  # fmt: skip
 LOSS_WINDOW = 20  # training.loop logs the mean loss of every 20 steps
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
-log = logging.getLogger(__name__)
 
 
 def worker_id() -> str:
@@ -102,25 +102,10 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
     Returns:
         Keyword arguments for ``TrialRecord``.
     """
-    from models.params import breakdown
-
     total = time.perf_counter() - started
-    curve: dict[str, dict[str, float]] = {}
-    if outcome.losses:
-        ends = [min((i + 1) * LOSS_WINDOW, steps) for i in range(len(outcome.losses))]
-        curve["loss"] = {str(end): float(loss) for end, loss in zip(ends, outcome.losses, strict=True)}
-    for step, scores in outcome.evaluations:
-        for task, score in scores.items():
-            curve.setdefault(f"validation {task}", {})[str(step)] = float(score)
-    parts = None
-    if outcome.model is not None:
-        try:
-            parts = {name: {"trainable": c.trainable, "total": c.total} for name, c in breakdown(outcome.model).items()}
-        except ValueError as error:  # a layout the accounting does not know: keep the trial's result
-            log.warning("no parameter breakdown for this trial: %s", error)
     return {
         "peak_memory_mb": outcome.peak_memory_mb,
-        "param_breakdown": parts,
+        "param_breakdown": outcome.param_breakdown,
         "timings": {
             "train_and_evaluate_s": outcome.train_seconds,
             "evaluate_s": outcome.evaluate_seconds,  # scheduled (rung) and final scoring
@@ -128,6 +113,6 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
             # parameter counting, the duplicate check and the database writes before training
             "setup_s": max(0.0, total - outcome.train_seconds),
         },
-        "learning_curve": curve or None,
+        "learning_curve": learning_curve(outcome.losses, LOSS_WINDOW, steps, outcome.evaluations),
     }
 

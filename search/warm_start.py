@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 from models.params import ParameterCount
 from models.petl.presets import RUN_PRESETS, RunPreset
-from search.budget import Budget
+from core.budget import Budget
 from search.space_file import Choices, SearchSpace
 
 __all__ = ["WarmStart", "adapted_warm_starts", "warm_start_order", "warm_start_params"]

@@ -1,4 +1,4 @@
-"""Trial results storage: schema, engines, the results API and Pareto analysis.
+"""Trial results storage: schema, engines, migrations, claims and the results API.
 
 Our tables live in the same database as Optuna's RDB storage, named by one
 SQLAlchemy URL (SQLite or PostgreSQL). Typical use by a search worker::
@@ -10,10 +10,9 @@ SQLAlchemy URL (SQLite or PostgreSQL). Typical use by a search worker::
 and by the dashboard::
 
     frame = load_results(make_readonly_engine(url), study_name)
-    front = pareto_front(frame)
+    front = core.pareto.pareto_front(frame)  # the analysis is torch- and database-free
 """
 
-from storage.analysis import best_within_budget, hypervolume_2d, pareto_front, pareto_mask
 from storage.claims import Holder, claim_trial
 from storage.engine import (
     SchemaVersionError,
@@ -42,18 +41,14 @@ __all__ = [
     "StorageURLError",
     "TrialRecord",
     "TrialStatus",
-    "best_within_budget",
     "claim_trial",
     "default_storage_url",
-    "hypervolume_2d",
     "init_schema",
     "list_studies",
     "load_results",
     "make_engine",
     "make_readonly_engine",
     "mark_trial_failed",
-    "pareto_front",
-    "pareto_mask",
     "record_trial",
     "redact",
     "session_scope",

@@ -13,8 +13,9 @@ from sqlalchemy import Engine, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.results import JSON_COLUMNS, RESULT_COLUMNS, RESULT_DTYPES, WORKER_LENGTH, LearningCurve, TrialStatus, check_names
 from storage.engine import retry_on_disconnect, session_scope
-from storage.schema import WORKER_LENGTH, TrialResult, TrialStatus
+from storage.schema import TrialResult
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -25,70 +26,16 @@ __all__ = [
     "record_trial",
 ]
 
-RESULT_COLUMNS: tuple[str, ...] = (
-    "study_name",
-    "trial_number",
-    "status",
-    "method",
-    "config",
-    "score",
-    "task_scores",
-    "trainable_params",
-    "total_params",
-    "trainable_pct",
-    "train_seconds",
-    "error",
-    "created_at",
-    "finished_at",
-    "peak_memory_mb",
-    "param_breakdown",
-    "timings",
-    "learning_curve",
-    "environment",
-    "worker",
-    "weights_path",
-)
-# Fixed dtypes so an empty frame and a full one have the same schema.
-_DTYPES: dict[str, Any] = {
-    "study_name": "object",
-    "trial_number": "int64",
-    "status": "object",
-    "method": "object",
-    "config": "object",
-    "score": "float64",
-    "task_scores": "object",
-    "trainable_params": "int64",
-    "total_params": "int64",
-    "trainable_pct": "float64",
-    "train_seconds": "float64",
-    "error": "object",
-    "created_at": "datetime64[us, UTC]",
-    "finished_at": "datetime64[us, UTC]",
-    "peak_memory_mb": "float64",
-    "param_breakdown": "object",
-    "timings": "object",
-    "learning_curve": "object",
-    "environment": "object",
-    "worker": "object",
-    "weights_path": "object",
-}
-# JSON columns: each holds a dict (or None) and must serialise without NaN.
-_JSON_FIELDS = ("config", "task_scores", "param_breakdown", "timings", "learning_curve", "environment")
-
 
 @dataclass(frozen=True)
 class TrialRecord:
     """One trial's outcome, as written to ``trial_results``.
 
-    ``trainable_pct`` is derived from the two counts, so it cannot disagree
-    with them. All fields are checked at once and every problem reported.
-
-    The fields after ``finished_at`` describe the run: ``peak_memory_mb`` (what
-    the trial added at its peak), ``param_breakdown`` (component ->
-    ``{"trainable": n, "total": n}``), ``timings`` (phase -> seconds),
-    ``learning_curve`` (series -> ``{step: value}``), ``environment`` (package
-    versions, Python, device, git revision), ``worker`` (``"host:pid"``) and
-    ``weights_path`` (where trained weights were saved, when they were).
+    Its fields are the columns of the result contract (:data:`core.results.RESULT_SCHEMA`,
+    which says what each holds), less ``created_at``, which the database sets;
+    an import-time check keeps the two in step. ``trainable_pct`` is derived from the
+    two counts, so it cannot disagree with them. All fields are checked at once and
+    every problem reported.
 
     Raises:
         ValueError: If any field breaks its rule (listed in the message).
@@ -109,7 +56,7 @@ class TrialRecord:
     peak_memory_mb: float | None = None
     param_breakdown: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
-    learning_curve: dict[str, Any] | None = None
+    learning_curve: LearningCurve | None = None
     environment: dict[str, Any] | None = None
     worker: str | None = None
     weights_path: str | None = None
@@ -121,6 +68,10 @@ class TrialRecord:
             raise ValueError("Invalid TrialRecord:\n  - " + "\n  - ".join(problems))
         object.__setattr__(self, "status", TrialStatus(self.status).value)
         object.__setattr__(self, "trainable_pct", self.trainable_params / self.total_params * 100.0)
+
+
+# The record writes every column of the contract but the one the database fills in.
+check_names([f.name for f in fields(TrialRecord)] + ["created_at"], "storage.TrialRecord")
 
 
 def _finite(value: float | None) -> bool:
@@ -164,7 +115,7 @@ def _check(r: TrialRecord) -> list[str]:
         problems.append(f"timings values must be finite seconds >= 0, but got {r.timings!r}")
     if r.worker is not None and not 0 < len(r.worker) <= WORKER_LENGTH:
         problems.append(f"worker must be 1-{WORKER_LENGTH} characters ('host:pid'), but got {r.worker!r}")
-    for name in _JSON_FIELDS:
+    for name in JSON_COLUMNS:
         value = getattr(r, name)
         if name != "config" and value is not None and not isinstance(value, dict):
             problems.append(f"{name} must be a dict or None, but got {type(value).__name__}")
@@ -258,7 +209,7 @@ def load_results(engine: Engine, study_name: str | None = None) -> pd.DataFrame:
     # Column by column, so None stays None in object columns (pandas would
     # otherwise infer a string dtype and turn None into NaN).
     return pd.DataFrame(
-        {c: pd.Series([row[c] for row in rows], dtype=_DTYPES[c]) for c in RESULT_COLUMNS}
+        {c: pd.Series([row[c] for row in rows], dtype=RESULT_DTYPES[c]) for c in RESULT_COLUMNS}
     )
 
 

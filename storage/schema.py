@@ -1,33 +1,35 @@
 """Our tables, which live beside Optuna's RDB tables in the same database.
 
 ``trial_results`` holds one row per Optuna trial with what the dashboard
-needs (score, parameter counts, the full config, and since version 2 peak
-memory, the parameter breakdown, timings, learning curve, the run's
-environment and the worker that ran it), so nothing downstream has to read
-Optuna's internal tables. ``schema_meta`` records the layout version;
-``storage.migrations`` upgrades older databases to :data:`SCHEMA_VERSION`.
+needs, so nothing downstream has to read Optuna's internal tables; its columns
+are the result contract, :data:`core.results.RESULT_SCHEMA` (``TrialStatus``
+and ``WORKER_LENGTH`` are re-exported from there). ``schema_meta`` records
+the layout version; ``storage.migrations`` upgrades older databases to :data:`SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Column,
     DateTime,
     Float,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from core.results import RESULT_SCHEMA, WORKER_LENGTH, Kind, ResultColumn, TrialStatus
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,19 +43,6 @@ __all__ = [
 
 # Bump together with a new step in storage.migrations.MIGRATIONS.
 SCHEMA_VERSION = 2
-
-# A host name (at most 253 characters) and a process id fit.
-WORKER_LENGTH = 300
-
-
-class TrialStatus(enum.StrEnum):
-    """Lifecycle of one trial as recorded in ``trial_results``."""
-
-    RUNNING = "running"
-    COMPLETE = "complete"
-    INFEASIBLE = "infeasible"  # over the parameter budget or an invalid config
-    FAILED = "failed"  # raised while building, training or evaluating
-    PRUNED = "pruned"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -90,53 +79,54 @@ def _utcnow() -> datetime:
 class Base(DeclarativeBase):
     """Declarative base for our tables only; Optuna's have their own metadata."""
 
-    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this plain class dict)
-        # none_as_null: a missing task_scores is SQL NULL, not the JSON text 'null'.
-        dict[str, Any]: JSON(none_as_null=True),
-        datetime: UTCDateTime(),
-    }
-
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in TrialStatus)
 
 
+def _sql_type(column: ResultColumn) -> TypeEngine[Any]:
+    if column.kind is Kind.TEXT:
+        return String(column.max_length) if column.max_length else Text()
+    return {
+        Kind.INT: Integer(),
+        Kind.COUNT: BigInteger(),  # T5-large-sized totals approach the 32-bit limit
+        Kind.FLOAT: Float(),
+        # none_as_null: a missing task_scores is SQL NULL, not the JSON text 'null'.
+        Kind.JSON: JSON(none_as_null=True),
+        Kind.TIME: UTCDateTime(),
+    }[column.kind]
+
+
+def _column(column: ResultColumn) -> Column[Any]:
+    default = _utcnow if column.name == "created_at" else None
+    return Column(column.name, _sql_type(column), nullable=column.nullable, default=default)
+
+
 class TrialResult(Base):
-    """One trial's outcome; unique per (study_name, trial_number)."""
+    """One trial's outcome; unique per (study_name, trial_number).
+
+    Its columns are :data:`core.results.RESULT_SCHEMA`'s, in that order, after the id.
+    """
 
     __tablename__ = "trial_results"
-    __table_args__ = (
+    __table__ = Table(
+        __tablename__,
+        Base.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        *(_column(c) for c in RESULT_SCHEMA),
         # The unique index leads with study_name, so it also serves the
         # per-study filter; a separate study_name index would be redundant.
         UniqueConstraint("study_name", "trial_number", name="uq_trial_results_study_trial"),
         CheckConstraint(f"status IN ({_STATUSES})", name="ck_trial_results_status"),
     )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # 512 matches Optuna's own study_name column, so any Optuna name fits.
-    study_name: Mapped[str] = mapped_column(String(512))
-    trial_number: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
-    method: Mapped[str] = mapped_column(String(64))
-    config: Mapped[dict[str, Any]]
-    score: Mapped[float | None] = mapped_column(Float)
-    task_scores: Mapped[dict[str, Any] | None]
-    # BigInteger: T5-large-sized totals approach the 32-bit limit.
-    trainable_params: Mapped[int] = mapped_column(BigInteger)
-    total_params: Mapped[int] = mapped_column(BigInteger)
-    trainable_pct: Mapped[float] = mapped_column(Float)
-    train_seconds: Mapped[float | None] = mapped_column(Float)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
-    finished_at: Mapped[datetime | None]
-    # Version 2 (storage.migrations adds these to a version-1 table; all nullable,
-    # so rows written before the upgrade simply lack them).
-    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
-    param_breakdown: Mapped[dict[str, Any] | None]  # component -> {trainable, total}
-    timings: Mapped[dict[str, Any] | None]  # phase -> seconds
-    learning_curve: Mapped[dict[str, Any] | None]  # series -> {step: value}
-    environment: Mapped[dict[str, Any] | None]  # packages, python, device, git revision
-    worker: Mapped[str | None] = mapped_column(String(WORKER_LENGTH))  # "host:pid"
-    weights_path: Mapped[str | None] = mapped_column(Text)
+    if TYPE_CHECKING:  # the mapped attributes the queries use, for type checkers
+        id: Mapped[int]
+        study_name: Mapped[str]
+        trial_number: Mapped[int]
+        status: Mapped[str]
+        worker: Mapped[str | None]
+        config: Mapped[dict[str, Any]]
+        created_at: Mapped[datetime]
+        finished_at: Mapped[datetime | None]
 
 
 class SchemaMeta(Base):

@@ -154,10 +154,11 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
     from models.weights import save_trainable
     from tasks.digests import summary
     from training.environment import prepare_environment
-    from training.trial import run_trial, score_model
+    from training.trial import score_model, train_trial
 
     env = dataclasses.replace(prepare_environment(data_dir, config.backbone, data), for_search=False)
-    outcome = run_trial(config, env)
+    trained = train_trial(config, env)
+    outcome = trained.outcome
     scores: dict[str, dict[str, float]] = {"val": {}, "test": {}}
     predictions: dict[str, dict[str, dict]] = {}
     for split in scores:
@@ -166,9 +167,9 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
             continue
         found: dict[str, dict] = {}
         split_config = dataclasses.replace(config, tasks=names)
-        scores[split] = score_model(outcome.model, outcome.tokenizer, split_config, env, show_progress=False, split=split, predictions=found)
+        scores[split] = score_model(trained.model, trained.tokenizer, split_config, env, show_progress=False, split=split, predictions=found)
         predictions[split] = found
-    weights = save_trainable(outcome.model, out, config.to_dict())
+    weights = save_trainable(trained.model, out, config.to_dict())
     for split, by_task in predictions.items():
         for name, answers in by_task.items():
             rows = env.tasks[name].splits[split].results(answers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -10,7 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from models.build import build_vl_model
 from models.config import TrialConfig
-from models.params import ParameterCount, count_parameters, parameter_report
+from models.params import ParameterCount, breakdown, count_parameters, parameter_report
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
 from training.environment import TrialEnvironment
@@ -18,10 +20,12 @@ from training.evaluate import generate_answers
 from training.loop import train
 from training.memory import PeakMemory
 
+log = logging.getLogger(__name__)
 
-@dataclass
+
+@dataclass(frozen=True)
 class TrialOutcome:
-    """What a finished trial produced.
+    """What a finished trial produced, as plain values (the trained model is not part of it).
 
     Attributes:
         score: the paper's aggregate: the average of the task scores (0-100).
@@ -32,6 +36,8 @@ class TrialOutcome:
         evaluations: (step, task scores on a validation sample) of each scheduled evaluation.
         peak_memory_mb: memory the trial added at its peak (training.memory), when measurable.
         evaluate_seconds: the part of `train_seconds` spent scoring (scheduled and final).
+        param_breakdown: component -> {"trainable": n, "total": n} (the results row's
+            `param_breakdown`), or None for a model the accounting does not know.
     """
 
     score: float
@@ -39,11 +45,19 @@ class TrialOutcome:
     params: ParameterCount
     train_seconds: float
     losses: list[float] = field(default_factory=list)
-    model: VLSeq2Seq | None = None
-    tokenizer: PreTrainedTokenizerBase | None = None
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     peak_memory_mb: float | None = None
     evaluate_seconds: float = 0.0
+    param_breakdown: dict[str, dict[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class TrainedTrial:
+    """A finished trial with the model it trained, for callers that go on using the model."""
+
+    outcome: TrialOutcome
+    model: VLSeq2Seq
+    tokenizer: PreTrainedTokenizerBase
 
 
 def count_trial_parameters(config: TrialConfig, env: TrialEnvironment, with_clip: bool = False) -> ParameterCount:
@@ -65,20 +79,37 @@ def run_trial(
     show_progress: bool = True,
     on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrialOutcome:
-    """Build, train and score a configuration on the environment's tasks.
+    """Build, train and score a configuration on the environment's tasks; the model is let go.
 
     Args:
         on_evaluation: called after each scheduled evaluation (`config.training.eval_every`)
             with the step and the task scores on a validation sample; it may raise to stop the
             trial (Optuna pruning).
     """
+    return train_trial(config, env, show_progress, on_evaluation).outcome
+
+
+def train_trial(
+    config: TrialConfig,
+    env: TrialEnvironment,
+    show_progress: bool = True,
+    on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainedTrial:
+    """`run_trial`, keeping the trained model and its tokenizer (to save, or score again)."""
     with PeakMemory(env.device) as memory:
-        outcome = _train_and_score(config, env, show_progress, on_evaluation)
-    outcome.peak_memory_mb = memory.megabytes
-    return outcome
+        trained = _train_and_score(config, env, show_progress, on_evaluation)
+    return dataclasses.replace(trained, outcome=dataclasses.replace(trained.outcome, peak_memory_mb=memory.megabytes))
 
 
-def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation) -> TrialOutcome:
+def _param_breakdown(model: VLSeq2Seq) -> dict[str, dict[str, int]] | None:
+    try:
+        return {name: {"trainable": c.trainable, "total": c.total} for name, c in breakdown(model).items()}
+    except ValueError as error:  # a layout the accounting does not know: keep the trial's result
+        log.warning("no parameter breakdown for this trial: %s", error)
+        return None
+
+
+def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation) -> TrainedTrial:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
     model.to(env.device)
@@ -109,10 +140,11 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
     task_scores = score_model(model, tokenizer, config, env, show_progress)
     evaluating += time.perf_counter() - began
     score = sum(task_scores.values()) / len(task_scores)
-    return TrialOutcome(
-        score, task_scores, params, time.perf_counter() - start, result.losses, model, tokenizer, result.evaluations,
-        evaluate_seconds=evaluating,
+    outcome = TrialOutcome(
+        score, task_scores, params, time.perf_counter() - start, result.losses, result.evaluations,
+        evaluate_seconds=evaluating, param_breakdown=_param_breakdown(model),
     )
+    return TrainedTrial(outcome, model, tokenizer)
 
 
 def score_model(

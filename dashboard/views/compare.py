@@ -47,7 +47,7 @@ optuna_view = ui.optuna_study(ctx.url, ctx.study)
 curves = []
 for n in picked:
     frozen = optuna_view.trial(n) if optuna_view else None
-    curve, source = find_curve(by_number.loc[n], frozen.user_attrs if frozen else {}, frozen.intermediate_values if frozen else None)
+    curve, source = find_curve(by_number.loc[n], frozen.user_attrs if frozen else {})
     if source is not None:
         curves.append(curve.assign(trial=n))
 st.subheader("Learning curves")

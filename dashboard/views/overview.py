@@ -17,9 +17,9 @@ from dashboard.processing import (
     with_task_columns,
     x_axes,
 )
+from core.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
+from core.pareto import best_within_budget
 from dashboard.study import describe_study
-from storage import best_within_budget
-from storage.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
 
 ctx = ui.context()
 st.title("VL-PETL search")

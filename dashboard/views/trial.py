@@ -17,7 +17,7 @@ from dashboard.details import (
     task_metrics,
 )
 from dashboard.processing import PEAK_MEMORY
-from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
+from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
 
 ctx = ui.context()
 df = ui.results(ctx.url, ctx.study)
@@ -74,14 +74,14 @@ with right:
         st.dataframe(data_frame, hide_index=True, key="data_table")
         st.caption(data_caption)
     st.subheader("Parameter breakdown")
-    breakdown = find_breakdown(row, user_attrs)
+    breakdown = find_breakdown(row)
     if breakdown.empty:
         st.caption("No parameter breakdown recorded for this trial.")
     else:
         st.plotly_chart(breakdown_figure(breakdown), key="breakdown")
 
 st.subheader("Learning curve")
-curve, source = find_curve(row, user_attrs, frozen.intermediate_values if frozen else None)
+curve, source = find_curve(row, user_attrs)
 if source is None:
     st.info("No learning curve recorded for this trial.")
 else:

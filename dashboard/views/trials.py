@@ -15,7 +15,7 @@ from dashboard.processing import (
     sort_trials,
     trials_table,
 )
-from storage.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
+from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS
 
 ctx = ui.context()
 st.title(f"Trials of {ctx.study}")

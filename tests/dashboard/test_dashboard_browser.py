@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from dashboard_helpers import SPACE_STUDY, seed_space_study
 
+from core.pareto import pareto_front
 from dashboard.importance import DEFAULT_AXES
 from dashboard.screenshot import (
     CHROMIUM,
@@ -27,12 +28,7 @@ from dashboard.screenshot import (
     overview_ready,
     serve,
 )
-from storage import (
-    default_storage_url,
-    load_results,
-    make_readonly_engine,
-    pareto_front,
-)
+from storage import default_storage_url, load_results, make_readonly_engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,15 +1,14 @@
-"""One trial's configuration, curves, breakdown and recipe; trials compared; the budget text."""
+"""One trial's configuration, curves, breakdown and recipe; trials compared."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
 
-from dashboard.budget import BudgetLimit, BudgetTextError, parse_budget_text
+from core.results import learning_curve
 from dashboard.details import (
     breakdown_frame,
     compare_frame,
@@ -28,47 +27,33 @@ def _points(frame: pd.DataFrame) -> list[tuple[float, str, float]]:
     return list(frame.itertuples(index=False, name=None))
 
 
-@pytest.mark.parametrize(
-    "stored",
-    [
-        [2.5, 1.5],
-        "[2.5, 1.5]",
-        [[1, 2.5], [2, 1.5]],
-        [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 1.5}],
-        {"step": [1, 2], "loss": [2.5, 1.5]},
-        {"loss": [2.5, 1.5]},
-        {"loss": {"1": 2.5, "2": 1.5}},
-        {"1": 2.5, "2": 1.5},
-        json.dumps({"steps": [1, 2], "loss": [2.5, 1.5]}),
-    ],
-)
-def test_curve_shapes_normalise_to_the_same_points(stored: Any) -> None:
-    assert _points(curve_frame(stored)) == [(1.0, "loss", 2.5), (2.0, "loss", 1.5)]
+def test_curve_of_the_result_contract() -> None:
+    stored = learning_curve([2.5, 1.5], window=20, steps=30, evaluations=[(20, {"vqa": 41.0}), (30, {"vqa": 43.5})])
+    assert stored == {"loss": {"20": 2.5, "30": 1.5}, "validation vqa": {"20": 41.0, "30": 43.5}}
+    assert _points(curve_frame(stored)) == [(20.0, "loss", 2.5), (30.0, "loss", 1.5), (20.0, "validation vqa", 41.0), (30.0, "validation vqa", 43.5)]
 
 
-def test_curve_several_series_and_junk() -> None:
-    frame = curve_frame({"step": [20, 40], "loss": [2.0, float("nan")], "val_loss": [2.2, 1.9]})
+def test_old_loss_lists_draw_at_steps_one_two_and_junk_is_dropped() -> None:
+    assert _points(curve_frame([2.5, 1.5])) == [(1.0, "loss", 2.5), (2.0, "loss", 1.5)]
+    frame = curve_frame({"loss": {"20": 2.0, "40": float("nan")}, "val_loss": {"20": 2.2, "40": 1.9}})
     assert _points(frame) == [(20.0, "loss", 2.0), (20.0, "val_loss", 2.2), (40.0, "val_loss", 1.9)]
     for junk in (None, "not json", 3, {}, [], {"loss": "x"}, [None, "a"]):
         assert curve_frame(junk).empty and list(curve_frame(junk).columns) == ["step", "series", "value"]
 
 
-def test_find_curve_prefers_the_results_row_then_user_attrs_then_reports() -> None:
-    row = {"learning_curve": None}
-    frame, source = find_curve(row, {"loss_curve": [3.0, 2.0]}, {0: 9.0})
+def test_find_curve_reads_the_results_row_and_old_rows_from_the_user_attribute() -> None:
+    frame, source = find_curve({"learning_curve": None}, {"loss_curve": [3.0, 2.0]})
     assert source == "Optuna user attribute `loss_curve`" and frame["value"].tolist() == [3.0, 2.0]
-    frame, source = find_curve({"learning_curve": [1.0]}, {"loss_curve": [3.0]})
+    frame, source = find_curve({"learning_curve": {"loss": {"20": 1.0}}}, {"loss_curve": [3.0]})
     assert source == "results column `learning_curve`" and frame["value"].tolist() == [1.0]
-    frame, source = find_curve({}, {}, {0: 9.0, 5: 7.0})
-    assert source == "Optuna intermediate values" and frame["step"].tolist() == [0.0, 5.0]
-    assert find_curve({}, None, None)[1] is None
+    assert find_curve({}, None)[1] is None
 
 
 def test_breakdown() -> None:
     frame = breakdown_frame({"adapters": {"down": 100, "up": 120}, "layer_norm": 40, "note": "x"})
     assert frame.values.tolist() == [["adapters.up", 120.0], ["adapters.down", 100.0], ["layer_norm", 40.0]]
-    assert find_breakdown({"param_breakdown": None}, {"parameter_breakdown": '{"a": 1}'})["part"].tolist() == ["a"]
-    assert find_breakdown({}, {}).empty
+    assert find_breakdown({"param_breakdown": {"a": {"trainable": 1, "total": 2}}})["part"].tolist() == ["a.total", "a.trainable"]
+    assert find_breakdown({"param_breakdown": None}).empty and find_breakdown({}).empty
 
 
 def test_config_and_task_metrics(results: pd.DataFrame) -> None:
@@ -102,30 +87,6 @@ def test_recipe_text_records_the_redacted_url_and_the_budget_as_typed(results: p
     assert "s3cret" not in text
     assert json.loads(recipe_text(row, storage_url=url, budget_text=None, fmt="json"))["source"]["budget"] is None
     assert recipe_file_name("a/b c", 3, "yaml") == "a_b_c-trial-3.yaml"
-
-
-def test_budget_text_matches_the_export_cli() -> None:
-    from search.budget import BudgetError, parse_budget  # imports torch; only this test
-
-    for text in ("5%", "100%", " 0.5 % ", "0.05", "1", "2M", "150k", "1.5G", "3b", ".5%"):
-        ours, theirs = parse_budget_text(text), parse_budget(text)
-        assert (ours.text, ours.max_pct, ours.max_params) == (theirs.text, theirs.max_pct, theirs.count)
-    for text in ("0%", "101%", "-5%", "0", "1.5", "5", "abc", "", "5%%", "0.0001k", "nan"):
-        with pytest.raises(BudgetTextError) as ours_error:
-            parse_budget_text(text)
-        with pytest.raises(BudgetError) as theirs_error:
-            parse_budget(text)
-        assert str(ours_error.value) == str(theirs_error.value)
-
-
-def test_budget_line_positions() -> None:
-    pct, count = BudgetLimit("5%", max_pct=5.0), BudgetLimit("150k", max_params=150_000)
-    assert pct.line_position("trainable_pct", None) == 5.0
-    assert pct.line_position("trainable_params", 1_000_000) == 50_000
-    assert pct.line_position("trainable_params", None) is None
-    assert count.line_position("trainable_pct", 1_000_000) == 15.0
-    assert count.line_position("trainable_params", None) == 150_000
-    assert count.line_position("train_seconds", 1_000_000) is None
 
 
 def test_data_description_lists_the_tasks_and_the_digest() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dashboard.history import hypervolume_history, trials_over_time
-from storage import hypervolume_2d
+from core.pareto import hypervolume_2d
 
 
 def _random_study(n: int, seed: int) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import yaml
 
 from models.config import TrainingConfig, TrialConfig
 from models.features import file_digest
-from search.budget import parse_budget
+from core.budget import parse_budget
 from search.objective import Objective
 from search.space import SpaceDefaults
 from search.space_file import parse_space

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from models.config import TrainingConfig
 from models.vl_model import VLSeq2Seq
-from search.budget import parse_budget
+from core.budget import parse_budget
 from training.faults import FAULTS_ENV, FaultSpecError, parse_faults
 from search.objective import Objective
 from search.space import SpaceDefaults

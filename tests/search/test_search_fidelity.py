@@ -11,7 +11,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from models.config import TrainingConfig
-from search.budget import parse_budget
+from core.budget import parse_budget
 from search.fidelity import (
     RUNG_PREFIX,
     STEPS_PLANNED_ATTR,

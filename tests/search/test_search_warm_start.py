@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.config import TrainingConfig
-from search.budget import parse_budget
+from core.budget import parse_budget
 from search.space import SpaceDefaults, fixed_config
 from search.space_file import load_space, parse_space
 from models.petl.presets import RUN_PRESETS

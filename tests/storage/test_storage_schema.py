@@ -57,3 +57,16 @@ def test_coexists_with_optuna_study(storage_url: str, optuna_first: bool) -> Non
         if rdb is not None:
             rdb.engine.dispose()
         ours.dispose()
+
+
+def test_the_table_and_the_record_follow_the_result_contract() -> None:
+    from dataclasses import fields
+
+    from core.results import RESULT_SCHEMA
+    from storage import TrialRecord
+    from storage.schema import TrialResult
+
+    table = TrialResult.__table__
+    assert [c.name for c in table.columns] == ["id", *(c.name for c in RESULT_SCHEMA)]
+    assert {c.name: c.nullable for c in RESULT_SCHEMA} == {c.name: table.c[c.name].nullable for c in RESULT_SCHEMA}
+    assert {f.name for f in fields(TrialRecord)} | {"created_at"} == {c.name for c in RESULT_SCHEMA}

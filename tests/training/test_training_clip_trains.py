@@ -10,7 +10,7 @@ from models.config import FreezeConfig, TrainingConfig, TrialConfig
 from models.params import count_parameters, parameter_report
 from models.petl import get_method
 from training.batches import Collator
-from training.trial import run_trial
+from training.trial import train_trial
 
 
 def _config(policy: str, steps: int = 3) -> TrialConfig:
@@ -48,11 +48,11 @@ def test_last_block_policy_trains_only_clips_last_block_and_the_paper_count_excl
 def test_a_trial_with_clip_training_updates_its_last_block_only(env):
     config = _config("last_block")
     reference, _ = build_vl_model(config, env.location)
-    outcome = run_trial(config, env, show_progress=False)
+    trained = train_trial(config, env, show_progress=False)
     before = dict(reference.visual_encoder.named_parameters())
-    changed = {n for n, p in outcome.model.visual_encoder.named_parameters() if not torch.equal(p, before[n])}
+    changed = {n for n, p in trained.model.visual_encoder.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all(n.startswith("visual.transformer.resblocks.2.") for n in changed)
-    assert 0 <= outcome.task_scores["vqa"] <= 100
+    assert 0 <= trained.outcome.task_scores["vqa"] <= 100
 
 
 def test_clip_batchnorm_statistics_are_not_updated_in_training_mode(env):

@@ -1,4 +1,4 @@
-"""Pareto analysis on hand-checked frames (pure pandas)."""
+"""Pareto analysis on hand-checked frames (core.pareto: pure pandas)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from storage import best_within_budget, hypervolume_2d, pareto_front, pareto_mask
+from core.pareto import best_within_budget, hypervolume_2d, pareto_front, pareto_mask
 
 NAN = math.nan
 

@@ -1,4 +1,4 @@
-"""Numbers print the same way in the CLI's report and on the dashboard (storage.formats)."""
+"""Numbers print the same way in the CLI's report and on the dashboard (core.formats)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from storage.formats import COUNT, HYPERVOLUME, MEMORY, MISSING, PERCENT, SCORE, SECONDS
+from core.formats import COUNT, HYPERVOLUME, MEMORY, MISSING, PERCENT, SCORE, SECONDS
 
 
 @pytest.mark.parametrize(
@@ -42,15 +42,14 @@ def test_printf_patterns_say_the_same() -> None:
     assert PERCENT.number(4) == "4.00"
 
 
-def test_storage_formats_import_no_torch() -> None:
-    code = "import sys, storage.formats, dashboard.study; print('torch' in sys.modules)"
+def test_core_formats_import_no_torch() -> None:
+    code = "import sys, core.formats, dashboard.study; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_cli_and_dashboard_print_the_front_alike() -> None:
-    from dashboard.budget import parse_budget_text
+    from core.budget import parse_budget
     from dashboard.processing import front_report
-    from search.budget import parse_budget
     from search.report import front_table
 
     rows = pd.DataFrame(
@@ -61,7 +60,7 @@ def test_cli_and_dashboard_print_the_front_alike() -> None:
         }
     )  # fmt: skip
     printed = front_table(rows, parse_budget("5%")).splitlines()
-    shown = front_report(rows, parse_budget_text("5%"))
+    shown = front_report(rows, parse_budget("5%"))
     for line, (_, row) in zip(printed[2:], shown.iterrows(), strict=True):
         assert line.split()[0] == row["trial"]
         for column in ("score", "trainable", "budget 5%"):
