@@ -8,7 +8,6 @@ search wrote it to then.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from core.results import LOSS_SERIES
-from dashboard.processing import PEAK_MEMORY, TASK_PREFIX, flat_config
+from dashboard.processing import PEAK_MEMORY, TASK_PREFIX, flat_config, json_cell
 from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
 from core.recipes import dump_recipe, recipe_from_row
 from storage.urls import redact, validate_storage_url
@@ -67,7 +66,7 @@ def data_description(row: Mapping[str, Any]) -> tuple[pd.DataFrame, str | None]:
 
     Rows recorded before data descriptions (the generated benchmark, implied) give an empty frame.
     """
-    environment = _maybe_json(row.get("environment"))
+    environment = json_cell(row.get("environment"))
     inputs = environment.get("inputs") if isinstance(environment, Mapping) else None
     data = inputs.get("data") if isinstance(inputs, Mapping) else None
     if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), Mapping):
@@ -86,15 +85,6 @@ def data_description(row: Mapping[str, Any]) -> tuple[pd.DataFrame, str | None]:
     if files.get("sha256"):
         caption += f"; {int(files.get('files', 0)):,} files by content, digest `{str(files['sha256'])[:16]}`"
     return frame, caption + "."
-
-
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
 
 
 def _number(value: Any) -> float | None:
@@ -165,7 +155,7 @@ def breakdown_frame(value: Any) -> pd.DataFrame:
     Returns:
         Rows with numeric counts, largest first; empty when ``value`` holds none.
     """
-    value = _maybe_json(value)
+    value = json_cell(value)
     flat = flat_config(value) if isinstance(value, Mapping) else {}
     rows = [(part, _number(count)) for part, count in flat.items()]
     frame = pd.DataFrame([r for r in rows if r[1] is not None], columns=["part", "parameters"])

@@ -7,6 +7,7 @@ Streamlit; the page scripts only lay it out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -454,3 +455,14 @@ def selected_trials(points: Iterable[Mapping[str, Any]]) -> list[int]:
         if isinstance(data, int | float) and not isinstance(data, bool) and int(data) not in numbers:
             numbers.append(int(data))
     return numbers
+
+
+def json_cell(value: Any) -> Any:
+    """A results cell that holds JSON: decoded when the database returned text (SQLite), as is
+    when it returned the object (PostgreSQL's JSON columns); None when the text is not JSON."""
+    if isinstance(value, str | bytes):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value

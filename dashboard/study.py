@@ -11,7 +11,6 @@ screenshot of it) is a complete record of the search. Studies without these attr
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from core.formats import COUNT
+from dashboard.processing import json_cell
 
 __all__ = [
     "DIGEST_CHARS",
@@ -121,7 +121,7 @@ def describe_study(attrs: StudyAttrs | None, results: pd.DataFrame) -> pd.DataFr
         out when nothing recorded it.
     """
     settings = (attrs.settings if attrs else None) or {}
-    environments = [e for e in (_json(e) for e in results["environment"]) if isinstance(e, Mapping)]
+    environments = [e for e in (json_cell(e) for e in results["environment"]) if isinstance(e, Mapping)]
     inputs = [i for i in (e.get("inputs") for e in environments) if isinstance(i, Mapping)]
     rows: list[tuple[str, str]] = []
     tasks = settings.get("tasks") or _distinct(c.get("tasks") for c in results["config"] if isinstance(c, Mapping))
@@ -139,15 +139,6 @@ def describe_study(attrs: StudyAttrs | None, results: pd.DataFrame) -> pd.DataFr
     if revisions:
         rows.append(("code revision", ", ".join(_revision(r) for r in revisions)))
     return pd.DataFrame(rows, columns=["item", "value"], dtype="object")
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
 
 
 def _revision(revision: Any) -> str:
