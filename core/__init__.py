@@ -1,4 +1,4 @@
-"""Torch-free facts every layer shares: budgets, the result contract, Pareto analysis,
+"""Torch-free facts every layer shares: budgets, parameter counts, the result contract, Pareto analysis,
 recipes and number formats.
 
 Imports nothing of the project, so the commands, training, storage and the dashboard may

@@ -20,22 +20,11 @@ from typing import Any
 
 from torch import nn
 
+from core.counts import ParameterCount
+
 CLIP_PREFIX = "visual_encoder."  # a trainable CLIP inside a VLSeq2Seq
 COMPONENTS = ("language_model", "visual_order_tokens", "vl_projection", "petl", "clip_visual")
 PAPER_DEFINITION = "paper (PAPER.md §3): LM incl. the 200 visual-order rows + V->L + PETL; CLIP excluded; shared tensors once"
-
-
-@dataclass(frozen=True)
-class ParameterCount:
-    trainable: int
-    total: int
-
-    @property
-    def trainable_pct(self) -> float:
-        return 100.0 * self.trainable / self.total if self.total else 0.0
-
-    def __add__(self, other: "ParameterCount") -> "ParameterCount":
-        return ParameterCount(self.trainable + other.trainable, self.total + other.total)
 
 
 def count_parameters(model: nn.Module) -> ParameterCount:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from models.config import TrialConfig
 from models.features import file_digest
 from tasks.digests import summary
-from models.params import ParameterCount
+from core.counts import ParameterCount
 from core.budget import Budget
 from training.faults import active_trial
 from search.fidelity import NO_FIDELITY, STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, Fidelity, RungJudge, RungPruned, with_rungs

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from models.params import ParameterCount
+from core.counts import ParameterCount
 from models.petl.presets import RUN_PRESETS, RunPreset
 from core.budget import Budget
 from search.space_file import Choices, SearchSpace
