@@ -352,7 +352,7 @@ def _resumed_settings(storage: str, study: str, requested):
     from search.study_settings import SETTINGS_ATTR, StudySettings
     from storage.urls import is_sqlite, sqlite_path
 
-    if is_sqlite(storage) and (sqlite_path(storage) is None or not sqlite_path(storage).exists()):
+    if is_sqlite(storage) and ((path := sqlite_path(storage)) is None or not path.exists()):
         # No database yet (a first run: the data directory may not exist either), so no study
         # to resume; opening one here would try to create the file before its folder.
         return requested
@@ -380,7 +380,7 @@ def _pinned_inputs(storage: str, study: str) -> dict[str, str] | None:
     from search.study_settings import INPUTS_ATTR
     from storage.urls import is_sqlite, sqlite_path
 
-    if is_sqlite(storage) and (sqlite_path(storage) is None or not sqlite_path(storage).exists()):
+    if is_sqlite(storage) and ((path := sqlite_path(storage)) is None or not path.exists()):
         return None
     try:
         stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(INPUTS_ATTR)

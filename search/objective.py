@@ -162,7 +162,11 @@ class Objective:
     def _violation(self, trial: optuna.Trial, params: ParameterCount) -> float:
         if trial.user_attrs.get(REFERENCE_ATTR) or self.budget.allows(params):
             return 0.0
-        allowed = self.budget.fraction * params.total if self.budget.fraction is not None else self.budget.count
+        if self.budget.fraction is not None:
+            allowed: float = self.budget.fraction * params.total
+        else:
+            assert self.budget.count is not None  # a Budget sets exactly one of fraction and count
+            allowed = self.budget.count
         return (params.trainable - allowed) / params.total
 
     def input_identity(self) -> dict:

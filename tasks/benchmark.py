@@ -161,7 +161,7 @@ def generate_benchmark(
             did not write.
     """
     sizes = sizes if sizes is not None else BenchmarkSizes()
-    problems = [] if isinstance(sizes, BenchmarkSizes) else [f"sizes must be a BenchmarkSizes, got {sizes!r}"]
+    problems: list[str] = [] if isinstance(sizes, BenchmarkSizes) else [f"sizes must be a BenchmarkSizes, got {sizes!r}"]
     problems += sizes.problems() if not problems else []
     if not isinstance(seed, int) or isinstance(seed, bool):
         problems.append(f"seed must be an int, but got {seed!r}")
@@ -269,7 +269,8 @@ class _Writer:
         gqa = []
         for n, (image_id, img_id, scene) in enumerate(pool):
             add_vqa_records(vqa, scene, self.rng("vqa", split, n), image_id, img_id, self.sizes["vqa_questions_per_image"])
-            rng, asked = self.rng("gqa", split, n), set()
+            rng = self.rng("gqa", split, n)
+            asked: set = set()
             for k in range(self.sizes["gqa_questions_per_image"]):
                 spec = ask_gqa(scene, rng, exclude=frozenset(asked))
                 asked.add(spec.question)

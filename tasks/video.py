@@ -60,6 +60,8 @@ def _is_number(v: Any) -> bool:
 def _parse_ts(value: Any, where: str) -> tuple[float, float] | None:
     if value is None:
         return None
+    start: float | None
+    end: float | None
     if isinstance(value, str):
         parts = value.split("-")
         try:
@@ -146,11 +148,12 @@ def load_video_qa_split(
     path, records = _records(folder, split)
     subtitles_path = folder / "subtitles.jsonl"
     subtitles = _subtitles(subtitles_path, required=True)
-    examples, seen = [], set()
+    examples: list = []
+    seen: set = set()
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
         check_record(record, where, _QA_FIELDS)
-        choices = []
+        choices: list = []
         while f"a{len(choices)}" in record and len(choices) < _MAX_CHOICES:
             choices.append(record[f"a{len(choices)}"])
         idx = record["answer_idx"]
@@ -202,7 +205,8 @@ def load_video_caption_split(
     folder, videos_dir, features_dir = _layout(root, task, folder, videos_dir, features_dir)
     path, records = _records(folder, split)
     subtitles = _subtitles(folder / "subtitles.jsonl", required=False)
-    examples, seen = [], set()
+    examples: list = []
+    seen: set = set()
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
         check_record(record, where, _CAPTION_FIELDS)

@@ -25,9 +25,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
+
+if TYPE_CHECKING:
+    from models.backbones.clip_encoder import GridEncoder
 
 PROGRAM = "models.prepare"  # the documented command name, which error lines start with
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -180,12 +183,12 @@ def _run(
     if preset.embedded:
         ensure_embedded_backbone(data_dir, preset)
     location = BackboneLocation.resolve(backbone, data_dir)
-    if preset.embedded and not Path(location.clip_checkpoint).is_file():
+    if preset.embedded and (location.clip_checkpoint is None or not Path(location.clip_checkpoint).is_file()):
         fail(f"--backbone {backbone!r} has no CLIP weights at {location.clip_checkpoint}; build that backbone first")
     if location.missing_weights:
         fail("; ".join(location.missing_weights))
     identity = encoder_identity(location)
-    built = []
+    built: list[tuple[GridEncoder, Callable[..., Any]]] = []
 
     def make_encoder():
         # Built at most once, and only when something is left to extract.
@@ -197,6 +200,7 @@ def _run(
         store = ensure_store(data_dir / "features", images, identity, make_encoder, batch_size, decode_workers=decode_workers)
         print(f"images: {len(images)} -> {store}")
     if videos:
+        assert out is not None  # _arguments sets out whenever --videos is given
         extracted = extract_videos(videos, out, identity, visual_feature_dim(location), make_encoder, batch_size, decode_workers)
         print(f"videos: {extracted} extracted, {len(videos) - extracted} already there -> {out}")
     return 0

@@ -134,9 +134,13 @@ class FormatReader(Protocol):
     them into text examples, the official metric, the baseline and official results rows.
     """
 
-    split_names: Mapping[str, str]  # canonical split -> the format's own name
-    max_target_tokens: int
-    max_source_tokens: int | None
+    # Read-only members: the readers are frozen dataclasses or set these as class attributes.
+    @property
+    def split_names(self) -> Mapping[str, str]: ...  # canonical split -> the format's own name
+    @property
+    def max_target_tokens(self) -> int: ...
+    @property
+    def max_source_tokens(self) -> int | None: ...
 
     def read(self, split: str) -> list: ...
     def to_text(self, example: Any) -> TextExample: ...
@@ -198,7 +202,7 @@ def assemble(
 
 
 def _image_media(examples: list) -> tuple[dict[str, Path], dict[str, VideoSource]]:
-    images = {}
+    images: dict[str, Path] = {}
     for e in examples:
         ids = getattr(e, "img_ids", None) or (e.img_id,)
         paths = getattr(e, "image_paths", None) or (e.image_path,)

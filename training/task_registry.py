@@ -103,7 +103,8 @@ def prepare_tasks(spec: DataSpec, base: Path | None = None, splits: tuple[str, .
     Raises:
         tasks.DatasetError: every problem of every task's files, one per line.
     """
-    prepared, problems = {}, []
+    prepared: dict = {}
+    problems: list[str] = []
     for task in spec.tasks:
         wanted = tuple(s for s in splits if s == task.search_split or has_split(spec, task, s, base))
         try:

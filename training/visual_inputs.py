@@ -130,7 +130,7 @@ def uniform_frames(n_frames: int, max_frames: int = MAX_FRAMES) -> list[int]:
     return [round(i * (n_frames - 1) / (max_frames - 1)) for i in range(max_frames)]
 
 
-def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, object]:
+def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, Path]:
     """Frame images to encode: every frame of the videos that come without a features file."""
     return {
         frame_key(vid, i): path
