@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from models.backbones.language_model import word_embedding
 from models.backbones.sites import is_layernorm
 from models.config import ConfigError, TrialConfig
 from models.freezing import apply_freezing, attach_trainable_clip
@@ -91,7 +92,7 @@ def assemble_vl_model(
     spec = get_method(config.method)
     method_config = spec.make_config(config.method_params, config.sharing)
     layernorm = _layernorm_factory(lm)
-    visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, lm.get_input_embeddings(), order_token_ids)
+    visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, word_embedding(lm), order_token_ids)
     if visual_state is not None:
         visual.load_state_dict(visual_state, strict=True)
     model = VLSeq2Seq(lm, visual, config.tasks)

@@ -59,6 +59,7 @@ class BackboneLocation:
         preset = get_preset(name)
         if not preset.embedded:
             if random_init:
+                assert preset.lm_config is not None, f"base-size preset {name!r} declares no lm_config"
                 tokenizer_preset = RANDOM_INIT_TOKENIZERS[preset.lm_config["model_type"]]
                 return cls(
                     preset, preset.clip_model, None, str(preset.language_model), weights_available=False,

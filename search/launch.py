@@ -265,6 +265,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         )
     except (DataSpecError, DatasetError, InputsChanged) as error:
         fail_lines(PROGRAM, [f"study {study!r}: {line}" for line in str(error).splitlines()])
+    assert env.data is not None, "prepare_environment records the data it read"
     log.info("prepared in %.0f s; data: %s (tasks %s; %d files pinned by digest)", time.perf_counter() - started,
              env.data.source, ", ".join(env.tasks), len(env.inputs))
     engine = make_engine(storage)

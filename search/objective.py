@@ -14,6 +14,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import optuna
 import torch
@@ -42,7 +43,9 @@ WARM_START_ATTR = "warm_start"  # the run preset a warm-start trial stands for
 
 
 # Every objective a study can optimise, with its direction; score and trainable % come first.
-OBJECTIVES = {"score": "maximize", "trainable_pct": "minimize", "train_time": "minimize", "peak_memory": "minimize"}
+OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {
+    "score": "maximize", "trainable_pct": "minimize", "train_time": "minimize", "peak_memory": "minimize"
+}
 
 
 class Objective:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import Any, Callable
 
 import optuna
 from sqlalchemy import Engine
@@ -51,7 +52,7 @@ def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engin
     )
 
 
-def run_until_target(study: optuna.Study, objective: Objective, target: int, time_limit: float | None) -> int:
+def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any], target: int, time_limit: float | None) -> int:
     """Train trials until the study (all its workers together) has `target` trained ones
     and no retry of a failed trial is left queued.
 

@@ -215,6 +215,8 @@ def extract_videos(
     file written here does), that encoder is this one and it has every frame: a rerun resumes,
     and switching backbones never leaves a mix. Files without a record (released features) are kept.
     """
+    import functools
+
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -228,8 +230,7 @@ def extract_videos(
     with tqdm(total=len(videos), initial=len(videos) - len(todo), desc="video features", unit="video") as progress:
         for vid in todo:
             features = frame_features(encoder, preprocess, videos[vid], batch_size, decode_workers)
-            arrays = {"features": features, "encoder": np.array(record)}
-            write_atomically(out / f"{vid}.npz", lambda handle, arrays=arrays: np.savez(handle, **arrays))
+            write_atomically(out / f"{vid}.npz", functools.partial(np.savez, features=features, encoder=np.array(record)))
             progress.update()
     return len(todo)
 

@@ -112,6 +112,7 @@ def _param_breakdown(model: VLSeq2Seq) -> dict[str, dict[str, int]] | None:
 def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation) -> TrainedTrial:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
+    assert tokenizer is not None, "build_vl_model gives a tokenizer off the meta device"
     model.to(env.device)
     params = count_parameters(model)
     training = config.training

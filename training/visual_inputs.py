@@ -195,6 +195,7 @@ def build_video_table(
                 )
             per_frame = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)  # (F, 1, D)
         else:
+            assert frames is not None, f"video {vid!r} has neither a features file nor extracted frame features"
             grid = frames.lookup([frame_key(vid, i) for i in range(len(source.frames))])  # (F, G * G, D)
             per_frame = pool_frame_grid(grid.float(), side)
         keep = min(max_frames, max(1, max_tokens // per_frame.shape[1]))

@@ -29,7 +29,8 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
 
 def tiny_bart(vocab_size: int, seed: int) -> BartForConditionalGeneration:
     """2+2 layers, d_model 128, randomly initialised from `seed`."""
-    config = BartConfig(
+    # BartConfig's typed signature lacks forced_bos_token_id, which it takes at run time.
+    config = BartConfig(  # type: ignore[call-arg]
         vocab_size=vocab_size,
         d_model=128,
         encoder_layers=2,

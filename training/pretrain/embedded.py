@@ -61,6 +61,7 @@ def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
     from training.pretrain.family import build_clip, write_metrics
 
     log.info("pretraining the embedded CLIP (contrastive, %d steps) ...", settings.clip_steps)
+    assert preset.clip_model is not None, f"embedded preset {preset.name!r} has no CLIP model"
     metrics = build_clip(folder, preset.clip_model, preset.image_size, corpus, settings)
     write_metrics(folder, metrics)
     log.info(

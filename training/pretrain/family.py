@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import open_clip
 import torch
@@ -21,6 +22,9 @@ from training.pretrain.corpus import Corpus
 from training.pretrain.seq2seq import perplexity, pretrain
 from training.pretrain.span_corruption import corrupt_spans, sentinel_tokens
 from training.pretrain.text_infilling import infill
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +107,14 @@ def build_clip(folder: Path, model_name: str, image_size: int, corpus: Corpus, s
 def build_language_model(folder: Path, family: str, corpus: Corpus, settings: PretrainSettings) -> dict:
     """Train a tokenizer, pretrain a tiny T5 (span corruption) or BART (text infilling), save both."""
     held_texts, train_texts = corpus.texts[: settings.held_out], corpus.texts[settings.held_out :]
+    model: PreTrainedModel
     if family == "t5":
         tokenizer = train_unigram_tokenizer(train_texts, TOKENIZER_VOCAB)
         tokenizer.add_special_tokens({"additional_special_tokens": sentinel_tokens(N_SENTINELS)})
         model = tiny_t5(vocab_size=len(tokenizer), seed=settings.seed)
-        corrupt = functools.partial(_t5_corrupt, sentinels=tokenizer.convert_tokens_to_ids(sentinel_tokens(N_SENTINELS)), eos=tokenizer.eos_token_id)
+        # A list of tokens gives a list of ids (transformers types the str and list cases as one).
+        sentinels = cast(list[int], tokenizer.convert_tokens_to_ids(sentinel_tokens(N_SENTINELS)))
+        corrupt = functools.partial(_t5_corrupt, sentinels=sentinels, eos=tokenizer.eos_token_id)
     elif family == "bart":
         tokenizer = train_bpe_tokenizer(train_texts, TOKENIZER_VOCAB)
         model = tiny_bart(vocab_size=len(tokenizer), seed=settings.seed)

@@ -262,6 +262,7 @@ def _build(
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = build_vl_model(config, location)
+    assert tokenizer is not None, "build_vl_model gives a tokenizer off the meta device"
     model.to(device)
     collator = Collator(tokenizer, features, config.training.max_source_tokens)
     examples = pretraining_examples(train_pairs, settings)
