@@ -6,10 +6,10 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy import CursorResult, Engine, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -256,7 +256,8 @@ def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason
 
     def write() -> bool:
         with session_scope(engine) as session:
-            return session.execute(statement).rowcount > 0
+            # An UPDATE's result is a CursorResult (Session.execute is typed for any statement).
+            return cast(CursorResult[Any], session.execute(statement)).rowcount > 0
 
     # Idempotent: a repeat after a dropped connection sets the same values.
     return retry_on_disconnect(write, f"mark trial {trial_number} of study {study_name!r} failed")

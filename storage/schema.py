@@ -86,14 +86,15 @@ _STATUSES = ", ".join(f"'{s.value}'" for s in TrialStatus)
 def _sql_type(column: ResultColumn) -> TypeEngine[Any]:
     if column.kind is Kind.TEXT:
         return String(column.max_length) if column.max_length else Text()
-    return {
+    types: dict[Kind, TypeEngine[Any]] = {
         Kind.INT: Integer(),
         Kind.COUNT: BigInteger(),  # T5-large-sized totals approach the 32-bit limit
         Kind.FLOAT: Float(),
         # none_as_null: a missing task_scores is SQL NULL, not the JSON text 'null'.
         Kind.JSON: JSON(none_as_null=True),
         Kind.TIME: UTCDateTime(),
-    }[column.kind]
+    }
+    return types[column.kind]
 
 
 def _column(column: ResultColumn) -> Column[Any]:
