@@ -22,9 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Lint (settings in pyproject.toml), then types on the library packages ([tool.mypy]).
+# Lint and format (settings in pyproject.toml), then types on the library packages ([tool.mypy]).
 check: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 clean-data:

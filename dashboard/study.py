@@ -214,9 +214,7 @@ def _data_rows(settings: Mapping[str, Any], inputs: list[Mapping[str, Any]]) -> 
     return rows
 
 
-def _backbone_rows(
-    settings: Mapping[str, Any], inputs: list[Mapping[str, Any]], results: pd.DataFrame
-) -> list[tuple[str, str]]:
+def _backbone_rows(settings: Mapping[str, Any], inputs: list[Mapping[str, Any]], results: pd.DataFrame) -> list[tuple[str, str]]:
     names = [settings["backbone"]] if settings.get("backbone") else _distinct(i.get("backbone") for i in inputs)
     if not names:
         names = _distinct(c.get("backbone") for c in results["config"] if isinstance(c, Mapping))

@@ -34,9 +34,7 @@ from models.vl_model import VisualEmbedding, VLSeq2Seq
 log = logging.getLogger(__name__)
 
 
-def build_vl_model(
-    config: TrialConfig, location: BackboneLocation, meta: bool = False
-) -> tuple[VLSeq2Seq, PreTrainedTokenizerBase | None]:
+def build_vl_model(config: TrialConfig, location: BackboneLocation, meta: bool = False) -> tuple[VLSeq2Seq, PreTrainedTokenizerBase | None]:
     """Build the VL model of a trial with its PETL modules inserted and its freezing applied.
 
     Args:

@@ -44,7 +44,10 @@ WARM_START_ATTR = "warm_start"  # the run preset a warm-start trial stands for
 
 # Every objective a study can optimise, with its direction; score and trainable % come first.
 OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {
-    "score": "maximize", "trainable_pct": "minimize", "train_time": "minimize", "peak_memory": "minimize"
+    "score": "maximize",
+    "trainable_pct": "minimize",
+    "train_time": "minimize",
+    "peak_memory": "minimize",
 }
 
 
@@ -104,7 +107,9 @@ class Objective:
         violation = self._violation(trial, params)
         trial.set_constraint(CONSTRAINT_KEY, violation)
         if violation > 0:
-            reason = f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
+            reason = (
+                f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
+            )
             row.write(TrialStatus.INFEASIBLE, error=reason)
             tqdm.write(f"trial {trial.number}: infeasible, not trained: {reason}")
             return self._values(0.0, params, 0.0, 0.0)
@@ -149,7 +154,9 @@ class Objective:
         # them there); before schema version 2 the loss curve went to the trial's "loss_curve".
         row.write(
             TrialStatus.COMPLETE,
-            score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
+            score=outcome.score,
+            task_scores=outcome.task_scores,
+            train_seconds=outcome.train_seconds,
             **outcome_fields(outcome, config.training.steps, started),
         )
         tqdm.write(
@@ -176,7 +183,6 @@ class Objective:
         if self._inputs is None:
             self._inputs = data_identity(self.env)
         return self._inputs
-
 
 
 class _TrialRow:

@@ -47,8 +47,14 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
 
 def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> Objective:
     return Objective(
-        env, study_defaults(settings, env), parse_budget(settings.budget), engine, study_name,
-        count_clip=settings.count_clip, objectives=settings.objectives, fidelity=Fidelity(rungs=settings.rungs),
+        env,
+        study_defaults(settings, env),
+        parse_budget(settings.budget),
+        engine,
+        study_name,
+        count_clip=settings.count_clip,
+        objectives=settings.objectives,
+        fidelity=Fidelity(rungs=settings.rungs),
     )
 
 

@@ -59,10 +59,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(
-                f"Timestamps must be timezone-aware, but got the naive {value!r}; "
-                f"use datetime.now(datetime.UTC)."
-            )
+            raise ValueError(f"Timestamps must be timezone-aware, but got the naive {value!r}; use datetime.now(datetime.UTC).")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 

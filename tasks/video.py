@@ -46,9 +46,7 @@ _CAPTION_FIELDS = {
     "clip_id": ID,
     "descs": (
         "a non-empty list of {'desc': <string>} objects",
-        lambda v: isinstance(v, list)
-        and bool(v)
-        and all(isinstance(d, dict) and isinstance(d.get("desc"), str) for d in v),
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(d, dict) and isinstance(d.get("desc"), str) for d in v),
     ),
 }
 
@@ -73,9 +71,7 @@ def _parse_ts(value: Any, where: str) -> tuple[float, float] | None:
     else:
         start = end = None
     if start is None or end is None or not start <= end:
-        raise DatasetError(
-            f"{where} has ts={value!r}; ts must be [start, end] or \"start-end\" in seconds with start <= end."
-        )
+        raise DatasetError(f'{where} has ts={value!r}; ts must be [start, end] or "start-end" in seconds with start <= end.')
     return start, end
 
 
@@ -120,7 +116,6 @@ def _layout(root: Path, task: str, folder, videos_dir, features_dir) -> tuple[Pa
         Path(videos_dir) if videos_dir is not None else root / "videos",
         Path(features_dir) if features_dir is not None else root / "video_features",
     )
-
 
 
 def load_video_qa_split(
@@ -242,9 +237,7 @@ def load_video_features(path: Path) -> np.ndarray:
             names = list(data.files)
             name = "features" if "features" in names else (names[0] if len(names) == 1 else None)
             if name is None:
-                raise DatasetError(
-                    f"{path} holds arrays {names} but none named 'features'; store the frame features as 'features'."
-                )
+                raise DatasetError(f"{path} holds arrays {names} but none named 'features'; store the frame features as 'features'.")
             array = data[name]
     except (OSError, ValueError) as err:
         raise DatasetError(f"{path} is not a readable .npz file ({err}); re-extract the features.") from err

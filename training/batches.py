@@ -109,9 +109,7 @@ class Collator:
         batch.weights = torch.tensor([w for _, w in sampled], dtype=torch.float32)
         return batch
 
-    def choices(
-        self, examples: Sequence[TextExample], max_source_tokens: int | None = None, max_target_tokens: int | None = None
-    ) -> Batch:
+    def choices(self, examples: Sequence[TextExample], max_source_tokens: int | None = None, max_target_tokens: int | None = None) -> Batch:
         """Encoder inputs plus every example's candidate answers, for the fixed-answer scorer.
 
         Candidates are truncated like training targets (`max_target_tokens`), so that each is

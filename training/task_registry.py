@@ -110,8 +110,14 @@ def prepare_tasks(spec: DataSpec, base: Path | None = None, splits: tuple[str, .
         try:
             reader = reader_for(spec, task, base)
             prepared[task.name] = assemble(
-                task.name, task.format, reader, wanted, task.search_split,
-                train_examples=task.train_examples, weight=task.weight, search_examples=task.search_examples,
+                task.name,
+                task.format,
+                reader,
+                wanted,
+                task.search_split,
+                train_examples=task.train_examples,
+                weight=task.weight,
+                search_examples=task.search_examples,
             )
         except DatasetError as error:
             problems.extend(f"task {task.name!r}: {line}" for line in str(error).splitlines())

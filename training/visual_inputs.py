@@ -132,12 +132,7 @@ def uniform_frames(n_frames: int, max_frames: int = MAX_FRAMES) -> list[int]:
 
 def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, Path]:
     """Frame images to encode: every frame of the videos that come without a features file."""
-    return {
-        frame_key(vid, i): path
-        for vid, source in sources.items()
-        if source.features is None
-        for i, path in enumerate(source.frames)
-    }
+    return {frame_key(vid, i): path for vid, source in sources.items() if source.features is None for i, path in enumerate(source.frames)}
 
 
 def pool_frame_grid(grid: torch.Tensor, side: int = FRAME_GRID) -> torch.Tensor:

@@ -54,9 +54,7 @@ def register_local_config(config_file: Path) -> str:
     return config_file.stem
 
 
-def build_grid_encoder(
-    model_name: str, pretrained: str | None, grid: int, quick_gelu: bool = False
-) -> tuple[GridEncoder, Callable]:
+def build_grid_encoder(model_name: str, pretrained: str | None, grid: int, quick_gelu: bool = False) -> tuple[GridEncoder, Callable]:
     """Build a CLIP visual encoder and its evaluation-time image transform.
 
     Args:

@@ -65,7 +65,12 @@ class Projection:
 _ROLE_ATTRS: dict[str, dict[str, tuple[str, ...]]] = {
     "t5": {"q": ("q",), "k": ("k",), "v": ("v",), "o": ("o",), "ffn_in": ("wi", "wi_0", "wi_1"), "ffn_out": ("wo",)},
     "bart": {
-        "q": ("q_proj",), "k": ("k_proj",), "v": ("v_proj",), "o": ("out_proj",), "ffn_in": ("fc1",), "ffn_out": ("fc2",),
+        "q": ("q_proj",),
+        "k": ("k_proj",),
+        "v": ("v_proj",),
+        "o": ("out_proj",),
+        "ffn_in": ("fc1",),
+        "ffn_out": ("fc2",),
     },
 }
 

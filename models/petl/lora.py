@@ -212,10 +212,26 @@ SPEC = register(
         },
         tiny_learning_rate=5e-3,
         presets=(
-            RunPreset("single-lora", "one LoRA for all tasks", "lora", _PAPER_RUN, SharingMode.SINGLE, _PAPER_FREEZE,
-                      paper_trainable_pct=5.93, warm_start_rank=4),
-            RunPreset("multiple-lora", "one LoRA per task", "lora", _PAPER_RUN, SharingMode.MULTIPLE, _PAPER_FREEZE,
-                      size_sibling="single-lora", warm_start_rank=7),
+            RunPreset(
+                "single-lora",
+                "one LoRA for all tasks",
+                "lora",
+                _PAPER_RUN,
+                SharingMode.SINGLE,
+                _PAPER_FREEZE,
+                paper_trainable_pct=5.93,
+                warm_start_rank=4,
+            ),
+            RunPreset(
+                "multiple-lora",
+                "one LoRA per task",
+                "lora",
+                _PAPER_RUN,
+                SharingMode.MULTIPLE,
+                _PAPER_FREEZE,
+                size_sibling="single-lora",
+                warm_start_rank=7,
+            ),
         ),
     )
 )

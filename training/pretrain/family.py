@@ -92,7 +92,9 @@ def build_clip(folder: Path, model_name: str, image_size: int, corpus: Corpus, s
     train, held = slice(settings.held_out, None), slice(0, settings.held_out)
     held_captions = [refs[0] for refs in corpus.references[held]]
     before = retrieval_recall_at_1(model, tokenizer, pixels[held], held_captions)
-    curve = pretrain_clip(model, tokenizer, pixels[train], corpus.references[train], settings.clip_steps, settings.clip_batch, seed=settings.seed)
+    curve = pretrain_clip(
+        model, tokenizer, pixels[train], corpus.references[train], settings.clip_steps, settings.clip_batch, seed=settings.seed
+    )
     after = retrieval_recall_at_1(model, tokenizer, pixels[held], held_captions)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
     return {
@@ -122,7 +124,9 @@ def build_language_model(folder: Path, family: str, corpus: Corpus, settings: Pr
     else:
         raise ValueError(f"unknown language-model family {family!r}; use 't5' or 'bart'")
     before = perplexity(model, tokenizer, held_texts, corrupt)
-    curve = pretrain(model, tokenizer, train_texts, corrupt, settings.lm_steps, settings.lm_batch, seed=settings.seed, desc=f"pretrain {family}")
+    curve = pretrain(
+        model, tokenizer, train_texts, corrupt, settings.lm_steps, settings.lm_batch, seed=settings.seed, desc=f"pretrain {family}"
+    )
     after = perplexity(model, tokenizer, held_texts, corrupt)
     add_visual_order_tokens(model, tokenizer)  # saved with the checkpoint, like a VL-pretrained model
     model.save_pretrained(folder)
