@@ -1,4 +1,4 @@
-# Two entry points, both idempotent: `make demo` and `make test`.
+# Two entry points, both idempotent: `make demo` and `make test`; `make check` runs the static checks.
 # Each creates .venv when missing and installs the pinned versions of constraints.txt.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean-data
+.PHONY: demo test check install clean-data
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Lint and format (settings in pyproject.toml), then types on the library packages ([tool.mypy]).
+check: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 clean-data:
 	rm -rf data

@@ -58,9 +58,7 @@ class Section:
         return f"## {self.title}\n\nCommand: `{self.command}`\n\n{self.body.strip()}\n"
 
 
-def target(
-    name: str, value: float, at_most: float | None = None, at_least: float | None = None, above: float | None = None
-) -> Target:
+def target(name: str, value: float, at_most: float | None = None, at_least: float | None = None, above: float | None = None) -> Target:
     if at_most is not None:
         return Target(name, value, f"<= {at_most:g}", value <= at_most)
     if above is not None:
@@ -92,7 +90,7 @@ def interleaved(arms: Mapping[str, Callable[[], float]], rounds: int) -> dict[st
     names = list(arms)
     results: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             results[name].append(arms[name]())
     return results
 

@@ -123,6 +123,7 @@ def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: i
     base_cached = median(base[names[0]])
     rows += [[f"{BASE} (random init)", n, f"{1000 * median(t):.1f}", f"{median(t) / base_cached:.2f}x"] for n, t in base.items()]
     base_x = median(base[names[2]]) / base_cached
+
     # Amdahl's law: the cache removes the encoder's share of the step and nothing else.
     def share(speedup: float) -> float:
         return 100 * (1 - 1 / speedup)

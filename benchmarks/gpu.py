@@ -11,6 +11,7 @@ over the median step time.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -44,7 +45,8 @@ def run(data_dir: Path, quick: bool = False) -> Section:
                 with FlopCounterMode(display=False) as counter:
                     arm.step()
                 flops = counter.get_total_flops()
-                seconds = median([timed(lambda: run_steps(arm, steps, device)) / steps for _ in range(rounds)])
+                # partial binds this arm now; a lambda would look `arm` up when called, and the name is deleted below.
+                seconds = median([timed(partial(run_steps, arm, steps, device)) / steps for _ in range(rounds)])
             figures[f"{backbone}/{preset}/tflops"] = flops / seconds / 1e12
             rows.append([
                 backbone, preset, f"{arm.trainable_pct:.2f}", f"{1000 * seconds:.1f}", f"{batch_size / seconds:.0f}",

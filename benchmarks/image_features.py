@@ -182,7 +182,9 @@ def run(
             return one_round
 
         speeds = interleaved({name: arm(workers) for name, workers in ARMS.items()}, rounds)
-        memory = [prepare_in_child(data_dir, folder, root / f"memory-{count}", count, torch.get_num_threads()) for count in (subset, n_images)]
+        memory = [
+            prepare_in_child(data_dir, folder, root / f"memory-{count}", count, torch.get_num_threads()) for count in (subset, n_images)
+        ]
         figures = {"generation_s": generation, "sizes": [path.stat().st_size for path in images.values()]}
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -232,8 +234,14 @@ def section(data_dir: Path, quick: bool, seed: int, rounds: int, figures: dict, 
         f"encoder; the workers are measured apart (getrusage of its children).\n\n"
         + table(
             [
-                "images", "seconds", "RSS before", "peak RSS preparing", "peak private (anon) preparing",
-                "lifetime peak RSS", "largest worker peak RSS", "store on disk (MiB)",
+                "images",
+                "seconds",
+                "RSS before",
+                "peak RSS preparing",
+                "peak private (anon) preparing",
+                "lifetime peak RSS",
+                "largest worker peak RSS",
+                "store on disk (MiB)",
             ],
             memory_rows,
         )  # fmt: skip

@@ -36,9 +36,7 @@ REPORT_START = "Study "  # the first line of search.launch's end-of-study report
 def command(argv: list[str], data_dir: Path) -> str:
     """Run `python -m ARGV` from the repository root; its standard output (raises with both streams on failure)."""
     environment = {**os.environ, "TQDM_DISABLE": "1", "VLPETL_DATA_DIR": str(data_dir)}
-    result = subprocess.run(
-        [sys.executable, "-m", *argv], cwd=REPO, env=environment, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-m", *argv], cwd=REPO, env=environment, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"python -m {' '.join(argv)} exited {result.returncode}:\n{(result.stdout + result.stderr)[-4000:]}")
     return result.stdout

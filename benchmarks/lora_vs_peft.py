@@ -56,15 +56,16 @@ def build_pair(backbone: str, data_dir: Path):
 
     ours_lm, peft_lm = language_models(backbone, data_dir)
     config = TrialConfig(
-        backbone, ("vqa",), "lora", {"rank": RANK, "alpha": ALPHA, "dropout": 0.0, "targets": ("q", "v")},
+        backbone,
+        ("vqa",),
+        "lora",
+        {"rank": RANK, "alpha": ALPHA, "dropout": 0.0, "targets": ("q", "v")},
         freeze=FreezeConfig(train_layernorm=False, train_vl_projection=False, train_bias=False),
     )
     # The VL wrapper only carries the LoRA branches here: the benchmark calls its LM directly.
     ours = assemble_vl_model(config, ours_lm, 8, list(range(8)))
     branches = list(ours.petl.values())
-    theirs = get_peft_model(
-        peft_lm, PeftLoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=[b.path for b in branches])
-    )
+    theirs = get_peft_model(peft_lm, PeftLoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=[b.path for b in branches]))
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for branch in branches:
@@ -153,8 +154,17 @@ def run(data_dir: Path, quick: bool = False) -> Section:
         targets.append(target(f"max abs logit gap ours vs peft ({key})", r["logits_gap"], at_most=1e-4))
         targets.append(target(f"max abs LoRA weight gap after training ({key})", r["weight_gap"], at_most=1e-4))
     body = table(
-        ["T5", "LoRA modules", "batch", "steps x rounds", "ours ms/step", "peft ms/step", "ours / peft, median per round",
-         "max abs logit gap", "max abs weight gap"],
+        [
+            "T5",
+            "LoRA modules",
+            "batch",
+            "steps x rounds",
+            "ours ms/step",
+            "peft ms/step",
+            "ours / peft, median per round",
+            "max abs logit gap",
+            "max abs weight gap",
+        ],
         rows,
     ) + (
         f"\n\npeft {peft.__version__}; rank {RANK}, alpha {ALPHA:g}, dropout 0, targets q and v of every attention "

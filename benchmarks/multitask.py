@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"embedded backbone preset (default {DEFAULT_BACKBONE})")
     parser.add_argument(
-        "--frame-grid", type=int, default=visual_inputs.FRAME_GRID,
+        "--frame-grid",
+        type=int,
+        default=visual_inputs.FRAME_GRID,
         help="side of each video frame's pooled grid (1: one mean-pooled token per frame)",
     )
     args = parser.parse_args()
@@ -56,8 +58,12 @@ def main() -> None:
     env = prepare_environment(args.data_dir.resolve(), args.backbone, tasks)
     spec = get_method(args.method)
     training = TrainingConfig(
-        learning_rate=base_learning_rate(args.method, args.backbone), steps=args.steps,
-        batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, task_sampling=args.task_sampling,
+        learning_rate=base_learning_rate(args.method, args.backbone),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        task_sampling=args.task_sampling,
     )
     config = TrialConfig(args.backbone, tasks, args.method, freeze=spec.freeze, training=training)
     start = time.perf_counter()
@@ -66,9 +72,11 @@ def main() -> None:
     )
     outcome = trained.outcome
     minutes = (time.perf_counter() - start) / 60
-    print(f"{args.method} on {'+'.join(tasks)}, {args.steps} steps x batch {args.batch_size}, "
-          f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {args.backbone}: {minutes:.1f} min, "
-          f"{outcome.params.trainable_pct:.2f}% trainable")
+    print(
+        f"{args.method} on {'+'.join(tasks)}, {args.steps} steps x batch {args.batch_size}, "
+        f"{args.task_sampling} task sampling, lr {training.learning_rate:g}, seed {args.seed}, {args.backbone}: {minutes:.1f} min, "
+        f"{outcome.params.trainable_pct:.2f}% trainable"
+    )
     shuffled = {name: shuffled_visual_score(trained, env, config, name) for name in tasks}
     print("| task | metric | score | shuffled visual inputs | majority baseline | score / baseline |")
     print("|---|---|---:|---:|---:|---:|")
@@ -108,12 +116,18 @@ def print_video_question_kinds(trained: TrainedTrial, env: TrialEnvironment, con
 
 def _answers(trained: TrainedTrial, env: TrialEnvironment, config: TrialConfig, name: str, examples) -> dict:
     task = env.tasks[name]
-    collator = Collator(
-        trained.tokenizer, env.features, config.training.max_source_tokens, pixels=trained.model.visual_encoder is not None
-    )
+    collator = Collator(trained.tokenizer, env.features, config.training.max_source_tokens, pixels=trained.model.visual_encoder is not None)
     return generate_answers(
-        trained.model, collator, examples, name, config.training.eval_batch_size, task.max_target_tokens, env.device,
-        show_progress=False, max_source_tokens=task.max_source_tokens, precision=config.training.precision,
+        trained.model,
+        collator,
+        examples,
+        name,
+        config.training.eval_batch_size,
+        task.max_target_tokens,
+        env.device,
+        show_progress=False,
+        max_source_tokens=task.max_source_tokens,
+        precision=config.training.precision,
     )
 
 

@@ -47,9 +47,7 @@ def plain_trial(config, env) -> dict[str, float]:
     collator = Collator(tokenizer, env.features, training.max_source_tokens)
     params = [p for p in model.parameters() if p.requires_grad]
     # Fused, as the trial's loop: the comparison is of the bookkeeping around the same kernels.
-    optimizer = torch.optim.AdamW(
-        params, lr=training.learning_rate, eps=training.adam_eps, weight_decay=training.weight_decay, fused=True
-    )
+    optimizer = torch.optim.AdamW(params, lr=training.learning_rate, eps=training.adam_eps, weight_decay=training.weight_decay, fused=True)
     schedule = get_linear_schedule_with_warmup(optimizer, int(training.warmup_ratio * training.steps), training.steps)
     rng = random.Random(training.seed)
     torch.manual_seed(training.seed)
@@ -97,9 +95,7 @@ def run(data_dir: Path, quick: bool = False, steps: int | None = None, rounds: i
     def plain_arm() -> None:
         scores["plain"] = plain_trial(config, env)
 
-    times = interleaved(
-        {"trial (run_trial)": lambda: timed(trial_arm), "plain PyTorch loop": lambda: timed(plain_arm)}, rounds
-    )
+    times = interleaved({"trial (run_trial)": lambda: timed(trial_arm), "plain PyTorch loop": lambda: timed(plain_arm)}, rounds)
     if scores["trial"] != scores["plain"]:
         raise AssertionError(f"the arms did not do the same work: scores {scores['trial']} against {scores['plain']}")
     trial, plain = median(times["trial (run_trial)"]), median(times["plain PyTorch loop"])

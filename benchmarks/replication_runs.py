@@ -96,9 +96,7 @@ def _config(preset: str, backbone: str, tasks: tuple[str, ...], settings: Settin
     from models.petl.presets import RUN_PRESETS
     from search.space import base_learning_rate
 
-    config = RUN_PRESETS[preset].trial_config(
-        backbone, tasks, TrainingConfig(steps=settings.steps, seed=seed, task_sampling="round_robin")
-    )
+    config = RUN_PRESETS[preset].trial_config(backbone, tasks, TrainingConfig(steps=settings.steps, seed=seed, task_sampling="round_robin"))
     training = dataclasses.replace(config.training, learning_rate=base_learning_rate(config.method, backbone))
     return dataclasses.replace(config, training=training, freeze=dataclasses.replace(config.freeze, visual_encoder=clip))
 

@@ -26,13 +26,9 @@ MODULES = ("step_time", "lora_vs_peft", "overhead", "feature_cache", "search_eff
 APPENDIX = Path(__file__).with_name("appendix.md")
 
 
-def render(
-    sections: list[Section], command: str, started: str, seconds: float, loads: tuple[str, str], threads: int, quick: bool
-) -> str:
+def render(sections: list[Section], command: str, started: str, seconds: float, loads: tuple[str, str], threads: int, quick: bool) -> str:
     facts = machine()
-    summary = [
-        [t.name, f"{t.value:.3g}", t.rule, "met" if t.met else "**not met**"] for s in sections for t in s.targets
-    ]
+    summary = [[t.name, f"{t.value:.3g}", t.rule, "met" if t.met else "**not met**"] for s in sections for t in s.targets]
     parts = [
         "# Benchmarks",
         "",
@@ -43,16 +39,25 @@ def render(
         "",
         table(
             ["machine", ""],
-            [["CPU", facts["cpu"]], ["memory", facts["memory"]], ["GPU", facts["gpu"]],
-             ["software", facts["software"]], ["torch threads in the measurements", str(threads)],
-             ["load average (1, 5, 15 min) at start / end", f"{loads[0]} / {loads[1]}"]],  # fmt: skip
+            [
+                ["CPU", facts["cpu"]],
+                ["memory", facts["memory"]],
+                ["GPU", facts["gpu"]],
+                ["software", facts["software"]],
+                ["torch threads in the measurements", str(threads)],
+                ["load average (1, 5, 15 min) at start / end", f"{loads[0]} / {loads[1]}"],
+            ],  # fmt: skip
             align="ll",
         ),
         "",
         "The reference machine's 2 cores are shared with other jobs, so absolute times are pessimistic and noisy; "
         "the ratios are the figures to read."
-        + (" This was a `--quick` run: one or two rounds of one or two steps per arm, a smoke of the pipeline whose "
-           "figures are noise, not measurements." if quick else ""),
+        + (
+            " This was a `--quick` run: one or two rounds of one or two steps per arm, a smoke of the pipeline whose "
+            "figures are noise, not measurements."
+            if quick
+            else ""
+        ),
         "",
         "## Targets of issue #9",
         "",

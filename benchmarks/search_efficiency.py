@@ -242,8 +242,7 @@ def multi_fidelity(measured: list[dict], env, defaults, trials: int, seeds: int)
         table(["rungs", "median final hypervolume", "training steps, all seeds", f"median steps to reach {goal:.1f}"], rows)
         + f"\n\nAt equal trained-trial counts multi-fidelity ran **{_more_or_fewer(spent['on'] / spent['off'])} training "
         f"steps** (the trials its rungs stopped come on top, as in `search.launch`), for a median final hypervolume "
-        f"{final['on'] / final['off'] if final['off'] else 0:.3f}x that without rungs; "
-        + _equal_hypervolume_text(reach, saved_at_goal)
+        f"{final['on'] / final['off'] if final['off'] else 0:.3f}x that without rungs; " + _equal_hypervolume_text(reach, saved_at_goal)
     )
     return text, {"mf_saved_fraction": 1 - spent["on"] / spent["off"], "mf_saved_at_equal_hv": saved_at_goal,
                   "mf_hv_ratio": final["on"] / final["off"] if final["off"] else 0.0}  # fmt: skip
@@ -277,9 +276,7 @@ def run(
     seeds = seeds or (2 if quick else 15)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     env = prepare_environment(data_dir, BACKBONE, TASKS)
-    env = dataclasses.replace(
-        env, tasks={n: t.limited(FINAL_SAMPLE) for n, t in env.tasks.items()}
-    )
+    env = dataclasses.replace(env, tasks={n: t.limited(FINAL_SAMPLE) for n, t in env.tasks.items()})
     defaults = SpaceDefaults(BACKBONE, TASKS, TrainingConfig(steps=steps))
     results = measure_table(env, defaults, measured)
     samplers_text, tpe_ratio = compare_samplers(results, env, defaults, trials, seeds)
@@ -295,8 +292,7 @@ def run(
         "script's docstring.\n\n"
         + samplers_text
         + "\n\nMulti-fidelity (the default sampler, the real rung rule of search.fidelity replaying the measured rung "
-        f"scores; {seeds} seeds x {trials} trained trials; trials stopped at a rung do not count):\n\n"
-        + fidelity_text
+        f"scores; {seeds} seeds x {trials} trained trials; trials stopped at a rung do not count):\n\n" + fidelity_text
     )
     return Section(
         title="Search efficiency: samplers against random search, and multi-fidelity",

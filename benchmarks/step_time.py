@@ -162,9 +162,7 @@ def measure_backbone(backbone: str, presets, data_dir: Path, batch_size: int, st
         arm = make_arm(name, backbone, data_dir, batch_size, device)
         if not info[name]:
             info[name]["trainable_pct"] = arm.trainable_pct
-            info[name]["memory_mb"] = (
-                measured_memory_mb(arm, device) if device.type == "cuda" else accounted_memory_mb(arm)
-            )
+            info[name]["memory_mb"] = measured_memory_mb(arm, device) if device.type == "cuda" else accounted_memory_mb(arm)
         if keep:
             built[name] = arm
         return arm
@@ -212,9 +210,7 @@ def run(data_dir: Path, quick: bool = False) -> Section:
         body.append(
             f"**{backbone}** ({weights}; batch {batch_size}, {SOURCE_TOKENS} text + visual tokens, "
             f"{TARGET_TOKENS} target tokens; median of {rounds} interleaved rounds of {steps} steps on {device.type})\n\n"
-            + table(
-                ["run preset", "trainable %", "ms / step", "vs full FT", f"peak MiB, {memory_kind}", "vs full FT"], lines
-            )
+            + table(["run preset", "trainable %", "ms / step", "vs full FT", f"peak MiB, {memory_kind}", "vs full FT"], lines)
         )
     body.append(
         "Peak memory on a CPU is accounted, not sampled: weights + gradients of the trainable weights + "

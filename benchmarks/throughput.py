@@ -112,8 +112,11 @@ def run(data_dir: Path, quick: bool = False):
         title="Trials per hour with 1 and 2 workers",
         command=f"python benchmarks/throughput.py --steps {args.steps} --trials {args.trials}",
         body=body,
-        figures={"trials_per_hour_1": rows[0]["per_hour"], "trials_per_hour_2": rows[1]["per_hour"],
-                 "speedup_2_workers": rows[1]["per_hour"] / rows[0]["per_hour"]},  # fmt: skip
+        figures={
+            "trials_per_hour_1": rows[0]["per_hour"],
+            "trials_per_hour_2": rows[1]["per_hour"],
+            "speedup_2_workers": rows[1]["per_hour"] / rows[0]["per_hour"],
+        },  # fmt: skip
     )
 
 

@@ -21,9 +21,7 @@ def _eligible(df: pd.DataFrame, maximize: str, minimize: str) -> pd.Series:
     return (df["status"] == _COMPLETE) & np.isfinite(values).all(axis=1)
 
 
-def pareto_mask(
-    df: pd.DataFrame, maximize: str = "score", minimize: str = "trainable_pct"
-) -> pd.Series:
+def pareto_mask(df: pd.DataFrame, maximize: str = "score", minimize: str = "trainable_pct") -> pd.Series:
     """Flag the complete trials that no other complete trial dominates.
 
     A point is dominated only if another is at least as good on both
@@ -58,9 +56,7 @@ def pareto_mask(
     return mask
 
 
-def pareto_front(
-    df: pd.DataFrame, maximize: str = "score", minimize: str = "trainable_pct"
-) -> pd.DataFrame:
+def pareto_front(df: pd.DataFrame, maximize: str = "score", minimize: str = "trainable_pct") -> pd.DataFrame:
     """Return the Pareto-optimal complete trials, cheapest first.
 
     Args:
@@ -76,9 +72,7 @@ def pareto_front(
     return front.sort_values([minimize, maximize], ascending=[True, False])
 
 
-def best_within_budget(
-    df: pd.DataFrame, *, max_pct: float | None = None, max_params: int | None = None
-) -> pd.Series | None:
+def best_within_budget(df: pd.DataFrame, *, max_pct: float | None = None, max_params: int | None = None) -> pd.Series | None:
     """Return the highest-scoring complete trial that fits the budget.
 
     Ties go to fewer trainable parameters, then to the earlier trial.
@@ -105,9 +99,7 @@ def best_within_budget(
         keep &= df["trainable_params"] <= max_params
     if not keep.any():
         return None
-    ranked = df[keep].sort_values(
-        ["score", "trainable_params", "trial_number"], ascending=[False, True, True]
-    )
+    ranked = df[keep].sort_values(["score", "trainable_params", "trial_number"], ascending=[False, True, True])
     return ranked.iloc[0]
 
 

@@ -165,4 +165,3 @@ def check_names(names: Iterable[str], what: str) -> None:
             f"{what} is out of step with core.results.RESULT_SCHEMA: missing {missing}, extra {extra}; "
             "add the column to the contract (and a storage migration) or remove it here"
         )
-

@@ -53,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Streamlit's exit status (2 for a bad storage URL or port).
     """
     parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__, allow_abbrev=False)
-    parser.add_argument(
-        "--storage", help=f"database URL (default: ${STORAGE_ENV}, else data/studies.db)"
-    )
+    parser.add_argument("--storage", help=f"database URL (default: ${STORAGE_ENV}, else data/studies.db)")
     parser.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
     parser.add_argument("--address", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
     args = parser.parse_args(argv)

@@ -243,4 +243,3 @@ def task_scores_figure(scores: pd.DataFrame) -> go.Figure:
         )  # fmt: skip
     fig.update_layout(barmode="group", yaxis={"title": {"text": "score"}}, margin={"t": 30})
     return fig
-

@@ -80,7 +80,9 @@ def data_description(row: Mapping[str, Any]) -> tuple[pd.DataFrame, str | None]:
         },
         dtype="object",
     )
-    files = inputs.get("data_files") if isinstance(inputs.get("data_files"), Mapping) else {}
+    files = inputs.get("data_files") if isinstance(inputs, Mapping) else None  # a Mapping here: data came from it
+    if not isinstance(files, Mapping):
+        files = {}
     caption = f"From {data.get('source', 'the study')}" + (f" (relative paths from {data['base']})" if data.get("base") else "")
     if files.get("sha256"):
         caption += f"; {int(files.get('files', 0)):,} files by content, digest `{str(files['sha256'])[:16]}`"

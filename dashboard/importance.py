@@ -48,9 +48,7 @@ def parcoords_frame(df: pd.DataFrame) -> pd.DataFrame:
         ``trainable_pct`` and ``score``. Empty when no trial is complete.
     """
     complete = df[(df["status"] == "complete") & df["score"].notna()]
-    flat = [
-        {k: v for k, v in flat_config(c).items() if not isinstance(v, list | dict)} for c in complete["config"]
-    ]
+    flat = [{k: v for k, v in flat_config(c).items() if not isinstance(v, list | dict)} for c in complete["config"]]
     config = pd.DataFrame(flat, index=complete["trial_number"].to_numpy())
     varying = [c for c in config.columns if config[c].astype("string").nunique(dropna=False) > 1]
     objectives = complete[list(_OBJECTIVES)].set_axis(config.index)
@@ -124,7 +122,4 @@ def axis_labels(columns: Iterable[str]) -> dict[str, str]:
     """
     columns = list(columns)
     last = [c.rsplit(".", 1)[-1] for c in columns]
-    return {
-        c: OBJECTIVE_LABELS.get(c) or (short if last.count(short) == 1 else c)
-        for c, short in zip(columns, last, strict=True)
-    }
+    return {c: OBJECTIVE_LABELS.get(c) or (short if last.count(short) == 1 else c) for c, short in zip(columns, last, strict=True)}

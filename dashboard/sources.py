@@ -179,8 +179,7 @@ def score_importances(study: OptunaStudy, feasible: Collection[int]) -> dict[str
     kept = [t for t in study.trials if t.state == TrialState.COMPLETE and t.number in feasible]
     if len(kept) < MIN_TRIALS_FOR_IMPORTANCE:
         raise ImportanceUnavailable(
-            f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} completed, within-budget trials; "
-            f"this study has {len(kept)} so far."
+            f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} completed, within-budget trials; this study has {len(kept)} so far."
         )
     copy = optuna.create_study(directions=study.directions)
     copy.add_trials(kept)

@@ -199,8 +199,7 @@ def _data_rows(settings: Mapping[str, Any], inputs: list[Mapping[str, Any]]) -> 
     data = settings.get("data") if settings else _one(i.get("data") for i in inputs)
     benchmarks = _distinct(i.get("benchmark") for i in inputs)
     manifests = _distinct(i.get("benchmark_manifest_sha256") for i in inputs)
-    generated = not data or "generated" in data
-    if generated:
+    if not data or "generated" in data:  # the generated benchmark
         text = (data or {}).get("source") or "generated benchmark"
         if benchmarks:
             text += f" {', '.join(map(str, benchmarks))}"
@@ -215,9 +214,7 @@ def _data_rows(settings: Mapping[str, Any], inputs: list[Mapping[str, Any]]) -> 
     return rows
 
 
-def _backbone_rows(
-    settings: Mapping[str, Any], inputs: list[Mapping[str, Any]], results: pd.DataFrame
-) -> list[tuple[str, str]]:
+def _backbone_rows(settings: Mapping[str, Any], inputs: list[Mapping[str, Any]], results: pd.DataFrame) -> list[tuple[str, str]]:
     names = [settings["backbone"]] if settings.get("backbone") else _distinct(i.get("backbone") for i in inputs)
     if not names:
         names = _distinct(c.get("backbone") for c in results["config"] if isinstance(c, Mapping))

@@ -8,6 +8,7 @@ reload only when the study's :func:`dashboard.sources.fingerprint` changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +28,9 @@ from dashboard.sources import (
 )
 from dashboard.study import StudyAttrs
 from storage import load_results, make_readonly_engine
+
+if TYPE_CHECKING:
+    from streamlit.elements.lib.column_types import ColumnConfig
 
 __all__ = [
     "COMPARE_PAGE",
@@ -152,7 +156,7 @@ def compare_link(study: str, numbers: list[int]) -> None:
     )  # fmt: skip
 
 
-def number_column(fmt: NumberFormat, label: str | None = None, **kwargs: object) -> object:
+def number_column(fmt: NumberFormat, label: str | None = None, **kwargs: Any) -> ColumnConfig:
     """A table column that prints its numbers as the CLI does (``core.formats``) and
     still sorts them as numbers."""
-    return st.column_config.NumberColumn(label, format=fmt.printf, **kwargs)  # type: ignore[arg-type]
+    return st.column_config.NumberColumn(label, format=fmt.printf, **kwargs)

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from models.backbones.language_model import word_embedding
 from models.backbones.sites import is_layernorm
 from models.config import ConfigError, TrialConfig
 from models.freezing import apply_freezing, attach_trainable_clip
@@ -33,9 +34,7 @@ from models.vl_model import VisualEmbedding, VLSeq2Seq
 log = logging.getLogger(__name__)
 
 
-def build_vl_model(
-    config: TrialConfig, location: BackboneLocation, meta: bool = False
-) -> tuple[VLSeq2Seq, PreTrainedTokenizerBase | None]:
+def build_vl_model(config: TrialConfig, location: BackboneLocation, meta: bool = False) -> tuple[VLSeq2Seq, PreTrainedTokenizerBase | None]:
     """Build the VL model of a trial with its PETL modules inserted and its freezing applied.
 
     Args:
@@ -91,7 +90,7 @@ def assemble_vl_model(
     spec = get_method(config.method)
     method_config = spec.make_config(config.method_params, config.sharing)
     layernorm = _layernorm_factory(lm)
-    visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, lm.get_input_embeddings(), order_token_ids)
+    visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, word_embedding(lm), order_token_ids)
     if visual_state is not None:
         visual.load_state_dict(visual_state, strict=True)
     model = VLSeq2Seq(lm, visual, config.tasks)

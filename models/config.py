@@ -75,9 +75,7 @@ class FreezeConfig:
             if f.type in ("bool", bool) and not isinstance(value, bool):
                 found.append(f"freeze.{f.name} must be true or false, got {value!r}")
         if self.visual_encoder not in VISUAL_ENCODER_POLICIES:
-            found.append(
-                f"freeze.visual_encoder must be one of {list(VISUAL_ENCODER_POLICIES)}, got {self.visual_encoder!r}"
-            )
+            found.append(f"freeze.visual_encoder must be one of {list(VISUAL_ENCODER_POLICIES)}, got {self.visual_encoder!r}")
         return found
 
 
@@ -112,10 +110,7 @@ class TrainingConfig:
         if self.steps < 1:
             found.append(f"training.steps must be >= 1, got {self.steps}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
-            found.append(
-                f"training batch sizes must be >= 1, got batch_size={self.batch_size}, "
-                f"eval_batch_size={self.eval_batch_size}"
-            )
+            found.append(f"training batch sizes must be >= 1, got batch_size={self.batch_size}, eval_batch_size={self.eval_batch_size}")
         if not 0 <= self.warmup_ratio < 1:
             found.append(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.grad_clip <= 0:

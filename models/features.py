@@ -378,7 +378,8 @@ class _Images(Dataset):
 
 def _stack(items: list[torch.Tensor | _Unreadable]) -> torch.Tensor | _Unreadable:
     unreadable = [item for item in items if isinstance(item, _Unreadable)]
-    return unreadable[0] if unreadable else torch.stack(items)  # (B, 3, H, W)
+    tensors = [item for item in items if not isinstance(item, _Unreadable)]
+    return unreadable[0] if unreadable else torch.stack(tensors)  # (B, 3, H, W)
 
 
 def _single_threaded(worker_id: int) -> None:
@@ -491,7 +492,8 @@ def _merge(store: Path, shard_files: list[Path], ids: list[str]) -> bool:
             part = _read(path)
             if part is None or part[0] != expected:  # removed by a process that merged them first
                 raise _ShardGone(path)
-            handle.write(memoryview(np.ascontiguousarray(part[1].numpy(), dtype="<f4")).cast("B"))
+            # numpy's stubs declare ndarray.__buffer__ for Python >= 3.12 only; 3.11's memoryview takes it all the same.
+            handle.write(memoryview(np.ascontiguousarray(part[1].numpy(), dtype="<f4")).cast("B"))  # type: ignore[arg-type]
             del part  # unmapped before the next shard is read
         handle.write(id_bytes)
 

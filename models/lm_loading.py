@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -35,7 +36,8 @@ def language_model(location: BackboneLocation, meta: bool) -> tuple[PreTrainedMo
         tokenizer = AutoTokenizer.from_pretrained(location.language_model)
         lm = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(location.language_model))
         add_visual_order_tokens(lm, tokenizer)
-    return lm, tokenizer, tokenizer.convert_tokens_to_ids(visual_order_tokens())
+    # A list of tokens gives a list of ids (transformers types the str and list cases as one).
+    return lm, tokenizer, cast(list[int], tokenizer.convert_tokens_to_ids(visual_order_tokens()))
 
 
 def random_init_tokenizer(location: BackboneLocation) -> PreTrainedTokenizerBase:
@@ -48,6 +50,11 @@ def random_init_tokenizer(location: BackboneLocation) -> PreTrainedTokenizerBase
     Raises:
         FileNotFoundError: the embedded preset that holds the tokenizer is not built.
     """
+    config = location.preset.lm_config
+    if location.tokenizer_dir is None or config is None:
+        raise ValueError(
+            f"backbone {location.preset.name!r} is not a random-init location: BackboneLocation.resolve(random_init=True) makes one"
+        )
     folder = Path(location.tokenizer_dir)
     if not (folder / "tokenizer.json").is_file():
         raise FileNotFoundError(
@@ -55,7 +62,6 @@ def random_init_tokenizer(location: BackboneLocation) -> PreTrainedTokenizerBase
             f"{folder.parent}; prepare_environment builds it (or run python -m models.pretrain)"
         )
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    config = location.preset.lm_config
     if (tokenizer.pad_token_id, tokenizer.eos_token_id) != (config["pad_token_id"], config["eos_token_id"]):
         raise ValueError(
             f"tokenizer in {folder} has pad/eos ids {(tokenizer.pad_token_id, tokenizer.eos_token_id)}, but "

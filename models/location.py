@@ -59,22 +59,35 @@ class BackboneLocation:
         preset = get_preset(name)
         if not preset.embedded:
             if random_init:
+                assert preset.lm_config is not None, f"base-size preset {name!r} declares no lm_config"
                 tokenizer_preset = RANDOM_INIT_TOKENIZERS[preset.lm_config["model_type"]]
                 return cls(
-                    preset, preset.clip_model, None, str(preset.language_model), weights_available=False,
-                    clip_quick_gelu=clip_quick_gelu(preset), random_init=True,
+                    preset,
+                    preset.clip_model,
+                    None,
+                    str(preset.language_model),
+                    weights_available=False,
+                    clip_quick_gelu=clip_quick_gelu(preset),
+                    random_init=True,
                     tokenizer_preset=tokenizer_preset,
                     tokenizer_dir=str(embedded_dir(data_dir, get_preset(tokenizer_preset)) / "language_model"),
                 )
             sources = weight_sources(preset)
             return cls(
-                preset, preset.clip_model, sources.clip_checkpoint, sources.language_model, not sources.missing,
-                missing_weights=sources.missing, clip_quick_gelu=sources.clip_quick_gelu,
+                preset,
+                preset.clip_model,
+                sources.clip_checkpoint,
+                sources.language_model,
+                not sources.missing,
+                missing_weights=sources.missing,
+                clip_quick_gelu=sources.clip_quick_gelu,
             )
         if random_init:
             raise ConfigError(
-                [f"--random-init builds a base-size preset from its config; {name!r} is pretrained by the project "
-                 "on first use: drop --random-init, or pick one of " + ", ".join(sorted(p for p in PRESETS if not PRESETS[p].embedded))]
+                [
+                    f"--random-init builds a base-size preset from its config; {name!r} is pretrained by the project "
+                    "on first use: drop --random-init, or pick one of " + ", ".join(sorted(p for p in PRESETS if not PRESETS[p].embedded))
+                ]
             )
         root = embedded_dir(data_dir, preset)
         config_file = root / "clip" / f"{preset.clip_model}.json"
@@ -84,7 +97,10 @@ class BackboneLocation:
         projection = root / VL_PROJECTION_FILE
         vl_projection = str(projection) if preset.vl_pretrained_from is not None or projection.exists() else None
         return cls(
-            preset, preset.clip_model, str(root / "clip" / "open_clip_model.safetensors"), str(root / "language_model"),
+            preset,
+            preset.clip_model,
+            str(root / "clip" / "open_clip_model.safetensors"),
+            str(root / "language_model"),
             vl_projection=vl_projection,
         )
 

@@ -16,11 +16,16 @@ Components of the breakdown:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from core.counts import ParameterCount
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from models.vl_model import VLSeq2Seq
 
 CLIP_PREFIX = "visual_encoder."  # a trainable CLIP inside a VLSeq2Seq
 COMPONENTS = ("language_model", "visual_order_tokens", "vl_projection", "petl", "clip_visual")
@@ -43,7 +48,7 @@ def count_parameters(model: nn.Module) -> ParameterCount:
     return ParameterCount(trainable=trainable, total=total)
 
 
-def breakdown(model: nn.Module) -> dict[str, ParameterCount]:
+def breakdown(model: VLSeq2Seq) -> dict[str, ParameterCount]:
     """A `VLSeq2Seq`'s parameters by component (all but clip_visual); each tensor counted once.
 
     Raises:
@@ -72,7 +77,7 @@ def breakdown(model: nn.Module) -> dict[str, ParameterCount]:
     return parts
 
 
-def _vocabulary_rows(lm: nn.Module) -> set[int]:
+def _vocabulary_rows(lm: PreTrainedModel) -> set[int]:
     # The word embedding and an untied LM head both grew by the visual-order rows.
     tensors = {id(lm.get_input_embeddings().weight)}
     head = lm.get_output_embeddings()

@@ -58,8 +58,7 @@ def preset_counts(backbone: str, preset: str, tasks: tuple[str, ...], data_dir: 
 def counts_table(result: dict[str, Any]) -> str:
     """`preset_counts`'s result as a table: a row per component, then both definitions' totals."""
     lines = [
-        f"{result['preset']} on {result['backbone']} ({result['method']}, sharing {result['sharing']}; "
-        f"tasks {', '.join(result['tasks'])})",
+        f"{result['preset']} on {result['backbone']} ({result['method']}, sharing {result['sharing']}; tasks {', '.join(result['tasks'])})",
         "",
         f"{'component':<22}{'trainable':>16}{'total':>16}",
     ]

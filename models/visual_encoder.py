@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import open_clip
 import torch
 
@@ -11,7 +14,7 @@ from models.location import BackboneLocation
 RANDOM_INIT_SEED = 0  # of a random-init CLIP tower, fixed so that its cached features stay valid
 
 
-def build_visual_encoder(location: BackboneLocation) -> tuple[GridEncoder, object]:
+def build_visual_encoder(location: BackboneLocation) -> tuple[GridEncoder, Callable[..., Any]]:
     """The frozen CLIP grid encoder and its image transform."""
     if location.clip_model is None:
         raise ValueError(f"backbone {location.preset.name!r} reads precomputed features and has no image encoder")

@@ -7,11 +7,15 @@ ones; the decoder generates the answer as text (PAPER.md §1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
+
+if TYPE_CHECKING:
+    from transformers import GenerationMixin
 
 
 @dataclass
@@ -37,6 +41,8 @@ class VisualEmbedding(nn.Module):
         order_embedding: the LM's word embedding; visual token i adds the row of `<vis_extra_id_i>`.
         order_token_ids: ids of the visual-order tokens in that embedding.
     """
+
+    order_token_ids: torch.Tensor  # a registered buffer
 
     def __init__(self, feat_dim: int, d_model: int, layernorm, order_embedding: nn.Embedding, order_token_ids: list[int]):
         super().__init__()
@@ -118,6 +124,8 @@ class VLSeq2Seq(nn.Module):
         # input_ids: (B, T); feats: (B, N, F) -> embeds (B, [P]+T+N, d), mask (B, [P]+T+N).
         # visual_mask (B, N) hides padded visual tokens (videos shorter than the batch's longest).
         if feats.dim() == 5:  # pixels (B, images, 3, H, W): the trainable CLIP encodes them here
+            if self.visual_encoder is None:
+                raise RuntimeError("pixel inputs (B, images, 3, H, W) need a visual encoder: set_visual_encoder first")
             batch, images = feats.shape[:2]
             feats = self.visual_encoder(feats.flatten(0, 1)).unflatten(0, (batch, images)).flatten(1, 2)
         if image_index is None:
@@ -203,13 +211,16 @@ class VLSeq2Seq(nn.Module):
         """Greedy (num_beams=1) or beam-search generation; returns token ids (B, L)."""
         embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index, visual_mask)
         encoder_outputs = self.lm.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
-        return self.lm.generate(
+        # The LM is a T5/BART ...ForConditionalGeneration: PreTrainedModel's type has no generate.
+        lm = cast("GenerationMixin", self.lm)
+        token_ids = lm.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state),
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             do_sample=False,
         )
+        return cast(torch.Tensor, token_ids)  # the ids themselves: return_dict_in_generate is off
 
 
 def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

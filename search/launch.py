@@ -30,31 +30,44 @@ DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--budget", required=True, help="trainable-parameter budget: 5%%, 0.05 or an absolute count like 150k, 2M")
-    parser.add_argument("--trials", type=int, default=12, help="trained trials the study should reach; infeasible ones do not count (default 12)")
+    parser.add_argument(
+        "--trials", type=int, default=12, help="trained trials the study should reach; infeasible ones do not count (default 12)"
+    )
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--study", default=None, help="study name; relaunching with the same name resumes it")
     parser.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite file in the data directory)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="benchmark, backbones, features, database (default ./data or $VLPETL_DATA_DIR)")
     parser.add_argument(
-        "--backbone", default=None,
+        "--data-dir", type=Path, default=None, help="benchmark, backbones, features, database (default ./data or $VLPETL_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--backbone",
+        default=None,
         help="backbone preset (default tiny-clip+tiny-t5-vlp: the embedded tiny CLIP + T5 after VL pretraining)",
     )
     parser.add_argument(
-        "--random-init", action="store_true",
+        "--random-init",
+        action="store_true",
         help="build a base-size --backbone from its config with random weights (smoke tests, parameter counting; scores mean nothing)",
     )
     parser.add_argument(
-        "--data", type=Path, default=None, metavar="FILE",
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
         help="your own data: a YAML data file naming the tasks and their files, or a train.jsonl with val.jsonl "
         "(and test.jsonl) beside it (default: the generated benchmark)",
     )
     parser.add_argument(
-        "--data-root", type=Path, default=None, metavar="DIR",
+        "--data-root",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="resuming a study launched on another machine: where this machine keeps the folder of the study's data "
         "file (relative paths start there; files are compared by content)",
     )
     parser.add_argument(
-        "--tasks", default=None,
+        "--tasks",
+        default=None,
         help=f"comma-separated tasks, trained together in one model: names of the --data file's tasks (default all), "
         f"or of the generated benchmark's (default the four image tasks, {','.join(DEFAULT_TASKS)})",
     )
@@ -62,16 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default from the training recipe)")
     parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
-    parser.add_argument("--space", type=Path, default=None, help="search-space YAML file (default: every PETL method's search block; python -m search.params --space prints it)")
     parser.add_argument(
-        "--rungs", type=int, default=3,
+        "--space",
+        type=Path,
+        default=None,
+        help="search-space YAML file (default: every PETL method's search block; python -m search.params --space prints it)",
+    )
+    parser.add_argument(
+        "--rungs",
+        type=int,
+        default=3,
         help="multi-fidelity: score each trial this many times on the way and stop it when other trials dominate it there (0: off; default 3)",
     )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
-    parser.add_argument("--count-clip", action="store_true", help="count CLIP's grid path in the budget and trainable %% (the paper leaves CLIP out)")
     parser.add_argument(
-        "--objectives", default="score,trainable_pct",
+        "--count-clip", action="store_true", help="count CLIP's grid path in the budget and trainable %% (the paper leaves CLIP out)"
+    )
+    parser.add_argument(
+        "--objectives",
+        default="score,trainable_pct",
         help="comma-separated, score and trainable_pct first; optional: train_time, peak_memory (default score,trainable_pct)",
     )
     return parser
@@ -138,7 +161,10 @@ def _validate(args: LaunchOptions) -> dict:
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     if not 0 <= args.rungs <= 9:
-        fail(PROGRAM, f"--rungs must be 0 (no multi-fidelity) to 9, got {args.rungs}; the default 3 scores trials at 1/4, 2/4 and 3/4 of their steps")
+        fail(
+            PROGRAM,
+            f"--rungs must be 0 (no multi-fidelity) to 9, got {args.rungs}; the default 3 scores trials at 1/4, 2/4 and 3/4 of their steps",
+        )
     if args.sampler not in SAMPLERS:
         fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
     backbone = args.backbone or DEFAULT_SEARCH_BACKBONE
@@ -193,8 +219,16 @@ def _validate(args: LaunchOptions) -> dict:
         except DatasetError as error:
             fail_lines(PROGRAM, [f"--data {str(args.data)!r}: {line}" for line in str(error).splitlines()])
     return {
-        "budget": budget, "backbone": backbone, "tasks": tasks, "data_dir": data_dir, "storage": storage, "study": study,
-        "space": space, "objectives": objectives, "data": data, "loaded": loaded,
+        "budget": budget,
+        "backbone": backbone,
+        "tasks": tasks,
+        "data_dir": data_dir,
+        "storage": storage,
+        "study": study,
+        "space": space,
+        "objectives": objectives,
+        "data": data,
+        "loaded": loaded,
     }
 
 
@@ -247,9 +281,19 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     started = time.perf_counter()
     log.info("data directory: %s", data_dir)
     requested = StudySettings(
-        budget=budget.text, backbone=backbone, tasks=tasks, target_trials=args.trials, seed=args.seed, steps=args.steps,
-        sampler=args.sampler, space_yaml=space.text, space_source=space.source,
-        count_clip=args.count_clip, objectives=objectives, random_init=args.random_init, rungs=args.rungs,
+        budget=budget.text,
+        backbone=backbone,
+        tasks=tasks,
+        target_trials=args.trials,
+        seed=args.seed,
+        steps=args.steps,
+        sampler=args.sampler,
+        space_yaml=space.text,
+        space_source=space.source,
+        count_clip=args.count_clip,
+        objectives=objectives,
+        random_init=args.random_init,
+        rungs=args.rungs,
         data=None if data.generated is not None else data.to_dict(),
     )
     settings = _resumed_settings(storage, study, requested)
@@ -261,12 +305,24 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         reuse = loaded is not None and spec == loaded.spec and backbone == requested.backbone and args.data_root is None
         source = loaded if reuse else spec
         env = prepare_environment(
-            data_dir, backbone, source, benchmark_seed=0, random_init=settings.random_init, data_root=args.data_root, pinned=pinned,
+            data_dir,
+            backbone,
+            source,
+            benchmark_seed=0,
+            random_init=settings.random_init,
+            data_root=args.data_root,
+            pinned=pinned,
         )
     except (DataSpecError, DatasetError, InputsChanged) as error:
         fail_lines(PROGRAM, [f"study {study!r}: {line}" for line in str(error).splitlines()])
-    log.info("prepared in %.0f s; data: %s (tasks %s; %d files pinned by digest)", time.perf_counter() - started,
-             env.data.source, ", ".join(env.tasks), len(env.inputs))
+    assert env.data is not None, "prepare_environment records the data it read"
+    log.info(
+        "prepared in %.0f s; data: %s (tasks %s; %d files pinned by digest)",
+        time.perf_counter() - started,
+        env.data.source,
+        ", ".join(env.tasks),
+        len(env.inputs),
+    )
     engine = make_engine(storage)
     init_schema(engine)
     study_obj = optuna.create_study(
@@ -280,7 +336,11 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     log.info("search space: %s (methods %s)", space.source, ", ".join(objective.defaults.space.methods))
     if not pinned:
         if study_obj.trials:
-            log.info("study %r had no data digests (launched before they were recorded): pinned it to the %d files read here", study, len(env.inputs))
+            log.info(
+                "study %r had no data digests (launched before they were recorded): pinned it to the %d files read here",
+                study,
+                len(env.inputs),
+            )
         study_obj.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
     if not study_obj.trials:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())
@@ -295,7 +355,8 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
             for start in starts:
                 study_obj.enqueue_trial(start.params, user_attrs={WARM_START_ATTR: start.name})
             log.info(
-                "warm starts (the paper's configurations at their relative sizes on %s): %s", backbone,
+                "warm starts (the paper's configurations at their relative sizes on %s): %s",
+                backbone,
                 ", ".join(f"{s.name} {s.trainable_pct:.2f}% (target {s.target_pct:.2f}%)" for s in starts) or "none",
             )
             if skipped:
@@ -352,7 +413,7 @@ def _resumed_settings(storage: str, study: str, requested):
     from search.study_settings import SETTINGS_ATTR, StudySettings
     from storage.urls import is_sqlite, sqlite_path
 
-    if is_sqlite(storage) and (sqlite_path(storage) is None or not sqlite_path(storage).exists()):
+    if is_sqlite(storage) and ((path := sqlite_path(storage)) is None or not path.exists()):
         # No database yet (a first run: the data directory may not exist either), so no study
         # to resume; opening one here would try to create the file before its folder.
         return requested
@@ -363,12 +424,26 @@ def _resumed_settings(storage: str, study: str, requested):
         return requested
     if stored is None:
         return requested
-    searched = ("budget", "backbone", "tasks", "seed", "steps", "sampler", "space_yaml", "count_clip", "objectives", "random_init", "rungs", "data")
+    searched = (
+        "budget",
+        "backbone",
+        "tasks",
+        "seed",
+        "steps",
+        "sampler",
+        "space_yaml",
+        "count_clip",
+        "objectives",
+        "random_init",
+        "rungs",
+        "data",
+    )
     ignored = [name for name in searched if getattr(requested, name) != getattr(stored, name)]
     if ignored:
         log.warning(
-            "study %r exists: resuming it with its stored settings; the command line's %s ignored "
-            "(start a new --study to change them)", study, ", ".join(ignored),
+            "study %r exists: resuming it with its stored settings; the command line's %s ignored (start a new --study to change them)",
+            study,
+            ", ".join(ignored),
         )
     return dataclasses.replace(stored, target_trials=requested.target_trials)
 
@@ -380,7 +455,7 @@ def _pinned_inputs(storage: str, study: str) -> dict[str, str] | None:
     from search.study_settings import INPUTS_ATTR
     from storage.urls import is_sqlite, sqlite_path
 
-    if is_sqlite(storage) and (sqlite_path(storage) is None or not sqlite_path(storage).exists()):
+    if is_sqlite(storage) and ((path := sqlite_path(storage)) is None or not path.exists()):
         return None
     try:
         stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(INPUTS_ATTR)

@@ -14,6 +14,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import optuna
 import torch
@@ -42,7 +43,12 @@ WARM_START_ATTR = "warm_start"  # the run preset a warm-start trial stands for
 
 
 # Every objective a study can optimise, with its direction; score and trainable % come first.
-OBJECTIVES = {"score": "maximize", "trainable_pct": "minimize", "train_time": "minimize", "peak_memory": "minimize"}
+OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {
+    "score": "maximize",
+    "trainable_pct": "minimize",
+    "train_time": "minimize",
+    "peak_memory": "minimize",
+}
 
 
 class Objective:
@@ -101,7 +107,9 @@ class Objective:
         violation = self._violation(trial, params)
         trial.set_constraint(CONSTRAINT_KEY, violation)
         if violation > 0:
-            reason = f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
+            reason = (
+                f"{params.trainable:,} trainable parameters ({params.trainable_pct:.2f}%) exceed the budget of {self.budget.describe()}"
+            )
             row.write(TrialStatus.INFEASIBLE, error=reason)
             tqdm.write(f"trial {trial.number}: infeasible, not trained: {reason}")
             return self._values(0.0, params, 0.0, 0.0)
@@ -146,7 +154,9 @@ class Objective:
         # them there); before schema version 2 the loss curve went to the trial's "loss_curve".
         row.write(
             TrialStatus.COMPLETE,
-            score=outcome.score, task_scores=outcome.task_scores, train_seconds=outcome.train_seconds,
+            score=outcome.score,
+            task_scores=outcome.task_scores,
+            train_seconds=outcome.train_seconds,
             **outcome_fields(outcome, config.training.steps, started),
         )
         tqdm.write(
@@ -162,14 +172,17 @@ class Objective:
     def _violation(self, trial: optuna.Trial, params: ParameterCount) -> float:
         if trial.user_attrs.get(REFERENCE_ATTR) or self.budget.allows(params):
             return 0.0
-        allowed = self.budget.fraction * params.total if self.budget.fraction is not None else self.budget.count
+        if self.budget.fraction is not None:
+            allowed: float = self.budget.fraction * params.total
+        else:
+            assert self.budget.count is not None  # a Budget sets exactly one of fraction and count
+            allowed = self.budget.count
         return (params.trainable - allowed) / params.total
 
     def input_identity(self) -> dict:
         if self._inputs is None:
             self._inputs = data_identity(self.env)
         return self._inputs
-
 
 
 class _TrialRow:

@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default=None, help="run preset, e.g. single-adapter (see --list)")
     parser.add_argument("--list", action="store_true", help="list the run presets and backbones, then exit")
     parser.add_argument(
-        "--space", action="store_true",
+        "--space",
+        action="store_true",
         help="print the default search space as YAML (every PETL method's search block): a template for search.launch --space FILE",
     )
     parser.add_argument("--tasks", default=None, help="comma-separated task names (default: the paper's four)")

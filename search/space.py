@@ -17,6 +17,7 @@ from models.config import SharingMode, TrainingConfig, TrialConfig
 from models.petl import get_method
 from search.space_file import SearchSpace, load_space
 
+
 @dataclass(frozen=True)
 class SpaceDefaults:
     """What every trial of a study shares, and the space it searches."""
@@ -46,9 +47,7 @@ def config_from_point(point: Mapping[str, Any], defaults: SpaceDefaults) -> Tria
     """The `TrialConfig` of a sampled point (see `SearchSpace.sample`)."""
     method = point["method"]
     spec = get_method(method)
-    learning_rate = point.get("learning_rate") or base_learning_rate(method, defaults.backbone) * point.get(
-        "learning_rate_scale", 1.0
-    )
+    learning_rate = point.get("learning_rate") or base_learning_rate(method, defaults.backbone) * point.get("learning_rate_scale", 1.0)
     training = dataclasses.replace(
         defaults.training,
         learning_rate=float(learning_rate),

@@ -213,7 +213,9 @@ def load_space(path: Path | str | None = None) -> SearchSpace:
     """
     if path is None:
         data = default_space_data()
-        return dataclasses.replace(parse_space(data, DEFAULT_SPACE_SOURCE), text=yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+        return dataclasses.replace(
+            parse_space(data, DEFAULT_SPACE_SOURCE), text=yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+        )
     path = Path(path)
     source = str(path)
     try:
@@ -237,8 +239,10 @@ def default_space_data() -> dict[str, Any]:
 
 def _plain(block: Mapping[str, Any]) -> dict[str, Any]:
     # YAML-ready copies: the specs hold lists and dicts that a caller must not mutate.
-    return {key: list(value) if isinstance(value, (list, tuple)) else dict(value) if isinstance(value, Mapping) else value
-            for key, value in block.items()}
+    return {
+        key: list(value) if isinstance(value, (list, tuple)) else dict(value) if isinstance(value, Mapping) else value
+        for key, value in block.items()
+    }
 
 
 def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:
@@ -370,4 +374,3 @@ def _check_parameter(method: str, key: str, parameter: Parameter, problems: list
                 problems.extend(f"{where}: value {value!r}: {p}" for p in error.problems)
             except TypeError as error:
                 problems.append(f"{where}: value {value!r} has the wrong type ({error})")
-

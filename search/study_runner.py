@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import Any, Callable
 
 import optuna
 from sqlalchemy import Engine
@@ -46,12 +47,18 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
 
 def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> Objective:
     return Objective(
-        env, study_defaults(settings, env), parse_budget(settings.budget), engine, study_name,
-        count_clip=settings.count_clip, objectives=settings.objectives, fidelity=Fidelity(rungs=settings.rungs),
+        env,
+        study_defaults(settings, env),
+        parse_budget(settings.budget),
+        engine,
+        study_name,
+        count_clip=settings.count_clip,
+        objectives=settings.objectives,
+        fidelity=Fidelity(rungs=settings.rungs),
     )
 
 
-def run_until_target(study: optuna.Study, objective: Objective, target: int, time_limit: float | None) -> int:
+def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any], target: int, time_limit: float | None) -> int:
     """Train trials until the study (all its workers together) has `target` trained ones
     and no retry of a failed trial is left queued.
 

@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None, help="benchmark, backbones and features (default ./data)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default <data-dir>/runs/<recipe name>)")
     parser.add_argument(
-        "--data-root", type=Path, default=None, metavar="DIR",
+        "--data-root",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="where this machine keeps the folder of the study's data file, when not where the study was launched",
     )
     return parser
@@ -73,7 +76,9 @@ def _report(recipe: dict, run: RecipeRun) -> None:
     metrics = run.metrics
     expected = (recipe.get("expected") or {}).get("score")
     expected_text = f" (search measured {expected:.1f})" if isinstance(expected, (int, float)) else ""
-    print(f"validation score {_text(metrics['score'])}{expected_text}; {metrics['trainable_params']:,} trainable parameters ({metrics['trainable_pct']:.2f}%)")
+    print(
+        f"validation score {_text(metrics['score'])}{expected_text}; {metrics['trainable_params']:,} trainable parameters ({metrics['trainable_pct']:.2f}%)"
+    )
     for split in ("val", "test"):
         if metrics[split]:
             print(f"  {split}: " + ", ".join(f"{name} {score:.1f}" for name, score in metrics[split].items()))

@@ -115,4 +115,3 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
         },
         "learning_curve": learning_curve(outcome.losses, LOSS_WINDOW, steps, outcome.evaluations),
     }
-

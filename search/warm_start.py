@@ -32,8 +32,8 @@ def warm_start_order() -> tuple[str, ...]:
     """The paper's configurations, strongest first (PAPER.md §6: each preset's
     `warm_start_rank`), so a short study trains the most informative ones; full fine-tuning is
     the reference trial and not a warm start."""
-    ranked = [preset for preset in RUN_PRESETS.values() if preset.warm_start_rank is not None]
-    return tuple(preset.name for preset in sorted(ranked, key=lambda preset: preset.warm_start_rank))
+    ranked = [(preset.warm_start_rank, preset.name) for preset in RUN_PRESETS.values() if preset.warm_start_rank is not None]
+    return tuple(name for _, name in sorted(ranked, key=lambda pair: pair[0]))
 
 
 # A preset whose own sizes the space cannot reach aims at the paper's single adapter.
@@ -142,7 +142,7 @@ def _target(name: str, preset: RunPreset, space: SearchSpace, measure: Measure, 
     if preset.paper_trainable_pct is not None:
         return preset.paper_trainable_pct
     sibling = preset.size_sibling
-    if sibling in chosen:
+    if sibling is not None and sibling in chosen:
         params = space.fixed_params(preset.method, {**_values(preset), **chosen[sibling]})
         if params is not None:
             return measure(params).trainable_pct

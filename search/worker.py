@@ -36,25 +36,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--study", required=True, help="name of a study started by search.launch")
     parser.add_argument(
-        "--storage", default=None,
+        "--storage",
+        default=None,
         help=f"the study's SQLAlchemy URL, shared by every worker (default ${STORAGE_ENV}, which keeps a password out of ps)",
     )
-    parser.add_argument("--data-dir", type=Path, default=None, help="this worker's benchmark, backbones and features (default ./data or $VLPETL_DATA_DIR)")
     parser.add_argument(
-        "--data-root", type=Path, default=None, metavar="DIR",
+        "--data-dir", type=Path, default=None, help="this worker's benchmark, backbones and features (default ./data or $VLPETL_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="where this machine keeps the study's data folder (the data file's folder at launch), when elsewhere; "
         "the study's files are compared by content before any trial",
     )
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
-    parser.add_argument("--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no final summary (for workers started by search.launch --workers)")
     parser.add_argument(
-        "--threads", type=int, default=0,
+        "--threads",
+        type=int,
+        default=0,
         help="torch threads for this worker (default 0: torch's choice, every core); several workers on one "
         "machine run faster with cores / workers each",
     )
     parser.add_argument(
-        "--wait", type=float, default=0, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
         help="wait up to this long for the database and the study to appear (default 0: fail at once)",
     )
     return parser

@@ -111,14 +111,9 @@ def make_readonly_engine(url: str) -> Engine:
         return engine
     path = sqlite_path(url)
     if path is None:
-        raise StorageURLError(
-            f"Read-only storage needs a SQLite file, but got {redact(url)!r}; "
-            f"write 'sqlite:///path/to/studies.db'."
-        )
+        raise StorageURLError(f"Read-only storage needs a SQLite file, but got {redact(url)!r}; write 'sqlite:///path/to/studies.db'.")
     if not path.is_file():
-        raise FileNotFoundError(
-            f"No study database at {path}; run a search first, or pass the right --storage URL."
-        )
+        raise FileNotFoundError(f"No study database at {path}; run a search first, or pass the right --storage URL.")
     uri = f"file:{quote(path.as_posix())}?mode=ro"
 
     def connect() -> sqlite3.Connection:

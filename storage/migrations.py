@@ -79,8 +79,7 @@ def _v1_to_v2(conn: Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
-        "trial_results gains peak_memory_mb, param_breakdown, timings, learning_curve, "
-        "environment, worker and weights_path",
+        "trial_results gains peak_memory_mb, param_breakdown, timings, learning_curve, environment, worker and weights_path",
         _v1_to_v2,
     ),
 )
@@ -118,9 +117,7 @@ def upgrade(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
-            version = conn.execute(
-                select(SchemaMeta.version).where(SchemaMeta.id == 1).with_for_update()
-            ).scalar_one_or_none()
+            version = conn.execute(select(SchemaMeta.version).where(SchemaMeta.id == 1).with_for_update()).scalar_one_or_none()
             if version is None:
                 raise SchemaVersionError(
                     f"The database at {shown!r} has {TrialResult.__tablename__} but no schema version "

@@ -6,10 +6,10 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy import CursorResult, Engine, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,10 +92,7 @@ def _check(r: TrialRecord) -> list[str]:
     if r.total_params <= 0:
         problems.append(f"total_params must be > 0, but got {r.total_params}")
     if not 0 <= r.trainable_params <= max(r.total_params, 0):
-        problems.append(
-            "0 <= trainable_params <= total_params must hold, but got "
-            f"({r.trainable_params=}, {r.total_params=})"
-        )
+        problems.append(f"0 <= trainable_params <= total_params must hold, but got ({r.trainable_params=}, {r.total_params=})")
     if not _finite(r.score):
         problems.append(f"score must be a finite number or None, but got {r.score!r}")
     if r.status == TrialStatus.COMPLETE and r.score is None:
@@ -105,10 +102,7 @@ def _check(r: TrialRecord) -> list[str]:
     if r.task_scores is not None and not all(_finite(v) for v in r.task_scores.values()):
         problems.append(f"task_scores values must be finite numbers, but got {r.task_scores!r}")
     if r.finished_at is not None and r.finished_at.tzinfo is None:
-        problems.append(
-            f"finished_at must be timezone-aware, but got {r.finished_at!r}; "
-            "use datetime.now(datetime.UTC)"
-        )
+        problems.append(f"finished_at must be timezone-aware, but got {r.finished_at!r}; use datetime.now(datetime.UTC)")
     if not _finite(r.peak_memory_mb) or (r.peak_memory_mb is not None and r.peak_memory_mb < 0):
         problems.append(f"peak_memory_mb must be a finite number >= 0 or None, but got {r.peak_memory_mb!r}")
     if r.timings is not None and not all(v is not None and _finite(v) and v >= 0 for v in r.timings.values()):
@@ -208,9 +202,7 @@ def load_results(engine: Engine, study_name: str | None = None) -> pd.DataFrame:
     rows = retry_on_disconnect(lambda: _read_rows(engine, study_name), "load results")
     # Column by column, so None stays None in object columns (pandas would
     # otherwise infer a string dtype and turn None into NaN).
-    return pd.DataFrame(
-        {c: pd.Series([row[c] for row in rows], dtype=RESULT_DTYPES[c]) for c in RESULT_COLUMNS}
-    )
+    return pd.DataFrame({c: pd.Series([row[c] for row in rows], dtype=RESULT_DTYPES[c]) for c in RESULT_COLUMNS})
 
 
 def _read_rows(engine: Engine, study_name: str | None) -> list[dict[str, Any]]:
@@ -256,7 +248,8 @@ def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason
 
     def write() -> bool:
         with session_scope(engine) as session:
-            return session.execute(statement).rowcount > 0
+            # An UPDATE's result is a CursorResult (Session.execute is typed for any statement).
+            return cast(CursorResult[Any], session.execute(statement)).rowcount > 0
 
     # Idempotent: a repeat after a dropped connection sets the same values.
     return retry_on_disconnect(write, f"mark trial {trial_number} of study {study_name!r} failed")

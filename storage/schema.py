@@ -59,10 +59,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(
-                f"Timestamps must be timezone-aware, but got the naive {value!r}; "
-                f"use datetime.now(datetime.UTC)."
-            )
+            raise ValueError(f"Timestamps must be timezone-aware, but got the naive {value!r}; use datetime.now(datetime.UTC).")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -86,14 +83,15 @@ _STATUSES = ", ".join(f"'{s.value}'" for s in TrialStatus)
 def _sql_type(column: ResultColumn) -> TypeEngine[Any]:
     if column.kind is Kind.TEXT:
         return String(column.max_length) if column.max_length else Text()
-    return {
+    types: dict[Kind, TypeEngine[Any]] = {
         Kind.INT: Integer(),
         Kind.COUNT: BigInteger(),  # T5-large-sized totals approach the 32-bit limit
         Kind.FLOAT: Float(),
         # none_as_null: a missing task_scores is SQL NULL, not the JSON text 'null'.
         Kind.JSON: JSON(none_as_null=True),
         Kind.TIME: UTCDateTime(),
-    }[column.kind]
+    }
+    return types[column.kind]
 
 
 def _column(column: ResultColumn) -> Column[Any]:

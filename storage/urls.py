@@ -65,16 +65,13 @@ def _accepted() -> str:
 
 def _parse(url: str) -> URL:
     if not isinstance(url, str) or not url.strip():
-        raise StorageURLError(
-            f"Storage URL must be a non-empty string, but got {url!r}; {_accepted()}."
-        )
+        raise StorageURLError(f"Storage URL must be a non-empty string, but got {url!r}; {_accepted()}.")
     try:
         return make_url(url.strip())
     except (ArgumentError, ValueError) as exc:
         # The message must not echo the URL: it may hold a password.
         raise StorageURLError(
-            f"Storage URL could not be parsed ({exc.__class__.__name__}); "
-            f"expected 'dialect[+driver]://...', {_accepted()}."
+            f"Storage URL could not be parsed ({exc.__class__.__name__}); expected 'dialect[+driver]://...', {_accepted()}."
         ) from None
 
 
@@ -98,13 +95,11 @@ def validate_storage_url(url: str) -> str:
     shown = redact(url)
     if backend == "postgres":
         raise StorageURLError(
-            f"Storage URL {shown!r} uses the scheme 'postgres', which SQLAlchemy "
-            f"does not accept; write 'postgresql://' instead."
+            f"Storage URL {shown!r} uses the scheme 'postgres', which SQLAlchemy does not accept; write 'postgresql://' instead."
         )
     if backend not in ("sqlite", "postgresql"):
         raise StorageURLError(
-            f"Storage URL {shown!r} uses the backend {backend!r}, but only sqlite "
-            f"and postgresql are supported; {_accepted()}."
+            f"Storage URL {shown!r} uses the backend {backend!r}, but only sqlite and postgresql are supported; {_accepted()}."
         )
     if driver in _ASYNC_DRIVERS:
         raise StorageURLError(
@@ -163,9 +158,7 @@ def sqlite_path(url: str) -> Path | None:
     """
     parsed = _parse(url)
     if parsed.get_backend_name() != "sqlite":
-        raise StorageURLError(
-            f"Expected a SQLite URL, but got {redact(url)!r}; write 'sqlite:///path'."
-        )
+        raise StorageURLError(f"Expected a SQLite URL, but got {redact(url)!r}; write 'sqlite:///path'.")
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         # 'file:' URIs are SQLite's own syntax; treat them as not-a-plain-path.

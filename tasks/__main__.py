@@ -61,9 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
-    export = commands.add_parser(
-        "export-jsonl", help="write one task as generic JSONL files plus its images", allow_abbrev=False
-    )
+    export = commands.add_parser("export-jsonl", help="write one task as generic JSONL files plus its images", allow_abbrev=False)
     # --task is checked by check_export_args, not argparse choices, for a one-line error.
     export.add_argument("--task", required=True, help=f"the task to export: {', '.join(EXPORT_TASKS)}")
     export.add_argument("--out", type=Path, required=True, help="a new or empty folder to write")
@@ -71,8 +69,7 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
         "--benchmark",
         type=Path,
         default=None,
-        help=f"benchmark root to read (default: the generated benchmark under ${DATA_DIR_ENV} or ./data, "
-        "generated first when missing)",
+        help=f"benchmark root to read (default: the generated benchmark under ${DATA_DIR_ENV} or ./data, generated first when missing)",
     )
     export.add_argument("--seed", type=int, default=None, help="seed of the default benchmark (default 0)")
     export.add_argument("--max-examples", type=int, default=None, help="keep the first N examples of each split")

@@ -64,9 +64,7 @@ def read_jsonl(path: Path) -> list[Any]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise DatasetError(
-                f"{path} line {number} is not valid JSON ({err}); every line must be one JSON object."
-            ) from err
+            raise DatasetError(f"{path} line {number} is not valid JSON ({err}); every line must be one JSON object.") from err
     return records
 
 
@@ -98,9 +96,7 @@ def check_record(record: Any, where: str, fields: dict[str, Check]) -> dict[str,
     missing = [k for k in fields if k not in record]
     if missing:
         raise DatasetError(f"{where} lacks required key(s) {missing}; every record needs {list(fields)}.")
-    problems = [
-        f"{key} must be {rule}, got {record[key]!r}" for key, (rule, ok) in fields.items() if not ok(record[key])
-    ]
+    problems = [f"{key} must be {rule}, got {record[key]!r}" for key, (rule, ok) in fields.items() if not ok(record[key])]
     if problems:
         raise DatasetError(f"{where} is malformed: " + "; ".join(problems) + ".")
     return record

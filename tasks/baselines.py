@@ -41,16 +41,11 @@ def majority_answer(train: Sequence[VQAExample] | Sequence[QAExample]) -> str:
     """
     counts = Counter(_top_answer(ex) for ex in train if ex.label)
     if not counts:
-        raise ValueError(
-            f"none of the {len(train)} training examples has a label; "
-            "pass a labelled training split."
-        )
+        raise ValueError(f"none of the {len(train)} training examples has a label; pass a labelled training split.")
     return min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
 
 
-def majority_baseline_accuracy(
-    train: Sequence[VQAExample], evaluation: Sequence[VQAExample]
-) -> float:
+def majority_baseline_accuracy(train: Sequence[VQAExample], evaluation: Sequence[VQAExample]) -> float:
     """Official VQA accuracy (0-100) of always predicting :func:`majority_answer`.
 
     Args:

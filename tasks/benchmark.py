@@ -138,9 +138,7 @@ class BenchmarkSizes:
         return out
 
 
-def generate_benchmark(
-    root: Path, seed: int = 0, sizes: BenchmarkSizes | None = None, image_size: int = 64
-) -> Path:
+def generate_benchmark(root: Path, seed: int = 0, sizes: BenchmarkSizes | None = None, image_size: int = 64) -> Path:
     """Write the mini-VL benchmark to ``root``, or reuse an identical one.
 
     Built in a temporary sibling directory and renamed into place when
@@ -161,7 +159,7 @@ def generate_benchmark(
             did not write.
     """
     sizes = sizes if sizes is not None else BenchmarkSizes()
-    problems = [] if isinstance(sizes, BenchmarkSizes) else [f"sizes must be a BenchmarkSizes, got {sizes!r}"]
+    problems: list[str] = [] if isinstance(sizes, BenchmarkSizes) else [f"sizes must be a BenchmarkSizes, got {sizes!r}"]
     problems += sizes.problems() if not problems else []
     if not isinstance(seed, int) or isinstance(seed, bool):
         problems.append(f"seed must be an int, but got {seed!r}")
@@ -170,9 +168,7 @@ def generate_benchmark(
     if problems:
         raise ValueError("invalid generate_benchmark arguments: " + "; ".join(problems) + ".")
     manifest = _manifest(seed, sizes, image_size)
-    return build_dataset(
-        Path(root), manifest, GENERATOR, lambda out: _Writer(out, manifest).write(), lambda r: _is_complete(r, manifest)
-    )
+    return build_dataset(Path(root), manifest, GENERATOR, lambda out: _Writer(out, manifest).write(), lambda r: _is_complete(r, manifest))
 
 
 def _manifest(seed: int, sizes: BenchmarkSizes, image_size: int) -> dict[str, Any]:
@@ -213,9 +209,10 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
         return False
     sizes = manifest["sizes"]
     n_frames = sum(sizes["videos"].values()) * sizes["frames_per_video"]
-    return sum(1 for _ in (root / "images").glob("*.png")) == sum(sizes["images"].values()) and sum(
-        1 for _ in (root / "videos").glob("*/frame_*.png")
-    ) == n_frames
+    return (
+        sum(1 for _ in (root / "images").glob("*.png")) == sum(sizes["images"].values())
+        and sum(1 for _ in (root / "videos").glob("*/frame_*.png")) == n_frames
+    )
 
 
 def _scene_json(scene: Scene) -> list[list[Any]]:
@@ -269,7 +266,8 @@ class _Writer:
         gqa = []
         for n, (image_id, img_id, scene) in enumerate(pool):
             add_vqa_records(vqa, scene, self.rng("vqa", split, n), image_id, img_id, self.sizes["vqa_questions_per_image"])
-            rng, asked = self.rng("gqa", split, n), set()
+            rng = self.rng("gqa", split, n)
+            asked: set = set()
             for k in range(self.sizes["gqa_questions_per_image"]):
                 spec = ask_gqa(scene, rng, exclude=frozenset(asked))
                 asked.add(spec.question)
@@ -310,9 +308,7 @@ class _Writer:
             )
         write_json(self.out / "nlvr" / f"{name}.json", records)
 
-    def _nlvr2_statement(
-        self, split: str, k: int, pool: list[tuple[int, str, Scene]], template: str, label: bool
-    ) -> tuple[str, str, str]:
+    def _nlvr2_statement(self, split: str, k: int, pool: list[tuple[int, str, Scene]], template: str, label: bool) -> tuple[str, str, str]:
         """(img0, img1, statement) of statement k: a pair for which the template says `label`.
 
         The statement's words (colour, shape, side) are drawn once, from the same seed at every

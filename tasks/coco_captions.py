@@ -29,9 +29,7 @@ _FIELDS = {
     "split": (f"one of {list(_FILE_SPLITS)}", lambda v: v in _FILE_SPLITS),
     "sentences": (
         "a non-empty list of {'raw': <string>} objects",
-        lambda v: isinstance(v, list)
-        and bool(v)
-        and all(isinstance(s, dict) and isinstance(s.get("raw"), str) for s in v),
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(s, dict) and isinstance(s.get("raw"), str) for s in v),
     ),
 }
 
@@ -95,7 +93,5 @@ def load_caption_split(root: Path, split: str, images_dir: Path | None = None, f
             )
         )
     if not examples:
-        raise DatasetError(
-            f"{path} has no images in split {split!r}; an empty split cannot be trained or evaluated."
-        )
+        raise DatasetError(f"{path} has no images in split {split!r}; an empty split cannot be trained or evaluated.")
     return examples

@@ -78,9 +78,7 @@ def _images(record: dict, base: Path, where: str) -> tuple[tuple[str, ...], tupl
 def _kind(record: dict, where: str) -> str:
     targets = [k for k in ("answer", "answers", "captions") if k in record]
     if len(targets) != 1:
-        raise DatasetError(
-            f"{where} has target field(s) {targets}; give exactly one of 'answer', 'answers' or 'captions'."
-        )
+        raise DatasetError(f"{where} has target field(s) {targets}; give exactly one of 'answer', 'answers' or 'captions'.")
     return "caption" if targets == ["captions"] else "qa"
 
 
@@ -91,8 +89,7 @@ def _qa(record: dict, key: int | str, img_ids: tuple, paths: tuple, where: str) 
     choices = record.get("choices", [])
     if "choices" in record and (not _strings(choices) or any(a not in choices for a in answers)):
         raise DatasetError(
-            f"{where} has choices {choices!r} and answer(s) {answers!r}; choices must be a list of "
-            "strings that contains every answer."
+            f"{where} has choices {choices!r} and answer(s) {answers!r}; choices must be a list of strings that contains every answer."
         )
     counts = Counter(answers)
     return QAExample(

@@ -208,8 +208,10 @@ def generated_spec(task_names: tuple[str, ...], seed: int = 0) -> DataSpec:
     unknown = [name for name in task_names if name not in _GENERATED_PATHS]
     if unknown or not task_names:
         raise DataSpecError(
-            [f"tasks {unknown or '(none)'} are not tasks of the generated benchmark; choose from "
-             f"{', '.join(GENERATED_TASKS)}, or describe your own data with --data FILE"]
+            [
+                f"tasks {unknown or '(none)'} are not tasks of the generated benchmark; choose from "
+                f"{', '.join(GENERATED_TASKS)}, or describe your own data with --data FILE"
+            ]
         )
     tasks = tuple(TaskData(name, name, dict(_GENERATED_PATHS[name])) for name in task_names)
     return DataSpec(tasks, None, f"generated benchmark (seed {seed})", {"seed": seed})
@@ -258,7 +260,9 @@ def short_form(train: Path) -> DataSpec:
         problems.append(f"--data {str(train)!r} does not exist or is not a file; give a train.jsonl or a YAML data file")
     val = train.with_name("val.jsonl")
     if train.is_file() and not val.is_file():
-        problems.append(f"--data {str(train)!r}: no val.jsonl beside it ({val}); search trials are scored on it, so add it, or write a data file naming the splits")
+        problems.append(
+            f"--data {str(train)!r}: no val.jsonl beside it ({val}); search trials are scored on it, so add it, or write a data file naming the splits"
+        )
     if problems:
         raise DataSpecError(problems)
     folder = train.resolve().parent
@@ -378,7 +382,9 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"{key!r} is written twice (line {key_node.start_mark.line + 1}); each task name and key once",
+                None,
+                None,
+                f"{key!r} is written twice (line {key_node.start_mark.line + 1}); each task name and key once",
                 key_node.start_mark,
             )
         seen.add(key)

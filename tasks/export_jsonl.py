@@ -71,17 +71,13 @@ def check_export_args(task: str, out: Path, max_examples: int | None) -> None:
         raise ValueError(f"task {task!r} cannot be exported; choose one of {', '.join(EXPORT_TASKS)}.")
     if max_examples is not None and (type(max_examples) is not int or max_examples < 1):
         raise ValueError(
-            f"max examples {max_examples!r} is not a positive count; give at least 1, "
-            "or leave it out to export every example."
+            f"max examples {max_examples!r} is not a positive count; give at least 1, or leave it out to export every example."
         )
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out folder {out} is a file; an export needs a new or empty folder, so pass another path.")
     if out.is_dir() and any(out.iterdir()):
-        raise ValueError(
-            f"out folder {out} is not empty; an export needs a new or empty folder, so pass another "
-            "path or empty this one."
-        )
+        raise ValueError(f"out folder {out} is not empty; an export needs a new or empty folder, so pass another path or empty this one.")
 
 
 def export_jsonl(benchmark_root: Path, task: str, out: Path, max_examples: int | None = None) -> dict[str, Path]:

@@ -51,8 +51,7 @@ def load_gqa_split(root: Path, split: str, images_dir: Path | None = None, folde
         check_record(record, where, _FIELDS)
         if not record["label"]:
             raise DatasetError(
-                f"{where} (question_id={record['question_id']!r}) has an empty label; "
-                "GQA records need label {answer: 1.0}."
+                f"{where} (question_id={record['question_id']!r}) has an empty label; GQA records need label {{answer: 1.0}}."
             )
         check_unique(record["question_id"], seen, where, "question_id")
         examples.append(

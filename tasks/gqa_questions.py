@@ -92,9 +92,7 @@ def _ask_relate(scene: Scene, rng: random.Random) -> GQASpec | None:
     if not options:
         return None
     target, relation, ref_desc, attr = options[rng.randrange(len(options))]
-    return GQASpec(
-        "relate", f"what {attr} is the object {relation} the {ref_desc}?", getattr(target, _ATTRIBUTES[attr])
-    )
+    return GQASpec("relate", f"what {attr} is the object {relation} the {ref_desc}?", getattr(target, _ATTRIBUTES[attr]))
 
 
 def _clear_pairs(scene: Scene, axis_relations: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -157,9 +155,7 @@ def _ask_compare(scene: Scene, rng: random.Random) -> GQASpec | None:
 
 def _ask_query(scene: Scene, rng: random.Random) -> GQASpec:
     attr = rng.choice(sorted(_ATTRIBUTES))
-    options = [
-        (o, d) for o in scene.objects if (d := describe_uniquely(scene, o, avoid=_ATTRIBUTES[attr])) is not None
-    ]
+    options = [(o, d) for o in scene.objects if (d := describe_uniquely(scene, o, avoid=_ATTRIBUTES[attr])) is not None]
     if options:
         obj, description = options[rng.randrange(len(options))]
         return GQASpec("query", f"what {attr} is the {description}?", getattr(obj, _ATTRIBUTES[attr]))
@@ -207,6 +203,4 @@ def ask_gqa(scene: Scene, rng: random.Random, exclude: frozenset[str] = frozense
             spec = _ask_query(scene, rng)
         if spec.question not in exclude:
             return spec
-    raise RuntimeError(
-        f"could not draw a new GQA question after 50 tries ({len(exclude)} already asked); ask fewer per image."
-    )
+    raise RuntimeError(f"could not draw a new GQA question after 50 tries ({len(exclude)} already asked); ask fewer per image.")

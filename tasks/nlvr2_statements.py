@@ -85,9 +85,7 @@ def candidate_statements(left: Scene, right: Scene, rng: random.Random) -> list[
     return [template(left, right, rng) for template in TEMPLATES.values()]
 
 
-def make_statement(
-    left: Scene, right: Scene, rng: random.Random, truth: bool, template: str | None = None
-) -> str | None:
+def make_statement(left: Scene, right: Scene, rng: random.Random, truth: bool, template: str | None = None) -> str | None:
     """A statement about the pair whose truth value is ``truth``, or None.
 
     Only the template's parameters are redrawn (a few times) until the truth value

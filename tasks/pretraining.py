@@ -70,9 +70,7 @@ def _benchmark_exclusions(root: Path) -> tuple[set[tuple], set[str]]:
     return scenes, pixels
 
 
-def pretraining_corpus(
-    seed: int = 0, n: int = 1000, image_size: int = 64, exclude_root: Path | None = None
-) -> list[PretrainingPair]:
+def pretraining_corpus(seed: int = 0, n: int = 1000, image_size: int = 64, exclude_root: Path | None = None) -> list[PretrainingPair]:
     """Draw ``n`` image-caption pairs, disjoint from every downstream split.
 
     Args:

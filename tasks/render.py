@@ -75,8 +75,7 @@ def render_objects(objects: Sequence[SceneObject], size: int = 64) -> Image.Imag
     """
     if size < _MIN_IMAGE_SIZE:
         raise ValueError(
-            f"image size must be at least {_MIN_IMAGE_SIZE} px so small objects stay "
-            f"visible, but got size={size}; pass a larger size."
+            f"image size must be at least {_MIN_IMAGE_SIZE} px so small objects stay visible, but got size={size}; pass a larger size."
         )
     image = Image.new("RGB", (size, size), BACKGROUND_RGB)
     draw = ImageDraw.Draw(image)

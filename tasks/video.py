@@ -46,9 +46,7 @@ _CAPTION_FIELDS = {
     "clip_id": ID,
     "descs": (
         "a non-empty list of {'desc': <string>} objects",
-        lambda v: isinstance(v, list)
-        and bool(v)
-        and all(isinstance(d, dict) and isinstance(d.get("desc"), str) for d in v),
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(d, dict) and isinstance(d.get("desc"), str) for d in v),
     ),
 }
 
@@ -60,6 +58,8 @@ def _is_number(v: Any) -> bool:
 def _parse_ts(value: Any, where: str) -> tuple[float, float] | None:
     if value is None:
         return None
+    start: float | None
+    end: float | None
     if isinstance(value, str):
         parts = value.split("-")
         try:
@@ -71,9 +71,7 @@ def _parse_ts(value: Any, where: str) -> tuple[float, float] | None:
     else:
         start = end = None
     if start is None or end is None or not start <= end:
-        raise DatasetError(
-            f"{where} has ts={value!r}; ts must be [start, end] or \"start-end\" in seconds with start <= end."
-        )
+        raise DatasetError(f'{where} has ts={value!r}; ts must be [start, end] or "start-end" in seconds with start <= end.')
     return start, end
 
 
@@ -120,7 +118,6 @@ def _layout(root: Path, task: str, folder, videos_dir, features_dir) -> tuple[Pa
     )
 
 
-
 def load_video_qa_split(
     root: Path, task: str, split: str, folder: Path | None = None, videos_dir: Path | None = None, features_dir: Path | None = None
 ) -> list[VideoQAExample]:
@@ -146,11 +143,12 @@ def load_video_qa_split(
     path, records = _records(folder, split)
     subtitles_path = folder / "subtitles.jsonl"
     subtitles = _subtitles(subtitles_path, required=True)
-    examples, seen = [], set()
+    examples: list = []
+    seen: set = set()
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
         check_record(record, where, _QA_FIELDS)
-        choices = []
+        choices: list = []
         while f"a{len(choices)}" in record and len(choices) < _MAX_CHOICES:
             choices.append(record[f"a{len(choices)}"])
         idx = record["answer_idx"]
@@ -202,7 +200,8 @@ def load_video_caption_split(
     folder, videos_dir, features_dir = _layout(root, task, folder, videos_dir, features_dir)
     path, records = _records(folder, split)
     subtitles = _subtitles(folder / "subtitles.jsonl", required=False)
-    examples, seen = [], set()
+    examples: list = []
+    seen: set = set()
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
         check_record(record, where, _CAPTION_FIELDS)
@@ -238,9 +237,7 @@ def load_video_features(path: Path) -> np.ndarray:
             names = list(data.files)
             name = "features" if "features" in names else (names[0] if len(names) == 1 else None)
             if name is None:
-                raise DatasetError(
-                    f"{path} holds arrays {names} but none named 'features'; store the frame features as 'features'."
-                )
+                raise DatasetError(f"{path} holds arrays {names} but none named 'features'; store the frame features as 'features'.")
             array = data[name]
     except (OSError, ValueError) as err:
         raise DatasetError(f"{path} is not a readable .npz file ({err}); re-extract the features.") from err

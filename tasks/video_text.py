@@ -96,9 +96,7 @@ def ask_video(clip: VideoClip, rng: random.Random, pointed: SceneObject | None, 
     kind = rng.choice(QUESTION_KINDS)
     if kind == "subtitle" and pointed is not None:
         motion = clip.motions[clip.scene.objects.index(pointed)]
-        return _five_way(
-            rng, kind, f"which way does the shape {speaker} points out move?", _MOTION_WORDS[motion], _direction_pool()
-        )
+        return _five_way(rng, kind, f"which way does the shape {speaker} points out move?", _MOTION_WORDS[motion], _direction_pool())
     if kind == "mover":
         movers = clip.movers()
         obj, direction = movers[rng.randrange(len(movers))]
@@ -114,9 +112,7 @@ def ask_video(clip: VideoClip, rng: random.Random, pointed: SceneObject | None, 
         n = len(clip.movers())
         return _five_way(rng, "count", "how many objects move?", _COUNT_CHOICES[n - 1], list(_COUNT_CHOICES))
     obj, motion, description = options[rng.randrange(len(options))]
-    return _five_way(
-        rng, "direction", f"which way does the {description} move?", _MOTION_WORDS[motion], _direction_pool()
-    )
+    return _five_way(rng, "direction", f"which way does the {description} move?", _MOTION_WORDS[motion], _direction_pool())
 
 
 def question_kind(question: str) -> str | None:
@@ -144,8 +140,11 @@ def caption_clip(clip: VideoClip, rng: random.Random, n: int = 5) -> list[str]:
         text = " and ".join(parts)
         style = rng.randrange(3)
         if style == 1 and still:
-            text += " while " + " and ".join(object_phrase(o, with_size) for o in still) + " " + (
-                "stays still" if len(still) == 1 else "stay still"
+            text += (
+                " while "
+                + " and ".join(object_phrase(o, with_size) for o in still)
+                + " "
+                + ("stays still" if len(still) == 1 else "stay still")
             )
         elif style == 2:
             text = rng.choice(("in this clip ", "in the video ", "here ")) + text

@@ -48,15 +48,11 @@ class VQAExample:
 
 def _read_json(path: Path) -> Any:
     if not path.is_file():
-        raise DatasetError(
-            f"{path} does not exist; generate the dataset or fix the root directory."
-        )
+        raise DatasetError(f"{path} does not exist; generate the dataset or fix the root directory.")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(
-            f"{path} is not valid UTF-8 JSON ({err}); regenerate or repair the file."
-        ) from err
+        raise DatasetError(f"{path} is not valid UTF-8 JSON ({err}); regenerate or repair the file.") from err
 
 
 def _image_path(images_dir: Path, img_id: str) -> Path | None:
@@ -72,9 +68,7 @@ def _check_record(record: Any, where: str) -> None:
         raise DatasetError(f"{where} must be a JSON object, but got {type(record).__name__}.")
     missing = [k for k in _REQUIRED_KEYS if k not in record]
     if missing:
-        raise DatasetError(
-            f"{where} lacks required key(s) {missing}; every record needs {list(_REQUIRED_KEYS)}."
-        )
+        raise DatasetError(f"{where} lacks required key(s) {missing}; every record needs {list(_REQUIRED_KEYS)}.")
     img_id, sent, qid, label = (record[k] for k in _REQUIRED_KEYS)
     problems = []
     if not isinstance(qid, int) or isinstance(qid, bool):
@@ -84,8 +78,7 @@ def _check_record(record: Any, where: str) -> None:
     if not isinstance(sent, str):
         problems.append(f"sent must be a string, got {sent!r}")
     if not isinstance(label, dict) or not all(
-        isinstance(a, str) and isinstance(s, (int, float)) and not isinstance(s, bool)
-        for a, s in label.items()
+        isinstance(a, str) and isinstance(s, (int, float)) and not isinstance(s, bool) for a, s in label.items()
     ):
         problems.append(f"label must map answer strings to numbers, got {label!r}")
     if problems:
@@ -105,8 +98,7 @@ def _raw_answers(path: Path) -> Mapping[int, tuple[str, ...]]:
             out[ann["question_id"]] = tuple(a["answer"] for a in ann["answers"])
         except (KeyError, TypeError) as err:
             raise DatasetError(
-                f"{path} annotation #{i} is malformed ({err!r}); it needs 'question_id' and "
-                "'answers': [{'answer': ...}, ...]."
+                f"{path} annotation #{i} is malformed ({err!r}); it needs 'question_id' and 'answers': [{{'answer': ...}}, ...]."
             ) from err
     return out
 
@@ -137,13 +129,9 @@ def load_vqa_split(root: Path, split: str, images_dir: Path | None = None, folde
     path = folder / f"karpathy_{split}.json"
     records = _read_json(path)
     if not isinstance(records, list):
-        raise DatasetError(
-            f"{path} must hold a JSON list of question records, got {type(records).__name__}."
-        )
+        raise DatasetError(f"{path} must hold a JSON list of question records, got {type(records).__name__}.")
     if not records:
-        raise DatasetError(
-            f"{path} holds no questions; an empty split cannot be trained or evaluated."
-        )
+        raise DatasetError(f"{path} holds no questions; an empty split cannot be trained or evaluated.")
     answers = _raw_answers(folder / f"v2_mscoco_{split}_annotations.json")
     examples, seen = [], set()
     for i, record in enumerate(records):

@@ -92,27 +92,16 @@ def _validate(seed: int, sizes: dict[str, int], questions_per_image: int, image_
         problems.append(f"seed must be an int, but got {seed!r}")
     for split, n in sizes.items():
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            problems.append(
-                f"n_{split}_images must be an int >= 1 (an empty split cannot be loaded), "
-                f"but got {n!r}"
-            )
-    if (
-        not isinstance(questions_per_image, int)
-        or not 1 <= questions_per_image <= MAX_QUESTIONS_PER_IMAGE
-    ):
-        problems.append(
-            f"questions_per_image must be an int in [1, {MAX_QUESTIONS_PER_IMAGE}], "
-            f"but got {questions_per_image!r}"
-        )
+            problems.append(f"n_{split}_images must be an int >= 1 (an empty split cannot be loaded), but got {n!r}")
+    if not isinstance(questions_per_image, int) or not 1 <= questions_per_image <= MAX_QUESTIONS_PER_IMAGE:
+        problems.append(f"questions_per_image must be an int in [1, {MAX_QUESTIONS_PER_IMAGE}], but got {questions_per_image!r}")
     if not isinstance(image_size, int) or image_size < 16:
         problems.append(f"image_size must be an int >= 16 pixels, but got {image_size!r}")
     if problems:
         raise ValueError("invalid generate_vqa arguments: " + "; ".join(problems) + ".")
 
 
-def _manifest(
-    seed: int, sizes: dict[str, int], questions_per_image: int, image_size: int
-) -> dict[str, Any]:
+def _manifest(seed: int, sizes: dict[str, int], questions_per_image: int, image_size: int) -> dict[str, Any]:
     # Every image gets exactly questions_per_image questions, so the counts are
     # known up front and the whole manifest can serve as the reuse key.
     return {
@@ -122,9 +111,7 @@ def _manifest(
         "image_size": image_size,
         "questions_per_image": questions_per_image,
         "sizes": dict(sizes),
-        "counts": {
-            split: {"images": n, "questions": n * questions_per_image} for split, n in sizes.items()
-        },
+        "counts": {split: {"images": n, "questions": n * questions_per_image} for split, n in sizes.items()},
     }
 
 
@@ -174,9 +161,7 @@ def _split_records(
 VQARecords = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
-def add_vqa_records(
-    records: VQARecords, scene: Scene, rng: random.Random, image_id: int, img_id: str, questions_per_image: int
-) -> None:
+def add_vqa_records(records: VQARecords, scene: Scene, rng: random.Random, image_id: int, img_id: str, questions_per_image: int) -> None:
     """Ask ``questions_per_image`` distinct questions about one image and append their records.
 
     Args:
@@ -214,10 +199,7 @@ def add_vqa_records(
                 # At least 5 of 10 annotators type the exact truth, so it is
                 # always the most common answer.
                 "multiple_choice_answer": spec.answer,
-                "answers": [
-                    {"answer": a.answer, "answer_confidence": a.confidence, "answer_id": i}
-                    for i, a in enumerate(raw, start=1)
-                ],
+                "answers": [{"answer": a.answer, "answer_confidence": a.confidence, "answer_id": i} for i, a in enumerate(raw, start=1)],
             }
         )
         questions.append({"question_id": question_id, "image_id": image_id, "question": spec.question})

@@ -103,9 +103,7 @@ def _ask_count(scene: Scene, rng: random.Random) -> QuestionSpec:
     for shape in SHAPES:
         by_answer.setdefault(scene.count(shape=shape), []).append(f"how many {shape}s are there?")
     for colour in COLOURS:
-        by_answer.setdefault(scene.count(colour=colour), []).append(
-            f"how many {colour} objects are there?"
-        )
+        by_answer.setdefault(scene.count(colour=colour), []).append(f"how many {colour} objects are there?")
     answer = rng.choice(sorted(by_answer))
     return _spec("count", rng.choice(by_answer[answer]), str(answer))
 
@@ -156,7 +154,4 @@ def ask(scene: Scene, rng: random.Random, exclude: frozenset[str] = frozenset())
                 break
         if spec is not None and spec.question not in exclude:
             return spec
-    raise RuntimeError(
-        f"could not draw a new question after 50 tries ({len(exclude)} already asked); "
-        "ask fewer questions per image."
-    )
+    raise RuntimeError(f"could not draw a new question after 50 tries ({len(exclude)} already asked); ask fewer questions per image.")

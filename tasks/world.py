@@ -40,9 +40,7 @@ MIN_OBJECTS, MAX_OBJECTS = 1, 4
 # (colour, shape) combinations kept out of every in-distribution split and the
 # pretraining corpus; only the out-of-distribution test splits show them. One
 # per shape and colour, so every colour and every shape is still seen in training.
-HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset(
-    {("red", "triangle"), ("green", "circle"), ("blue", "square")}
-)
+HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset({("red", "triangle"), ("green", "circle"), ("blue", "square")})
 
 # Half-extent of an object's bounding box as a fraction of the image side.
 # Large is ~1.8x small so size stays unambiguous at 64x64 (about 6 px vs 10 px).
@@ -88,10 +86,7 @@ class SceneObject:
             r = self.radius
             for axis, coord in (("x", self.x), ("y", self.y)):
                 if not r <= coord <= 1 - r:
-                    problems.append(
-                        f"{axis}={coord!r} puts a {self.size} object outside the image; "
-                        f"it must lie in [{r}, {1 - r}]"
-                    )
+                    problems.append(f"{axis}={coord!r} puts a {self.size} object outside the image; it must lie in [{r}, {1 - r}]")
         if problems:
             raise ValueError("invalid SceneObject: " + "; ".join(problems) + ".")
 
@@ -123,21 +118,13 @@ class Scene:
     def __post_init__(self) -> None:
         n = len(self.objects)
         if not MIN_OBJECTS <= n <= MAX_OBJECTS:
-            raise ValueError(
-                f"a Scene holds {MIN_OBJECTS}-{MAX_OBJECTS} objects, but got {n}; "
-                "pass a tuple of that many SceneObjects."
-            )
+            raise ValueError(f"a Scene holds {MIN_OBJECTS}-{MAX_OBJECTS} objects, but got {n}; pass a tuple of that many SceneObjects.")
         for i in range(n):
             for j in range(i + 1, n):
                 if self.objects[i].overlaps(self.objects[j]):
-                    raise ValueError(
-                        f"objects {i} and {j} of the Scene overlap "
-                        f"({self.objects[i]} vs {self.objects[j]}); move them apart."
-                    )
+                    raise ValueError(f"objects {i} and {j} of the Scene overlap ({self.objects[i]} vs {self.objects[j]}); move them apart.")
 
-    def matching(
-        self, *, shape: str | None = None, colour: str | None = None, size: str | None = None
-    ) -> tuple[SceneObject, ...]:
+    def matching(self, *, shape: str | None = None, colour: str | None = None, size: str | None = None) -> tuple[SceneObject, ...]:
         """The objects with every given attribute (``None`` matches anything).
 
         Args:
@@ -151,14 +138,10 @@ class Scene:
         return tuple(
             o
             for o in self.objects
-            if (shape is None or o.shape == shape)
-            and (colour is None or o.colour == colour)
-            and (size is None or o.size == size)
+            if (shape is None or o.shape == shape) and (colour is None or o.colour == colour) and (size is None or o.size == size)
         )
 
-    def count(
-        self, *, shape: str | None = None, colour: str | None = None, size: str | None = None
-    ) -> int:
+    def count(self, *, shape: str | None = None, colour: str | None = None, size: str | None = None) -> int:
         """Number of objects with every given attribute; see :meth:`matching`."""
         return len(self.matching(shape=shape, colour=colour, size=size))
 
@@ -176,25 +159,19 @@ def _pick(rng: RandomSource, options: Sequence[_T]) -> _T:
     return options[rng.randrange(len(options))]
 
 
-def _place(
-    rng: RandomSource, placed: list[SceneObject], forbidden: frozenset[tuple[str, str]]
-) -> SceneObject | None:
+def _place(rng: RandomSource, placed: list[SceneObject], forbidden: frozenset[tuple[str, str]]) -> SceneObject | None:
     shape, colour, size = _pick(rng, SHAPES), _pick(rng, COLOURS), _pick(rng, SIZES)
     while (colour, shape) in forbidden:  # no draw at all when nothing is forbidden
         shape, colour = _pick(rng, SHAPES), _pick(rng, COLOURS)
     r = SIZE_RADIUS[size]
     for _ in range(_PLACEMENT_TRIES):
-        candidate = SceneObject(
-            shape, colour, size, _uniform(rng, r, 1 - r), _uniform(rng, r, 1 - r)
-        )
+        candidate = SceneObject(shape, colour, size, _uniform(rng, r, 1 - r), _uniform(rng, r, 1 - r))
         if not any(candidate.overlaps(other) for other in placed):
             return candidate
     return None
 
 
-def sample_scene(
-    rng: RandomSource, forbidden_pairs: frozenset[tuple[str, str]] = frozenset()
-) -> Scene:
+def sample_scene(rng: RandomSource, forbidden_pairs: frozenset[tuple[str, str]] = frozenset()) -> Scene:
     """Draw a random scene: 1-4 objects with uniform shape, colour and size.
 
     Positions come from rejection sampling, so objects never overlap. The result
@@ -223,15 +200,10 @@ def sample_scene(
             placed.append(obj)
         else:
             return Scene(tuple(placed))
-    raise RuntimeError(
-        f"could not place non-overlapping objects after {_SCENE_TRIES} tries; "
-        "SIZE_RADIUS is too large for the image."
-    )
+    raise RuntimeError(f"could not place non-overlapping objects after {_SCENE_TRIES} tries; SIZE_RADIUS is too large for the image.")
 
 
-def with_held_out_pair(
-    scene: Scene, rng: random.Random, pairs: frozenset[tuple[str, str]] = HELD_OUT_PAIRS
-) -> Scene:
+def with_held_out_pair(scene: Scene, rng: random.Random, pairs: frozenset[tuple[str, str]] = HELD_OUT_PAIRS) -> Scene:
     """``scene`` with one random object recoloured and reshaped to a held-out pair.
 
     Every shape is drawn inside the same bounding box, so the change never

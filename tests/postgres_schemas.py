@@ -20,7 +20,9 @@ POSTGRES_ENV = "VLPETL_TEST_POSTGRES_URL"
 
 
 @contextmanager
-def fresh_schema(prefix: str, purpose: str, application_name: str | None = None, before_drop: Callable[[], object] | None = None) -> Iterator[str]:
+def fresh_schema(
+    prefix: str, purpose: str, application_name: str | None = None, before_drop: Callable[[], object] | None = None
+) -> Iterator[str]:
     """Yield a URL on a new schema named ``<prefix>_<random>``; skip the test when no server is set.
 
     Args:

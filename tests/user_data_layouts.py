@@ -76,7 +76,15 @@ def write_caption(bench: Path, root: Path, images: Path) -> None:
         _copy_image(bench, Path(image["filename"]).stem, images)
 
 
-def write_video(bench: Path, source_task: str, root: Path, videos: Path | None, features: Path | None, feature_dim: int = 0, max_choices: int | None = None) -> None:
+def write_video(
+    bench: Path,
+    source_task: str,
+    root: Path,
+    videos: Path | None,
+    features: Path | None,
+    feature_dim: int = 0,
+    max_choices: int | None = None,
+) -> None:
     """VALUE layout: {split}.jsonl and subtitles.jsonl in `root`; frames in `videos`, or
     per-video .npz features in `features` (random, deterministic, of `feature_dim`)."""
     used = set()

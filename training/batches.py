@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, fields
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -27,7 +27,9 @@ class Batch:
     choice_example: torch.Tensor | None = None  # (R,) the example each candidate belongs to
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
+        # Any: whether a field may be None depends on its name, which the type system cannot follow.
+        moved: dict[str, Any] = {f.name: _move(getattr(self, f.name), device) for f in fields(self)}
+        return Batch(**moved)
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         """The keyword arguments every VLSeq2Seq entry point takes."""
@@ -76,7 +78,8 @@ class Collator:
             max_length=max_source_tokens or self.max_source_tokens,
             return_tensors="pt",
         )
-        if self.pixels and examples[0].img_ids[0] in self.visual.pixels.image_paths:
+        table = self.visual.pixels  # never None when self.pixels: __init__ checks
+        if self.pixels and table is not None and examples[0].img_ids[0] in table.image_paths:
             return self._pixel_inputs(examples, encoded)
         # Multi-image examples (NLVR2) concatenate their images' tokens, told apart by image index.
         looked_up = [self.visual.lookup(list(e.img_ids)) for e in examples]  # each (images, N, F), (images, N)
@@ -89,8 +92,10 @@ class Collator:
 
     def _pixel_inputs(self, examples: Sequence[TextExample], encoded) -> Batch:
         # (B, images, 3, H, W); the model's CLIP makes `tokens_per_image` tokens of each image.
-        pixels = torch.stack([self.visual.pixels.lookup(list(e.img_ids)) for e in examples])
-        n_images, n_tokens = pixels.shape[1], self.visual.pixels.tokens_per_image
+        table = self.visual.pixels
+        assert table is not None, "a Collator with pixels=True has a pixel table"
+        pixels = torch.stack([table.lookup(list(e.img_ids)) for e in examples])
+        n_images, n_tokens = pixels.shape[1], table.tokens_per_image
         image_index = torch.arange(n_images).repeat_interleave(n_tokens).expand(len(examples), -1)
         visual_mask = torch.ones(image_index.shape, dtype=torch.bool)
         return Batch(encoded.input_ids, encoded.attention_mask, pixels, image_index, visual_mask)
@@ -104,9 +109,7 @@ class Collator:
         batch.weights = torch.tensor([w for _, w in sampled], dtype=torch.float32)
         return batch
 
-    def choices(
-        self, examples: Sequence[TextExample], max_source_tokens: int | None = None, max_target_tokens: int | None = None
-    ) -> Batch:
+    def choices(self, examples: Sequence[TextExample], max_source_tokens: int | None = None, max_target_tokens: int | None = None) -> Batch:
         """Encoder inputs plus every example's candidate answers, for the fixed-answer scorer.
 
         Candidates are truncated like training targets (`max_target_tokens`), so that each is

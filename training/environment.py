@@ -81,7 +81,9 @@ def as_data_spec(data: DataSpec | tuple[str, ...] | list[str], benchmark_seed: i
     return data if isinstance(data, DataSpec) else generated_spec(tuple(data), benchmark_seed)
 
 
-def load_data(data_dir: Path, backbone: str, data: DataSpec | tuple[str, ...], benchmark_seed: int = 0, data_root: Path | None = None) -> LoadedData:
+def load_data(
+    data_dir: Path, backbone: str, data: DataSpec | tuple[str, ...], benchmark_seed: int = 0, data_root: Path | None = None
+) -> LoadedData:
     """Read the study's tasks and hash every file they read; generates the benchmark first when
     the data is the generated one (its only write: deterministic, atomic, reused).
 
@@ -139,8 +141,12 @@ def prepare_environment(
     """
     loaded = data if isinstance(data, LoadedData) else load_data(data_dir, backbone, data, benchmark_seed, data_root)
     if pinned:
-        compare_digests(pinned, loaded.digests, f"The study was launched on other data ({loaded.spec.source}); "
-                        "give this machine the same files (pass --data-root DIR where its copy of the data folder lives)")
+        compare_digests(
+            pinned,
+            loaded.digests,
+            f"The study was launched on other data ({loaded.spec.source}); "
+            "give this machine the same files (pass --data-root DIR where its copy of the data folder lives)",
+        )
     preset = get_preset(backbone)
     exclude = None
     if preset.embedded or preset.vl_pretrained_from is not None:

@@ -59,9 +59,8 @@ def _best_choices(
     max_target_tokens: int,
 ) -> list[str]:
     batch = collator.choices(chunk, max_source_tokens, max_target_tokens).to(device)
-    scores = model.score_choices(
-        choice_labels=batch.choice_labels, choice_example=batch.choice_example, **batch.model_inputs()
-    ).cpu()
+    assert batch.choice_labels is not None and batch.choice_example is not None, "Collator.choices sets the candidates"
+    scores = model.score_choices(choice_labels=batch.choice_labels, choice_example=batch.choice_example, **batch.model_inputs()).cpu()
     owners = batch.choice_example.cpu()
     best: list[str] = []
     for n, example in enumerate(chunk):

@@ -25,9 +25,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
+
+if TYPE_CHECKING:
+    from models.backbones.clip_encoder import GridEncoder
 
 PROGRAM = "models.prepare"  # the documented command name, which error lines start with
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -52,19 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="holds backbones/ and features/ (default ./data or $VLPETL_DATA_DIR)")
     parser.add_argument(
-        "--images", type=Path, action="append", default=[], metavar="DIR",
+        "--images",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
         help="folder of .jpg/.jpeg/.png images, searched recursively; repeatable (img_id = file stem)",
     )
     parser.add_argument(
         "--videos", type=Path, default=None, metavar="DIR", help="VALUE videos/ folder: one subfolder of frame_<NNN>.png per video"
     )
     parser.add_argument(
-        "--out", type=Path, default=None, metavar="DIR",
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="where --videos writes <vid_name>.npz (default: video_features/ beside the videos folder)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="images per encoder call (default 64)")
     parser.add_argument(
-        "--decode-workers", type=int, default=None, metavar="N",
+        "--decode-workers",
+        type=int,
+        default=None,
+        metavar="N",
         help="processes that decode images while the encoder runs; 0 decodes in this process "
         "(default: min(4, cores - 1), and fewer for a few images); the features are the same whatever N",
     )
@@ -127,11 +140,14 @@ def image_files(folders: list[Path]) -> dict[str, Path]:
         if not folder.is_dir():
             fail(f"--images {str(folder)!r} is not a folder; pass a folder holding {'/'.join(IMAGE_SUFFIXES)} images")
         paths = sorted(
-            path.resolve() for path in folder.rglob("*")
+            path.resolve()
+            for path in folder.rglob("*")
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not _hidden(path, folder)
         )
         if not paths:
-            fail(f"--images {str(folder)!r} holds no {'/'.join(IMAGE_SUFFIXES)} files (searched recursively); pass the folder of the images")
+            fail(
+                f"--images {str(folder)!r} holds no {'/'.join(IMAGE_SUFFIXES)} files (searched recursively); pass the folder of the images"
+            )
         for path in paths:
             other = found.setdefault(path.stem, path)
             if other != path:
@@ -150,7 +166,9 @@ def video_frames(folder: Path) -> dict[str, list[Path]]:
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         frames = sorted(sub.glob(FRAME_PATTERN))  # zero-padded numbers: the order tasks.video reads
         if not frames:
-            fail(f"--videos: {str(sub)!r} holds no {FRAME_PATTERN}; each subfolder is one video's frames, so add them or move the folder out")
+            fail(
+                f"--videos: {str(sub)!r} holds no {FRAME_PATTERN}; each subfolder is one video's frames, so add them or move the folder out"
+            )
         videos[sub.name] = [frame.resolve() for frame in frames]
     if not videos:
         fail(f"--videos {str(folder)!r} has no video subfolders; pass a VALUE videos/ folder (videos/<vid_name>/{FRAME_PATTERN})")
@@ -180,12 +198,12 @@ def _run(
     if preset.embedded:
         ensure_embedded_backbone(data_dir, preset)
     location = BackboneLocation.resolve(backbone, data_dir)
-    if preset.embedded and not Path(location.clip_checkpoint).is_file():
+    if preset.embedded and (location.clip_checkpoint is None or not Path(location.clip_checkpoint).is_file()):
         fail(f"--backbone {backbone!r} has no CLIP weights at {location.clip_checkpoint}; build that backbone first")
     if location.missing_weights:
         fail("; ".join(location.missing_weights))
     identity = encoder_identity(location)
-    built = []
+    built: list[tuple[GridEncoder, Callable[..., Any]]] = []
 
     def make_encoder():
         # Built at most once, and only when something is left to extract.
@@ -197,6 +215,7 @@ def _run(
         store = ensure_store(data_dir / "features", images, identity, make_encoder, batch_size, decode_workers=decode_workers)
         print(f"images: {len(images)} -> {store}")
     if videos:
+        assert out is not None  # _arguments sets out whenever --videos is given
         extracted = extract_videos(videos, out, identity, visual_feature_dim(location), make_encoder, batch_size, decode_workers)
         print(f"videos: {extracted} extracted, {len(videos) - extracted} already there -> {out}")
     return 0
@@ -211,6 +230,8 @@ def extract_videos(
     file written here does), that encoder is this one and it has every frame: a rerun resumes,
     and switching backbones never leaves a mix. Files without a record (released features) are kept.
     """
+    import functools
+
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -224,8 +245,7 @@ def extract_videos(
     with tqdm(total=len(videos), initial=len(videos) - len(todo), desc="video features", unit="video") as progress:
         for vid in todo:
             features = frame_features(encoder, preprocess, videos[vid], batch_size, decode_workers)
-            arrays = {"features": features, "encoder": np.array(record)}
-            write_atomically(out / f"{vid}.npz", lambda handle, arrays=arrays: np.savez(handle, **arrays))
+            write_atomically(out / f"{vid}.npz", functools.partial(np.savez, features=features, encoder=np.array(record)))
             progress.update()
     return len(todo)
 
@@ -246,4 +266,3 @@ def _video_done(path: Path, n_frames: int, dim: int, record: str) -> bool:
     if features.shape[1] != dim:
         return False
     return stored is None or (stored == record and features.shape[0] == n_frames)
-

@@ -167,7 +167,9 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
             continue
         found: dict[str, dict] = {}
         split_config = dataclasses.replace(config, tasks=names)
-        scores[split] = score_model(trained.model, trained.tokenizer, split_config, env, show_progress=False, split=split, predictions=found)
+        scores[split] = score_model(
+            trained.model, trained.tokenizer, split_config, env, show_progress=False, split=split, predictions=found
+        )
         predictions[split] = found
     weights = save_trainable(trained.model, out, config.to_dict())
     for split, by_task in predictions.items():

@@ -134,9 +134,13 @@ class FormatReader(Protocol):
     them into text examples, the official metric, the baseline and official results rows.
     """
 
-    split_names: Mapping[str, str]  # canonical split -> the format's own name
-    max_target_tokens: int
-    max_source_tokens: int | None
+    # Read-only members: the readers are frozen dataclasses or set these as class attributes.
+    @property
+    def split_names(self) -> Mapping[str, str]: ...  # canonical split -> the format's own name
+    @property
+    def max_target_tokens(self) -> int: ...
+    @property
+    def max_source_tokens(self) -> int | None: ...
 
     def read(self, split: str) -> list: ...
     def to_text(self, example: Any) -> TextExample: ...
@@ -198,7 +202,7 @@ def assemble(
 
 
 def _image_media(examples: list) -> tuple[dict[str, Path], dict[str, VideoSource]]:
-    images = {}
+    images: dict[str, Path] = {}
     for e in examples:
         ids = getattr(e, "img_ids", None) or (e.img_id,)
         paths = getattr(e, "image_paths", None) or (e.image_path,)
@@ -214,9 +218,7 @@ class VQAReader:
     folder: Path | None = None
     images: Path | None = None
     prefix: str = TASK_PREFIXES["vqa"]
-    split_names: Mapping[str, str] = field(
-        default_factory=lambda: {"train": "train", "val": "val", "test": "test", "test_ood": "test_ood"}
-    )
+    split_names: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "val": "val", "test": "test", "test_ood": "test_ood"})
     max_target_tokens: int = 6
     max_source_tokens: int | None = None
 
@@ -235,7 +237,9 @@ class VQAReader:
     def to_text(self, example) -> TextExample:
         # Questions no annotator answered alike have no positive target: nothing to train on.
         targets = tuple(a for a, s in example.label.items() if s > 0)
-        return TextExample(example.question_id, (example.img_id,), self.prefix + example.question, targets, tuple(example.label[a] for a in targets))
+        return TextExample(
+            example.question_id, (example.img_id,), self.prefix + example.question, targets, tuple(example.label[a] for a in targets)
+        )
 
     def scorer(self, examples: list) -> Callable[[Predictions], float]:
         raw_answers = {e.question_id: e.answers for e in examples}
@@ -347,9 +351,7 @@ class CaptionReader:
     folder: Path | None = None
     images: Path | None = None
     prefix: str = TASK_PREFIXES["caption"]
-    split_names: Mapping[str, str] = field(
-        default_factory=lambda: {"train": "train", "val": "val", "test": "test", "test_ood": "test_ood"}
-    )
+    split_names: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "val": "val", "test": "test", "test_ood": "test_ood"})
     max_target_tokens: int = 40  # the generated world's captions list up to four objects
     max_source_tokens: int | None = None
 
@@ -395,7 +397,7 @@ class JSONLReader:
 
     @cached_property
     def kind(self) -> str:
-        """"qa" or "caption", as the training file says (every split must agree)."""
+        """ "qa" or "caption", as the training file says (every split must agree)."""
         return load_custom_jsonl(self.files["train"]).kind
 
     def read(self, split: str) -> list:
@@ -416,7 +418,9 @@ class JSONLReader:
         if hasattr(e, "references"):
             return TextExample(e.image_id, (e.img_id,), self.prefix, e.references, (1.0,) * len(e.references))
         targets = tuple(e.label)
-        return TextExample(e.question_id, e.img_ids, self.prefix + e.question, targets, tuple(e.label[a] for a in targets), choices=e.choices)
+        return TextExample(
+            e.question_id, e.img_ids, self.prefix + e.question, targets, tuple(e.label[a] for a in targets), choices=e.choices
+        )
 
     def scorer(self, examples: list) -> Callable[[Predictions], float]:
         if examples and hasattr(examples[0], "references"):

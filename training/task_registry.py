@@ -103,14 +103,21 @@ def prepare_tasks(spec: DataSpec, base: Path | None = None, splits: tuple[str, .
     Raises:
         tasks.DatasetError: every problem of every task's files, one per line.
     """
-    prepared, problems = {}, []
+    prepared: dict = {}
+    problems: list[str] = []
     for task in spec.tasks:
         wanted = tuple(s for s in splits if s == task.search_split or has_split(spec, task, s, base))
         try:
             reader = reader_for(spec, task, base)
             prepared[task.name] = assemble(
-                task.name, task.format, reader, wanted, task.search_split,
-                train_examples=task.train_examples, weight=task.weight, search_examples=task.search_examples,
+                task.name,
+                task.format,
+                reader,
+                wanted,
+                task.search_split,
+                train_examples=task.train_examples,
+                weight=task.weight,
+                search_examples=task.search_examples,
             )
         except DatasetError as error:
             problems.extend(f"task {task.name!r}: {line}" for line in str(error).splitlines())

@@ -112,6 +112,7 @@ def _param_breakdown(model: VLSeq2Seq) -> dict[str, dict[str, int]] | None:
 def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation) -> TrainedTrial:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
+    assert tokenizer is not None, "build_vl_model gives a tokenizer off the meta device"
     model.to(env.device)
     params = count_parameters(model)
     training = config.training
@@ -130,8 +131,13 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
         return scores
 
     result = train(
-        model, collator, {name: task.train for name, task in tasks.items()}, training, env.device,
-        {name: task.max_target_tokens for name, task in tasks.items()}, show_progress,
+        model,
+        collator,
+        {name: task.train for name, task in tasks.items()},
+        training,
+        env.device,
+        {name: task.max_target_tokens for name, task in tasks.items()},
+        show_progress,
         max_source_tokens={name: task.max_source_tokens for name, task in tasks.items() if task.max_source_tokens},
         evaluate=evaluate,
         task_weights={name: task.sampling_weight for name, task in tasks.items() if task.sampling_weight != 1.0},
@@ -141,8 +147,14 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
     evaluating += time.perf_counter() - began
     score = sum(task_scores.values()) / len(task_scores)
     outcome = TrialOutcome(
-        score, task_scores, params, time.perf_counter() - start, result.losses, result.evaluations,
-        evaluate_seconds=evaluating, param_breakdown=_param_breakdown(model),
+        score,
+        task_scores,
+        params,
+        time.perf_counter() - start,
+        result.losses,
+        result.evaluations,
+        evaluate_seconds=evaluating,
+        param_breakdown=_param_breakdown(model),
     )
     return TrainedTrial(outcome, model, tokenizer)
 
@@ -179,8 +191,16 @@ def score_model(
         if sample is not None:
             examples = examples[:sample]
         answers = generate_answers(
-            model, collator, examples, name, training.eval_batch_size, task.max_target_tokens, env.device,
-            show_progress=show_progress, max_source_tokens=task.max_source_tokens, precision=training.precision,
+            model,
+            collator,
+            examples,
+            name,
+            training.eval_batch_size,
+            task.max_target_tokens,
+            env.device,
+            show_progress=show_progress,
+            max_source_tokens=task.max_source_tokens,
+            precision=training.precision,
         )
         scores[name] = task.splits[split or task.search_split].score(answers)
         if predictions is not None:

@@ -90,8 +90,7 @@ class VideoQAReader(_VideoLayout):
         choices = {e.qid: e.choices for e in examples}
         # VALUE's QA submission: the chosen answer's index (-1: none of the offered texts).
         return lambda predictions: [
-            {"qid": key, "answer_idx": choices[key].index(text) if text in choices[key] else -1}
-            for key, text in predictions.items()
+            {"qid": key, "answer_idx": choices[key].index(text) if text in choices[key] else -1} for key, text in predictions.items()
         ]
 
     def baseline(self, train: list, evaluation: list) -> float:

@@ -130,14 +130,9 @@ def uniform_frames(n_frames: int, max_frames: int = MAX_FRAMES) -> list[int]:
     return [round(i * (n_frames - 1) / (max_frames - 1)) for i in range(max_frames)]
 
 
-def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, object]:
+def frames_to_extract(sources: Mapping[str, VideoSource]) -> dict[str, Path]:
     """Frame images to encode: every frame of the videos that come without a features file."""
-    return {
-        frame_key(vid, i): path
-        for vid, source in sources.items()
-        if source.features is None
-        for i, path in enumerate(source.frames)
-    }
+    return {frame_key(vid, i): path for vid, source in sources.items() if source.features is None for i, path in enumerate(source.frames)}
 
 
 def pool_frame_grid(grid: torch.Tensor, side: int = FRAME_GRID) -> torch.Tensor:
@@ -195,6 +190,7 @@ def build_video_table(
                 )
             per_frame = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)  # (F, 1, D)
         else:
+            assert frames is not None, f"video {vid!r} has neither a features file nor extracted frame features"
             grid = frames.lookup([frame_key(vid, i) for i in range(len(source.frames))])  # (F, G * G, D)
             per_frame = pool_frame_grid(grid.float(), side)
         keep = min(max_frames, max(1, max_tokens // per_frame.shape[1]))

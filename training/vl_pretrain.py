@@ -39,13 +39,17 @@ def _configure_logging() -> None:
     transformers.logging.disable_progress_bar()
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(PROGRAM, message)  # one line, exit 2, for bad flags too
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = _Parser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--backbone", default="tiny-clip+tiny-t5", help="embedded preset to start from (default tiny-clip+tiny-t5)")
     parser.add_argument("--data-dir", type=Path, default=None, help="benchmark and backbones (default ./data)")
     parser.add_argument("--steps", type=int, default=None, help="VL-pretraining steps (default 600, or $VLPETL_VLP_STEPS)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the corpus, examples and training (default 0)")
-    parser.error = lambda message: fail(PROGRAM, message)  # one line, exit 2, for bad flags too
     return parser
 
 

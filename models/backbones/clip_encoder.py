@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import open_clip
 import torch
 from torch import nn
+
+# An open_clip visual tower (VisionTransformer or ModifiedResNet). open_clip ships no type
+# information, so a tower is Any here; its submodules are read by name.
+OpenClipTower = Any
 
 
 class GridEncoder(nn.Module):
@@ -24,7 +28,7 @@ class GridEncoder(nn.Module):
         grid: side of the pooled grid; the output has grid*grid tokens.
     """
 
-    def __init__(self, visual: nn.Module, grid: int):
+    def __init__(self, visual: OpenClipTower, grid: int):
         super().__init__()
         self.visual = visual
         self.pool = nn.AdaptiveMaxPool2d(grid)
@@ -50,9 +54,7 @@ def register_local_config(config_file: Path) -> str:
     return config_file.stem
 
 
-def build_grid_encoder(
-    model_name: str, pretrained: str | None, grid: int, quick_gelu: bool = False
-) -> tuple[GridEncoder, Callable]:
+def build_grid_encoder(model_name: str, pretrained: str | None, grid: int, quick_gelu: bool = False) -> tuple[GridEncoder, Callable]:
     """Build a CLIP visual encoder and its evaluation-time image transform.
 
     Args:
@@ -90,7 +92,7 @@ def write_open_clip_config(path: Path, config: dict) -> None:
 _UNUSED_HEADS = ("attnpool.", "attn_pool.", "ln_post.", "head.")
 
 
-def grid_path_parameters(visual: nn.Module, policy: str) -> dict[str, tuple[int, bool]]:
+def grid_path_parameters(visual: OpenClipTower, policy: str) -> dict[str, tuple[int, bool]]:
     """The visual tower's parameters that compute grid features, with whether each trains.
 
     Args:

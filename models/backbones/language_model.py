@@ -9,7 +9,7 @@ added to every tokenizer: their embedding rows give the visual tokens' order emb
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, cast
 
 from transformers import (
     AutoModelForSeq2SeqLM,
@@ -20,6 +20,9 @@ from transformers import (
     T5Config,
     T5ForConditionalGeneration,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 NUM_VISUAL_ORDER_TOKENS = 200
 
@@ -46,10 +49,15 @@ def add_visual_order_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokeniz
     missing = [t for t in visual_order_tokens() if t not in vocabulary]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
-    old_rows = model.get_input_embeddings().num_embeddings
+    old_rows = word_embedding(model).num_embeddings
     if old_rows < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        _init_new_rows(model.get_input_embeddings().weight, old_rows)
+        _init_new_rows(word_embedding(model).weight, old_rows)
+
+
+def word_embedding(model: PreTrainedModel) -> nn.Embedding:
+    """The model's input word embedding (T5's and BART's are `nn.Embedding`s; transformers types it `nn.Module`)."""
+    return cast("nn.Embedding", model.get_input_embeddings())
 
 
 def _init_new_rows(weight, start: int) -> None:
@@ -108,16 +116,15 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrained
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     backend.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
     backend.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", backend.token_to_id("</s>"))])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512)
 
 
 def tiny_t5(vocab_size: int, seed: int) -> T5ForConditionalGeneration:
     """The embedded tiny T5: 2+2 layers, d_model 128, randomly initialised from `seed`."""
     import torch
 
-    config = T5Config(
+    # T5Config's typed signature lacks decoder_start_token_id and tie_word_embeddings, which it takes at run time.
+    config = T5Config(  # type: ignore[call-arg]
         vocab_size=vocab_size,
         d_model=128,
         d_kv=32,

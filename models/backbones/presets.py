@@ -178,9 +178,7 @@ def _vl_pretrained(base: BackbonePreset) -> BackbonePreset:
 
 
 # The embedded presets' VL-pretrained variants (python -m training.vl_pretrain builds them).
-PRESETS.update(
-    (variant.name, variant) for variant in map(_vl_pretrained, (PRESETS["tiny-clip+tiny-t5"], PRESETS["tiny-clip+tiny-bart"]))
-)
+PRESETS.update((variant.name, variant) for variant in map(_vl_pretrained, (PRESETS["tiny-clip+tiny-t5"], PRESETS["tiny-clip+tiny-bart"])))
 
 DEFAULT_BACKBONE = "tiny-clip+tiny-t5"
 # What `search.launch` searches on by default: the same backbone after VL pretraining. PETL

@@ -11,6 +11,7 @@ adapter-hub's `AdapterModelInterface`). Two kinds of places:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 from transformers import PreTrainedModel
@@ -61,10 +62,15 @@ class Projection:
 
 
 # Attribute names of each family: attention projections and FFN linears, per role.
-_ROLE_ATTRS = {
+_ROLE_ATTRS: dict[str, dict[str, tuple[str, ...]]] = {
     "t5": {"q": ("q",), "k": ("k",), "v": ("v",), "o": ("o",), "ffn_in": ("wi", "wi_0", "wi_1"), "ffn_out": ("wo",)},
     "bart": {
-        "q": ("q_proj",), "k": ("k_proj",), "v": ("v_proj",), "o": ("out_proj",), "ffn_in": ("fc1",), "ffn_out": ("fc2",),
+        "q": ("q_proj",),
+        "k": ("k_proj",),
+        "v": ("v_proj",),
+        "o": ("out_proj",),
+        "ffn_in": ("fc1",),
+        "ffn_out": ("fc2",),
     },
 }
 
@@ -92,11 +98,13 @@ def stack_depths(lm: PreTrainedModel) -> dict[str, int]:
 
 
 def _t5_sites(lm: PreTrainedModel) -> list[Site]:
+    # Walked by attribute name: torch types every submodule attribute Tensor | Module.
+    t5: Any = lm
     sites = []
-    for i, block in enumerate(lm.encoder.block):
+    for i, block in enumerate(t5.encoder.block):
         sites.append(Site(f"encoder.{i}.self_attn", "encoder.self_attn", block.layer[0].SelfAttention, i))
         sites.append(Site(f"encoder.{i}.ffn", "encoder.ffn", block.layer[1].DenseReluDense, i))
-    for i, block in enumerate(lm.decoder.block):
+    for i, block in enumerate(t5.decoder.block):
         sites.append(Site(f"decoder.{i}.self_attn", "decoder.self_attn", block.layer[0].SelfAttention, i))
         sites.append(Site(f"decoder.{i}.cross_attn", "decoder.cross_attn", block.layer[1].EncDecAttention, i))
         sites.append(Site(f"decoder.{i}.ffn", "decoder.ffn", block.layer[2].DenseReluDense, i))

@@ -22,14 +22,20 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
         single="<s> $A </s>", special_tokens=[("<s>", backend.token_to_id("<s>")), ("</s>", backend.token_to_id("</s>"))]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-        mask_token="<mask>", model_max_length=512,
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=512,
     )
 
 
 def tiny_bart(vocab_size: int, seed: int) -> BartForConditionalGeneration:
     """2+2 layers, d_model 128, randomly initialised from `seed`."""
-    config = BartConfig(
+    # BartConfig's typed signature lacks forced_bos_token_id, which it takes at run time.
+    config = BartConfig(  # type: ignore[call-arg]
         vocab_size=vocab_size,
         d_model=128,
         encoder_layers=2,

@@ -25,7 +25,9 @@ def _insert_nothing(model, config: NoParams, sharing: SharingMode) -> None:
     return None
 
 
-def _baseline(name: str, freeze: FreezeConfig, learning_rate: float, search: dict, tiny_learning_rate: float, preset: RunPreset) -> MethodSpec:
+def _baseline(
+    name: str, freeze: FreezeConfig, learning_rate: float, search: dict, tiny_learning_rate: float, preset: RunPreset
+) -> MethodSpec:
     return register(
         MethodSpec(
             name=name,
@@ -45,16 +47,40 @@ def _baseline(name: str, freeze: FreezeConfig, learning_rate: float, search: dic
 # In the default space's order: the two V->L baselines, then full fine-tuning (searched only
 # where the budget allows it; every study also trains it once as its reference point).
 VL_LAYERNORM = _baseline(
-    "vl_ln", FreezeConfig(train_language_model=False, train_layernorm=True), 1e-3, {"learning_rate_scale": [0.5, 1.0, 2.0]}, 5e-3,
-    RunPreset("vl-ln", "V->L projection + LayerNorms", "vl_ln", freeze=FreezeConfig(train_layernorm=True),
-              paper_trainable_pct=1.18, warm_start_rank=9),
+    "vl_ln",
+    FreezeConfig(train_language_model=False, train_layernorm=True),
+    1e-3,
+    {"learning_rate_scale": [0.5, 1.0, 2.0]},
+    5e-3,
+    RunPreset(
+        "vl-ln",
+        "V->L projection + LayerNorms",
+        "vl_ln",
+        freeze=FreezeConfig(train_layernorm=True),
+        paper_trainable_pct=1.18,
+        warm_start_rank=9,
+    ),
 )
 VL_ONLY = _baseline(
-    "vl_only", FreezeConfig(train_language_model=False, train_layernorm=False), 1e-3, {"learning_rate_scale": [0.5, 1.0, 2.0]}, 5e-3,
-    RunPreset("vl-only", "V->L projection only", "vl_only", freeze=FreezeConfig(train_layernorm=False),
-              paper_trainable_pct=1.14, warm_start_rank=10),
+    "vl_only",
+    FreezeConfig(train_language_model=False, train_layernorm=False),
+    1e-3,
+    {"learning_rate_scale": [0.5, 1.0, 2.0]},
+    5e-3,
+    RunPreset(
+        "vl-only",
+        "V->L projection only",
+        "vl_only",
+        freeze=FreezeConfig(train_layernorm=False),
+        paper_trainable_pct=1.14,
+        warm_start_rank=10,
+    ),
 )
 FULL_FINE_TUNING = _baseline(
-    "full_ft", FreezeConfig(train_language_model=True, train_layernorm=True), 1e-4, {"learning_rate_scale": [0.5, 1.0]}, 1e-3,
+    "full_ft",
+    FreezeConfig(train_language_model=True, train_layernorm=True),
+    1e-4,
+    {"learning_rate_scale": [0.5, 1.0]},
+    1e-3,
     RunPreset("full-ft", "full fine-tuning (LM + V->L)", "full_ft", freeze=FreezeConfig(train_language_model=True), learning_rate=1e-4),
 )

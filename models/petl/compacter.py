@@ -73,10 +73,7 @@ def apply(model, config: CompacterConfig, sharing: SharingMode) -> None:
     hidden = config.bottleneck(d_model)
     if d_model % config.k or hidden % config.k:
         raise ConfigError(
-            [
-                f"compacter.k={config.k} must divide d_model={d_model} and the bottleneck width {hidden}; "
-                f"pick another k or reduction_factor"
-            ]
+            [f"compacter.k={config.k} must divide d_model={d_model} and the bottleneck width {hidden}; pick another k or reduction_factor"]
         )
     shared = SharedRule(config.k, config.init_range) if config.shared_rule else None
 
@@ -109,9 +106,16 @@ SPEC = register(
         },
         tiny_learning_rate=5e-3,
         presets=(
-            RunPreset("single-compacter", "one Compacter for all tasks (k=2, per-layer rules, full B)", "compacter",
-                      {"reduction_factor": 8, "k": 2, "shared_rule": False, "rank": None}, SharingMode.SINGLE,
-                      FreezeConfig(train_layernorm=True), paper_trainable_pct=2.70, warm_start_rank=3),
+            RunPreset(
+                "single-compacter",
+                "one Compacter for all tasks (k=2, per-layer rules, full B)",
+                "compacter",
+                {"reduction_factor": 8, "k": 2, "shared_rule": False, "rank": None},
+                SharingMode.SINGLE,
+                FreezeConfig(train_layernorm=True),
+                paper_trainable_pct=2.70,
+                warm_start_rank=3,
+            ),
         ),
     )
 )

@@ -17,6 +17,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -80,11 +81,13 @@ class LoraBranch(nn.Module):
         super().__init__()
         self.path = path
         self.scaling = config.scaling
-        self.lora_A = nn.ModuleList(nn.Linear(base.in_features, config.rank, bias=False) for _ in range(n_down))
-        self.lora_B = nn.ModuleList(nn.Linear(config.rank, base.out_features, bias=False) for _ in range(n_up))
-        for A in self.lora_A:
+        downs = [nn.Linear(base.in_features, config.rank, bias=False) for _ in range(n_down)]
+        ups = [nn.Linear(config.rank, base.out_features, bias=False) for _ in range(n_up)]
+        self.lora_A = nn.ModuleList(downs)
+        self.lora_B = nn.ModuleList(ups)
+        for A in downs:
             nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5))  # as loralib and peft
-        for B in self.lora_B:
+        for B in ups:
             nn.init.zeros_(B.weight)
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self._task_context = [task_context]  # plain reference, not a submodule
@@ -93,7 +96,10 @@ class LoraBranch(nn.Module):
         """The (A, B) used for task index `task` (None: the active task, or the only pair)."""
         if task is None:
             task = self._task_context[0].index() if len(self.lora_A) > 1 or len(self.lora_B) > 1 else 0
-        return self.lora_A[min(task, len(self.lora_A) - 1)], self.lora_B[min(task, len(self.lora_B) - 1)]
+        # nn.ModuleList is not generic: lora_A and lora_B hold nn.Linear only.
+        A = cast(nn.Linear, self.lora_A[min(task, len(self.lora_A) - 1)])
+        B = cast(nn.Linear, self.lora_B[min(task, len(self.lora_B) - 1)])
+        return A, B
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, T, d_in) -> (B, T, r) -> (B, T, d_out)
@@ -165,7 +171,8 @@ def export_peft(model, config: LoraConfig, folder: Path, task: str | None = None
     folder.mkdir(parents=True, exist_ok=True)
     peft_config = PeftLoraConfig(
         r=config.rank,
-        lora_alpha=config.alpha,
+        # peft types lora_alpha int but scales by any number; the float keeps adapter_config.json as it was.
+        lora_alpha=config.alpha,  # type: ignore[arg-type]
         lora_dropout=config.dropout,
         target_modules=sorted(wrapped),
         bias="all" if trains_bias else "none",
@@ -205,10 +212,26 @@ SPEC = register(
         },
         tiny_learning_rate=5e-3,
         presets=(
-            RunPreset("single-lora", "one LoRA for all tasks", "lora", _PAPER_RUN, SharingMode.SINGLE, _PAPER_FREEZE,
-                      paper_trainable_pct=5.93, warm_start_rank=4),
-            RunPreset("multiple-lora", "one LoRA per task", "lora", _PAPER_RUN, SharingMode.MULTIPLE, _PAPER_FREEZE,
-                      size_sibling="single-lora", warm_start_rank=7),
+            RunPreset(
+                "single-lora",
+                "one LoRA for all tasks",
+                "lora",
+                _PAPER_RUN,
+                SharingMode.SINGLE,
+                _PAPER_FREEZE,
+                paper_trainable_pct=5.93,
+                warm_start_rank=4,
+            ),
+            RunPreset(
+                "multiple-lora",
+                "one LoRA per task",
+                "lora",
+                _PAPER_RUN,
+                SharingMode.MULTIPLE,
+                _PAPER_FREEZE,
+                size_sibling="single-lora",
+                warm_start_rank=7,
+            ),
         ),
     )
 )

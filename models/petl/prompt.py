@@ -48,11 +48,7 @@ class PromptEncoder(nn.Module):
     def __init__(self, length: int, d_model: int, reparameterize: bool, hidden_dim: int):
         super().__init__()
         self.embedding = nn.Embedding(length, d_model)
-        self.mlp = (
-            nn.Sequential(nn.Linear(d_model, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, d_model))
-            if reparameterize
-            else None
-        )
+        self.mlp = nn.Sequential(nn.Linear(d_model, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, d_model)) if reparameterize else None
 
     def forward(self) -> torch.Tensor:
         prompts = self.embedding.weight  # (P, d)
@@ -100,9 +96,16 @@ SPEC = register(
         },
         tiny_learning_rate=5e-3,
         presets=(
-            RunPreset("single-prompt", "40 reparameterised prompts for all tasks", "prompt",
-                      {"length": 40, "reparameterize": True, "hidden_dim": 800}, SharingMode.SINGLE,
-                      FreezeConfig(train_layernorm=False), paper_trainable_pct=2.00, warm_start_rank=8),
+            RunPreset(
+                "single-prompt",
+                "40 reparameterised prompts for all tasks",
+                "prompt",
+                {"length": 40, "reparameterize": True, "hidden_dim": 800},
+                SharingMode.SINGLE,
+                FreezeConfig(train_layernorm=False),
+                paper_trainable_pct=2.00,
+                warm_start_rank=8,
+            ),
         ),
     )
 )

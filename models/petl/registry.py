@@ -123,9 +123,7 @@ class MethodSpec:
         if sharing not in self.sharing_modes:
             accepted = [m.value for m in self.sharing_modes]
             note = f" ({self.sharing_note})" if self.sharing_note else ""
-            problems.append(
-                f"method {self.name!r} does not support sharing {sharing.value!r}; use one of {accepted}{note}"
-            )
+            problems.append(f"method {self.name!r} does not support sharing {sharing.value!r}; use one of {accepted}{note}")
         # JSON turns tuples into lists; configs are frozen and compare by value, so normalise.
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names}
         config = self.config_cls(**values)
@@ -183,6 +181,4 @@ def _load_builtin_methods() -> None:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise ConfigError(
-                [f"${EXTRA_METHODS_ENV} names {module!r}, which cannot be imported ({error}); fix the module path"]
-            ) from None
+            raise ConfigError([f"${EXTRA_METHODS_ENV} names {module!r}, which cannot be imported ({error}); fix the module path"]) from None

@@ -134,7 +134,7 @@ def _score_qa(task: str, annotations: Path, preds_path: Path) -> dict[str, Any]:
 def _caption_references(task: str, path: Path) -> dict[Any, list[str]]:
     if task != "caption":
         descs = _mapping(path, "references", ("clip_id",), ("descs",))
-        return {k: [d.get("desc") if isinstance(d, dict) else d for d in v] for k, v in descs.items()}
+        return {k: [_desc(d) for d in v] for k, v in descs.items()}
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise DatasetError(f"{path} must be COCO-format references: an object with 'images' and 'annotations' lists.")
@@ -149,6 +149,11 @@ def _caption_references(task: str, path: Path) -> dict[Any, list[str]]:
     return refs
 
 
+def _desc(entry: Any) -> Any:
+    # A VALUE caption entry, {"desc": text, ...} or the text itself; JSON as read, unchecked.
+    return entry.get("desc") if isinstance(entry, dict) else entry
+
+
 def _caption_predictions(path: Path) -> dict[Any, str]:
     out: dict[Any, str] = {}
     for i, record in enumerate(_records(path, "predictions")):
@@ -157,7 +162,7 @@ def _caption_predictions(path: Path) -> dict[Any, str]:
             raise DatasetError(f"{path} record #{i} repeats id {key!r}; give one caption per image or clip.")
         if "descs" in record and isinstance(record["descs"], list) and record["descs"]:
             first = record["descs"][0]
-            out[key] = first.get("desc") if isinstance(first, dict) else first
+            out[key] = _desc(first)
         else:
             out[key] = _field(record, ("caption",), path, i)
     return out

@@ -225,9 +225,7 @@ def vqa_accuracy(predictions: Mapping[int, str], answers: Mapping[int, Sequence[
         if missing:
             problems.append(f"{len(missing)} question ids have no prediction: {_preview(missing)}")
         if unknown:
-            problems.append(
-                f"{len(unknown)} predictions name unknown question ids: {_preview(unknown)}"
-            )
+            problems.append(f"{len(unknown)} predictions name unknown question ids: {_preview(unknown)}")
         raise ValueError(
             "predictions and answers must cover the same question ids, but "
             + "; ".join(problems)

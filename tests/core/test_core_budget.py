@@ -55,7 +55,9 @@ def test_count_budget_compares_against_trainable_parameters():
     assert not budget.allows(ParameterCount(trainable=150_001, total=10**9))
 
 
-@pytest.mark.parametrize(("text", "max_pct", "max_params"), [("5%", 5.0, None), (" 0.5 % ", 0.5, None), ("0.05", 5.0, None), ("2M", None, 2_000_000)])
+@pytest.mark.parametrize(
+    ("text", "max_pct", "max_params"), [("5%", 5.0, None), (" 0.5 % ", 0.5, None), ("0.05", 5.0, None), ("2M", None, 2_000_000)]
+)
 def test_text_is_kept_as_typed_and_limits_read_both_ways(text, max_pct, max_params):
     budget = parse_budget(text)
     assert (budget.text, budget.max_pct, budget.max_params) == (text.strip(), max_pct, max_params)
@@ -74,4 +76,3 @@ def test_budget_line_positions() -> None:
     assert count.line_position("trainable_pct", 1_000_000) == 15.0
     assert count.line_position("trainable_params", None) == 150_000
     assert count.line_position("train_seconds", 1_000_000) is None
-

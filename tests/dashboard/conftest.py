@@ -74,9 +74,7 @@ def real_study(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Real
     exported, printed = {}, ""
     for fmt in ("yaml", "json"):
         out = root / f"best.{fmt}"
-        printed = _cli(
-            "search.export", "--study", REAL_STUDY, "--storage", url, "--budget", REAL_BUDGET, "--out", str(out)
-        ).stdout
+        printed = _cli("search.export", "--study", REAL_STUDY, "--storage", url, "--budget", REAL_BUDGET, "--out", str(out)).stdout
         exported[fmt] = out.read_bytes()
     best = int(printed.split()[1])  # "trial 1 (adapter, 1.23% trainable, score 4.5) -> ..."
     engine = make_readonly_engine(url)

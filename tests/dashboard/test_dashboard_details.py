@@ -30,7 +30,12 @@ def _points(frame: pd.DataFrame) -> list[tuple[float, str, float]]:
 def test_curve_of_the_result_contract() -> None:
     stored = learning_curve([2.5, 1.5], window=20, steps=30, evaluations=[(20, {"vqa": 41.0}), (30, {"vqa": 43.5})])
     assert stored == {"loss": {"20": 2.5, "30": 1.5}, "validation vqa": {"20": 41.0, "30": 43.5}}
-    assert _points(curve_frame(stored)) == [(20.0, "loss", 2.5), (30.0, "loss", 1.5), (20.0, "validation vqa", 41.0), (30.0, "validation vqa", 43.5)]
+    assert _points(curve_frame(stored)) == [
+        (20.0, "loss", 2.5),
+        (30.0, "loss", 1.5),
+        (20.0, "validation vqa", 41.0),
+        (30.0, "validation vqa", 43.5),
+    ]
 
 
 def test_old_loss_lists_draw_at_steps_one_two_and_junk_is_dropped() -> None:
@@ -90,7 +95,11 @@ def test_recipe_text_records_the_redacted_url_and_the_budget_as_typed(results: p
 
 
 def test_data_description_lists_the_tasks_and_the_digest() -> None:
-    data = {"tasks": {"shapes": {"format": "jsonl", "train": "s/train.jsonl", "val": "s/val.jsonl"}}, "source": "/d/data.yaml", "base": "/d"}
+    data = {
+        "tasks": {"shapes": {"format": "jsonl", "train": "s/train.jsonl", "val": "s/val.jsonl"}},
+        "source": "/d/data.yaml",
+        "base": "/d",
+    }
     row = {"environment": json.dumps({"inputs": {"data": data, "data_files": {"files": 1234, "sha256": "ab" * 32}}})}
     frame, caption = data_description(row)
     assert frame.to_dict("records") == [{"task": "shapes", "format": "jsonl", "files": "train: s/train.jsonl, val: s/val.jsonl"}]

@@ -57,9 +57,7 @@ def test_main_passes_the_url_through_the_environment(monkeypatch: pytest.MonkeyP
         (["--port", "0"], "--port must be in 1..65535, but got 0"),
     ],
 )
-def test_main_rejects_bad_arguments(
-    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_rejects_bad_arguments(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         launcher.main(argv)
     assert info.value.code == 2
@@ -86,9 +84,7 @@ def test_dashboard_modules_do_not_import_torch() -> None:
         "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not loaded, loaded\n"
     )
-    result: Any = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    result: Any = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
 
@@ -107,7 +103,5 @@ def test_rendering_every_page_does_not_import_torch(seeded: Any) -> None:
         "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not loaded, loaded\n"
     )
-    result: Any = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    result: Any = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -76,8 +76,10 @@ def test_description_of_a_study_on_user_data() -> None:
     assert described["data files"] == f"3 files pinned by content, sha256 {combined[:16]}"
     assert described["backbone"] == "tiny-clip+tiny-t5-vlp"
     weights = described["backbone weights (sha256)"]
-    assert weights == f"CLIP {WEIGHTS['clip_weights_sha256'][:16]} · language model " \
+    assert (
+        weights == f"CLIP {WEIGHTS['clip_weights_sha256'][:16]} · language model "
         f"{WEIGHTS['language_model_weights_sha256'][:16]} · V→L projection {WEIGHTS['vl_projection_sha256'][:16]}"
+    )
     assert described["budget"] == "5% (as launched)"
     assert described["search"] == "24 trials, 225 steps each, tpe sampler, seed 0"
     assert described["objectives"] == "score, trainable_pct"
@@ -91,9 +93,7 @@ def test_description_flags_trials_that_read_other_weights() -> None:
     one, other = trial_inputs({}), trial_inputs({}, clip_weights_sha256="9f" * 32)
     rows = pd.DataFrame({"environment": [one, other, one], "config": [{}] * 3})
     described = describe_study(None, rows).set_index("item")["value"].to_dict()
-    assert described["backbone weights (sha256)"].startswith(
-        f"CLIP 2 different ({WEIGHTS['clip_weights_sha256'][:16]}, {'9f' * 8})"
-    )
+    assert described["backbone weights (sha256)"].startswith(f"CLIP 2 different ({WEIGHTS['clip_weights_sha256'][:16]}, {'9f' * 8})")
     assert "budget" not in described and "search" not in described  # nothing recorded them
 
 

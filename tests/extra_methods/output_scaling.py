@@ -22,7 +22,7 @@ from models.petl.registry import MethodSpec, RunPreset, register
 @dataclass(frozen=True)
 class OutputScalingConfig:
     """Attributes:
-        kinds: the sublayer kinds whose output is scaled (see models.backbones.sites).
+    kinds: the sublayer kinds whose output is scaled (see models.backbones.sites).
     """
 
     kinds: tuple[str, ...] = ("encoder.ffn", "decoder.ffn")
@@ -56,8 +56,13 @@ SPEC = register(
         tiny_learning_rate=1e-2,
         # Rank 0: the first warm start of a study, so the test's one trial trains it.
         presets=(
-            RunPreset("output-scaling", "a learned scale on every feed-forward output", "output_scaling",
-                      freeze=FreezeConfig(train_layernorm=False), warm_start_rank=0),
+            RunPreset(
+                "output-scaling",
+                "a learned scale on every feed-forward output",
+                "output_scaling",
+                freeze=FreezeConfig(train_layernorm=False),
+                warm_start_rank=0,
+            ),
         ),
     )
 )

@@ -83,7 +83,9 @@ def test_features_are_the_same_whatever_the_number_of_decode_workers(env, built,
 
     # Batches of 3 in shards of 4: batches end at shard boundaries, which the workers must respect.
     tables = {
-        workers: cached_features(tmp_path / f"w{workers}", images, identity, make_encoder, batch_size=3, shard_size=4, decode_workers=workers)
+        workers: cached_features(
+            tmp_path / f"w{workers}", images, identity, make_encoder, batch_size=3, shard_size=4, decode_workers=workers
+        )
         for workers in (0, 2)
     }
     assert tables[0].index == tables[2].index

@@ -18,7 +18,8 @@ def trainable(tiny, **freeze) -> set[str]:
 
 def test_new_fields_round_trip_and_old_dicts_still_load():
     config = dataclasses.replace(
-        BASE, sharing=SharingMode.SINGLE,
+        BASE,
+        sharing=SharingMode.SINGLE,
         freeze=FreezeConfig(train_embeddings=True, train_lm_head=True, train_bias=True, visual_encoder="last_block"),
     )
     assert TrialConfig.from_dict(config.to_dict()) == config

@@ -37,9 +37,13 @@ def report(preset: str, backbone: str = IMAGE, tasks=IMAGE_TASKS, **changes):
 
 @pytest.mark.parametrize(
     ("backbone", "size"),
-    [("clip-rn101+bart-base", 139_420_416), ("clip-rn101+t5-base", 222_903_552),
-     ("clip-vit-b32+bart-base", 139_420_416), ("clip-vit-b32+t5-base", 222_903_552),
-     ("video-clip512+bart-base", 139_420_416)],
+    [
+        ("clip-rn101+bart-base", 139_420_416),
+        ("clip-rn101+t5-base", 222_903_552),
+        ("clip-vit-b32+bart-base", 139_420_416),
+        ("clip-vit-b32+t5-base", 222_903_552),
+        ("video-clip512+bart-base", 139_420_416),
+    ],
 )
 def test_language_model_sizes_match_the_published_checkpoints(backbone, size):
     components = report("vl-only", backbone).components

@@ -188,9 +188,7 @@ def test_prepare_videos_writes_frame_features_and_resumes(data, tmp_path, locati
         # The frames' grid tokens mean-pooled: what trials compute from a frame store.
         pooled = extract(built[0], built[1], {p.stem: p for p in paths}, batch_size=8).features.mean(dim=1)
         np.testing.assert_allclose(array, pooled.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(
-        load_video_features(out / "vid_a.npz"), frame_features(built[0], built[1], frames["vid_a"])
-    )
+    np.testing.assert_array_equal(load_video_features(out / "vid_a.npz"), frame_features(built[0], built[1], frames["vid_a"]))
 
     before = snapshot(out)
     assert main(args) == 0
@@ -246,7 +244,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatc
 def test_runs_as_a_module(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "models.prepare", "--images", str(tmp_path / "missing"), "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is not a folder" in result.stderr
     assert list(tmp_path.iterdir()) == []

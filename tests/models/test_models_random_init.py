@@ -44,8 +44,17 @@ def test_missing_weights_name_each_component_and_every_way_to_provide_them(empty
     with pytest.raises(WeightsUnavailable) as raised:
         location.require_weights()
     text = str(raised.value)
-    for needle in ("'t5-base'", "huggingface-cli download t5-base", LANGUAGE_MODEL_ENV, "ViT-B-32", "'openai'",
-                   "timm/vit_base_patch32_clip_224.openai", CLIP_CHECKPOINT_ENV, "--random-init", str(empty_caches / "hub")):
+    for needle in (
+        "'t5-base'",
+        "huggingface-cli download t5-base",
+        LANGUAGE_MODEL_ENV,
+        "ViT-B-32",
+        "'openai'",
+        "timm/vit_base_patch32_clip_224.openai",
+        CLIP_CHECKPOINT_ENV,
+        "--random-init",
+        str(empty_caches / "hub"),
+    ):
         assert needle in text, needle
     with pytest.raises(WeightsUnavailable):  # building never falls back to random weights silently
         build_visual_encoder(location)
@@ -122,9 +131,12 @@ def test_random_init_builds_the_exact_architecture_and_trains_a_step(backbone, d
 def test_launch_without_weights_fails_before_writing_and_names_random_init(tmp_path, empty_caches):
     env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "search.launch", "--budget", "5%", "--backbone", "clip-rn101+t5-base",
-         "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+        [sys.executable, "-m", "search.launch", "--budget", "5%", "--backbone", "clip-rn101+t5-base", "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "'t5-base'" in result.stderr and "RN101" in result.stderr and "--random-init" in result.stderr
@@ -133,8 +145,18 @@ def test_launch_without_weights_fails_before_writing_and_names_random_init(tmp_p
 
 def test_studies_stored_before_random_init_existed_still_load():
     settings = StudySettings(
-        budget="5%", backbone="clip-vit-b32+t5-base", tasks=("vqa",), target_trials=2, seed=0, steps=3, sampler="tpe",
-        space_yaml="", space_source="default.yaml", count_clip=False, objectives=("score", "trainable_pct"), random_init=True,
+        budget="5%",
+        backbone="clip-vit-b32+t5-base",
+        tasks=("vqa",),
+        target_trials=2,
+        seed=0,
+        steps=3,
+        sampler="tpe",
+        space_yaml="",
+        space_source="default.yaml",
+        count_clip=False,
+        objectives=("score", "trainable_pct"),
+        random_init=True,
     )
     assert StudySettings.from_attr(settings.to_attr()) == settings
     older = settings.to_attr()

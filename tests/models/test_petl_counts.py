@@ -15,8 +15,9 @@ ATTENTION_MODULES = 2 + 2 * 2  # encoder self; decoder self + cross
 
 
 def petl_count(tiny, method: str, sharing: SharingMode, **params) -> int:
-    config = TrialConfig(backbone="tiny", tasks=TASKS, method=method, method_params=params, sharing=sharing,
-                         freeze=get_method(method).freeze)
+    config = TrialConfig(
+        backbone="tiny", tasks=TASKS, method=method, method_params=params, sharing=sharing, freeze=get_method(method).freeze
+    )
     return breakdown(tiny.build(config))["petl"].total
 
 

@@ -39,10 +39,8 @@ def drop_connections(application_name: str, waiting_on_lock: bool = False) -> in
         How many connections were cut.
     """
     admin = create_engine(os.environ[POSTGRES_ENV])
-    query = (
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE application_name = :name AND pid <> pg_backend_pid()"
-        + (" AND wait_event_type = 'Lock'" if waiting_on_lock else "")
+    query = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name AND pid <> pg_backend_pid()" + (
+        " AND wait_event_type = 'Lock'" if waiting_on_lock else ""
     )
     try:
         with admin.begin() as conn:

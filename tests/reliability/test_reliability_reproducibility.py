@@ -23,7 +23,9 @@ from search.trial_info import PACKAGES
 from storage import default_storage_url, init_schema, load_results, make_engine
 from training.trial import run_trial
 
-SPACE = parse_space(yaml.safe_load("methods:\n  lora:\n    rank: [4]\n    learning_rate_scale: {low: 0.5, high: 2.0}\noptimizer: [adamw]\n"), "test")
+SPACE = parse_space(
+    yaml.safe_load("methods:\n  lora:\n    rank: [4]\n    learning_rate_scale: {low: 0.5, high: 2.0}\noptimizer: [adamw]\n"), "test"
+)
 
 
 def test_a_stored_row_reruns_to_the_same_result(env, tmp_path: Path) -> None:

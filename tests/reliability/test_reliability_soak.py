@@ -78,7 +78,9 @@ def random_plan(seed: int) -> tuple[list[dict], list[str], str]:
 
 def make_study(url: str, name: str, params: list[dict], target: int) -> None:
     liveness = Liveness(heartbeat_interval=1, grace_period=8, max_retry=2)
-    make_worker_study(url, name, target=target, steps=2, space_yaml=SPACE_YAML, space_source="soak space", liveness=liveness, enqueue=params)
+    make_worker_study(
+        url, name, target=target, steps=2, space_yaml=SPACE_YAML, space_source="soak space", liveness=liveness, enqueue=params
+    )
 
 
 def start_worker(name: str, url: str, study: str, data_dir: Path, faults: str, logs: Path) -> subprocess.Popen:

@@ -99,13 +99,15 @@ def test_a_real_study_keeps_its_password_out_of_logs_database_and_exports(data_d
         schema = make_url(url).query["options"].split("=", 1)[1]
         engine = create_engine(url)
         with engine.connect() as connection:
-            tables = connection.execute(
-                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"), {"schema": schema}
-            ).scalars().all()
-            # Every row of every table, Optuna's and ours, as text.
-            stored = "\n".join(
-                str(row) for table in tables for row in connection.execute(text(f'SELECT * FROM "{schema}"."{table}"'))
+            tables = (
+                connection.execute(
+                    text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"), {"schema": schema}
+                )
+                .scalars()
+                .all()
             )
+            # Every row of every table, Optuna's and ours, as text.
+            stored = "\n".join(str(row) for table in tables for row in connection.execute(text(f'SELECT * FROM "{schema}"."{table}"')))
         engine.dispose()
     assert {"trial_results", "studies", "trial_user_attributes"} <= set(tables)
     assert "vl_only" in stored, "the dump holds the study's rows"

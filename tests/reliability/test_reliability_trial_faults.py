@@ -77,7 +77,12 @@ def test_nan_and_out_of_memory_fail_their_trial_free_memory_and_the_study_goes_o
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("nan@x", "'nan@x' is not KIND@TRIAL[:STEP]"), ("melt@1", "'melt@1'"), ("nan@1:0", "steps count from 1"), ("nan@1,oom@1", "already has a fault")],
+    [
+        ("nan@x", "'nan@x' is not KIND@TRIAL[:STEP]"),
+        ("melt@1", "'melt@1'"),
+        ("nan@1:0", "steps count from 1"),
+        ("nan@1,oom@1", "already has a fault"),
+    ],
 )
 def test_a_malformed_fault_plan_is_refused_with_the_format(text: str, needle: str) -> None:
     with pytest.raises(FaultSpecError) as caught:

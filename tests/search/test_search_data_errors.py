@@ -46,7 +46,9 @@ def _break(data: Path, case: str) -> None:
     if case == "unknown format":
         _write_file(data, {"shapes": _task(format="coco")})
     elif case == "name used twice":
-        (data / "data.yaml").write_text("tasks:\n  shapes: {format: jsonl, train: a, val: b}\n  shapes: {format: jsonl, train: a, val: b}\n")
+        (data / "data.yaml").write_text(
+            "tasks:\n  shapes: {format: jsonl, train: a, val: b}\n  shapes: {format: jsonl, train: a, val: b}\n"
+        )
     elif case == "not YAML":
         (data / "data.yaml").write_text("tasks: [unclosed\n")
     elif case == "missing split key":

@@ -183,7 +183,10 @@ def test_dead_trial_is_marked_failed_and_retried_exactly_once(backend_url: str) 
     assert [t.state for t in study.get_trials()][2:] == [TrialState.FAIL, TrialState.FAIL], "no retry beyond max_retry"
     row = load_results(engine, "dead").set_index("trial_number").loc[again.number]
     assert row["status"] == "failed" and row["worker"] == "gone-host:44"
-    assert f"not queued again: trial {fresh.number} already ran 2 times (trials {fresh.number}, {again.number}; at most 1 retries)" in row["error"]
+    assert (
+        f"not queued again: trial {fresh.number} already ran 2 times (trials {fresh.number}, {again.number}; at most 1 retries)"
+        in row["error"]
+    )
     engine.dispose()
     storage.engine.dispose()
 
@@ -267,7 +270,9 @@ def test_worker_rejects_negative_settings(tmp_path: Path, flag: str, message: st
 
 def make_study(url: str, name: str, target: int, enqueue: list[dict[str, Any]], liveness: Liveness) -> None:
     """A study as `search.launch` would store it, with 1-step trials and `enqueue` run first."""
-    make_worker_study(url, name, target=target, steps=1, space_yaml=SPACE_YAML, space_source="test space", liveness=liveness, enqueue=enqueue)
+    make_worker_study(
+        url, name, target=target, steps=1, space_yaml=SPACE_YAML, space_source="test space", liveness=liveness, enqueue=enqueue
+    )
 
 
 class Processes:
@@ -393,8 +398,25 @@ def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
 ) -> None:
     url = default_storage_url(tmp_path / "db")
     argv = [
-        "-m", "search.launch", "--budget", "5%", "--tasks", "vqa", "--trials", "2", "--steps", "40", "--rungs", "0",
-        "--no-warm-start", "--study", "ctrl-c", "--storage", url, "--data-dir", str(data_dir),
+        "-m",
+        "search.launch",
+        "--budget",
+        "5%",
+        "--tasks",
+        "vqa",
+        "--trials",
+        "2",
+        "--steps",
+        "40",
+        "--rungs",
+        "0",
+        "--no-warm-start",
+        "--study",
+        "ctrl-c",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
     ]
     launch = processes.start("launch", argv)
     engine = make_engine(url)
@@ -580,4 +602,3 @@ def test_compose_services_run_as_local_processes_on_one_storage(
         shown = {m.label: m.value for m in app.metric}
         assert shown["Trials"] == str(len(rows)), shown
         assert shown["Complete"] == str(sum(rows["status"] == "complete")) and shown["Running"] == "0", shown
-

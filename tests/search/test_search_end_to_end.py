@@ -29,8 +29,21 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def study(data_dir, env):
     url = f"sqlite:///{data_dir / 'e2e.db'}"
     launch = cli(
-        "search.launch", "--budget", "5%", "--trials", "2", "--steps", "30", "--tasks", "vqa",
-        "--study", "e2e", "--storage", url, "--data-dir", str(data_dir),
+        "search.launch",
+        "--budget",
+        "5%",
+        "--trials",
+        "2",
+        "--steps",
+        "30",
+        "--tasks",
+        "vqa",
+        "--study",
+        "e2e",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
     )
     return url, launch
 
@@ -105,8 +118,21 @@ def test_the_main_command_runs_on_a_fresh_data_directory(tmp_path):
     of two steps; the suite's VLPETL_* settings shorten both pretraining stages."""
     data_dir = tmp_path / "fresh" / "data"
     launch = cli(
-        "search.launch", "--budget", "5%", "--data-dir", str(data_dir), "--tasks", "vqa", "--trials", "1",
-        "--steps", "2", "--rungs", "0", "--no-reference", "--no-warm-start",
+        "search.launch",
+        "--budget",
+        "5%",
+        "--data-dir",
+        str(data_dir),
+        "--tasks",
+        "vqa",
+        "--trials",
+        "1",
+        "--steps",
+        "2",
+        "--rungs",
+        "0",
+        "--no-reference",
+        "--no-warm-start",
     )
     assert (data_dir / "backbones" / "tiny-clip+tiny-t5-vlp" / "vl_projection.safetensors").is_file()
     assert (data_dir / "studies.db").is_file()

@@ -11,9 +11,7 @@ import pytest
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "search.evaluate", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "search.evaluate", *args], capture_output=True, text=True, timeout=300)
 
 
 def write(path: Path, obj: object) -> Path:
@@ -58,10 +56,7 @@ def test_gqa_nlvr2_and_video_qa(tmp_path: Path) -> None:
 
     nlvr = write(
         tmp_path / "test.json",
-        [
-            {"identifier": f"test1-{k}-0-0", "img0": "a", "img1": "b", "sent": "s", "label": k % 2, "uid": f"u{k}"}
-            for k in range(4)
-        ],
+        [{"identifier": f"test1-{k}-0-0", "img0": "a", "img1": "b", "sent": "s", "label": k % 2, "uid": f"u{k}"} for k in range(4)],
     )
     preds = write(tmp_path / "nlvr.json", [{"identifier": f"test1-{k}-0-0", "prediction": "False"} for k in range(4)])
     out = score("nlvr2", "--annotations", str(nlvr), "--predictions", str(preds))
@@ -85,15 +80,20 @@ def test_caption_and_video_caption(tmp_path: Path) -> None:
             ],
         },
     )
-    preds = write(tmp_path / "res.json", [{"image_id": 1, "caption": "the cat sat on the mat"}, {"image_id": 2, "caption": "a red circle and a green square"}])
+    preds = write(
+        tmp_path / "res.json",
+        [{"image_id": 1, "caption": "the cat sat on the mat"}, {"image_id": 2, "caption": "a red circle and a green square"}],
+    )
     out = score("caption", "--references", str(refs), "--predictions", str(preds), "--metrics", "BLEU,ROUGE-L,CIDEr")
     assert out["BLEU-4"] == pytest.approx(1.0, abs=1e-6) and out["CIDEr"] == pytest.approx(10.0)
     assert out["score"] == pytest.approx(1000.0) and out["SPICE"] is None and "offline" in out["SPICE_unavailable"]
 
     tvc = tmp_path / "tvc_test.jsonl"
     tvc.write_text(
-        json.dumps({"vid_name": "v1", "clip_id": 5, "descs": [{"desc": "He opens the door."}]}) + "\n"
-        + json.dumps({"vid_name": "v2", "clip_id": 6, "descs": [{"desc": "She sits down."}]}) + "\n"
+        json.dumps({"vid_name": "v1", "clip_id": 5, "descs": [{"desc": "He opens the door."}]})
+        + "\n"
+        + json.dumps({"vid_name": "v2", "clip_id": 6, "descs": [{"desc": "She sits down."}]})
+        + "\n"
     )
     preds = write(tmp_path / "tvc.json", [{"clip_id": 5, "descs": [{"desc": "he opens the door"}]}, {"clip_id": 6, "caption": "a dog"}])
     out = score("tvc", "--references", str(tvc), "--predictions", str(preds), "--metrics", "CIDEr")

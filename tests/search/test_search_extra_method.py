@@ -19,7 +19,11 @@ EXTRA = Path(__file__).resolve().parents[1] / "extra_methods"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VLPETL_EXTRA_METHODS": "output_scaling", "PYTHONPATH": os.pathsep.join([str(EXTRA), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "VLPETL_EXTRA_METHODS": "output_scaling",
+        "PYTHONPATH": os.pathsep.join([str(EXTRA), os.environ.get("PYTHONPATH", "")]),
+    }
     result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -29,8 +33,24 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def study(data_dir, env, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('extra') / 'studies.db'}"
     cli(
-        "search.launch", "--budget", "5%", "--trials", "1", "--steps", "2", "--rungs", "0", "--no-reference",
-        "--tasks", "vqa", "--study", "extra", "--storage", url, "--data-dir", str(data_dir),
+        "search.launch",
+        "--budget",
+        "5%",
+        "--trials",
+        "1",
+        "--steps",
+        "2",
+        "--rungs",
+        "0",
+        "--no-reference",
+        "--tasks",
+        "vqa",
+        "--study",
+        "extra",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
     )
     return url
 
@@ -39,10 +59,20 @@ def test_the_method_is_in_the_default_space_and_in_search_params(data_dir, env):
     space = yaml.safe_load(cli("search.params", "--space").stdout)
     assert space["methods"]["output_scaling"] == {"learning_rate_scale": [1.0, 2.0]}
     assert "output-scaling" in cli("search.params", "--list").stdout
-    counted = json.loads(cli(
-        "search.params", "--backbone", "tiny-clip+tiny-t5", "--preset", "output-scaling", "--tasks", "vqa", "--json",
-        "--data-dir", str(data_dir),
-    ).stdout)
+    counted = json.loads(
+        cli(
+            "search.params",
+            "--backbone",
+            "tiny-clip+tiny-t5",
+            "--preset",
+            "output-scaling",
+            "--tasks",
+            "vqa",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+        ).stdout
+    )
     from transformers import AutoConfig
 
     lm = AutoConfig.from_pretrained(env.location.language_model)

@@ -34,8 +34,10 @@ RUNG = 10  # 3 rungs over 40 steps: scored after steps 10, 20 and 30
 
 def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.COMPLETE, **attrs):
     trial = create_trial(
-        state=state, values=[0.0, pct] if state == TrialState.COMPLETE else None,
-        params={"x": 0.0}, distributions={"x": FloatDistribution(0, 1)},
+        state=state,
+        values=[0.0, pct] if state == TrialState.COMPLETE else None,
+        params={"x": 0.0},
+        distributions={"x": FloatDistribution(0, 1)},
         user_attrs={TRAINABLE_PCT_ATTR: pct, **{f"{RUNG_PREFIX}{s}": v for s, v in rungs.items()}, **attrs},
     )
     trial.number = number
@@ -44,11 +46,11 @@ def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.CO
 
 def test_only_smaller_trials_that_lead_by_the_margin_dominate():
     others = [
-        frozen(0, 1.0, {10: 30.0}),   # smaller and better: dominates
-        frozen(1, 2.0, {10: 29.0}),   # same size, better: dominates
-        frozen(2, 5.0, {10: 50.0}),   # better but larger: a different trade-off, never dominates
-        frozen(3, 1.0, {10: 20.5}),   # smaller but within the margin
-        frozen(4, 1.0, {20: 90.0}),   # measured at another rung only
+        frozen(0, 1.0, {10: 30.0}),  # smaller and better: dominates
+        frozen(1, 2.0, {10: 29.0}),  # same size, better: dominates
+        frozen(2, 5.0, {10: 50.0}),  # better but larger: a different trade-off, never dominates
+        frozen(3, 1.0, {10: 20.5}),  # smaller but within the margin
+        frozen(4, 1.0, {20: 90.0}),  # measured at another rung only
     ]
     found = dominating_trials(9, 10, 20.0, 2.0, others, margin=1.0)
     assert found == [(0, 30.0), (1, 29.0)]
@@ -74,8 +76,10 @@ def test_rungs_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
     plain = run_trial(config, env, show_progress=False)
     seen = []
     scored = run_trial(
-        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(eval_sample=16))), env,
-        show_progress=False, on_evaluation=lambda step, scores: seen.append(step),
+        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(eval_sample=16))),
+        env,
+        show_progress=False,
+        on_evaluation=lambda step, scores: seen.append(step),
     )
     assert seen == [RUNG, 2 * RUNG, 3 * RUNG]
     assert scored.losses == plain.losses and scored.task_scores == plain.task_scores

@@ -60,8 +60,16 @@ def test_every_problem_of_a_bad_space_file_is_reported_at_once(tmp_path):
         load_space(path)
     message = str(caught.value)
     for needle in (
-        "colour", "adapterz", "reduction_factor: empty list", "width", "contradict", "has no sharing mode ['half-shared']",
-        "inverted range low=40 > high=10", "compacter.k: value 0", "melted", "optimizer never picks sam",
+        "colour",
+        "adapterz",
+        "reduction_factor: empty list",
+        "width",
+        "contradict",
+        "has no sharing mode ['half-shared']",
+        "inverted range low=40 > high=10",
+        "compacter.k: value 0",
+        "melted",
+        "optimizer never picks sam",
     ):
         assert needle in message, needle
     assert len(caught.value.problems) >= 10
@@ -72,7 +80,9 @@ def test_launch_rejects_a_bad_space_file_before_writing_anything(tmp_path):
     space.write_text("methods:\n  lora:\n    rank: {low: 64, high: 8}\n")
     result = subprocess.run(
         [sys.executable, "-m", "search.launch", "--budget", "5%", "--data-dir", str(tmp_path / "data"), "--space", str(space)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2
     assert str(space) in result.stderr and "inverted range" in result.stderr and "swap" in result.stderr
@@ -81,8 +91,18 @@ def test_launch_rejects_a_bad_space_file_before_writing_anything(tmp_path):
 
 def test_warm_starts_are_the_papers_configurations_the_space_can_reach():
     names = dict(warm_start_params(load_space()))
-    assert {"single-adapter", "multiple-adapters", "half-shared-adapters", "hyperformer", "single-compacter",
-            "single-lora", "multiple-lora", "single-prompt", "vl-ln", "vl-only"} == set(names)
+    assert {
+        "single-adapter",
+        "multiple-adapters",
+        "half-shared-adapters",
+        "hyperformer",
+        "single-compacter",
+        "single-lora",
+        "multiple-lora",
+        "single-prompt",
+        "vl-ln",
+        "vl-only",
+    } == set(names)
     config = fixed_config(names["half-shared-adapters"], defaults())
     assert (config.method, config.sharing.value, config.method_params["reduction_factor"]) == ("adapter", "half-shared", 8)
     narrower = parse_space({"methods": {"lora": {"rank": [4, 8]}, "adapter": {}}})

@@ -46,23 +46,41 @@ def user_data(tmp_path_factory, data_dir, env) -> Path:
     write_video(bench, "tvc", root / "value" / "tvc", root / "value" / "videos", None)
     dim = visual_feature_dim(env.location)
     write_video(bench, "tvc", root / "value" / "yc2c", None, root / "value" / "yc2c_features", feature_dim=dim)
-    (root / "images.yaml").write_text(yaml.safe_dump({"tasks": {
-        "my_vqa": {"format": "vqa", "root": "vqa", "images": "coco/images"},
-        "my_gqa": {"format": "gqa", "root": "gqa/questions", "images": "gqa/images"},
-        "my_nlvr": {"format": "nlvr2", "root": "nlvr2/annotations", "images": "nlvr2/images"},
-        "coco_captions": {"format": "caption", "root": "coco/karpathy", "images": "coco/images"},
-    }}))
-    (root / "videos.yaml").write_text(yaml.safe_dump({"tasks": {
-        "tvqa": {"format": "tvqa", "root": "value/tvqa", "videos": "value/videos"},
-        "how2qa": {"format": "how2qa", "root": "value/how2qa", "videos": "value/videos-how2qa"},
-        "tvc": {"format": "tvc", "root": "value/tvc", "videos": "value/videos"},
-        "yc2c": {"format": "yc2c", "root": "value/yc2c", "features": "value/yc2c_features"},
-    }}))
+    (root / "images.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "tasks": {
+                    "my_vqa": {"format": "vqa", "root": "vqa", "images": "coco/images"},
+                    "my_gqa": {"format": "gqa", "root": "gqa/questions", "images": "gqa/images"},
+                    "my_nlvr": {"format": "nlvr2", "root": "nlvr2/annotations", "images": "nlvr2/images"},
+                    "coco_captions": {"format": "caption", "root": "coco/karpathy", "images": "coco/images"},
+                }
+            }
+        )
+    )
+    (root / "videos.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "tasks": {
+                    "tvqa": {"format": "tvqa", "root": "value/tvqa", "videos": "value/videos"},
+                    "how2qa": {"format": "how2qa", "root": "value/how2qa", "videos": "value/videos-how2qa"},
+                    "tvc": {"format": "tvc", "root": "value/tvc", "videos": "value/videos"},
+                    "yc2c": {"format": "yc2c", "root": "value/yc2c", "features": "value/yc2c_features"},
+                }
+            }
+        )
+    )
     folders = write_jsonl_tasks(bench, root / "own")
-    (root / "jsonl.yaml").write_text(yaml.safe_dump({"tasks": {
-        name: {"format": "jsonl", **{split: f"own/{folder}/{split}.jsonl" for split in ("train", "val", "test")}}
-        for name, folder in folders.items()
-    }}))
+    (root / "jsonl.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "tasks": {
+                    name: {"format": "jsonl", **{split: f"own/{folder}/{split}.jsonl" for split in ("train", "val", "test")}}
+                    for name, folder in folders.items()
+                }
+            }
+        )
+    )
     return root
 
 
@@ -77,8 +95,23 @@ def runs(user_data, data_dir, tmp_path_factory) -> dict[str, dict]:
         folder = tmp_path_factory.mktemp(f"run-{kind}")
         url = f"sqlite:///{folder / 'studies.db'}"
         launch = cli(
-            "search.launch", "--budget", "5%", "--trials", "2", "--steps", STEPS, "--rungs", "0",
-            "--data", str(user_data / f"{kind}.yaml"), "--study", kind, "--storage", url, "--data-dir", str(data_dir),
+            "search.launch",
+            "--budget",
+            "5%",
+            "--trials",
+            "2",
+            "--steps",
+            STEPS,
+            "--rungs",
+            "0",
+            "--data",
+            str(user_data / f"{kind}.yaml"),
+            "--study",
+            kind,
+            "--storage",
+            url,
+            "--data-dir",
+            str(data_dir),
         )
         recipe = folder / "best.yaml"
         cli("search.export", "--study", kind, "--storage", url, "--budget", "5%", "--out", str(recipe))
@@ -142,8 +175,20 @@ def test_relaunch_resumes_the_same_data_and_a_changed_file_is_refused(runs, user
     assert len(optuna.load_study(study_name="jsonl", storage=url).trials) == before
     # The launcher refuses the same way on a relaunch from the changed copy.
     again = cli(
-        "search.launch", "--budget", "5%", "--trials", "2", "--study", "jsonl", "--storage", url,
-        "--data-dir", str(data_dir), "--data-root", str(copy), ok=False,
+        "search.launch",
+        "--budget",
+        "5%",
+        "--trials",
+        "2",
+        "--study",
+        "jsonl",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
+        "--data-root",
+        str(copy),
+        ok=False,
     )
     assert again.returncode == 2 and "val.jsonl differs" in again.stderr
 
@@ -151,9 +196,24 @@ def test_relaunch_resumes_the_same_data_and_a_changed_file_is_refused(runs, user
 def test_short_form_finds_val_and_test_beside_train(user_data, data_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 'short.db'}"
     launch = cli(
-        "search.launch", "--budget", "5%", "--trials", "1", "--steps", "2", "--rungs", "0", "--no-warm-start",
-        "--data", str(user_data / "own" / "captions" / "train.jsonl"), "--study", "short", "--storage", url,
-        "--data-dir", str(data_dir),
+        "search.launch",
+        "--budget",
+        "5%",
+        "--trials",
+        "1",
+        "--steps",
+        "2",
+        "--rungs",
+        "0",
+        "--no-warm-start",
+        "--data",
+        str(user_data / "own" / "captions" / "train.jsonl"),
+        "--study",
+        "short",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
     )
     results = load_results(make_engine(url), "short")
     assert list(results.iloc[0]["task_scores"]) == ["captions"]  # named after its folder
@@ -172,10 +232,16 @@ def official_score(kind: str, name: str, split: str, run: Path, user_data: Path)
         answers = {a["question_id"]: [x["answer"] for x in a["answers"]] for a in annotations}
         return _mean(_vqa(row["answer"], answers[row["question_id"]]) for row in rows)
     if fmt == "gqa":
-        labels = {r["question_id"]: r["label"] for r in json.loads((user_data / data["root"] / f"{ {'val': 'valid', 'test': 'testdev'}[split]}.json").read_text())}
+        labels = {
+            r["question_id"]: r["label"]
+            for r in json.loads((user_data / data["root"] / f"{ {'val': 'valid', 'test': 'testdev'}[split] }.json").read_text())
+        }
         return _mean(labels[row["questionId"]].get(_normalise(row["prediction"]), 0.0) for row in rows)
     if fmt == "nlvr2":
-        labels = {r["identifier"]: r["label"] for r in json.loads((user_data / data["root"] / f"{ {'val': 'valid', 'test': 'test'}[split]}.json").read_text())}
+        labels = {
+            r["identifier"]: r["label"]
+            for r in json.loads((user_data / data["root"] / f"{ {'val': 'valid', 'test': 'test'}[split] }.json").read_text())
+        }
         return _mean(float(row["prediction"] == ("true" if labels[row["identifier"]] else "false")) for row in rows)
     if fmt == "caption":
         images = json.loads((user_data / data["root"] / "dataset_coco.json").read_text())["images"]

@@ -18,8 +18,23 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_two_local_workers_share_one_study_without_duplicates(data_dir, env):
     url = f"sqlite:///{data_dir / 'workers.db'}"
     result = run(
-        "search.launch", "--budget", "5%", "--trials", "3", "--steps", "8", "--workers", "2", "--tasks", "vqa",
-        "--study", "two-workers", "--storage", url, "--data-dir", str(data_dir),
+        "search.launch",
+        "--budget",
+        "5%",
+        "--trials",
+        "3",
+        "--steps",
+        "8",
+        "--workers",
+        "2",
+        "--tasks",
+        "vqa",
+        "--study",
+        "two-workers",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "started local worker 1" in result.stderr

@@ -21,9 +21,7 @@ from storage.engine import session_scope
 from storage.schema import TrialResult
 
 
-def test_readonly_engine_reads_and_refuses_writes(
-    engine: Engine, storage_url: str, make_record: Callable[..., TrialRecord]
-) -> None:
+def test_readonly_engine_reads_and_refuses_writes(engine: Engine, storage_url: str, make_record: Callable[..., TrialRecord]) -> None:
     record_trial(engine, make_record(0))
     readonly = make_readonly_engine(storage_url)
     try:

@@ -132,7 +132,5 @@ def test_complete_record_needs_a_score() -> None:
 
 
 def test_trainable_pct_is_derived() -> None:
-    record = TrialRecord(
-        "s", 0, "infeasible", "lora", {}, 1, 8, error="over budget", finished_at=datetime.now(UTC)
-    )
+    record = TrialRecord("s", 0, "infeasible", "lora", {}, 1, 8, error="over budget", finished_at=datetime.now(UTC))
     assert record.trainable_pct == 12.5

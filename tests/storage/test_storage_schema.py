@@ -41,9 +41,7 @@ def test_coexists_with_optuna_study(storage_url: str, optuna_first: bool) -> Non
         if not optuna_first:
             init_schema(ours)
         rdb = optuna.storages.RDBStorage(storage_url)
-        study = optuna.create_study(
-            storage=rdb, study_name="s", directions=["maximize", "minimize"]
-        )
+        study = optuna.create_study(storage=rdb, study_name="s", directions=["maximize", "minimize"])
         study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
         init_schema(ours)
         init_schema(ours)

@@ -61,9 +61,7 @@ def test_every_task_loads_with_the_real_loaders(tiny_benchmark: Path, tiny_bench
         assert all(name.startswith(f"mini_{split}_") for name in used)
 
 
-def test_same_arguments_give_byte_identical_files(
-    tiny_benchmark: Path, tmp_path: Path, tiny_benchmark_sizes: BenchmarkSizes
-) -> None:
+def test_same_arguments_give_byte_identical_files(tiny_benchmark: Path, tmp_path: Path, tiny_benchmark_sizes: BenchmarkSizes) -> None:
     again = generate_benchmark(tmp_path / "again", seed=0, sizes=tiny_benchmark_sizes)
     assert _files(again) == _files(tiny_benchmark)
     other = generate_benchmark(tmp_path / "other", seed=1, sizes=tiny_benchmark_sizes)
@@ -155,9 +153,7 @@ def test_reuse_regeneration_and_foreign_directories(tmp_path: Path, tiny_benchma
         generate_benchmark(foreign, sizes=tiny_benchmark_sizes)
 
 
-def test_a_crash_leaves_no_partial_benchmark(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_benchmark_sizes: BenchmarkSizes
-) -> None:
+def test_a_crash_leaves_no_partial_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_benchmark_sizes: BenchmarkSizes) -> None:
     def crash(self: object, *args: object) -> None:
         raise OSError("disk full")
 

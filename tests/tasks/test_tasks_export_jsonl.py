@@ -50,9 +50,7 @@ def _lines(path: Path) -> list[dict]:
 
 def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "VLPETL_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "tasks", "export-jsonl", *args], capture_output=True, text=True, cwd=REPO, env=env
-    )
+    return subprocess.run([sys.executable, "-m", "tasks", "export-jsonl", *args], capture_output=True, text=True, cwd=REPO, env=env)
 
 
 def _check_same(task: str, source, exported, record: dict) -> None:
@@ -203,9 +201,7 @@ def _bad_out(tmp_path: Path, kind: str) -> Path:
     ],
     ids=["unknown-task", "zero-max", "negative-max", "out-is-file", "out-not-empty", "no-task-files", "seed-and-root"],
 )
-def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(
-    tmp_path: Path, args: list[str], out_kind: str, words: list[str]
-) -> None:
+def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], out_kind: str, words: list[str]) -> None:
     (tmp_path / "empty").mkdir()
     out = _bad_out(tmp_path, out_kind)
     before = _files(tmp_path)

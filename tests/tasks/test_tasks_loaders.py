@@ -250,7 +250,10 @@ def video_root(tmp_path: Path) -> Path:
     _jsonl(
         tmp_path / "tvqa" / "subtitles.jsonl",
         [
-            {"vid_name": "s01e01_seg02_clip_00", "sub": [{"text": "B: hi", "start": 2.0, "end": 3}, {"text": "A: yo", "start": 0, "end": 1}]},
+            {
+                "vid_name": "s01e01_seg02_clip_00",
+                "sub": [{"text": "B: hi", "start": 2.0, "end": 3}, {"text": "A: yo", "start": 0, "end": 1}],
+            },
             {"vid_name": "clip_b", "sub": []},
         ],
     )

@@ -81,12 +81,8 @@ def test_prediction_is_normalised_against_ground_truth() -> None:
     truth = _answers(4, match="2", other="3")
     assert question_accuracy("Two.", truth) == 1.0
     assert question_accuracy("two", _answers(1, match="2", other="3")) == pytest.approx(0.3)
-    assert question_accuracy(
-        "A Square!", _answers(3, match="square", other="box")
-    ) == pytest.approx(0.9)
-    assert question_accuracy(
-        "dont know", _answers(2, match="don't know", other="no")
-    ) == pytest.approx(0.6)
+    assert question_accuracy("A Square!", _answers(3, match="square", other="box")) == pytest.approx(0.9)
+    assert question_accuracy("dont know", _answers(2, match="don't know", other="no")) == pytest.approx(0.6)
 
 
 def test_ground_truth_gets_only_the_punctuation_step() -> None:

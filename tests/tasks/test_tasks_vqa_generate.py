@@ -15,18 +15,14 @@ from tasks.vqa_generate import GENERATOR, GENERATOR_VERSION, SPLITS
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _json(root: Path, name: str) -> Any:
     return json.loads((root / "vqa" / name).read_text())
 
 
-def test_same_arguments_give_byte_identical_files(
-    tiny_vqa: Path, tmp_path: Path, tiny_sizes: dict[str, int]
-) -> None:
+def test_same_arguments_give_byte_identical_files(tiny_vqa: Path, tmp_path: Path, tiny_sizes: dict[str, int]) -> None:
     again = generate_vqa(tmp_path / "again", seed=0, **tiny_sizes)
     assert _files(again) == _files(tiny_vqa)
     other = generate_vqa(tmp_path / "other", seed=1, **tiny_sizes)
@@ -68,15 +64,11 @@ def test_layout_and_record_keys_match_vqa_v2(tiny_vqa: Path) -> None:
                 "answers",
             }
             assert [a["answer_id"] for a in ann["answers"]] == list(range(1, 11))
-            assert all(
-                set(a) == {"answer", "answer_confidence", "answer_id"} for a in ann["answers"]
-            )
+            assert all(set(a) == {"answer", "answer_confidence", "answer_id"} for a in ann["answers"])
             assert {a["answer_confidence"] for a in ann["answers"]} <= {"yes", "maybe"}
         questions = _json(tiny_vqa, f"v2_OpenEnded_mscoco_{split}_questions.json")
         assert list(questions) == ["questions"]
-        assert all(
-            set(q) == {"question_id", "image_id", "question"} for q in questions["questions"]
-        )
+        assert all(set(q) == {"question_id", "image_id", "question"} for q in questions["questions"])
 
 
 def test_label_is_the_soft_score_of_the_raw_answers(tiny_vqa: Path) -> None:
@@ -90,9 +82,7 @@ def test_label_is_the_soft_score_of_the_raw_answers(tiny_vqa: Path) -> None:
             assert record["question_type"] == ann["question_type"]
 
 
-def test_splits_are_disjoint_by_image_and_ids_are_unique(
-    tiny_vqa: Path, tiny_sizes: dict[str, int]
-) -> None:
+def test_splits_are_disjoint_by_image_and_ids_are_unique(tiny_vqa: Path, tiny_sizes: dict[str, int]) -> None:
     images, question_ids = {}, []
     for split in SPLITS:
         anns = _json(tiny_vqa, f"v2_mscoco_{split}_annotations.json")["annotations"]
@@ -116,9 +106,7 @@ def test_manifest_records_the_request(tiny_vqa: Path) -> None:
     assert manifest["counts"]["train"] == {"images": 6, "questions": 12}
 
 
-def test_identical_manifest_is_reused_and_a_new_request_replaces(
-    tmp_path: Path, tiny_sizes: dict[str, int]
-) -> None:
+def test_identical_manifest_is_reused_and_a_new_request_replaces(tmp_path: Path, tiny_sizes: dict[str, int]) -> None:
     root = generate_vqa(tmp_path / "d", seed=0, **tiny_sizes)
     marker = root / "marker"
     marker.write_text("still here")
@@ -135,9 +123,7 @@ def test_identical_manifest_is_reused_and_a_new_request_replaces(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no staging or retired dirs left
 
 
-def test_a_crash_leaves_no_partial_dataset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_sizes: dict[str, int]
-) -> None:
+def test_a_crash_leaves_no_partial_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_sizes: dict[str, int]) -> None:
     root = generate_vqa(tmp_path / "d", seed=0, **tiny_sizes)
     before = _files(root)
 
@@ -154,9 +140,7 @@ def test_a_crash_leaves_no_partial_dataset(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
 
-def test_refuses_to_overwrite_a_foreign_directory(
-    tmp_path: Path, tiny_sizes: dict[str, int]
-) -> None:
+def test_refuses_to_overwrite_a_foreign_directory(tmp_path: Path, tiny_sizes: dict[str, int]) -> None:
     root = tmp_path / "mine"
     root.mkdir()
     (root / "notes.txt").write_text("precious")
@@ -176,9 +160,7 @@ def test_bad_arguments_are_reported_together(tmp_path: Path) -> None:
 
 
 def test_questions_per_image_are_distinct(tmp_path: Path) -> None:
-    root = generate_vqa(
-        tmp_path / "d", n_train_images=20, n_val_images=1, n_test_images=1, questions_per_image=5
-    )
+    root = generate_vqa(tmp_path / "d", n_train_images=20, n_val_images=1, n_test_images=1, questions_per_image=5)
     by_image: dict[str, list[str]] = {}
     for record in _json(root, "karpathy_train.json"):
         by_image.setdefault(record["img_id"], []).append(record["sent"])

@@ -26,14 +26,8 @@ def test_round_trip_matches_the_files(tiny_vqa: Path, tiny_sizes: dict[str, int]
         examples = load_vqa_split(tiny_vqa, split)
         records = json.loads(_karpathy(tiny_vqa, split).read_text())
         anns = json.loads((tiny_vqa / "vqa" / f"v2_mscoco_{split}_annotations.json").read_text())
-        raw = {
-            a["question_id"]: tuple(x["answer"] for x in a["answers"]) for a in anns["annotations"]
-        }
-        assert (
-            len(examples)
-            == len(records)
-            == tiny_sizes[f"n_{split}_images"] * tiny_sizes["questions_per_image"]
-        )
+        raw = {a["question_id"]: tuple(x["answer"] for x in a["answers"]) for a in anns["annotations"]}
+        assert len(examples) == len(records) == tiny_sizes[f"n_{split}_images"] * tiny_sizes["questions_per_image"]
         for ex, record in zip(examples, records, strict=True):
             assert ex == VQAExample(
                 question_id=record["question_id"],
@@ -52,9 +46,7 @@ def test_answers_are_empty_without_the_annotation_file(dataset: Path) -> None:
 
 
 def test_unknown_split_lists_the_accepted_ones(tiny_vqa: Path) -> None:
-    with pytest.raises(
-        DatasetError, match=r"unknown split 'dev'; accepted splits are \['train', 'val', 'test', 'test_ood'\]"
-    ):
+    with pytest.raises(DatasetError, match=r"unknown split 'dev'; accepted splits are \['train', 'val', 'test', 'test_ood'\]"):
         load_vqa_split(tiny_vqa, "dev")
 
 
@@ -94,17 +86,13 @@ def _edit_record(root: Path, index: int, **changes: object) -> None:
 
 def test_record_missing_a_key(dataset: Path) -> None:
     _edit_record(dataset, 1, sent=None)
-    with pytest.raises(
-        DatasetError, match=r"karpathy_val\.json record #1 lacks required key\(s\) \['sent'\]"
-    ):
+    with pytest.raises(DatasetError, match=r"karpathy_val\.json record #1 lacks required key\(s\) \['sent'\]"):
         load_vqa_split(dataset, "val")
 
 
 def test_record_with_a_mistyped_value(dataset: Path) -> None:
     _edit_record(dataset, 2, question_id="7", label={"red": "high"})
-    with pytest.raises(
-        DatasetError, match=r"record #2 is malformed: question_id must be an int, got '7'; label"
-    ):
+    with pytest.raises(DatasetError, match=r"record #2 is malformed: question_id must be an int, got '7'; label"):
         load_vqa_split(dataset, "val")
 
 
@@ -131,7 +119,5 @@ def test_malformed_annotation_file(dataset: Path) -> None:
     data = json.loads(path.read_text())
     del data["annotations"][1]["answers"]
     path.write_text(json.dumps(data))
-    with pytest.raises(
-        DatasetError, match=r"v2_mscoco_val_annotations\.json annotation #1 is malformed"
-    ):
+    with pytest.raises(DatasetError, match=r"v2_mscoco_val_annotations\.json annotation #1 is malformed"):
         load_vqa_split(dataset, "val")

@@ -56,9 +56,7 @@ def test_annotators_mostly_agree_and_sometimes_disagree() -> None:
         assert texts.count(spec.answer) >= 5  # a perfect model can always score 100
         normalised = [normalize_answer(t) for t in texts]
         disagreements += any(n != spec.answer for n in normalised)
-        surface_forms += any(
-            t != spec.answer and n == spec.answer for t, n in zip(texts, normalised, strict=True)
-        )
+        surface_forms += any(t != spec.answer and n == spec.answer for t, n in zip(texts, normalised, strict=True))
     assert 100 < disagreements < 250
     assert surface_forms > 50
 

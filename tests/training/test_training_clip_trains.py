@@ -15,7 +15,10 @@ from training.trial import train_trial
 def _config(policy: str, steps: int = 3) -> TrialConfig:
     freeze = FreezeConfig(**{**get_method("adapter").freeze.__dict__, "visual_encoder": policy})
     return TrialConfig(
-        backbone="tiny-clip+tiny-t5", tasks=("vqa",), method="adapter", freeze=freeze,
+        backbone="tiny-clip+tiny-t5",
+        tasks=("vqa",),
+        method="adapter",
+        freeze=freeze,
         training=TrainingConfig(steps=steps, batch_size=8, eval_batch_size=64),
     )
 

@@ -25,7 +25,10 @@ def test_linear_warmup_then_linear_decay():
 
 def _setup(env, **training):
     config = TrialConfig(
-        backbone="tiny-clip+tiny-t5", tasks=("vqa",), method="adapter", freeze=get_method("adapter").freeze,
+        backbone="tiny-clip+tiny-t5",
+        tasks=("vqa",),
+        method="adapter",
+        freeze=get_method("adapter").freeze,
         training=dataclasses.replace(TrainingConfig(steps=5, batch_size=8), **training),
     )
     model, tokenizer = build_vl_model(config, env.location)
@@ -36,7 +39,9 @@ def test_same_seed_gives_the_same_losses(env):
     runs = []
     for _ in range(2):
         model, collator, training = _setup(env)
-        runs.append(train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6}, show_progress=False).losses)
+        runs.append(
+            train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6}, show_progress=False).losses
+        )
     assert runs[0] == runs[1]
 
 
@@ -53,8 +58,14 @@ def test_round_robin_gives_every_task_the_same_number_of_steps(env):
     model, collator, training = _setup(env, steps=6, task_sampling="round_robin")
     small = env.tasks["vqa"].train[:5]  # a task 100x smaller than VQA still gets every other step
     train(
-        model, collator, {"vqa": env.tasks["vqa"].train, "small": small}, training, torch.device("cpu"),
-        {"vqa": 6, "small": 6}, show_progress=False, on_step=lambda step, loss: seen.append(model.task_context.active),
+        model,
+        collator,
+        {"vqa": env.tasks["vqa"].train, "small": small},
+        training,
+        torch.device("cpu"),
+        {"vqa": 6, "small": 6},
+        show_progress=False,
+        on_step=lambda step, loss: seen.append(model.task_context.active),
     )
     assert seen == ["vqa", "small"] * 3
 
@@ -64,8 +75,16 @@ def test_sam_steps_from_the_gradient_at_the_perturbed_point(env):
     for optimizer in ("adamw", "sam"):
         model, collator, training = _setup(env, steps=3, optimizer=optimizer, sam_rho=0.5)
         losses = []
-        train(model, collator, {"vqa": env.tasks["vqa"].train}, training, torch.device("cpu"), {"vqa": 6},
-              show_progress=False, on_step=lambda step, loss: losses.append(loss))
+        train(
+            model,
+            collator,
+            {"vqa": env.tasks["vqa"].train},
+            training,
+            torch.device("cpu"),
+            {"vqa": 6},
+            show_progress=False,
+            on_step=lambda step, loss: losses.append(loss),
+        )
         runs[optimizer] = losses
     assert runs["sam"][0] == pytest.approx(runs["adamw"][0])  # same start, same first batch
     assert runs["sam"][1:] != pytest.approx(runs["adamw"][1:])  # a different update

@@ -53,7 +53,9 @@ def test_nlvr2_answers_are_always_one_of_its_choices(nlvr_env, model_and_collato
 
 def test_scheduled_evaluations_are_recorded_and_can_stop_the_trial(nlvr_env):
     config = TrialConfig(
-        backbone="tiny-clip+tiny-t5", tasks=("nlvr2",), method="adapter",
+        backbone="tiny-clip+tiny-t5",
+        tasks=("nlvr2",),
+        method="adapter",
         training=TrainingConfig(steps=7, batch_size=4, eval_every=3, eval_sample=10),
     )
     seen = []
@@ -73,7 +75,9 @@ def test_scheduled_evaluations_are_recorded_and_can_stop_the_trial(nlvr_env):
 
 def test_bf16_autocast_trains_on_cpu(nlvr_env):
     config = TrialConfig(
-        backbone="tiny-clip+tiny-t5", tasks=("nlvr2",), method="adapter",
+        backbone="tiny-clip+tiny-t5",
+        tasks=("nlvr2",),
+        method="adapter",
         training=TrainingConfig(steps=3, batch_size=4, eval_batch_size=64, precision="bf16"),
     )
     outcome = run_trial(config, nlvr_env, show_progress=False)
@@ -95,6 +99,6 @@ def test_candidates_are_truncated_like_training_targets(nlvr_env, model_and_coll
     trained_on = collator.training(examples, random.Random(0), 3).labels
     assert batch.choice_labels.shape[1] <= 3 and trained_on.shape[1] <= 3
     assert batch.choice_labels[0].tolist() == collator._labels(["true"], 3)[0].tolist()
-    assert nlvr_env.tasks["nlvr2"].max_target_tokens >= max(
-        len(collator.tokenizer(choice).input_ids) for choice in ("true", "false")
-    ), "NLVR2's target length must fit both answers whole"
+    assert nlvr_env.tasks["nlvr2"].max_target_tokens >= max(len(collator.tokenizer(choice).input_ids) for choice in ("true", "false")), (
+        "NLVR2's target length must fit both answers whole"
+    )

@@ -148,15 +148,15 @@ def test_padded_frames_do_not_change_the_encoding(video_env):
     batch, single = collator.choices(pair), alone.choices(pair[:1])
     assert batch.feats.shape[1] == width and batch.visual_mask[0].tolist() == [True] * 3 + [False] * (width - 3)
     scores = model.score_choices(choice_labels=batch.choice_labels, choice_example=batch.choice_example, **batch.model_inputs())
-    scores_alone = model.score_choices(
-        choice_labels=single.choice_labels, choice_example=single.choice_example, **single.model_inputs()
-    )
+    scores_alone = model.score_choices(choice_labels=single.choice_labels, choice_example=single.choice_example, **single.model_inputs())
     torch.testing.assert_close(scores[:5], scores_alone, atol=1e-4, rtol=1e-4)
 
 
 def test_video_tasks_train_together_and_report_official_scores(video_env):
     config = TrialConfig(
-        backbone="tiny-clip+tiny-t5", tasks=("tvqa", "tvc"), method="adapter",
+        backbone="tiny-clip+tiny-t5",
+        tasks=("tvqa", "tvc"),
+        method="adapter",
         training=TrainingConfig(steps=6, batch_size=8, eval_batch_size=64),
     )
     outcome = run_trial(config, video_env, show_progress=False)

@@ -57,9 +57,7 @@ def test_help_lists_every_command_on_a_line_and_imports_no_command() -> None:
         "    main(['--help'])\n"
         "except SystemExit as exited:\n"
         "    assert exited.code == 0, exited.code\n"
-        "heavy = {'torch', 'transformers', 'open_clip', 'optuna', 'sqlalchemy', 'pandas', 'streamlit', 'numpy', *"
-        + repr(PACKAGES)
-        + "}\n"
+        "heavy = {'torch', 'transformers', 'open_clip', 'optuna', 'sqlalchemy', 'pandas', 'streamlit', 'numpy', *" + repr(PACKAGES) + "}\n"
         "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     result = _run("-c", code)

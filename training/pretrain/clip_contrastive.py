@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 from open_clip.loss import ClipLoss
@@ -12,6 +12,16 @@ from tqdm.auto import tqdm
 
 from training.loss_curve import LossCurve
 from transformers import get_cosine_schedule_with_warmup
+
+
+class ClipEncoders(Protocol):
+    """What retrieval reads of an open_clip CLIP model (open_clip ships no type information)."""
+
+    def eval(self) -> object: ...
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor: ...
 
 
 def encode_images(preprocess: Callable, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -56,7 +66,7 @@ def pretrain_clip(
 
 
 @torch.no_grad()
-def retrieval_recall_at_1(model: torch.nn.Module, tokenizer: Callable, pixels: torch.Tensor, captions: Sequence[str]) -> float:
+def retrieval_recall_at_1(model: ClipEncoders, tokenizer: Callable, pixels: torch.Tensor, captions: Sequence[str]) -> float:
     """Zero-shot image -> caption retrieval recall@1 among the given pairs (0-1).
 
     A retrieved caption counts as correct when its text equals the image's own caption, since

@@ -37,4 +37,3 @@ def main(argv: list[str] | None = None) -> int:
             summary = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
             print(f"  {component}: {summary}")
     return 0
-

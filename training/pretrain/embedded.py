@@ -42,11 +42,13 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
     components = data_dir / "backbones" / "components"
     corpus = _LazyCorpus(settings, preset.image_size, exclude_root)
     clip_dir = ensure_built(
-        components / clip_name, {**manifest, "component": clip_name, "preset": None},
+        components / clip_name,
+        {**manifest, "component": clip_name, "preset": None},
         lambda folder: _build_clip(folder, preset, corpus(), settings),
     )
     lm_dir = ensure_built(
-        components / lm_name, {**manifest, "component": lm_name, "preset": None},
+        components / lm_name,
+        {**manifest, "component": lm_name, "preset": None},
         lambda folder: _build_lm(folder, LM_FAMILIES[lm_name], corpus(), settings),
     )
 
@@ -61,11 +63,15 @@ def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
     from training.pretrain.family import build_clip, write_metrics
 
     log.info("pretraining the embedded CLIP (contrastive, %d steps) ...", settings.clip_steps)
+    assert preset.clip_model is not None, f"embedded preset {preset.name!r} has no CLIP model"
     metrics = build_clip(folder, preset.clip_model, preset.image_size, corpus, settings)
     write_metrics(folder, metrics)
     log.info(
         "CLIP zero-shot image->caption recall@1 on %d held-out pairs: %.3f (before %.3f, chance %.3f)",
-        metrics["held_out_pairs"], metrics["recall_at_1_after"], metrics["recall_at_1_before"], metrics["recall_at_1_chance"],
+        metrics["held_out_pairs"],
+        metrics["recall_at_1_after"],
+        metrics["recall_at_1_before"],
+        metrics["recall_at_1_chance"],
     )
 
 
@@ -75,7 +81,12 @@ def _build_lm(folder: Path, family: str, corpus, settings) -> None:
     log.info("pretraining the embedded %s (%d steps) ...", family.upper(), settings.lm_steps)
     metrics = build_language_model(folder, family, corpus, settings)
     write_metrics(folder, metrics)
-    log.info("%s held-out perplexity: %.1f before, %.1f after pretraining", family.upper(), metrics["perplexity_before"], metrics["perplexity_after"])
+    log.info(
+        "%s held-out perplexity: %.1f before, %.1f after pretraining",
+        family.upper(),
+        metrics["perplexity_before"],
+        metrics["perplexity_after"],
+    )
 
 
 class _LazyCorpus:

@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import open_clip
 import torch
@@ -21,6 +22,9 @@ from training.pretrain.corpus import Corpus
 from training.pretrain.seq2seq import perplexity, pretrain
 from training.pretrain.span_corruption import corrupt_spans, sentinel_tokens
 from training.pretrain.text_infilling import infill
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,9 @@ def build_clip(folder: Path, model_name: str, image_size: int, corpus: Corpus, s
     train, held = slice(settings.held_out, None), slice(0, settings.held_out)
     held_captions = [refs[0] for refs in corpus.references[held]]
     before = retrieval_recall_at_1(model, tokenizer, pixels[held], held_captions)
-    curve = pretrain_clip(model, tokenizer, pixels[train], corpus.references[train], settings.clip_steps, settings.clip_batch, seed=settings.seed)
+    curve = pretrain_clip(
+        model, tokenizer, pixels[train], corpus.references[train], settings.clip_steps, settings.clip_batch, seed=settings.seed
+    )
     after = retrieval_recall_at_1(model, tokenizer, pixels[held], held_captions)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
     return {
@@ -103,11 +109,14 @@ def build_clip(folder: Path, model_name: str, image_size: int, corpus: Corpus, s
 def build_language_model(folder: Path, family: str, corpus: Corpus, settings: PretrainSettings) -> dict:
     """Train a tokenizer, pretrain a tiny T5 (span corruption) or BART (text infilling), save both."""
     held_texts, train_texts = corpus.texts[: settings.held_out], corpus.texts[settings.held_out :]
+    model: PreTrainedModel
     if family == "t5":
         tokenizer = train_unigram_tokenizer(train_texts, TOKENIZER_VOCAB)
         tokenizer.add_special_tokens({"additional_special_tokens": sentinel_tokens(N_SENTINELS)})
         model = tiny_t5(vocab_size=len(tokenizer), seed=settings.seed)
-        corrupt = functools.partial(_t5_corrupt, sentinels=tokenizer.convert_tokens_to_ids(sentinel_tokens(N_SENTINELS)), eos=tokenizer.eos_token_id)
+        # A list of tokens gives a list of ids (transformers types the str and list cases as one).
+        sentinels = cast(list[int], tokenizer.convert_tokens_to_ids(sentinel_tokens(N_SENTINELS)))
+        corrupt = functools.partial(_t5_corrupt, sentinels=sentinels, eos=tokenizer.eos_token_id)
     elif family == "bart":
         tokenizer = train_bpe_tokenizer(train_texts, TOKENIZER_VOCAB)
         model = tiny_bart(vocab_size=len(tokenizer), seed=settings.seed)
@@ -115,7 +124,9 @@ def build_language_model(folder: Path, family: str, corpus: Corpus, settings: Pr
     else:
         raise ValueError(f"unknown language-model family {family!r}; use 't5' or 'bart'")
     before = perplexity(model, tokenizer, held_texts, corrupt)
-    curve = pretrain(model, tokenizer, train_texts, corrupt, settings.lm_steps, settings.lm_batch, seed=settings.seed, desc=f"pretrain {family}")
+    curve = pretrain(
+        model, tokenizer, train_texts, corrupt, settings.lm_steps, settings.lm_batch, seed=settings.seed, desc=f"pretrain {family}"
+    )
     after = perplexity(model, tokenizer, held_texts, corrupt)
     add_visual_order_tokens(model, tokenizer)  # saved with the checkpoint, like a VL-pretrained model
     model.save_pretrained(folder)

@@ -71,7 +71,9 @@ def pretrain(
 
 
 @torch.no_grad()
-def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], corrupt: Corruptor, seed: int = 1) -> float:
+def perplexity(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], corrupt: Corruptor, seed: int = 1
+) -> float:
     """exp(mean token cross-entropy) of the objective on held-out texts (fixed corruption seed)."""
     model.eval()
     rng = random.Random(seed)

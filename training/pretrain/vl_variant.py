@@ -215,8 +215,11 @@ def pretraining_examples(pairs: Sequence[PretrainingPair], settings: VLPretrainS
             label = soft_label(simulate_answers(spec, rng))  # every answer given scores > 0
             questions.append(
                 TextExample(
-                    f"{pair.pair_id}_q{n}", (pair.pair_id,), TASK_PREFIXES["vqa"] + spec.question,
-                    tuple(label), tuple(label.values()),
+                    f"{pair.pair_id}_q{n}",
+                    (pair.pair_id,),
+                    TASK_PREFIXES["vqa"] + spec.question,
+                    tuple(label),
+                    tuple(label.values()),
                 )
             )
     return {"caption": captions, "vqa": questions}
@@ -243,8 +246,13 @@ def caption_loss(
 
 
 def _build(
-    staging: Path, target: Path, data_dir: Path, base: BackbonePreset, base_dir: Path,
-    exclude_root: Path | None, settings: VLPretrainSettings,
+    staging: Path,
+    target: Path,
+    data_dir: Path,
+    base: BackbonePreset,
+    base_dir: Path,
+    exclude_root: Path | None,
+    settings: VLPretrainSettings,
 ) -> dict:
     start = time.perf_counter()
     log.info("VL pretraining %s (%d steps on %d scenes) ...", base.name, settings.steps, settings.n_scenes)
@@ -262,6 +270,7 @@ def _build(
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = build_vl_model(config, location)
+    assert tokenizer is not None, "build_vl_model gives a tokenizer off the meta device"
     model.to(device)
     collator = Collator(tokenizer, features, config.training.max_source_tokens)
     examples = pretraining_examples(train_pairs, settings)
