@@ -1,4 +1,4 @@
-"""Extract visual features ahead of a study: `python -m models.prepare`, as README documents.
+"""Extract visual features ahead of a study: a folder of images into the trials' store, or VALUE videos into per-video files.
 
 An entry point only, kept for the command's name: the command lives in training.prepare, since
 it builds the embedded backbone on first use (training.pretrain) and checks VALUE video features

@@ -1,4 +1,4 @@
-"""Build (pretrain) the embedded tiny backbone family: `python -m models.pretrain`, as README documents.
+"""Build (pretrain) the embedded tiny backbone family: CLIP, T5 and BART, each from the generated scenes.
 
 An entry point only, kept for the command's name: it runs training.pretrain's command, the same
 flags and output. It is the one place where models reaches into training, and nothing imports it
