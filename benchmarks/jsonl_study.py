@@ -63,7 +63,7 @@ def run(data_dir: Path, max_examples: int, launch_args: tuple[str, ...]) -> Sect
         launch_s = timed(lambda: printed.append(command(launch, data_dir)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    shown = " ".join(a for a in launch[:4] + list(launch_args))
+    shown = " ".join([*launch[:5], *launch_args])  # without the temporary --storage
     body = (
         f"{datetime.date.today().isoformat()}, {os.cpu_count()} CPU cores visible, load average at the end {load_average()}.\n\n"
         f"`python -m tasks export-jsonl --task vqa --out DIR --max-examples {max_examples}` wrote "
