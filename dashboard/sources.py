@@ -128,13 +128,20 @@ class OptunaStudy:
         return next((t for t in self.trials if t.number == number), None)
 
 
-def open_optuna_study(storage: RDBStorage | None, study_name: str) -> OptunaStudy | None:
-    """Read one study's trials, or None when the storage has no such study."""
+def _study_id(storage: RDBStorage | None, study_name: str) -> int | None:
+    """The study's id in Optuna's tables, or None without a storage or such a study."""
     if storage is None:
         return None
     try:
-        study_id = storage.get_study_id_from_name(study_name)
+        return storage.get_study_id_from_name(study_name)
     except KeyError:
+        return None
+
+
+def open_optuna_study(storage: RDBStorage | None, study_name: str) -> OptunaStudy | None:
+    """Read one study's trials, or None when the storage has no such study."""
+    study_id = _study_id(storage, study_name)
+    if storage is None or study_id is None:
         return None
     return OptunaStudy(storage.get_all_trials(study_id, deepcopy=False), storage.get_study_directions(study_id))
 
@@ -145,11 +152,8 @@ def read_study_attrs(storage: RDBStorage | None, study_name: str) -> StudyAttrs 
     Read through the same read-only storage as the trials; only a summary of the data
     files' digests is kept (see :func:`dashboard.study.study_attrs`).
     """
-    if storage is None:
-        return None
-    try:
-        study_id = storage.get_study_id_from_name(study_name)
-    except KeyError:
+    study_id = _study_id(storage, study_name)
+    if storage is None or study_id is None:
         return None
     return study_attrs(storage.get_study_user_attrs(study_id))
 
