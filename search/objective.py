@@ -13,7 +13,6 @@ import logging
 import time
 import traceback
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Literal
 
 import optuna
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 
 from models.config import TrialConfig
 from models.features import file_digest
+from models.weight_digests import weight_digests
 from tasks.digests import summary
 from core.counts import ParameterCount
 from core.budget import Budget
@@ -245,13 +245,7 @@ def data_identity(env: TrialEnvironment) -> dict:
     the same data with no further flag.
     """
     location = env.location
-    identity = {
-        "backbone": location.preset.name,
-        "random_init": location.random_init,
-        "clip_weights_sha256": file_digest(location.clip_checkpoint),
-        "language_model_weights_sha256": file_digest(Path(location.language_model) / "model.safetensors"),
-        "vl_projection_sha256": file_digest(location.vl_projection),
-    }
+    identity: dict[str, object] = {"backbone": location.preset.name, "random_init": location.random_init, **weight_digests(location)}
     if env.data is not None:
         identity["data"] = env.data.to_dict()
         identity["data_files"] = summary(env.inputs)

@@ -2,18 +2,16 @@
 
 The production run behind `python -m search.train`: `load_recipe` reads and validates a recipe
 (search.export writes them), `load_recipe_data` reads the data it names, and `train_recipe`
-trains it, scores val and test with each task's official metric and writes the run's folder:
-
-    OUT/<weights>                          the trainable weights (models.weights)
-    OUT/metrics.json                       {"val": {TASK: score}, "test": {TASK: score}, ...}
-    OUT/predictions/<split>/<task>.json    the predictions in each task's official results format
-    OUT/recipe.json                        the recipe as trained (steps overridden, if they were)
+trains it, scores val and test with each task's official metric and writes the run's folder
+(its layout: inference.layout), which `inference.load_run` loads to predict.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +149,11 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
     Raises:
         OSError: an output could not be written (each file is written atomically).
     """
+    from core.results import learning_curve
+    from models.weight_digests import weight_digests
     from models.weights import save_trainable
+    from inference import layout
+    from search.trial_info import LOSS_WINDOW, run_environment
     from tasks.digests import summary
     from training.environment import prepare_environment
     from training.trial import score_model, train_trial
@@ -191,9 +193,24 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
         "data": env.data.to_dict() if env.data is not None else None,
         "data_files": summary(env.inputs),
     }
-    write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_atomic(out / "recipe.json", json.dumps({**recipe, "config": config.to_dict()}, indent=2) + "\n")
+    write_atomic(out / layout.METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_atomic(out / layout.RECIPE, json.dumps({**recipe, "config": config.to_dict()}, indent=2) + "\n")
+    curve = learning_curve(outcome.losses, LOSS_WINDOW, config.training.steps, outcome.evaluations)
+    write_atomic(out / layout.CURVE, json.dumps(curve or {}, indent=2) + "\n")
+    _save_tokenizer(trained.tokenizer, out / layout.TOKENIZER)
+    backbone = {"name": config.backbone, "random_init": env.location.random_init, **weight_digests(env.location)}
+    prompts = {name: env.tasks[name].prompt for name in config.tasks}
+    layout.write_manifest(out, backbone, {n: p for n, p in prompts.items() if p is not None}, run_environment(str(env.device)))
     return RecipeRun(metrics=metrics, weights=weights, out=out)
+
+
+def _save_tokenizer(tokenizer, folder: Path) -> None:
+    # Written beside and renamed, so that an interrupted save never leaves half a tokenizer.
+    partial = folder.with_name(f".{folder.name}-partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer.save_pretrained(str(partial))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
 
 
 def _mean(scores: dict[str, float]) -> float | None:

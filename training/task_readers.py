@@ -34,6 +34,7 @@ from tasks.custom import load_custom_jsonl
 from tasks.errors import DatasetError
 from tasks.examples import VideoSource
 from tasks.metrics.exact_match import normalize_gqa_answer
+from training.task_prompt import TaskPrompt, task_prompt
 from training.text_examples import TextExample
 
 K = TypeVar("K")
@@ -50,6 +51,9 @@ TASK_PREFIXES = {
     "tvc": "tvc: ",
     "yc2c": "yc2c: ",
 }
+
+# Formats whose targets are captions: the encoder sees the prefix, never a question.
+CAPTION_FORMATS = ("caption", "tvc", "yc2c")
 
 Predictions = Mapping[Any, str]
 
@@ -96,6 +100,7 @@ class PreparedTask:
         format: the data format the task was read from.
         sampling_weight: multiplies the task's share of training steps.
         search_examples: a search scores at most this many examples of the search split.
+        prompt: how to ask the task about new inputs (a run folder records it).
     """
 
     name: str
@@ -110,6 +115,7 @@ class PreparedTask:
     format: str = ""
     sampling_weight: float = 1.0
     search_examples: int | None = None
+    prompt: TaskPrompt | None = None
 
     @property
     def evaluation(self) -> list[TextExample]:
@@ -185,9 +191,20 @@ def assemble(
         split: ScoredSplit([reader.to_text(e) for e in loaded[split]], reader.scorer(loaded[split]), reader.results(loaded[split]))
         for split in eval_splits
     }
+    train_texts = [text for text in map(reader.to_text, train) if text.targets]
+    kind = getattr(reader, "kind", None) or ("caption" if fmt in CAPTION_FORMATS else "qa")
+    prompt = task_prompt(
+        getattr(reader, "prefix", ""),
+        kind,
+        train_texts,
+        reader.results(loaded["train"]),
+        bool(videos),
+        reader.max_target_tokens,
+        reader.max_source_tokens,
+    )
     return PreparedTask(
         name=name,
-        train=[text for text in map(reader.to_text, train) if text.targets],
+        train=train_texts,
         splits=splits,
         search_split=search_split,
         image_paths=images,
@@ -198,6 +215,7 @@ def assemble(
         format=fmt,
         sampling_weight=weight,
         search_examples=search_examples,
+        prompt=prompt,
     )
 
 

@@ -36,6 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("screenshot", "dashboard.screenshot"),
     Command("export", "search.export"),
     Command("train", "search.train"),
+    Command("predict", "search.predict"),
     Command("evaluate", "search.evaluate"),
 )
 
