@@ -16,6 +16,7 @@ from dataclasses import dataclass
 __all__ = [
     "JSON_COLUMNS",
     "LOSS_SERIES",
+    "LOSS_WINDOW",
     "RESULT_COLUMNS",
     "RESULT_DTYPES",
     "RESULT_SCHEMA",
@@ -121,6 +122,7 @@ JSON_COLUMNS: tuple[str, ...] = tuple(c.name for c in RESULT_SCHEMA if c.kind is
 # that ends at the step); "validation <task>" the task's score at each scheduled evaluation.
 LearningCurve = dict[str, dict[str, float]]
 LOSS_SERIES = "loss"
+LOSS_WINDOW = 20  # training.loop logs the mean loss of every 20 steps
 VALIDATION_PREFIX = "validation "
 
 

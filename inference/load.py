@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from core.data_dir import default_data_dir
 from models.build import build_vl_model
 from models.config import ConfigError, TrialConfig
 from models.features import FeatureTable, UnreadableImageError, extract
@@ -27,7 +28,7 @@ from models.visual_encoder import build_visual_encoder
 from models.vl_model import VLSeq2Seq
 from models.weight_digests import DIGEST_KEYS, weight_digests
 from models.weights import load_trainable
-from inference.layout import RunFolder, RunFolderError, read_run_folder
+from training.run_folder import RunFolder, RunFolderError, read_run_folder
 from training.batches import Collator
 from training.environment import default_device
 from training.evaluate import generate_answers
@@ -209,8 +210,6 @@ def load_run(path: str | Path, data_dir: str | Path | None = None, device: str |
             weights do not fit the recipe, or the backbone's weights are missing or differ
             from the ones the run trained on (the message names the file and the fix).
     """
-    from search.cli_common import default_data_dir
-
     folder = read_run_folder(Path(path))
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     try:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
-DATA_DIR_ENV = "VLPETL_DATA_DIR"
+from core.data_dir import DATA_DIR_ENV, default_data_dir
+
+__all__ = ["DATA_DIR_ENV", "configure_logging", "default_data_dir", "fail", "fail_lines"]
 
 
 def fail(program: str, message: str, code: int = 2) -> NoReturn:
@@ -22,10 +22,6 @@ def fail_lines(program: str, problems: list[str], code: int = 2) -> NoReturn:
     for problem in problems:
         print(f"{program}: error: {problem}", file=sys.stderr)
     raise SystemExit(code)
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV, "data"))
 
 
 def configure_logging() -> None:

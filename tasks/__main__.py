@@ -11,16 +11,14 @@ Bad export-jsonl input prints one line ``tasks: error: ...`` and exits with 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
+from core.data_dir import DATA_DIR_ENV, default_data_dir
 from tasks.benchmark import generate_benchmark
 from tasks.export_jsonl import EXPORT_TASKS, check_export_args, export_jsonl
 from tasks.vqa_generate import generate_vqa
-
-DATA_DIR_ENV = "VLPETL_DATA_DIR"  # as search.cli_common, which tasks does not import
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,7 +79,7 @@ def default_benchmark_dir(seed: int) -> Path:
     Must match training.environment.benchmark_dir (embedded 64 px image size), which is not
     imported because it pulls in torch; a different path would generate a second copy.
     """
-    data_dir = Path(os.environ.get(DATA_DIR_ENV, "data"))
+    data_dir = default_data_dir()
     return data_dir / "benchmark" / f"mini-vl-v3-seed{seed}"
 
 

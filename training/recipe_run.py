@@ -3,7 +3,7 @@
 The production run behind `python -m search.train`: `load_recipe` reads and validates a recipe
 (search.export writes them), `load_recipe_data` reads the data it names, and `train_recipe`
 trains it, scores val and test with each task's official metric and writes the run's folder
-(its layout: inference.layout), which `inference.load_run` loads to predict.
+(its layout: training.run_folder), which `inference.load_run` loads to predict.
 """
 
 from __future__ import annotations
@@ -149,11 +149,11 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
     Raises:
         OSError: an output could not be written (each file is written atomically).
     """
-    from core.results import learning_curve
+    from core.results import LOSS_WINDOW, learning_curve
     from models.weight_digests import weight_digests
     from models.weights import save_trainable
-    from inference import layout
-    from search.trial_info import LOSS_WINDOW, run_environment
+    from training import run_folder
+    from core.software import run_environment
     from tasks.digests import summary
     from training.environment import prepare_environment
     from training.trial import score_model, train_trial
@@ -193,14 +193,14 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path) -> Recip
         "data": env.data.to_dict() if env.data is not None else None,
         "data_files": summary(env.inputs),
     }
-    write_atomic(out / layout.METRICS, json.dumps(metrics, indent=2) + "\n")
-    write_atomic(out / layout.RECIPE, json.dumps({**recipe, "config": config.to_dict()}, indent=2) + "\n")
+    write_atomic(out / run_folder.METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_atomic(out / run_folder.RECIPE, json.dumps({**recipe, "config": config.to_dict()}, indent=2) + "\n")
     curve = learning_curve(outcome.losses, LOSS_WINDOW, config.training.steps, outcome.evaluations)
-    write_atomic(out / layout.CURVE, json.dumps(curve or {}, indent=2) + "\n")
-    _save_tokenizer(trained.tokenizer, out / layout.TOKENIZER)
+    write_atomic(out / run_folder.CURVE, json.dumps(curve or {}, indent=2) + "\n")
+    _save_tokenizer(trained.tokenizer, out / run_folder.TOKENIZER)
     backbone = {"name": config.backbone, "random_init": env.location.random_init, **weight_digests(env.location)}
     prompts = {name: env.tasks[name].prompt for name in config.tasks}
-    layout.write_manifest(out, backbone, {n: p for n, p in prompts.items() if p is not None}, run_environment(str(env.device)))
+    run_folder.write_manifest(out, backbone, {n: p for n, p in prompts.items() if p is not None}, run_environment(str(env.device)))
     return RecipeRun(metrics=metrics, weights=weights, out=out)
 
 

@@ -1,6 +1,6 @@
 """How to ask a trained task about new inputs, without its dataset.
 
-A run folder records one `TaskPrompt` per task (inference.layout), so that a model loaded from the
+A run folder records one `TaskPrompt` per task (training.run_folder), so that a model loaded from the
 folder answers a new image and question as it answered the task's own examples: the same
 encoder text (the task's prefix), the same number of images, the same fixed answer set, the
 same results rows. Video tasks record theirs too, but a video's encoder text carries its

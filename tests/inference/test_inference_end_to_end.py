@@ -8,59 +8,13 @@ Python API (`inference.load_run(...).predict`) gives the answers the command wro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
+from PIL import Image
 from inference import load_run
-from inference.layout import MANIFEST, read_run_folder
+from training.run_folder import MANIFEST, read_run_folder
 from training.environment import benchmark_dir
 
-STUDY = "runs-e2e"
-
-
-def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=900)
-    if ok:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-@pytest.fixture(scope="module")
-def run_dir(data_dir, env, tmp_path_factory) -> Path:
-    """A 2-trial study on VQA and NLVR2, its best configuration within 5% exported and trained."""
-    work = tmp_path_factory.mktemp("runs-e2e")
-    url = f"sqlite:///{work / 'study.db'}"
-    data = ("--data-dir", str(data_dir))
-    cli(
-        "search.launch",
-        "--budget",
-        "5%",
-        "--trials",
-        "2",
-        "--steps",
-        "30",
-        "--tasks",
-        "vqa,nlvr2",
-        "--study",
-        STUDY,
-        "--storage",
-        url,
-        *data,
-    )
-    cli("search.export", "--study", STUDY, "--storage", url, "--budget", "5%", "--out", str(work / "best.yaml"))
-    cli("search.train", "--recipe", str(work / "best.yaml"), "--out", str(work / "run"), *data)
-    return work / "run"
-
-
-@pytest.fixture(scope="module")
-def predictions(run_dir, data_dir) -> Path:
-    out = run_dir.parent / "predictions"
-    printed = cli("search.predict", "--run", str(run_dir), "--split", "test", "--out", str(out), "--data-dir", str(data_dir)).stdout
-    assert f"vqa: predictions -> {out / 'vqa.json'}" in printed
-    return out
+from run_commands import cli
 
 
 def test_the_run_folder_holds_everything_loading_needs(run_dir):
@@ -102,6 +56,8 @@ def test_load_run_predict_answers_as_search_predict(run_dir, predictions, data_d
     )
     written = {row["question_id"]: row["answer"] for row in json.loads((predictions / "vqa.json").read_text())}
     assert answers == [written[q["question_id"]] for q in questions]
+    with Image.open(root / "images" / f"{questions[0]['img_id']}.png") as picture:  # PIL images too
+        assert run.predict(images=[picture.copy()], texts=[questions[0]["sent"]], task="vqa") == answers[:1]
 
     statements = json.loads((root / "nlvr" / "test.json").read_text())[:10]
     pairs = [(root / "images" / f"{s['img0']}.png", root / "images" / f"{s['img1']}.png") for s in statements]

@@ -58,3 +58,20 @@ def test_the_command_entry_points_are_only_run() -> None:
         if module in shims
     ]
     assert found == [], "import the commands from training.prepare and training.pretrain.command; models' names are for `python -m` only"
+
+
+def test_training_and_inference_import_no_command_layer() -> None:
+    # search -> inference -> training -> models: the run folder is written by training and read
+    # by inference, so neither may reach back into the commands, the database or the dashboard.
+    above = {
+        "training": {"search", "inference", "storage", "dashboard", "optuna", "sqlalchemy"},
+        "inference": {"search", "storage", "dashboard"},
+    }
+    found = [
+        f"{where}:{line} imports {module}"
+        for package, forbidden in above.items()
+        for where, tree in _sources(package)
+        for line, module in _imports(tree)
+        if module.split(".")[0] in forbidden
+    ]
+    assert found == [], "move the shared code down (core/ or training/), or the caller up"

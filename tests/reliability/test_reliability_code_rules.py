@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "dashboard", "models", "search", "storage", "tasks", "training", "vlpetl", "benchmarks")
+PACKAGES = ("core", "dashboard", "inference", "models", "search", "storage", "tasks", "training", "vlpetl", "benchmarks")
 # Modules that unpickle whatever a file holds, or run code from it.
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "shelve", "marshal", "cloudpickle"}
 # DDL cannot bind identifiers: the migration adds our own schema's columns, quoted by the dialect.

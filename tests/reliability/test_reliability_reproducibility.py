@@ -19,7 +19,7 @@ from search.objective import Objective
 from search.space import SpaceDefaults
 from search.space_file import parse_space
 from search.study_runner import run_until_target
-from search.trial_info import PACKAGES
+from core.software import PACKAGES
 from storage import default_storage_url, init_schema, load_results, make_engine
 from training.trial import run_trial
 

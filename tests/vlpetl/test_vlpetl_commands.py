@@ -11,7 +11,7 @@ from pathlib import Path
 from vlpetl import COMMANDS, describe
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("dashboard", "models", "search", "storage", "tasks", "training")
+PACKAGES = ("dashboard", "inference", "models", "search", "storage", "tasks", "training")
 # Run by `streamlit run` (which `python -m dashboard` starts), not by a user.
 NOT_COMMANDS = {"dashboard.app"}
 MAIN_BLOCK = re.compile(r"^if __name__ == [\"']__main__[\"']\s*:", re.MULTILINE)
