@@ -11,6 +11,7 @@ backbone whose weight files differ from the ones the run trained on.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,13 +150,19 @@ class LoadedRun:
             )
         return [answers[n] for n in range(len(groups))]
 
+    @functools.cached_property
+    def _encoder(self):
+        # Built once per loaded run: each predict call reuses it.
+        return build_visual_encoder(self.location)
+
     def _visual_inputs(self, paths: "_ImageFiles") -> VisualInputs:
         by_id = {f"image{n}": path for n, path in enumerate(paths.files)}
         if self.model.visual_encoder is not None:  # a CLIP that trained reads pixels, as in training
             return VisualInputs(pixels=PixelTable(by_id, lambda: build_visual_encoder(self.location)[1], self.location.preset.grid**2))
-        encoder, preprocess = build_visual_encoder(self.location)
+        encoder, preprocess = self._encoder
         try:
-            table: FeatureTable = extract(encoder.to(self.device), preprocess, by_id, FEATURE_BATCH, decode_workers=0)
+            # On the CPU, in batches of the cache's size: the features training read came so.
+            table: FeatureTable = extract(encoder, preprocess, by_id, FEATURE_BATCH, decode_workers=0)
         except UnreadableImageError as error:
             raise ValueError(str(error)) from None
         return VisualInputs(images=table)
