@@ -63,11 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     for task in (*CAPTION_TASKS, JSONL_TASK):
         what = "a JSONL task's accuracy or caption metrics" if task == JSONL_TASK else f"{task} BLEU/METEOR/ROUGE-L/CIDEr"
         sub = commands.add_parser(task, help=what, allow_abbrev=False)
-        sub.add_argument("--references", type=Path, required=True, help="the task's JSONL file" if task == JSONL_TASK else "reference captions")
+        sub.add_argument(
+            "--references", type=Path, required=True, help="the task's JSONL file" if task == JSONL_TASK else "reference captions"
+        )
         sub.add_argument("--predictions", type=Path, required=True, help="results file (JSON list)")
         if task == "caption":
             sub.add_argument(
-                "--split", choices=FILE_SPLITS, default=None, help="split of a Karpathy dataset_coco.json (default test; train includes restval)"
+                "--split",
+                choices=FILE_SPLITS,
+                default=None,
+                help="split of a Karpathy dataset_coco.json (default test; train includes restval)",
             )
         sub.add_argument("--metrics", default="", help=f"comma-separated subset of {','.join(CAPTION_METRICS)} (captioning)")
         sub.add_argument("--json", action="store_true", help="print one JSON object")

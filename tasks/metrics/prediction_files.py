@@ -16,6 +16,7 @@ from tasks._records import read_json, read_jsonl
 from tasks.coco_captions import FILE_SPLITS, karpathy_references, read_karpathy_images
 from tasks.custom import accepted_answers, load_custom_jsonl
 from tasks.errors import DatasetError
+from tasks.examples import CaptionExample, QAExample
 from tasks.metrics.aggregate import reported_score
 from tasks.metrics.captioning import CAPTION_METRICS, caption_metrics
 from tasks.metrics.exact_match import gqa_accuracy, nlvr2_accuracy, nlvr2_consistency, video_qa_accuracy
@@ -156,8 +157,8 @@ def _caption_references(task: str, path: Path, split: str | None) -> tuple[dict[
     data = read_json(path)
     if isinstance(data, dict) and isinstance(data.get("images"), list) and not isinstance(data.get("annotations"), list):
         # The Karpathy dataset_coco.json training reads: the references exactly as training's.
-        refs = karpathy_references(path, split or DEFAULT_KARPATHY_SPLIT)
-        return {k: list(v) for k, v in refs.items()}, "karpathy"
+        karpathy = karpathy_references(path, split or DEFAULT_KARPATHY_SPLIT)
+        return {k: list(v) for k, v in karpathy.items()}, "karpathy"
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise DatasetError(
             f"{path} must be COCO-format references (an object with 'images' and 'annotations' lists) or a "
@@ -231,12 +232,12 @@ def _score_jsonl(references: Path, predictions: Path, metrics: tuple[str, ...] |
     """A user's JSONL task, read by training's own reader (ids: ``id``, else the line number)."""
     dataset = load_custom_jsonl(references, images_required=False)
     if dataset.kind == "caption":
-        refs = {e.image_id: list(e.references) for e in dataset.examples}  # type: ignore[union-attr]
+        refs = {e.image_id: list(e.references) for e in dataset.examples if isinstance(e, CaptionExample)}
         preds = _same_key_type(_mapping(predictions, "predictions", ("id",), ("caption",)), refs)
         out: dict[str, Any] = dict(caption_metrics(refs, _strings(preds, predictions), metrics or CAPTION_METRICS))
         return {**out, "kind": "caption", "n": len(refs)}
     if metrics:
         raise DatasetError(f"{references} holds question-answering examples, scored by accuracy; caption metrics do not apply: drop them.")
-    accepted = {e.question_id: accepted_answers(e) for e in dataset.examples}  # type: ignore[union-attr, arg-type]
+    accepted = {e.question_id: accepted_answers(e) for e in dataset.examples if isinstance(e, QAExample)}
     preds = _strings(_mapping(predictions, "predictions", ("id",), ("answer",)), predictions)
     return {"accuracy": gqa_accuracy(_same_key_type(preds, accepted), accepted), "kind": "qa", "n": len(accepted)}
