@@ -233,11 +233,22 @@ def _score_jsonl(references: Path, predictions: Path, metrics: tuple[str, ...] |
     dataset = load_custom_jsonl(references, images_required=False)
     if dataset.kind == "caption":
         refs = {e.image_id: list(e.references) for e in dataset.examples if isinstance(e, CaptionExample)}
-        preds = _same_key_type(_mapping(predictions, "predictions", ("id",), ("caption",)), refs)
+        preds = _same_key_type(_jsonl_rows(predictions, references, "caption"), refs)
         out: dict[str, Any] = dict(caption_metrics(refs, _strings(preds, predictions), metrics or CAPTION_METRICS))
         return {**out, "kind": "caption", "n": len(refs)}
     if metrics:
-        raise DatasetError(f"{references} holds question-answering examples, scored by accuracy; caption metrics do not apply: drop them.")
+        raise DatasetError(
+            f"{references} holds question-answering examples, scored by accuracy; caption metrics do not apply: drop --metrics."
+        )
     accepted = {e.question_id: accepted_answers(e) for e in dataset.examples if isinstance(e, QAExample)}
-    preds = _strings(_mapping(predictions, "predictions", ("id",), ("answer",)), predictions)
+    preds = _strings(_jsonl_rows(predictions, references, "answer"), predictions)
     return {"accuracy": gqa_accuracy(_same_key_type(preds, accepted), accepted), "kind": "qa", "n": len(accepted)}
+
+
+def _jsonl_rows(predictions: Path, references: Path, field: str) -> dict[Any, Any]:
+    """id -> the row's ``field``; a row of the other kind says which kind the task is."""
+    try:
+        return _mapping(predictions, "predictions", ("id",), (field,))
+    except DatasetError as error:
+        kind = "captioning" if field == "caption" else "question-answering"
+        raise DatasetError(f'{error} {references} holds {kind} examples: give rows {{"id", "{field}"}}.') from error
