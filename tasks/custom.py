@@ -39,8 +39,9 @@ from typing import Any
 from tasks._records import check_unique, read_jsonl, require_list
 from tasks.errors import DatasetError
 from tasks.examples import CaptionExample, QAExample
+from tasks.metrics.exact_match import normalize_gqa_answer
 
-__all__ = ["CustomDataset", "load_custom_jsonl"]
+__all__ = ["CustomDataset", "accepted_answers", "load_custom_jsonl"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,17 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
 
 
-def _images(record: dict, base: Path, where: str) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+def accepted_answers(example: QAExample) -> dict[str, float]:
+    """The answers that score 1 for a QA example, normalised as GQA's evaluator normalises a
+    prediction: any listed answer is right (the label's weights only steer training).
+
+    Training's metric (training.task_readers.JSONLReader) and scoring a results file
+    (``python -m search.evaluate jsonl``) both ask here, so the two cannot disagree.
+    """
+    return {normalize_gqa_answer(a): 1.0 for a in example.label}
+
+
+def _images(record: dict, base: Path, where: str, images_required: bool) -> tuple[tuple[str, ...], tuple[Path, ...]]:
     if ("image" in record) == ("images" in record):
         raise DatasetError(f"{where} must have exactly one of 'image' (a path) or 'images' (a list of paths).")
     names = [record["image"]] if "image" in record else record["images"]
@@ -69,7 +80,7 @@ def _images(record: dict, base: Path, where: str) -> tuple[tuple[str, ...], tupl
         raise DatasetError(f"{where} has image(s) {names!r}; give non-empty path strings.")
     paths = tuple(Path(n) if Path(n).is_absolute() else base / n for n in names)
     for name, path in zip(names, paths):
-        if not path.is_file():
+        if images_required and not path.is_file():
             raise DatasetError(f"{where} names image {name!r}, but {path} does not exist; fix the path.")
     img_ids = tuple(str(Path(n).with_suffix("")) for n in names)
     return img_ids, paths
@@ -102,11 +113,13 @@ def _qa(record: dict, key: int | str, img_ids: tuple, paths: tuple, where: str) 
     )
 
 
-def load_custom_jsonl(path: Path) -> CustomDataset:
+def load_custom_jsonl(path: Path, images_required: bool = True) -> CustomDataset:
     """Load a generic JSONL file (format in the module docstring).
 
     Args:
         path: The ``.jsonl`` file; relative image paths start at its directory.
+        images_required: Refuse a record whose image file is missing. Scoring a results
+            file against the file's answers or captions needs no image, so it passes False.
 
     Returns:
         The dataset, with its kind.
@@ -128,7 +141,7 @@ def load_custom_jsonl(path: Path) -> CustomDataset:
     for i, record in enumerate(records):
         where = f"{path} record #{i}"
         try:
-            kind, example = _example(record, i, where, path.parent, seen)
+            kind, example = _example(record, i, where, path.parent, seen, images_required)
         except DatasetError as error:
             problems.append(str(error))
             continue
@@ -151,7 +164,9 @@ def load_custom_jsonl(path: Path) -> CustomDataset:
 MAX_LISTED = 50  # bad records listed in one error; a wholly wrong file would print thousands
 
 
-def _example(record: Any, i: int, where: str, base: Path, seen: set[int | str]) -> tuple[str, QAExample | CaptionExample]:
+def _example(
+    record: Any, i: int, where: str, base: Path, seen: set[int | str], images_required: bool = True
+) -> tuple[str, QAExample | CaptionExample]:
     """One record as (kind, example); DatasetError names the record, the rule and the fix."""
     if not isinstance(record, dict):
         raise DatasetError(f"{where} must be a JSON object, but got {type(record).__name__}.")
@@ -162,7 +177,7 @@ def _example(record: Any, i: int, where: str, base: Path, seen: set[int | str]) 
     if not isinstance(record.get("text", ""), str):
         raise DatasetError(f"{where} has text={record['text']!r}; text must be a string.")
     kind = _kind(record, where)
-    img_ids, paths = _images(record, base, where)
+    img_ids, paths = _images(record, base, where, images_required)
     if kind == "qa":
         return kind, _qa(record, key, img_ids, paths, where)
     if not _strings(record["captions"]) or len(paths) != 1:

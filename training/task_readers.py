@@ -30,10 +30,9 @@ from tasks import (
     vqa_accuracy,
 )
 from tasks.baselines import majority_answer
-from tasks.custom import load_custom_jsonl
+from tasks.custom import accepted_answers, load_custom_jsonl
 from tasks.errors import DatasetError
 from tasks.examples import VideoSource
-from tasks.metrics.exact_match import normalize_gqa_answer
 from training.task_prompt import TaskPrompt, task_prompt
 from training.text_examples import TextExample
 
@@ -443,8 +442,7 @@ class JSONLReader:
     def scorer(self, examples: list) -> Callable[[Predictions], float]:
         if examples and hasattr(examples[0], "references"):
             return _caption_scorer({e.image_id: e.references for e in examples})
-        # Any listed answer is right: the label's weights only steer training.
-        accepted = {e.question_id: {normalize_gqa_answer(a): 1.0 for a in e.label} for e in examples}
+        accepted = {e.question_id: accepted_answers(e) for e in examples}
         return lambda predictions: gqa_accuracy(predictions, on_keys(accepted, predictions))
 
     def results(self, examples: list) -> Callable[[Predictions], list[dict]]:

@@ -136,3 +136,26 @@ def test_does_not_import_torch() -> None:
     code = "import sys, search.evaluate; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_jsonl_qa_needs_no_images_and_numbers_lines_without_ids(tmp_path: Path) -> None:
+    truth = tmp_path / "test.jsonl"
+    truth.write_text(
+        json.dumps({"image": "absent.jpg", "text": "q?", "answer": "Cat"})
+        + "\n"
+        + json.dumps({"id": "b", "image": "absent.jpg", "text": "q?", "answers": ["dog", "puppy"]})
+        + "\n"
+    )
+    preds = write(tmp_path / "res.json", [{"id": "1", "answer": "the cat"}, {"id": "b", "answer": "kitten"}])
+    out = score("jsonl", "--references", str(truth), "--predictions", str(preds))
+    assert out == {"accuracy": 50.0, "kind": "qa", "n": 2, "score": 50.0}
+    captions = write(tmp_path / "captions.json", [{"id": 1, "caption": "x"}, {"id": "b", "caption": "y"}])
+    result = run("jsonl", "--references", str(truth), "--predictions", str(captions))
+    assert result.returncode == 2 and 'holds question-answering examples: give rows {"id", "answer"}' in result.stderr
+
+
+def test_caption_split_is_for_a_karpathy_file(tmp_path: Path) -> None:
+    refs = write(tmp_path / "captions_val2014.json", {"images": [{"id": 1}], "annotations": [{"image_id": 1, "caption": "a cat."}]})
+    preds = write(tmp_path / "res.json", [{"image_id": 1, "caption": "a cat"}])
+    result = run("caption", "--references", str(refs), "--predictions", str(preds), "--split", "test")
+    assert result.returncode == 2 and "is in the COCO format, one split already" in result.stderr
