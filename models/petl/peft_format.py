@@ -112,13 +112,17 @@ def lora_branches(model) -> list[LoraBranch]:
     return [m for m in model.petl.modules() if isinstance(m, LoraBranch)] if hasattr(model, "petl") else []
 
 
+def per_task(model) -> bool:
+    """Whether the model's LoRA pairs differ per task (sharing multiple or half-shared, several tasks)."""
+    return any(len(b.lora_A) > 1 or len(b.lora_B) > 1 for b in lora_branches(model))
+
+
 def _layout(model, task: str | None) -> _Layout:
     branches = lora_branches(model)
     if not branches:
         raise PeftFormatError("the model has no LoRA branches; build it with method 'lora'")
-    per_task = any(len(b.lora_A) > 1 or len(b.lora_B) > 1 for b in branches)
     tasks = model.task_context.tasks
-    if per_task and task is None:
+    if per_task(model) and task is None:
         raise PeftFormatError(f"LoRA weights differ per task here; pass task= one of {list(tasks)}")
     if task is not None and task not in tasks:
         raise PeftFormatError(f"unknown task {task!r}; this model serves {list(tasks)}")
