@@ -1,49 +1,87 @@
-"""Export the best configuration within a budget as a training recipe.
+"""Export a searched configuration: the best within a budget, or one trial, as a recipe or for peft.
 
     python -m search.export --study NAME --storage URL --budget 5% --out best.yaml
+    python -m search.export --study NAME --storage URL --trial 7 --out trial-7.yaml
+    python -m search.export --study NAME --storage URL --trial 7 --format peft --out trial-7-peft/
 
 The recipe (YAML or JSON, by the file's suffix) holds the full trial configuration, the
 scores and parameter counts the search measured, and where it came from; it is what
-`python -m search.train --recipe FILE` trains.
+`python -m search.train --recipe FILE` trains. `--format peft` writes a folder with peft's
+adapter_config.json for a LoRA trial (rank, alpha, dropout, target modules, bias, base model),
+for users who train with peft themselves; other methods have no peft form and keep to the recipe.
+`--trial N` takes a completed trial by number: an unknown or unfinished one exits with 2 and
+lists the completed trials; no trial within `--budget` exits with 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
-from core.budget import BudgetError, parse_budget
-from search.cli_common import fail
+from core.budget import Budget, BudgetError, parse_budget
+from search.cli_common import default_data_dir, fail
 from tasks._files import write_atomic
 
 PROGRAM = "search.export"
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+OUTPUT_FORMATS = ("recipe", "peft")
+USE_RECIPE = "use --format recipe, then python -m search.train --recipe FILE (its run folder holds trainable.safetensors)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--study", required=True, help="study name")
     parser.add_argument("--storage", required=True, help="SQLAlchemy URL of the study's database")
-    parser.add_argument("--budget", required=True, help="5%%, 0.05 or an absolute count like 150k, 2M")
-    parser.add_argument("--out", required=True, type=Path, help="recipe file: .yaml, .yml or .json")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--budget", help="the best trial within it: 5%%, 0.05 or an absolute count like 150k, 2M")
+    which.add_argument("--trial", type=int, help="this completed trial, by its number in the study")
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=OUTPUT_FORMATS,
+        default="recipe",
+        help="recipe (default) or peft (a LoRA trial's adapter_config.json)",
+    )
+    parser.add_argument("--data-dir", type=Path, default=None, help="--format peft: where a project-built backbone lives (default ./data)")
+    parser.add_argument("--out", required=True, type=Path, help="recipe file (.yaml, .yml or .json), or a folder for --format peft")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return export(study=args.study, storage=args.storage, budget_text=args.budget, out=args.out)
+    return export(
+        study=args.study,
+        storage=args.storage,
+        budget_text=args.budget,
+        trial=args.trial,
+        fmt=args.fmt,
+        out=args.out,
+        data_dir=args.data_dir,
+    )
 
 
-def export(*, study: str, storage: str, budget_text: str, out: Path) -> int:
-    """Write the best completed trial of `study` within the budget to the recipe file `out`.
+def export(
+    *,
+    study: str,
+    storage: str,
+    out: Path,
+    budget_text: str | None = None,
+    trial: int | None = None,
+    fmt: str = "recipe",
+    data_dir: Path | None = None,
+) -> int:
+    """Write the best completed trial of `study` within the budget, or trial number `trial`, to `out`.
 
-    Returns 0; a bad option prints one line and exits with 2, no trial within the budget or an
-    unwritable `out` with 1 (SystemExit), and `out` is then unchanged.
+    Exactly one of `budget_text` and `trial` is given. Returns 0; a bad option, an unknown or
+    unfinished trial, or a trial peft cannot express prints one line and exits with 2, no
+    trial within the budget or an unwritable `out` with 1 (SystemExit), and `out` is then unchanged.
     """
     from core.formats import PERCENT, SCORE
     from core.pareto import best_within_budget
     from core.recipes import dump_recipe, recipe_from_row
+    from core.trial_choice import TrialChoiceError, completed_trial
     from storage import (
         StorageURLError,
         list_studies,
@@ -53,14 +91,18 @@ def export(*, study: str, storage: str, budget_text: str, out: Path) -> int:
         validate_storage_url,
     )
 
+    if (budget_text is None) == (trial is None):
+        raise ValueError("export() takes exactly one of budget_text and trial")
+    budget: Budget | None = None
     try:
-        budget = parse_budget(budget_text)
+        budget = parse_budget(budget_text) if budget_text is not None else None
         url = validate_storage_url(storage)
     except (BudgetError, StorageURLError) as error:
         fail(PROGRAM, str(error))
-    fmt = FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        fail(PROGRAM, f"--out {str(out)!r} must end in one of {', '.join(FORMATS)}")
+    recipe_fmt = _check_out(out, fmt)
+    data_dir = (data_dir or default_data_dir()).resolve()
+    if fmt == "peft" and data_dir.exists() and not data_dir.is_dir():
+        fail(PROGRAM, f"--data-dir {str(data_dir)!r} is a file; pass the folder the study was launched with")
     from storage.engine import StorageUnreachableError, check_reachable
 
     try:
@@ -74,20 +116,73 @@ def export(*, study: str, storage: str, budget_text: str, out: Path) -> int:
     if study not in studies:
         fail(PROGRAM, f"--study {study!r} is not in {redact(url)}; studies there: {', '.join(studies) or '(none)'}")
     results = load_results(engine, study)
-    best = best_within_budget(results, max_pct=budget.max_pct, max_params=budget.count)
-    if best is None:
-        fail(PROGRAM, f"no completed trial of study {study!r} fits the budget {budget.text!r}; raise the budget or run more trials", code=1)
-    recipe = recipe_from_row(best, storage_url=redact(url), budget=budget.text)
-    try:
-        write_atomic(out, dump_recipe(recipe, fmt))
-    except OSError as error:  # a full disk, a read-only folder: the old file, if any, is intact
-        fail(PROGRAM, f"--out {str(out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
-    print(
-        f"trial {int(best['trial_number'])} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, "
-        f"score {SCORE(best['score'])}) -> {out}"
-    )
-    print(f"Train it: python -m search.train --recipe {out}")
+    if budget is not None:
+        best = best_within_budget(results, max_pct=budget.max_pct, max_params=budget.count)
+        if best is None:
+            fail(
+                PROGRAM,
+                f"no completed trial of study {study!r} fits the budget {budget.text!r}; raise the budget or run more trials",
+                code=1,
+            )
+    else:
+        assert trial is not None
+        try:
+            best = completed_trial(results, trial, study)
+        except TrialChoiceError as error:
+            fail(PROGRAM, str(error))
+    number = int(best["trial_number"])
+    if fmt == "peft":
+        written = _write_peft(best["config"], number, out, data_dir)
+        base = repr(written) if written else "BASE_MODEL"
+        use = f"Train with peft: get_peft_model(AutoModelForSeq2SeqLM.from_pretrained({base}), LoraConfig.from_pretrained({str(out)!r}))"
+    else:
+        recipe = recipe_from_row(best, storage_url=redact(url), budget=budget.text if budget is not None else None)
+        try:
+            write_atomic(out, dump_recipe(recipe, recipe_fmt))
+        except OSError as error:  # a full disk, a read-only folder: the old file, if any, is intact
+            fail(PROGRAM, f"--out {str(out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
+        use = f"Train it: python -m search.train --recipe {out}"
+    print(f"trial {number} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, score {SCORE(best['score'])}) -> {out}")
+    print(use)
     return 0
+
+
+def _check_out(out: Path, fmt: str) -> str:
+    # The recipe's serialisation by the file's suffix; peft's output is a folder.
+    if fmt == "peft":
+        if out.suffix.lower() in FORMATS or (out.exists() and not out.is_dir()):
+            fail(PROGRAM, f"--out {str(out)!r}: --format peft writes a folder (adapter_config.json inside); pass a folder name")
+        if importlib.util.find_spec("peft") is None:
+            fail(PROGRAM, "--format peft needs the peft package, which is not installed: pip install -c constraints.txt -e '.[peft]'")
+        return ""
+    recipe_fmt = FORMATS.get(out.suffix.lower())
+    if recipe_fmt is None:
+        fail(PROGRAM, f"--out {str(out)!r} must end in one of {', '.join(FORMATS)}")
+    return recipe_fmt
+
+
+def _write_peft(config: dict, number: int, out: Path, data_dir: Path) -> str | None:
+    """Write the trial's adapter_config.json into `out`; returns the base model it names."""
+    from models.config import ConfigError
+    from search.peft_config import ADAPTER_CONFIG, BackboneNotBuilt, PeftFormatError, adapter_config_text
+
+    try:
+        text, base_model = adapter_config_text(config, data_dir)
+    except PeftFormatError as error:
+        fail(PROGRAM, f"--format peft: trial {number}: {error}; {USE_RECIPE}")
+    except BackboneNotBuilt as error:
+        fail(PROGRAM, f"--data-dir: trial {number}: {error}")
+    except ConfigError as error:
+        detail = str(error).replace("\n", " ")
+        fail(PROGRAM, f"trial {number}'s stored configuration does not rebuild: {detail}", code=1)
+    created = not out.exists()
+    try:
+        write_atomic(out / ADAPTER_CONFIG, text)
+    except OSError as error:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the folder this run made, left empty: nothing written
+        fail(PROGRAM, f"--out {str(out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
+    return base_model
 
 
 if __name__ == "__main__":

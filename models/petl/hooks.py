@@ -23,14 +23,25 @@ def wrap_output(sublayer: nn.Module, transform: Callable[[torch.Tensor], torch.T
     return sublayer.register_forward_hook(hook)
 
 
+class OutputDelta:
+    """The forward hook of `add_to_output`: `output + delta(input)`.
+
+    A callable object rather than a closure, so the branch stays reachable (`hook.delta`): a
+    copy of the LM can find LoRA's hooks and drop them (models.petl.lora_merge), and a deep
+    copy of the whole model points its hooks at the copied branches, not the original ones.
+    """
+
+    def __init__(self, delta: Callable[[torch.Tensor], torch.Tensor]):
+        self.delta = delta
+
+    def __call__(self, module, args, output):
+        return output + self.delta(args[0]).to(output.dtype)
+
+
 def add_to_output(layer: nn.Module, delta: Callable[[torch.Tensor], torch.Tensor]):
     """Add `delta(input)` to a layer's output: `y = layer(x) + delta(x)` (LoRA's parallel branch).
 
     Returns:
         The hook handle; `handle.remove()` detaches it.
     """
-
-    def hook(module, args, output):
-        return output + delta(args[0]).to(output.dtype)
-
-    return layer.register_forward_hook(hook)
+    return layer.register_forward_hook(OutputDelta(delta))

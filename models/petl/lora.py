@@ -3,9 +3,10 @@
 `y = W x + b + (alpha / r) * B A dropout(x)` with `A: d_in -> r` Kaiming-uniform initialised
 and `B: r -> d_out` zero-initialised, so the adapted model starts as the backbone. The branch
 runs in a forward hook, so the LM's modules and state-dict names stay untouched and a
-configuration exports to peft's format (`export_peft`). VL-Adapter's run: query and value
-projections of all 18 attention modules of BART-base, rank 128, alpha 32, dropout 0.1, and
-every bias of the LM trained too (`FreezeConfig.train_bias`, this method's default freeze).
+configuration exports to peft's format (`export_peft`, models.petl.peft_format) or merges into
+the LM's weights (models.petl.lora_merge). VL-Adapter's run: query and value projections of
+all 18 attention modules of BART-base, rank 128, alpha 32, dropout 0.1, and every bias of the
+LM trained too (`FreezeConfig.train_bias`, this method's default freeze).
 
 Sharing across tasks: one A/B pair for all tasks (single), one per task (multiple), or one
 side shared with the other per task (half-shared: "up" = B shared, "down" = A shared).
@@ -13,10 +14,8 @@ side shared with the other per task (half-shared: "up" = B shared, "down" = A sh
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
 import torch
@@ -26,9 +25,8 @@ from models.backbones.sites import PROJECTION_ROLES, projections
 from models.config import FreezeConfig, SharingMode
 from models.petl.adapter import projection_counts
 from models.petl.hooks import add_to_output
+from models.petl.peft_format import export_peft  # noqa: F401  (its home before peft_format; callers import it from here)
 from models.petl.registry import MethodSpec, RunPreset, register
-
-PEFT_PREFIX = "base_model.model."
 
 
 @dataclass(frozen=True)
@@ -116,78 +114,6 @@ def apply(model, config: LoraConfig, sharing: SharingMode) -> None:
         branches[projection.name.replace(".", "_")] = branch
         add_to_output(projection.module, branch)
     model.petl = branches
-
-
-def export_peft(model, config: LoraConfig, folder: Path, task: str | None = None, base_model: str | None = None) -> Path:
-    """Write one task's LoRA weights in peft's format (adapter_config.json + adapter_model.safetensors).
-
-    `peft.PeftModel.from_pretrained(plain_lm, folder)` then computes what `model.lm` computes
-    for that task. When the LM's biases train (`FreezeConfig.train_bias`), they are exported
-    too (peft's `bias="all"`). The V->L projection is not part of the LM and is not exported.
-
-    Args:
-        model: a `VLSeq2Seq` with LoRA applied.
-        config: its LoRA config.
-        folder: created if missing.
-        task: which task's A/B to export; needed when they differ per task.
-        base_model: recorded as `base_model_name_or_path`.
-
-    Raises:
-        ValueError: the model has no LoRA branches, `task` is missing or unknown, or LM weights
-            other than biases train (peft's format cannot hold them).
-    """
-    from peft import LoraConfig as PeftLoraConfig
-    from safetensors.torch import save_file
-
-    branches = [m for m in model.petl.modules() if isinstance(m, LoraBranch)] if hasattr(model, "petl") else []
-    if not branches:
-        raise ValueError("the model has no LoRA branches; build it with method 'lora'")
-    per_task = any(len(b.lora_A) > 1 or len(b.lora_B) > 1 for b in branches)
-    tasks = model.task_context.tasks
-    if per_task and task is None:
-        raise ValueError(f"LoRA weights differ per task here; pass task= one of {list(tasks)}")
-    if task is not None and task not in tasks:
-        raise ValueError(f"unknown task {task!r}; this model serves {list(tasks)}")
-    index = tasks.index(task) if task is not None else 0
-    state = {}
-    for branch in branches:
-        A, B = branch.pair(index)
-        state[f"{PEFT_PREFIX}{branch.path}.lora_A.weight"] = A.weight.detach().cpu().contiguous()
-        state[f"{PEFT_PREFIX}{branch.path}.lora_B.weight"] = B.weight.detach().cpu().contiguous()
-    trains_bias = _exportable_biases(model.lm)
-    others = [n for n, p in model.lm.named_parameters() if p.requires_grad and n not in trains_bias]
-    if others:
-        raise ValueError(
-            f"peft's LoRA format holds LoRA weights and biases only, but these LM parameters train too: "
-            f"{others[:5]}{' ...' if len(others) > 5 else ''}; export a model whose freeze trains no other LM weights"
-        )
-    wrapped = {b.path for b in branches}
-    for name, parameter in trains_bias.items():
-        owner = name.rsplit(".", 1)[0]
-        # peft wraps each targeted linear: its bias lives at "<path>.base_layer.bias".
-        key = f"{PEFT_PREFIX}{owner}.base_layer.bias" if owner in wrapped else f"{PEFT_PREFIX}{name}"
-        state[key] = parameter.detach().cpu().contiguous()
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    peft_config = PeftLoraConfig(
-        r=config.rank,
-        # peft types lora_alpha int but scales by any number; the float keeps adapter_config.json as it was.
-        lora_alpha=config.alpha,  # type: ignore[arg-type]
-        lora_dropout=config.dropout,
-        target_modules=sorted(wrapped),
-        bias="all" if trains_bias else "none",
-        task_type="SEQ_2_SEQ_LM",
-        base_model_name_or_path=base_model,
-    )
-    peft_config.save_pretrained(str(folder))
-    save_file(state, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
-    (folder / "vlpetl_export.json").write_text(json.dumps({"task": task, "tasks": list(tasks)}, indent=2))
-    return folder
-
-
-def _exportable_biases(lm: nn.Module) -> dict[str, torch.Tensor]:
-    # Biases that train are exported; frozen ones equal the base model's and need not be.
-    return {n: p for n, p in lm.named_parameters() if n.endswith(".bias") and p.requires_grad}
 
 
 _PAPER_RUN = {"rank": 128, "alpha": 32.0, "dropout": 0.1, "targets": ("q", "v")}
