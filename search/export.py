@@ -3,6 +3,7 @@
     python -m search.export --study NAME --storage URL --budget 5% --out best.yaml
     python -m search.export --study NAME --storage URL --trial 7 --out trial-7.yaml
     python -m search.export --study NAME --storage URL --trial 7 --format peft --out trial-7-peft/
+    python -m search.export --run RUN_DIR --format peft [--merge] --out lora-peft/
 
 The recipe (YAML or JSON, by the file's suffix) holds the full trial configuration, the
 scores and parameter counts the search measured, and where it came from; it is what
@@ -11,6 +12,13 @@ adapter_config.json for a LoRA trial (rank, alpha, dropout, target modules, bias
 for users who train with peft themselves; other methods have no peft form and keep to the recipe.
 `--trial N` takes a completed trial by number: an unknown or unfinished one exits with 2 and
 lists the completed trials; no trial within `--budget` exits with 1.
+
+From a trained run folder (`--run`, written by `python -m search.train`), `--format peft` also
+writes `adapter_model.safetensors` with the trained LoRA weights, which
+`peft.PeftModel.from_pretrained` loads onto the Hugging Face language model; `--merge` instead
+folds LoRA into the language model's weights and saves it (and the tokenizer) with
+`save_pretrained`, for transformers alone. The V->L projection is not part of the language
+model: a caption or a visual question still needs the run folder (`inference.load_run`).
 """
 
 from __future__ import annotations
@@ -32,9 +40,14 @@ USE_RECIPE = "use --format recipe, then python -m search.train --recipe FILE (it
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--study", required=True, help="study name")
-    parser.add_argument("--storage", required=True, help="SQLAlchemy URL of the study's database")
-    which = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("--study", help="study name")
+    parser.add_argument("--storage", help="SQLAlchemy URL of the study's database")
+    parser.add_argument(
+        "--run", type=Path, default=None, help="a run folder of python -m search.train (with --format peft), instead of a study"
+    )
+    parser.add_argument("--merge", action="store_true", help="with --run: fold LoRA into the language model and save it whole")
+    parser.add_argument("--task", default=None, help="with --run: the task whose LoRA to export, when each task has its own")
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--budget", help="the best trial within it: 5%%, 0.05 or an absolute count like 150k, 2M")
     which.add_argument("--trial", type=int, help="this completed trial, by its number in the study")
     parser.add_argument(
@@ -51,6 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.run is not None:
+        given = [
+            flag
+            for flag, value in (("--study", args.study), ("--storage", args.storage), ("--budget", args.budget), ("--trial", args.trial))
+            if value is not None
+        ]
+        if given:
+            fail(PROGRAM, f"--run exports a trained run folder; {', '.join(given)} choose a study's trial instead: drop one or the other")
+        if args.fmt != "peft":
+            fail(PROGRAM, "--run exports for peft: add --format peft (the run folder itself is the project's format: inference.load_run)")
+        return export_run(run=args.run, out=args.out, merge=args.merge, task=args.task, data_dir=args.data_dir)
+    missing = [flag for flag, value in (("--study", args.study), ("--storage", args.storage)) if value is None]
+    if missing or (args.budget is None and args.trial is None):
+        needs = missing + ([] if args.budget is not None or args.trial is not None else ["--budget or --trial"])
+        fail(PROGRAM, f"{', '.join(needs)} required: name the study's trial to export (or --run DIR for a trained run folder)")
+    if args.merge or args.task is not None:
+        fail(PROGRAM, "--merge and --task export a trained run's weights: give --run DIR (a study holds configurations only)")
     return export(
         study=args.study,
         storage=args.storage,
@@ -144,6 +174,58 @@ def export(
         use = f"Train it: python -m search.train --recipe {out}"
     print(f"trial {number} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, score {SCORE(best['score'])}) -> {out}")
     print(use)
+    return 0
+
+
+def export_run(*, run: Path, out: Path, merge: bool = False, task: str | None = None, data_dir: Path | None = None) -> int:
+    """Write a trained LoRA run's adapter for peft into the folder `out` (or, with `merge`, its
+    language model with LoRA folded in, for transformers alone).
+
+    Returns 0; a run folder that cannot be loaded, a method peft cannot express, or a bad
+    option prints one line and exits with 2, an unwritable `out` with 1; `out` is then unchanged.
+    """
+    _check_out(out, "peft")
+    if out.exists() and any(out.iterdir()):
+        fail(PROGRAM, f"--out {str(out)!r} is a folder with files in it; pass a new or empty folder")
+    from inference import RunFolderError, load_run
+    from models.petl import get_method
+    from models.petl.lora_merge import merge_lora
+    from models.petl.peft_format import PeftFormatError, export_peft
+
+    try:
+        loaded = load_run(run, (data_dir or default_data_dir()).resolve(), device="cpu")
+    except RunFolderError as error:
+        fail(PROGRAM, f"--run: {error}")
+    config = loaded.config
+    if config.method != "lora":
+        fail(
+            PROGRAM,
+            f"--run {str(run)!r} trained method {config.method!r}, which peft's LoRA format cannot express; "
+            "its run folder is the model (load it with inference.load_run, or predict with python -m search.predict)",
+        )
+    if task is not None and task not in config.tasks:
+        fail(PROGRAM, f"--task {task!r} is not a task of the run; its tasks: {', '.join(config.tasks)}")
+    lora = get_method("lora").make_config(config.method_params, config.sharing)
+    created = not out.exists()
+    try:
+        if merge:
+            merge_lora(loaded.model, lora, out, task=task, tokenizer=loaded.tokenizer)
+        else:
+            export_peft(loaded.model, lora, out, task=task, base_model=loaded.location.language_model)
+    except PeftFormatError as error:
+        fail(PROGRAM, f"--run {str(run)!r}: {error}; the run folder itself is the model (inference.load_run)")
+    except OSError as error:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        fail(PROGRAM, f"--out {str(out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
+    if merge:
+        print(f"run {run} (LoRA merged into the language model) -> {out}")
+        print(f"Load it: AutoModelForSeq2SeqLM.from_pretrained({str(out)!r})")
+    else:
+        print(f"run {run} (LoRA adapter) -> {out}")
+        print(
+            f"Load it: PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained({loaded.location.language_model!r}), {str(out)!r})"
+        )
     return 0
 
 

@@ -56,8 +56,10 @@ def load_recipe(path: Path):
     if not path.is_file():
         raise ValueError(f"recipe {str(path)!r} does not exist; write one with python -m search.export")
     try:
-        recipe = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+        # JSON by its own parser: YAML 1.1 reads JSON's 1e-06 as a string, not a number.
+        recipe = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"recipe {str(path)!r} is not valid YAML/JSON: {error}") from error
     if not isinstance(recipe, dict) or not isinstance(recipe.get("config"), dict):
         raise ValueError(f"recipe {str(path)!r} has no 'config' mapping; export it with python -m search.export")
