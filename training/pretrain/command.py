@@ -58,7 +58,10 @@ def print_digests(data_dir: Path) -> int:
     root = backbones_root(data_dir)
     digests = file_digests(root) if root.is_dir() else {}
     if not digests:
-        print(f"python -m models.pretrain: error: no built backbones under {root}; build them first (python -m models.pretrain)", file=sys.stderr)
+        print(
+            f"python -m models.pretrain: error: no built backbones under {root}; build them first (python -m models.pretrain)",
+            file=sys.stderr,
+        )
         return 2
     print("\n".join(digest_lines(digests)))
     return 0
