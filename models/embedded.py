@@ -16,14 +16,21 @@ VL-pretrained variant's folder `<data>/backbones/<preset>-vlp/` adds `vl_project
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from models.backbones.presets import BackbonePreset
+from models.embedded_digests import combined_digest
 
-FORMAT_VERSION = 4  # 4: the T5 tokenizer keeps whole words (models.backbones.language_model)
+log = logging.getLogger(__name__)
+
+# 4: the T5 tokenizer keeps whole words (models.backbones.language_model)
+# 5: bit-reproducible builds: one torch thread (training.pretrain.threads) and the seed-0 benchmark
+#    excluded from the corpus whatever the entry point, recorded in the manifest (training.pretrain.exclusion)
+FORMAT_VERSION = 5
 RESULTS_KEY = "results"  # a manifest's measurements: stored with it, not part of its identity
 LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
 
@@ -82,4 +89,6 @@ def ensure_built(folder: Path, manifest: dict, build: Callable[[Path], dict | No
         staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # Two builds of the same code are the same bytes: this line lets two machines' logs be compared.
+    log.info("built %s: combined sha256 %s (python -m models.pretrain --digests lists each file)", folder.name, combined_digest(folder))
     return folder

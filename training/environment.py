@@ -148,22 +148,20 @@ def prepare_environment(
             "give this machine the same files (pass --data-root DIR where its copy of the data folder lives)",
         )
     preset = get_preset(backbone)
-    exclude = None
-    if preset.embedded or preset.vl_pretrained_from is not None:
-        # The embedded backbones' pretraining corpus stays disjoint from the generated
-        # benchmark (seed 0), whatever data this study reads, so that every study on a machine
-        # (and every machine) builds the same backbone.
-        exclude = generate_benchmark(benchmark_dir(data_dir, 0, preset.image_size), seed=0, image_size=preset.image_size)
+    # The embedded backbones' pretraining corpus stays disjoint from the generated benchmark
+    # (seed 0), whatever data this study reads, so that every study on a machine (and every
+    # machine, and `python -m models.pretrain`) builds the same backbone: the builders default
+    # to that benchmark (training.pretrain.exclusion).
     if preset.embedded:
-        ensure_embedded_backbone(data_dir, preset, exclude_root=exclude)
+        ensure_embedded_backbone(data_dir, preset)
     if preset.vl_pretrained_from is not None:  # builds its base first, then the variant
         from training.pretrain.vl_variant import ensure_vl_pretrained_backbone
 
-        ensure_vl_pretrained_backbone(data_dir, preset, exclude_root=exclude)
+        ensure_vl_pretrained_backbone(data_dir, preset)
     location = BackboneLocation.resolve(backbone, data_dir, random_init=random_init)
     location.require_weights()
     if location.tokenizer_preset is not None:
-        ensure_embedded_backbone(data_dir, get_preset(location.tokenizer_preset), exclude_root=exclude)
+        ensure_embedded_backbone(data_dir, get_preset(location.tokenizer_preset))
     features = visual_inputs(data_dir, location, loaded.tasks)
     return TrialEnvironment(data_dir, location, loaded.tasks, features, default_device(), loaded.spec, loaded.base, loaded.digests)
 

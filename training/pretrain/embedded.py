@@ -2,7 +2,9 @@
 
 A preset's two components (its CLIP and its LM) are each pretrained once (training.pretrain.family)
 on the pretraining corpus, then copied into the preset's folder; a second call with the same
-settings only checks the manifests.
+settings only checks the manifests. Builds are bit-reproducible: the same code and package
+versions write the same bytes whatever the thread count (training.pretrain.threads) or the entry
+point (training.pretrain.exclusion).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 from models.backbones.presets import BackbonePreset, get_preset
 from models.embedded import FORMAT_VERSION, LM_FAMILIES, component_names, embedded_dir, ensure_built, manifest_matches
+from training.pretrain.exclusion import excluded_benchmark, exclusion_identity
+from training.pretrain.threads import build_threads
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,9 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
     itself is trained by `training.pretrain.vl_variant.ensure_vl_pretrained_backbone`.
 
     Args:
-        exclude_root: a generated benchmark whose images the pretraining corpus must not contain.
+        exclude_root: the generated benchmark whose scenes and images the pretraining corpus must
+            not contain; default the seed-0 benchmark of `data_dir` (generated when missing), the
+            one every entry point uses. The manifest records it by content.
 
     Returns:
         The preset folder, holding `clip/` and `language_model/` (the base's, for a variant).
@@ -34,7 +40,13 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
     if preset.vl_pretrained_from is not None:
         preset = get_preset(preset.vl_pretrained_from)
     settings = settings or PretrainSettings.from_env()
-    manifest = {"format_version": FORMAT_VERSION, "preset": preset.name, "settings": settings.to_dict()}
+    exclude_root = exclude_root if exclude_root is not None else excluded_benchmark(data_dir, preset.image_size)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "preset": preset.name,
+        "settings": settings.to_dict(),
+        "corpus_excludes": exclusion_identity(exclude_root),
+    }
     target = embedded_dir(data_dir, preset)
     if manifest_matches(target, manifest):
         return target
@@ -59,6 +71,7 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
     return ensure_built(target, manifest, lay_out)
 
 
+@build_threads()
 def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
     from training.pretrain.family import build_clip, write_metrics
 
@@ -75,6 +88,7 @@ def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
     )
 
 
+@build_threads()
 def _build_lm(folder: Path, family: str, corpus, settings) -> None:
     from training.pretrain.family import build_language_model, write_metrics
 
@@ -91,7 +105,7 @@ def _build_lm(folder: Path, family: str, corpus, settings) -> None:
 
 class _LazyCorpus:
     # Rendering the corpus takes seconds: only do it when a component must be built.
-    def __init__(self, settings, image_size: int, exclude_root: Path | None):
+    def __init__(self, settings, image_size: int, exclude_root: Path):
         self.settings, self.image_size, self.exclude_root, self.value = settings, image_size, exclude_root, None
 
     def __call__(self):

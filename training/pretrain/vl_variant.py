@@ -51,7 +51,9 @@ from tasks.vqa_questions import ask
 from training.batches import Collator
 from training.loop import train
 from training.pretrain.embedded import ensure_embedded_backbone
+from training.pretrain.exclusion import excluded_benchmark, exclusion_identity
 from training.pretrain.family import steps_from_env
+from training.pretrain.threads import build_threads
 from training.task_readers import TASK_PREFIXES
 from training.text_examples import TextExample
 
@@ -71,7 +73,7 @@ __all__ = [
 ]
 
 STEPS_ENV = "VLPETL_VLP_STEPS"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: bit-reproducible (one torch thread, the corpus' exclusion recorded, no build time stored)
 TASKS = ("caption", "vqa")
 # Target lengths as the benchmark's caption and VQA tasks truncate them (training.task_readers).
 TARGET_TOKENS = {"caption": 40, "vqa": 6}
@@ -152,7 +154,7 @@ def vl_pretrained_variant(name: str) -> BackbonePreset:
 
 
 def ensure_vl_pretrained_backbone(
-    data_dir: Path, preset: BackbonePreset, exclude_root: Path | None, settings: VLPretrainSettings | None = None
+    data_dir: Path, preset: BackbonePreset, exclude_root: Path | None = None, settings: VLPretrainSettings | None = None
 ) -> Path:
     """Build the VL-pretrained variant of an embedded preset once; reuse it afterwards.
 
@@ -162,8 +164,9 @@ def ensure_vl_pretrained_backbone(
     Args:
         data_dir: the data directory (`<data_dir>/backbones/<preset>`).
         preset: a VL-pretrained preset (`preset.vl_pretrained_from` names its base).
-        exclude_root: the generated benchmark the corpus must stay disjoint from (None skips
-            that check: only for corpora that never meet a benchmark).
+        exclude_root: the generated benchmark the corpus must stay disjoint from; default the
+            seed-0 benchmark of `data_dir`, the one every entry point uses
+            (training.pretrain.exclusion). The manifest records it by content.
         settings: the run's size; default `VLPretrainSettings.from_env()`.
 
     Returns:
@@ -179,12 +182,14 @@ def ensure_vl_pretrained_backbone(
     if problems:
         raise ValueError("invalid VL-pretraining settings: " + "; ".join(problems))
     base = get_preset(preset.vl_pretrained_from)
+    exclude_root = exclude_root if exclude_root is not None else excluded_benchmark(data_dir, base.image_size)
     base_dir = ensure_embedded_backbone(data_dir, base, exclude_root=exclude_root)
     manifest = {
         "format_version": FORMAT_VERSION,
         "preset": preset.name,
         "base": read_manifest(base_dir),
         "settings": settings.to_dict(),
+        "corpus_excludes": exclusion_identity(exclude_root),
     }
     target = embedded_dir(data_dir, preset)
     return ensure_built(target, manifest, lambda staging: _build(staging, target, data_dir, base, base_dir, exclude_root, settings))
@@ -245,6 +250,7 @@ def caption_loss(
     return total / len(examples)
 
 
+@build_threads()
 def _build(
     staging: Path,
     target: Path,
@@ -285,7 +291,8 @@ def _build(
     state = {name: tensor.contiguous() for name, tensor in model.visual_embedding.state_dict().items()}
     save_file(state, str(staging / VL_PROJECTION_FILE))
     log.info("held-out caption loss on %d pairs: %.3f before, %.3f after VL pretraining", len(held), before, after)
-    log.info("VL-pretrained backbone written to %s", target)
+    # The build time is logged, not stored: the manifest is part of the bytes two builds must share.
+    log.info("VL-pretrained backbone written to %s in %.1f s", target, time.perf_counter() - start)
     return {
         "held_out_caption_loss_before": before,
         "held_out_caption_loss_after": after,
@@ -294,7 +301,6 @@ def _build(
         "examples": {task: len(items) for task, items in examples.items()},
         "loss_curve": result.losses,
         "device": device.type,
-        "seconds": round(time.perf_counter() - start, 1),
     }
 
 
