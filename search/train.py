@@ -67,7 +67,12 @@ def _training_overrides(args: argparse.Namespace, training):
         fail(PROGRAM, f"--eval-every must be >= 0 (0: score only after training), got {args.eval_every}")
     if args.lr_schedule is not None and args.lr_schedule not in LR_SCHEDULES:
         fail(PROGRAM, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {args.lr_schedule!r}")
-    flags = {"steps": args.steps, "grad_accumulation": args.grad_accumulation, "lr_schedule": args.lr_schedule, "eval_every": args.eval_every}
+    flags = {
+        "steps": args.steps,
+        "grad_accumulation": args.grad_accumulation,
+        "lr_schedule": args.lr_schedule,
+        "eval_every": args.eval_every,
+    }
     training = dataclasses.replace(training, **{key: value for key, value in flags.items() if value is not None})
     if problems := training.problems():
         fail(PROGRAM, "; ".join(problems))

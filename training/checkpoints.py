@@ -98,8 +98,7 @@ def plan_checkpoints(out: Path, config: Mapping[str, Any], every: int = 0, keep_
             )
     elif plan.latest.exists() or plan.best.exists():
         raise CheckpointError(
-            f"{str(plan.folder)!r} already holds checkpoints of an earlier run; pass --resume to continue it, "
-            "or choose another --out"
+            f"{str(plan.folder)!r} already holds checkpoints of an earlier run; pass --resume to continue it, or choose another --out"
         )
     return plan
 

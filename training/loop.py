@@ -119,8 +119,9 @@ def train(
         source_tokens = (max_source_tokens or {}).get(task)
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
-        for start_of in range(0, len(examples), config.batch_size):
-            batch = collator.training(examples[start_of : start_of + config.batch_size], rng, max_target_tokens[task], source_tokens).to(device)
+        for first in range(0, len(examples), config.batch_size):
+            micro = examples[first : first + config.batch_size]
+            batch = collator.training(micro, rng, max_target_tokens[task], source_tokens).to(device)
             with autocast(config.precision, device):
                 losses = model(labels=batch.labels, **batch.model_inputs())
             loss = (losses * batch.weights).mean()

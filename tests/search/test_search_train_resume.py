@@ -72,7 +72,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(data_dir, env, tmp_pa
             process.kill()  # SIGKILL: no cleanup, no last write
             process.wait()
     step = _checkpoint_step(latest)
-    assert process.returncode == -9 and 10 <= step < STEPS, f"killed at checkpoint step {step}: {(tmp_path / 'killed.log').read_text()[-2000:]}"
+    assert process.returncode == -9 and 10 <= step < STEPS, (
+        f"killed at checkpoint step {step}: {(tmp_path / 'killed.log').read_text()[-2000:]}"
+    )
     assert not (out / WEIGHTS_FILE).exists()
 
     resumed = _run(*_command(recipe, data_dir, out, "--checkpoint-every", "5", "--resume"))
