@@ -64,9 +64,10 @@ def train(
             tasks not named use the collator's default.
         task_weights: multiplies a task's share of the steps under proportional sampling
             (a data file's `weight`; tasks not named keep 1).
-        evaluate: called every `config.eval_every` steps (never after the last step: the
-            caller scores the final model) with the step; returns task scores, recorded in the
-            result. It may raise to stop training (a pruned trial).
+        evaluate: called every `config.eval_every` steps (not after the last step, where the
+            caller scores the final model, unless `checkpoints.keep_best` needs the final
+            weights to compete) with the step; returns task scores, recorded in the result.
+            It may raise to stop training (a pruned trial).
         checkpoints: production runs (search.train): write `checkpoints.latest` every
             `checkpoints.every` steps and after the last, keep the best evaluation's weights in
             `checkpoints.best` (and end with them under `keep_best`, evaluating the final
