@@ -36,6 +36,12 @@ PRECISIONS = ("auto", "fp32", "bf16")
 TASK_SAMPLING = ("proportional", "round_robin")
 # adamw: the paper; sam: sharpness-aware minimisation around AdamW (beyond the paper).
 OPTIMIZERS = ("adamw", "sam")
+# How the learning rate moves after its linear warm-up (transformers' schedules): linear decay to
+# 0 (the paper, and every search trial), half a cosine down to 0, or held constant.
+LR_SCHEDULES = ("linear", "cosine", "constant")
+# Production options (search.train) whose default is left out of `TrialConfig.to_dict()`, so the
+# configs stored by studies before these options existed stay equal to today's for the same trial.
+_OMITTED_WHEN_DEFAULT = {"grad_accumulation": 1, "lr_schedule": "linear"}
 # Video tasks read per-frame features (PAPER.md §4); the other tasks read images.
 VIDEO_TASK_NAMES = ("tvqa", "how2qa", "tvc", "yc2c")
 
@@ -102,6 +108,10 @@ class TrainingConfig:
     task_sampling: str = "proportional"  # one of TASK_SAMPLING: how each step picks its task
     optimizer: str = "adamw"  # one of OPTIMIZERS; "sam" wraps AdamW in sharpness-aware minimisation
     sam_rho: float = 0.05  # SAM's neighbourhood radius (Foret et al. 2021's default)
+    # Production options (search.train): micro-batches of `batch_size` per optimizer step, each
+    # step's loss the mean of theirs; and the schedule after warm-up, one of LR_SCHEDULES.
+    grad_accumulation: int = 1
+    lr_schedule: str = "linear"
 
     def problems(self) -> list[str]:
         found = []
@@ -123,6 +133,15 @@ class TrainingConfig:
             found.append(f"training.task_sampling must be one of {list(TASK_SAMPLING)}, got {self.task_sampling!r}")
         if self.precision not in PRECISIONS:
             found.append(f"training.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if isinstance(self.grad_accumulation, bool) or not isinstance(self.grad_accumulation, int) or self.grad_accumulation < 1:
+            found.append(f"training.grad_accumulation must be an integer >= 1 (micro-batches per step), got {self.grad_accumulation!r}")
+        elif self.grad_accumulation > 1 and self.optimizer == "sam":
+            found.append(
+                f"training.grad_accumulation={self.grad_accumulation} cannot be combined with optimizer 'sam' "
+                "(its second pass needs the whole batch); use grad_accumulation 1 or optimizer 'adamw'"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            found.append(f"training.lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.eval_every < 0 or self.eval_sample < 1:
             found.append(
                 f"training.eval_every must be >= 0 and training.eval_sample >= 1, got eval_every={self.eval_every}, "
@@ -154,7 +173,11 @@ class TrialConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; `from_dict(to_dict())` gives back an equal config."""
+        """A JSON-ready dict; `from_dict(to_dict())` gives back an equal config.
+
+        The production-only training options are left out at their defaults (`_OMITTED_WHEN_DEFAULT`):
+        a search trial's dict is the same as before they existed, so stored configs still compare equal.
+        """
         return {
             "backbone": self.backbone,
             "tasks": list(self.tasks),
@@ -162,7 +185,11 @@ class TrialConfig:
             "method_params": dict(self.method_params),
             "sharing": self.sharing.value,
             "freeze": dataclasses.asdict(self.freeze),
-            "training": dataclasses.asdict(self.training),
+            "training": {
+                key: value
+                for key, value in dataclasses.asdict(self.training).items()
+                if key not in _OMITTED_WHEN_DEFAULT or value != _OMITTED_WHEN_DEFAULT[key]
+            },
         }
 
     @classmethod

@@ -1,12 +1,20 @@
 """Train an exported recipe at full scale, score it on validation and test, save its weights.
 
     python -m search.train --recipe best.yaml [--steps N] [--out DIR]
+        [--checkpoint-every N] [--resume] [--eval-every N] [--keep-best]
+        [--grad-accumulation K] [--lr-schedule linear|cosine|constant]
 
 The recipe carries the study's data description (search.export copies it), so the run trains
 and scores on the same data as the search with no further flag. `DIR/metrics.json` holds
 `{"val": {TASK: score}, "test": {TASK: score}, ...}` with each task's official metric (as the
 paper prints it: accuracy in %, CIDEr x 100), and `DIR/predictions/<split>/<task>.json` the
 predictions in each task's official results format. The run itself is `training.recipe_run`.
+
+With `--checkpoint-every N` the run writes `DIR/checkpoints/latest.safetensors` every N steps
+(training.checkpoints); after a kill, the same command with `--resume` continues from it and ends
+with the weights an uninterrupted run has. A DIR holding checkpoints is never trained over
+without `--resume` (choose another --out for a fresh run). The training flags override the
+recipe's `training` block and are recorded in `DIR/recipe.json`.
 """
 
 from __future__ import annotations
@@ -35,7 +43,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where this machine keeps the folder of the study's data file, when not where the study was launched",
     )
+    production = parser.add_argument_group("production training (checkpoints, resume and options beyond the search's)")
+    production.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="write DIR/checkpoints/latest every N steps")
+    production.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/latest (same recipe and flags)")
+    production.add_argument("--eval-every", type=int, default=None, metavar="N", help="score a validation sample every N steps")
+    production.add_argument(
+        "--keep-best", action="store_true", help="end with the weights of the best evaluation (DIR/checkpoints/best), not the last"
+    )
+    production.add_argument("--grad-accumulation", type=int, default=None, metavar="K", help="K micro-batches per optimizer step")
+    production.add_argument("--lr-schedule", default=None, metavar="NAME", help="after warm-up: linear (the search's), cosine or constant")
     return parser
+
+
+def _training_overrides(args: argparse.Namespace, training):
+    """The recipe's training block with the flags applied; exits with one line on a bad value."""
+    from models.config import LR_SCHEDULES
+
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        fail(PROGRAM, f"--checkpoint-every must be >= 1 (steps between checkpoints), got {args.checkpoint_every}; leave it out for none")
+    if args.grad_accumulation is not None and args.grad_accumulation < 1:
+        fail(PROGRAM, f"--grad-accumulation must be >= 1 (micro-batches per step), got {args.grad_accumulation}")
+    if args.eval_every is not None and args.eval_every < 0:
+        fail(PROGRAM, f"--eval-every must be >= 0 (0: score only after training), got {args.eval_every}")
+    if args.lr_schedule is not None and args.lr_schedule not in LR_SCHEDULES:
+        fail(PROGRAM, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {args.lr_schedule!r}")
+    flags = {
+        "steps": args.steps,
+        "grad_accumulation": args.grad_accumulation,
+        "lr_schedule": args.lr_schedule,
+        "eval_every": args.eval_every,
+    }
+    training = dataclasses.replace(training, **{key: value for key, value in flags.items() if value is not None})
+    if problems := training.problems():
+        fail(PROGRAM, "; ".join(problems))
+    if args.keep_best and not training.eval_every:
+        fail(PROGRAM, "--keep-best needs scheduled evaluations to pick from, and the recipe's eval_every is 0; pass --eval-every N")
+    return training
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe, config = load_recipe(args.recipe)
     except ValueError as error:
         fail(PROGRAM, str(error))
-    if args.steps is not None:
-        config = dataclasses.replace(config, training=dataclasses.replace(config.training, steps=args.steps))
+    config = dataclasses.replace(config, training=_training_overrides(args, config.training))
     data_dir = (args.data_dir or default_data_dir()).resolve()
     if data_dir.exists() and not data_dir.is_dir():
         fail(PROGRAM, f"--data-dir {str(data_dir)!r} is a file; pass a folder (created when missing)")
@@ -57,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         check_backbone_weights(config.backbone, data_dir)
     except ValueError as error:
         fail(PROGRAM, str(error))
+    out = args.out or data_dir / "runs" / args.recipe.stem
+    from training.checkpoints import CheckpointError, plan_checkpoints
+
+    try:  # before the data is read: a resume of another configuration fails at once
+        checkpoints = plan_checkpoints(out, config.to_dict(), args.checkpoint_every or 0, args.keep_best, args.resume)
+    except CheckpointError as error:
+        fail(PROGRAM, str(error))
     if args.data_root is not None and not args.data_root.is_dir():
         fail(PROGRAM, f"--data-root {str(args.data_root)!r} is not a folder; give the folder holding this machine's copy of the data")
     from tasks.errors import DatasetError
@@ -65,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_recipe_data(recipe, config, data_dir, args.data_root)
     except DatasetError as error:
         fail_lines(PROGRAM, [f"data of {str(args.recipe)!r}: {line}" for line in str(error).splitlines()])
-    out = args.out or data_dir / "runs" / args.recipe.stem
     configure_logging()
-    run = train_recipe(recipe, config, loaded, data_dir, out)
+    run = train_recipe(recipe, config, loaded, data_dir, out, checkpoints)
     _report(recipe, run)
     return 0
 

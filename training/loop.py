@@ -1,18 +1,24 @@
-"""The optimisation loop of one trial: AdamW, linear warm-up and decay, gradient clipping."""
+"""The optimisation loop of one trial: AdamW, warm-up and decay, gradient clipping, and (production runs)
+gradient accumulation and checkpoints to resume from."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
+from torch.optim.lr_scheduler import LambdaLR
+from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from models.config import TrainingConfig
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
+from training.checkpoints import CheckpointPlan, capture, load_weights, write_checkpoint
+from training.checkpoints import restore as restore_checkpoint
+from training.epoch_order import EpochOrder
 from training.faults import inject as inject_fault
 from training.loss_curve import LossCurve
 from training.precision import autocast
@@ -42,8 +48,12 @@ def train(
     max_source_tokens: Mapping[str, int] | None = None,
     evaluate: Callable[[int], dict[str, float]] | None = None,
     task_weights: Mapping[str, float] | None = None,
+    checkpoints: CheckpointPlan | None = None,
 ) -> TrainResult:
     """Train `model` in place for `config.steps` single-task steps over all `tasks`.
+
+    A step is `config.grad_accumulation` micro-batches of `batch_size` examples of its task,
+    their gradients summed with each loss divided by their number.
 
     Each step draws its task in proportion to the task's training-set size (the paper's
     multi-task recipe, PAPER.md §4) or, with `task_sampling="round_robin"`, takes the tasks in
@@ -54,9 +64,15 @@ def train(
             tasks not named use the collator's default.
         task_weights: multiplies a task's share of the steps under proportional sampling
             (a data file's `weight`; tasks not named keep 1).
-        evaluate: called every `config.eval_every` steps (never after the last step: the
-            caller scores the final model) with the step; returns task scores, recorded in the
-            result. It may raise to stop training (a pruned trial).
+        evaluate: called every `config.eval_every` steps (not after the last step, where the
+            caller scores the final model, unless `checkpoints.keep_best` needs the final
+            weights to compete) with the step; returns task scores, recorded in the result.
+            It may raise to stop training (a pruned trial).
+        checkpoints: production runs (search.train): write `checkpoints.latest` every
+            `checkpoints.every` steps and after the last, keep the best evaluation's weights in
+            `checkpoints.best` (and end with them under `keep_best`, evaluating the final
+            weights too), and with `resume` continue from `latest` exactly where it stopped.
+            None (search trials): no checkpoint, the same steps as ever.
 
     Raises:
         NonFiniteLossError: a step's loss is NaN or infinite.
@@ -67,50 +83,108 @@ def train(
     names = list(tasks)
     # Plain sizes when no task is weighted: the same draws as ever for the same seed.
     sizes = [len(tasks[name]) * (task_weights or {}).get(name, 1) for name in names]
-    orders = {name: _epochs(len(tasks[name]), rng) for name in names}
+    orders = {name: EpochOrder(len(tasks[name])) for name in names}
     parameters = [p for p in model.parameters() if p.requires_grad]
     # The fused kernel updates every tensor in one pass: 2-5x faster than the default per-tensor
     # loop on CPU (6 ms against 17 ms a step for the tiny model's full fine-tuning), same maths.
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, eps=config.adam_eps, weight_decay=config.weight_decay, fused=True)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * config.steps), config.steps)
+    scheduler = make_scheduler(optimizer, config)
     model.train()
     result = TrainResult()
     curve = LossCurve(window=20, total_steps=config.steps)
-    bar = tqdm(range(config.steps), desc="train " + "+".join(names), unit="step", leave=False, disable=None if show_progress else True)
+    start, best = 0, None
+    if checkpoints is not None and checkpoints.resume:
+        state = restore_checkpoint(checkpoints.latest, model, optimizer, scheduler, rng, orders, curve)
+        start, best = int(state["step"]), state["best"]
+        result.evaluations = [(int(at), dict(scores)) for at, scores in state["evaluations"]]
+    keep_best = checkpoints is not None and checkpoints.keep_best
+    accumulation = config.grad_accumulation
+    bar = tqdm(
+        range(start, config.steps),
+        initial=start,
+        total=config.steps,
+        desc="train " + "+".join(names),
+        unit="step",
+        leave=False,
+        disable=None if show_progress else True,
+    )
     for step in bar:
         if config.task_sampling == "round_robin":
             task = names[step % len(names)]
         else:
             task = rng.choices(names, weights=sizes, k=1)[0]
         model.task_context.active = task
-        examples = [tasks[task][next(orders[task])] for _ in range(config.batch_size)]
+        # Every example of the step first, then each micro-batch's targets: with one micro-batch
+        # the draws are the ones the loop always made; with K they are those of one batch of K x B.
+        examples = [tasks[task][orders[task].next_index(rng)] for _ in range(config.batch_size * accumulation)]
         source_tokens = (max_source_tokens or {}).get(task)
-        batch = collator.training(examples, rng, max_target_tokens[task], source_tokens).to(device)
-        with autocast(config.precision, device):
-            losses = model(labels=batch.labels, **batch.model_inputs())
-        loss = (losses * batch.weights).mean()
-        # A no-op unless VLPETL_INJECT_FAULTS plans a fault for this trial and step (tests).
-        loss = inject_fault(step + 1, loss)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1} ({task}); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.optimizer == "sam":
+        step_loss = 0.0
+        for first in range(0, len(examples), config.batch_size):
+            micro = examples[first : first + config.batch_size]
+            batch = collator.training(micro, rng, max_target_tokens[task], source_tokens).to(device)
+            with autocast(config.precision, device):
+                losses = model(labels=batch.labels, **batch.model_inputs())
+            loss = (losses * batch.weights).mean()
+            # A no-op unless VLPETL_INJECT_FAULTS plans a fault for this trial and step (tests).
+            loss = inject_fault(step + 1, loss)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"loss became {loss.item()} at step {step + 1} ({task}); lower the learning rate")
+            # The step's loss is the mean of its micro-batches' (one micro-batch: the loss itself).
+            (loss if accumulation == 1 else loss / accumulation).backward()
+            step_loss += loss.item() / accumulation
+        if config.optimizer == "sam":  # one micro-batch: TrainingConfig.problems() refuses SAM with accumulation
             _sam_second_pass(model, batch, parameters, config, device)
         torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
         optimizer.step()
         scheduler.step()
-        if curve.add(loss.item()):
+        done = step + 1
+        if curve.add(step_loss):
             bar.set_postfix(loss=f"{curve.points[-1]:.3f}")
         if on_step is not None:
-            on_step(step + 1, loss.item())
-        if evaluate is not None and config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
-            result.evaluations.append((step + 1, evaluate(step + 1)))
+            on_step(done, step_loss)
+        # Scheduled evaluations (and, keeping the best, one of the final weights, so they compete).
+        last = done == config.steps
+        if evaluate is not None and config.eval_every and ((done % config.eval_every == 0 and not last) or (last and keep_best)):
+            scores = evaluate(done)
+            result.evaluations.append((done, scores))
+            if checkpoints is not None:
+                best = _keep_if_best(checkpoints, model, done, scores, best)
             model.train()
+        if checkpoints is not None and checkpoints.every and (done % checkpoints.every == 0 or last):
+            progress = {"step": done, "evaluations": result.evaluations, "best": best}
+            write_checkpoint(checkpoints.latest, *capture(model, optimizer, scheduler, rng, orders, curve, progress, checkpoints.config))
+    if keep_best and best is not None:
+        assert checkpoints is not None
+        load_weights(checkpoints.best, model)
     result.steps = config.steps
     result.losses = curve.points
     model.eval()
     return result
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) -> LambdaLR:
+    """Linear warm-up over `warmup_ratio` of the steps, then `config.lr_schedule` (transformers' schedules)."""
+    warmup = int(config.warmup_ratio * config.steps)
+    if config.lr_schedule == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, warmup, config.steps)
+    if config.lr_schedule == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    return get_linear_schedule_with_warmup(optimizer, warmup, config.steps)
+
+
+def _keep_if_best(plan: CheckpointPlan, model: VLSeq2Seq, step: int, scores: dict[str, float], best: dict | None) -> dict | None:
+    """Write the weights to `plan.best` when their mean validation score beats the best so far
+    (the first of equal scores stays); returns the best evaluation's record."""
+    if not scores:
+        return best
+    score = sum(scores.values()) / len(scores)
+    if best is not None and not score > best["score"]:
+        return best
+    record = {"step": step, "score": score, "scores": dict(scores)}
+    weights = {f"weights/{name}": p for name, p in model.named_parameters() if p.requires_grad}
+    write_checkpoint(plan.best, weights, {**record, "config": dict(plan.config)})
+    return record
 
 
 def _sam_second_pass(model: VLSeq2Seq, batch, parameters: list[torch.nn.Parameter], config: TrainingConfig, device) -> None:
@@ -140,19 +214,14 @@ def _sam_second_pass(model: VLSeq2Seq, batch, parameters: list[torch.nn.Paramete
             p.sub_(e)
 
 
-def _epochs(n: int, rng: random.Random):
-    # Every example once per epoch, in a fresh shuffled order each epoch.
-    if n == 0:
-        raise ValueError("cannot train on an empty training split")
-    while True:
-        order = list(range(n))
-        rng.shuffle(order)
-        yield from order
-
-
 def lr_at(step: int, config: TrainingConfig) -> float:
     """The scheduled learning rate after `step` steps (for reports and tests)."""
     warmup = int(config.warmup_ratio * config.steps)
     if step < warmup:
         return config.learning_rate * step / max(1, warmup)
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    progress = (step - warmup) / max(1, config.steps - warmup)
+    if config.lr_schedule == "cosine":
+        return config.learning_rate * max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
     return config.learning_rate * max(0.0, (config.steps - step) / max(1, config.steps - warmup))

@@ -19,3 +19,12 @@ class LossCurve:
             self._pending.clear()
             return True
         return False
+
+    def state(self) -> dict:
+        """Everything `restore` needs to continue the curve exactly (JSON-ready; checkpoints)."""
+        return {"points": list(self.points), "pending": list(self._pending), "steps": self._steps}
+
+    def restore(self, state: dict) -> None:
+        self.points = [float(p) for p in state["points"]]
+        self._pending = [float(p) for p in state["pending"]]
+        self._steps = int(state["steps"])

@@ -15,6 +15,7 @@ from models.config import TrialConfig
 from models.params import ParameterCount, breakdown, count_parameters, parameter_report
 from models.vl_model import VLSeq2Seq
 from training.batches import Collator
+from training.checkpoints import CheckpointPlan
 from training.environment import TrialEnvironment
 from training.evaluate import generate_answers
 from training.loop import train
@@ -94,10 +95,15 @@ def train_trial(
     env: TrialEnvironment,
     show_progress: bool = True,
     on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoints: CheckpointPlan | None = None,
 ) -> TrainedTrial:
-    """`run_trial`, keeping the trained model and its tokenizer (to save, or score again)."""
+    """`run_trial`, keeping the trained model and its tokenizer (to save, or score again).
+
+    Args:
+        checkpoints: a production run's checkpoints and resume (training.loop.train); None in searches.
+    """
     with PeakMemory(env.device) as memory:
-        trained = _train_and_score(config, env, show_progress, on_evaluation)
+        trained = _train_and_score(config, env, show_progress, on_evaluation, checkpoints)
     return dataclasses.replace(trained, outcome=dataclasses.replace(trained.outcome, peak_memory_mb=memory.megabytes))
 
 
@@ -109,7 +115,9 @@ def _param_breakdown(model: VLSeq2Seq) -> dict[str, dict[str, int]] | None:
         return None
 
 
-def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation) -> TrainedTrial:
+def _train_and_score(
+    config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation, checkpoints: CheckpointPlan | None = None
+) -> TrainedTrial:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
     assert tokenizer is not None, "build_vl_model gives a tokenizer off the meta device"
@@ -141,6 +149,7 @@ def _train_and_score(config: TrialConfig, env: TrialEnvironment, show_progress: 
         max_source_tokens={name: task.max_source_tokens for name, task in tasks.items() if task.max_source_tokens},
         evaluate=evaluate,
         task_weights={name: task.sampling_weight for name, task in tasks.items() if task.sampling_weight != 1.0},
+        checkpoints=checkpoints,
     )
     began = time.perf_counter()
     task_scores = score_model(model, tokenizer, config, env, show_progress)
