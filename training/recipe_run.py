@@ -170,13 +170,17 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path, checkpoi
     predictions: dict[str, dict[str, dict]] = {}
     for split in scores:
         names = tuple(name for name in config.tasks if split in env.tasks[name].splits)
-        if not names:
-            continue
-        found: dict[str, dict] = {}
-        split_config = dataclasses.replace(config, tasks=names)
-        scores[split] = score_model(
-            trained.model, trained.tokenizer, split_config, env, show_progress=False, split=split, predictions=found
-        )
+        # The training's final scoring already predicted each task's whole search split.
+        done = {name for name in names if env.tasks[name].search_split == split}
+        found: dict[str, dict] = {name: trained.predictions[name] for name in names if name in done}
+        split_scores = {name: outcome.task_scores[name] for name in names if name in done}
+        todo = tuple(name for name in names if name not in done)
+        if todo:
+            split_config = dataclasses.replace(config, tasks=todo)
+            split_scores.update(
+                score_model(trained.model, trained.tokenizer, split_config, env, show_progress=False, split=split, predictions=found)
+            )
+        scores[split] = {name: split_scores[name] for name in names}
         predictions[split] = found
     weights = save_trainable(trained.model, out, config.to_dict())
     for split, by_task in predictions.items():

@@ -59,6 +59,9 @@ class TrainedTrial:
     outcome: TrialOutcome
     model: VLSeq2Seq
     tokenizer: PreTrainedTokenizerBase
+    # The final scoring's predictions, by task then example key: the search split's (all of
+    # it outside a search), so that a production run need not predict that split again.
+    predictions: dict[str, dict] = field(default_factory=dict)
 
 
 def count_trial_parameters(config: TrialConfig, env: TrialEnvironment, with_clip: bool = False) -> ParameterCount:
@@ -152,7 +155,8 @@ def _train_and_score(
         checkpoints=checkpoints,
     )
     began = time.perf_counter()
-    task_scores = score_model(model, tokenizer, config, env, show_progress)
+    predictions: dict[str, dict] = {}
+    task_scores = score_model(model, tokenizer, config, env, show_progress, predictions=predictions)
     evaluating += time.perf_counter() - began
     score = sum(task_scores.values()) / len(task_scores)
     outcome = TrialOutcome(
@@ -165,7 +169,7 @@ def _train_and_score(
         evaluate_seconds=evaluating,
         param_breakdown=_param_breakdown(model),
     )
-    return TrainedTrial(outcome, model, tokenizer)
+    return TrainedTrial(outcome, model, tokenizer, predictions)
 
 
 def score_model(
