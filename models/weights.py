@@ -6,6 +6,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Mapping
+
+import torch
 
 from safetensors.torch import load_file, save_file
 
@@ -21,20 +24,26 @@ def trainable_state(model: VLSeq2Seq) -> dict:
 
 def save_trainable(model: VLSeq2Seq, folder: Path, config: dict) -> Path:
     """Write the trainable tensors and the trial config to `folder` atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / WEIGHTS_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".trainable-", dir=folder)
+    save_atomically(trainable_state(model), target, {"config": json.dumps(config)})
+    return target
+
+
+def save_atomically(tensors: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str]) -> None:
+    """Write a safetensors file through a temporary file and a rename: `path` is always either
+    the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
     os.close(fd)
     try:
-        save_file(trainable_state(model), tmp, metadata={"config": json.dumps(config)})
+        save_file({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, tmp, metadata=dict(metadata))
         # On disk before the rename, so a power loss cannot leave the name on a partial file.
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
 
 
 def load_trainable(model: VLSeq2Seq, path: Path) -> None:

@@ -22,17 +22,16 @@ Search trials take no checkpoints (they are short and a failed trial is retried 
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from models.weights import save_atomically
 from training.epoch_order import EpochOrder
 from training.loss_curve import LossCurve
 
@@ -104,20 +103,8 @@ def plan_checkpoints(out: Path, config: Mapping[str, Any], every: int = 0, keep_
 
 
 def write_checkpoint(path: Path, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> None:
-    """Write `tensors` and the JSON `state` to `path` atomically (like models.weights.save_trainable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
-        payload = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-        save_file(payload, tmp, metadata={_METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, **state})})
-        # On disk before the rename, so a power loss cannot leave the name on a partial file.
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write `tensors` and the JSON `state` to `path` atomically (one file: they are replaced together)."""
+    save_atomically(tensors, path, {_METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, **state})})
 
 
 def read_state(path: Path) -> dict[str, Any]:
