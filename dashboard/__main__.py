@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.storage is not None and not args.storage.strip():
         # An empty value would silently fall back to $VLPETL_STORAGE or data/studies.db: another database.
-        parser.error(f"--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit --storage for ${STORAGE_ENV} or the default")
+        parser.error(
+            f"--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit --storage for ${STORAGE_ENV} or the default"
+        )
     url = resolve_storage_url(["--storage", args.storage] if args.storage else [], os.environ)
     try:
         validate_persistent_storage_url(url)

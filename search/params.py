@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [t for t in given if t and t not in known]
         problems += [f"unknown tasks {unknown}"] if unknown else []
         if problems:
-            fail(PROGRAM, f"--tasks {args.tasks!r} has {' and '.join(problems)}; give known tasks separated by single commas: {', '.join(known)}")
+            fail(
+                PROGRAM,
+                f"--tasks {args.tasks!r} has {' and '.join(problems)}; give known tasks separated by single commas: {', '.join(known)}",
+            )
         tasks = tuple(given)
         if not tasks or len(set(tasks)) != len(tasks):
             fail(PROGRAM, f"--tasks must name distinct tasks separated by commas, got {args.tasks!r}")
