@@ -10,6 +10,7 @@ dashboard mark the stored rows within it and draw its line. The text is kept as 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,6 +105,13 @@ def parse_budget(text: str) -> Budget:
         BudgetError: one line naming the value and the accepted forms.
     """
     raw = text.strip()
+    if not raw.isascii():
+        # Python's \d and float() accept any script's digits ('５%', '٥%'): refuse them rather than
+        # record a budget text that other tools (and people) read differently.
+        ascii_form = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in unicodedata.normalize("NFKC", raw))
+        raise BudgetError(f"budget {text!r} has non-ASCII characters; write it with ASCII digits, such as {ascii_form!r}")
+    if raw.startswith("-"):
+        raise BudgetError(f"budget {text!r} is negative; a budget must be positive: {ACCEPTED_FORMS}")
     percent = re.fullmatch(_NUMBER + r"\s*%", raw)
     if percent:
         value = float(percent.group(1))

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dashboard.settings import STORAGE_ENV, resolve_storage_url
-from storage.urls import StorageURLError, validate_storage_url
+from storage.persistent import validate_persistent_storage_url
+from storage.urls import StorageURLError
 
 __all__ = ["APP_PATH", "build_command", "main"]
 
@@ -64,9 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--address must be an IP address or 'localhost', but got {args.address!r}; "
             "keep the default 127.0.0.1, or give 0.0.0.0 to serve every interface."
         )
+    if args.storage is not None and not args.storage.strip():
+        # An empty value would silently fall back to $VLPETL_STORAGE or data/studies.db: another database.
+        parser.error(
+            f"--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit --storage for ${STORAGE_ENV} or the default"
+        )
     url = resolve_storage_url(["--storage", args.storage] if args.storage else [], os.environ)
     try:
-        validate_storage_url(url)
+        validate_persistent_storage_url(url)
     except StorageURLError as exc:
         parser.error(str(exc))
     # The URL goes to the app through the environment, not argv, so a

@@ -53,8 +53,11 @@ def shown_storage(url: str, cwd: Path | None = None) -> str:
         return redact(url)
     path = sqlite_path(url)
     if path is None:  # in-memory
-        return url
+        return redact(url)
     try:
-        return f"sqlite:///{path.relative_to((cwd or Path.cwd()).resolve()).as_posix()}"
+        relative = path.relative_to((cwd or Path.cwd()).resolve()).as_posix()
     except ValueError:
-        return url
+        return redact(url)
+    # Keep the query (redacted: it may carry a password) after the shortened path.
+    query = redact(url).partition("?")[2]
+    return f"sqlite:///{relative}" + (f"?{query}" if query else "")

@@ -207,6 +207,14 @@ class TrialConfig:
         for key in ("backbone", "tasks", "method"):
             if key not in data:
                 problems.append(f"missing key {key!r}")
+        method_params = data.get("method_params", {})
+        if not isinstance(method_params, Mapping):
+            # dict() of a list fails with "dictionary update sequence element #0 ...", naming nothing.
+            problems.append(
+                f"method_params must be a mapping of name: value (such as {{rank: 8}}), got a {type(method_params).__name__} "
+                f"{method_params!r}; write one 'name: value' per line under method_params"
+            )
+            method_params = {}
         sharing_value = data.get("sharing", SharingMode.SINGLE.value)
         try:
             sharing = SharingMode(sharing_value)
@@ -224,7 +232,7 @@ class TrialConfig:
             backbone=str(data["backbone"]),
             tasks=tuple(data["tasks"]),
             method=str(data["method"]),
-            method_params=dict(data.get("method_params", {})),
+            method_params=dict(method_params),
             sharing=sharing,
             freeze=freeze,
             training=training,

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from core.budget import Budget, BudgetError, parse_budget
-from search.cli_common import default_data_dir, fail
+from search.cli_common import default_data_dir, fail, refuse_dash_values
 from tasks._files import write_atomic
 
 PROGRAM = "search.export"
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    refuse_dash_values(PROGRAM, argv, ("--budget",))
     args = build_parser().parse_args(argv)
     if args.run is not None:
         given = [
@@ -118,15 +119,15 @@ def export(
         load_results,
         make_readonly_engine,
         redact,
-        validate_storage_url,
     )
+    from storage.persistent import validate_persistent_storage_url
 
     if (budget_text is None) == (trial is None):
         raise ValueError("export() takes exactly one of budget_text and trial")
     budget: Budget | None = None
     try:
         budget = parse_budget(budget_text) if budget_text is not None else None
-        url = validate_storage_url(storage)
+        url = validate_persistent_storage_url(storage)
     except (BudgetError, StorageURLError) as error:
         fail(PROGRAM, str(error))
     recipe_fmt = _check_out(out, fmt)

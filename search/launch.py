@@ -9,6 +9,7 @@ then prints the Pareto front, where the results are stored and how to browse the
 
 from __future__ import annotations
 
+import math
 import argparse
 import logging
 import os
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.budget import BudgetError, parse_budget
-from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
+from search.cli_common import configure_logging, default_data_dir, fail, fail_lines, refuse_dash_values
 
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
@@ -128,6 +129,7 @@ class LaunchOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
+    refuse_dash_values(PROGRAM, argv, ("--budget",))
     return launch(LaunchOptions(**vars(build_parser().parse_args(argv))))
 
 
@@ -146,7 +148,8 @@ def _validate(args: LaunchOptions) -> dict:
     from models.backbones.presets import DEFAULT_SEARCH_BACKBONE, PRESETS
     from models.location import BackboneLocation
     from models.config import ConfigError
-    from storage import StorageURLError, default_storage_url, validate_storage_url
+    from storage import StorageURLError, default_storage_url
+    from storage.persistent import validate_persistent_storage_url
 
     try:
         budget = parse_budget(args.budget)
@@ -156,8 +159,8 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, f"--trials must be >= 1, got {args.trials}")
     if args.workers < 1:
         fail(PROGRAM, f"--workers must be >= 1, got {args.workers}")
-    if args.time_limit is not None and args.time_limit <= 0:
-        fail(PROGRAM, f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.time_limit is not None and not (0 < args.time_limit < math.inf):
+        fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     if not 0 <= args.rungs <= 9:
@@ -179,9 +182,11 @@ def _validate(args: LaunchOptions) -> dict:
     tasks = data.names
     if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
         fail(PROGRAM, f"--study {args.study!r} must be 1-100 letters, digits or _.+- starting with a letter or digit")
+    if args.storage is not None and not args.storage.strip():
+        fail(PROGRAM, "--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit --storage for the default")
     storage = args.storage or default_storage_url(data_dir)
     try:
-        storage = validate_storage_url(storage)
+        storage = validate_persistent_storage_url(storage)
     except StorageURLError as error:
         fail(PROGRAM, str(error))
     from storage.engine import StorageUnreachableError, check_reachable

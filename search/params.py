@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from models.petl.presets import IMAGE_TASKS, RUN_PRESETS, VIDEO_TASKS
+
+    # Checked before --list too: a preset that --list silently ignores looks accepted.
+    if args.preset is not None and args.preset not in RUN_PRESETS:
+        fail(PROGRAM, f"--preset {args.preset!r} is unknown; known presets: {', '.join(sorted(RUN_PRESETS))}")
     if args.list:
         from models.preset_counts import preset_catalogue
 
@@ -56,17 +61,24 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, "--preset is required; python -m search.params --list shows the run presets")
 
     from models.backbones.presets import PRESETS
-    from models.petl.presets import RUN_PRESETS
     from models.preset_counts import counts_table, default_tasks, preset_counts
 
     if args.backbone not in PRESETS:
         fail(PROGRAM, f"--backbone {args.backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
-    if args.preset not in RUN_PRESETS:
-        fail(PROGRAM, f"--preset {args.preset!r} is unknown; known presets: {', '.join(sorted(RUN_PRESETS))}")
     if args.tasks is None:
         tasks = default_tasks(args.backbone)
     else:
-        tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+        given = [t.strip() for t in args.tasks.split(",")]
+        known = (*IMAGE_TASKS, *VIDEO_TASKS)
+        problems = ["an empty name (a stray comma)"] if "" in given else []
+        unknown = [t for t in given if t and t not in known]
+        problems += [f"unknown tasks {unknown}"] if unknown else []
+        if problems:
+            fail(
+                PROGRAM,
+                f"--tasks {args.tasks!r} has {' and '.join(problems)}; give known tasks separated by single commas: {', '.join(known)}",
+            )
+        tasks = tuple(given)
         if not tasks or len(set(tasks)) != len(tasks):
             fail(PROGRAM, f"--tasks must name distinct tasks separated by commas, got {args.tasks!r}")
     logging.basicConfig(level=logging.ERROR)  # open_clip warns that the meta tower has no weights

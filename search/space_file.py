@@ -219,11 +219,18 @@ def load_space(path: Path | str | None = None) -> SearchSpace:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
+        # Binary and UTF-16 files (Windows editors save these) would fail later in YAML with a
+        # message about a character; say what the file is and how to save it instead.
+        if b"\x00" in raw:
+            raise UnicodeDecodeError("utf-8", raw[:1], 0, 1, "NUL byte")
+        text = raw.decode("utf-8")
         data = yaml.safe_load(text)
     except FileNotFoundError:
         raise SpaceError(source, ["file not found; pass an existing YAML file or omit --space for the default space"])
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except UnicodeDecodeError:
+        raise SpaceError(source, ["is not UTF-8 text (binary, or UTF-16?); save it as UTF-8 YAML"])
+    except (OSError, yaml.YAMLError) as error:
         raise SpaceError(source, [f"cannot be read as YAML ({error}); fix the syntax"])
     return dataclasses.replace(parse_space(data, source), text=text)
 
@@ -327,6 +334,9 @@ def _parameter(where: str, value: Any, problems: list[str]) -> Parameter | None:
             return None
         if low > high:
             problems.append(f"{where}: inverted range low={low} > high={high}; swap the bounds")
+            return None
+        if value.get("log") and value.get("step") is not None:
+            problems.append(f"{where}: log: true and step: {value['step']} cannot be combined (Optuna refuses it); drop one")
             return None
         if value.get("log") and low <= 0:
             problems.append(f"{where}: a log range needs low > 0, got low={low}")

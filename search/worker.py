@@ -16,6 +16,7 @@ start before the study exists (docker compose starts them beside `search.launch`
 
 from __future__ import annotations
 
+import math
 import argparse
 import logging
 import os
@@ -98,18 +99,21 @@ def run_worker(args: WorkerOptions) -> int:
     Returns the exit status (128 + the signal number when stopped by SIGTERM or Ctrl-C); a bad
     option prints one line and exits with 2 (SystemExit) before anything is written.
     """
-    from storage import StorageURLError, redact, validate_storage_url
+    from storage import StorageURLError, redact
+    from storage.persistent import validate_persistent_storage_url
     from storage.urls import STORAGE_ENV
 
+    if args.storage is not None and not args.storage.strip():
+        fail(PROGRAM, "--storage is empty; give the study's database URL, or omit --storage to use $" + STORAGE_ENV)
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         fail(PROGRAM, f"no storage given: pass --storage URL or set ${STORAGE_ENV} to the study's database URL")
     try:
-        storage = validate_storage_url(url)
+        storage = validate_persistent_storage_url(url)
     except StorageURLError as error:
         fail(PROGRAM, str(error))
-    if args.time_limit is not None and args.time_limit <= 0:
-        fail(PROGRAM, f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.time_limit is not None and not (0 < args.time_limit < math.inf):
+        fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
     if args.wait < 0:
         fail(PROGRAM, f"--wait must be >= 0 seconds, got {args.wait}")
     if args.threads < 0:

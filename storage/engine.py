@@ -184,7 +184,7 @@ def init_schema(engine: Engine) -> None:
                 raise
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
-            f"The database at {engine.url.render_as_string(hide_password=True)!r} has "
+            f"The database at {redact(engine.url)!r} has "
             f"schema version {version}, but this code needs {SCHEMA_VERSION} and cannot "
             f"downgrade; use a release that knows version {version}, or a new database."
         )

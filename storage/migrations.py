@@ -30,6 +30,7 @@ from sqlalchemy import JSON, Column, Engine, Float, String, Text, inspect, selec
 from sqlalchemy.engine import Connection
 
 from storage.schema import SCHEMA_VERSION, SchemaMeta, TrialResult
+from storage.urls import redact
 
 __all__ = ["MIGRATIONS", "Migration", "SchemaVersionError", "upgrade"]
 
@@ -112,7 +113,7 @@ def upgrade(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
             knows, records none, or a step is missing.
         sqlalchemy.exc.SQLAlchemyError: If a step fails; nothing is changed then.
     """
-    shown = engine.url.render_as_string(hide_password=True)
+    shown = redact(engine.url)
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")

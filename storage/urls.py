@@ -9,6 +9,7 @@ suite runs against.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -18,6 +19,7 @@ __all__ = [
     "STORAGE_ENV",
     "StorageURLError",
     "default_storage_url",
+    "is_secret_key",
     "is_sqlite",
     "redact",
     "sqlite_path",
@@ -115,20 +117,44 @@ def validate_storage_url(url: str) -> str:
     return url.strip()
 
 
-def redact(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``, safe to log or show.
+# Query-string keys whose value is a secret. libpq takes ``password`` and ``sslpassword`` in the
+# query as well as in the user info, and drivers pass unknown keys on to it; matching any key that
+# contains one of these words (case-insensitively) also hides ``PGPASSWORD``, ``passwd``, ``pwd``
+# and tokens a proxy may accept. Hiding a harmless value (``passfile``) costs nothing.
+_SECRET_KEY_WORDS = ("pass", "pwd", "secret", "token")
+HIDDEN = "***"
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether the query-string parameter ``key`` carries a secret (see ``_SECRET_KEY_WORDS``)."""
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_KEY_WORDS)
+
+
+def redact(url: str | URL) -> str:
+    """Return ``url`` with every password replaced by ``***``, safe to log, show or store.
+
+    SQLAlchemy's ``render_as_string(hide_password=True)`` hides only the user-info password
+    (``user:password@``); a password in the query string (``?password=...``, which libpq
+    accepts) would be printed as is, so secret query parameters are hidden here too.
 
     Args:
-        url: A SQLAlchemy database URL.
+        url: A SQLAlchemy database URL, as text or a ``URL`` (``engine.url``).
 
     Returns:
-        The URL with its password hidden; a fixed placeholder if it cannot
+        The URL with its passwords hidden; a fixed placeholder if it cannot
         be parsed (the raw text might still contain a password).
     """
     try:
-        return make_url(url.strip()).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError, AttributeError):
+        parsed = url if isinstance(url, URL) else make_url(url.strip())
+        shown = parsed.set(query={}).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, AttributeError, TypeError):
         return "<unparsable storage URL>"
+    pairs = []
+    for key, values in parsed.query.items():
+        for value in (values,) if isinstance(values, str) else values:
+            pairs.append((key, HIDDEN if is_secret_key(key) else value))
+    return f"{shown}?{urlencode(pairs, safe='*/:')}" if pairs else shown
 
 
 def is_sqlite(url: str) -> bool:

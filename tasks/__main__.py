@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "export-jsonl":
         _export(args)
         return
+    _check_generate(args)
     if args.command == "generate":
         print(generate_benchmark(args.root, seed=args.seed, image_size=args.image_size))
         return
@@ -81,6 +82,22 @@ def default_benchmark_dir(seed: int) -> Path:
     """
     data_dir = default_data_dir()
     return data_dir / "benchmark" / f"mini-vl-v3-seed{seed}"
+
+
+def _check_generate(args: argparse.Namespace) -> None:
+    """Refuse sizes and roots the generators would fail on halfway, with a traceback and files written."""
+    sizes = ["image_size"] + (["train", "val", "test", "questions_per_image"] if args.command == "generate-vqa" else [])
+    for name in sizes:
+        value = getattr(args, name)
+        if value < 1:
+            _fail(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.command == "generate-vqa" and args.questions_per_image > 5:
+        _fail(f"--questions-per-image must be 1-5, got {args.questions_per_image}")
+    for folder in (args.root, *args.root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                _fail(f"root {str(args.root)!r}: {str(folder)!r} is a file; give a folder to write the dataset in")
+            break
 
 
 def _fail(message: str) -> NoReturn:

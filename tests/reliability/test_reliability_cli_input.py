@@ -86,6 +86,10 @@ def test_every_problem_of_a_recipe_is_listed_at_once(tmp_path: Path, capsys) -> 
         ("config: [1", "is not valid YAML/JSON"),
         ("name: best\n", "has no 'config' mapping; export it with python -m search.export"),
         ("config:\n  backbone: tiny-clip+tiny-t5\n  tasks: [vqa]\n  method: adapterz\n", "unknown PETL method 'adapterz'; known methods"),
+        (
+            "config:\n  backbone: tiny-clip+tiny-t5\n  tasks: [vqa]\n  method: lora\n  method_params: [rank, 4]\n",
+            "method_params must be a mapping of name: value (such as {rank: 8}), got a list ['rank', 4]",
+        ),
     ],
 )
 def test_a_broken_recipe_file_is_refused(text: str, needle: str, tmp_path: Path, capsys) -> None:

@@ -1,0 +1,155 @@
+"""Input accepted before issue #26 and refused now: one line naming the value, the rule and the fix; exit 2; nothing written.
+
+One test per command, over a table of (argv, words the message must hold). Each runs in an
+empty folder holding only the fixtures below, and that folder must be unchanged afterwards.
+The CLIs run in-process through their ``main``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dashboard.__main__ as dashboard_cli
+import search.params as params_cli
+import tasks.__main__ as tasks_cli
+from search import export, launch, worker
+
+NOT_A_DB = "notes.db"  # a text file with a database's name
+A_FILE = "a-file"
+A_DIR = "a-dir"
+SPACE_UTF16 = "space-utf16.yaml"
+SPACE_BINARY = "space-binary.yaml"
+SPACE_LOG_STEP = "space-log-step.yaml"
+FIXTURES = sorted([NOT_A_DB, A_FILE, A_DIR, SPACE_UTF16, SPACE_BINARY, SPACE_LOG_STEP])
+
+MEMORY = ["in-memory", "vanish at exit", "sqlite:///path/to/studies.db"]
+NEGATIVE = ["'-5%'", "negative", "must be positive"]
+NON_ASCII = ["non-ASCII", "ASCII digits", "'5%'"]
+IN_A_FILE = ["/a-file' is a file, not a folder", "sqlite:///path/to/studies.db"]
+A_FOLDER = ["names the folder", "not a file", "sqlite:///path/to/studies.db"]
+NOT_SQLITE = ["notes.db", "is not a SQLite database"]
+EMPTY = ["--storage is empty", "give"]
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VLPETL_STORAGE", raising=False)
+    (tmp_path / NOT_A_DB).write_text("not a database\n")
+    (tmp_path / A_FILE).write_text("")
+    (tmp_path / A_DIR).mkdir()
+    (tmp_path / SPACE_UTF16).write_bytes("methods:\n  lora:\n    rank: [4, 8]\n".encode("utf-16"))
+    (tmp_path / SPACE_BINARY).write_bytes(bytes(range(256)))
+    (tmp_path / SPACE_LOG_STEP).write_text("methods:\n  lora:\n    rank: {low: 1, high: 8, log: true, step: 1}\n")
+    return tmp_path
+
+
+def _refused(program, argv: list[str], needles: list[str], folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        program.main(argv)
+    assert exited.value.code == 2
+    message = capsys.readouterr().err
+    for needle in needles:
+        assert needle in message, (needle, message)
+    assert "Traceback" not in message
+    assert sorted(p.name for p in folder.iterdir()) == FIXTURES, "nothing may be written on bad input"
+    assert not any((folder / A_DIR).iterdir())
+
+
+# launch checks its backbone's weights before the storage; a random-init preset needs none.
+LAUNCH = ["--backbone", "clip-vit-b32+bart-base", "--random-init", "--data-dir", "data"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--budget", "5%", "--storage", "sqlite://"], MEMORY),
+        (["--budget", "5%", "--storage", "sqlite:///:memory:"], MEMORY),
+        (["--budget", "5%", "--storage", ""], EMPTY),
+        (["--budget", "5%", "--storage", f"sqlite:///{A_FILE}/studies.db"], IN_A_FILE),
+        (["--budget", "5%", "--storage", f"sqlite:///{A_DIR}"], A_FOLDER),
+        (["--budget", "5%", "--storage", f"sqlite:///{NOT_A_DB}"], NOT_SQLITE),
+        (["--budget", "5%", "--time-limit", "nan"], ["--time-limit", "finite number > 0", "got nan"]),
+        (["--budget", "5%", "--time-limit", "inf"], ["--time-limit", "finite number > 0", "got inf"]),
+        (["--budget", "5%", "--time-limit", "-1"], ["--time-limit", "finite number > 0", "got -1"]),
+        (["--budget", "５%"], NON_ASCII),
+        (["--budget", "٥%"], NON_ASCII),
+        (["--budget", "-5%"], NEGATIVE),
+        (["--budget=-5%"], NEGATIVE),
+        (["--budget", "5%", "--space", SPACE_UTF16], [SPACE_UTF16, "not UTF-8", "save it as UTF-8 YAML"]),
+        (["--budget", "5%", "--space", SPACE_BINARY], [SPACE_BINARY, "not UTF-8", "save it as UTF-8 YAML"]),
+        (["--budget", "5%", "--space", SPACE_LOG_STEP], ["methods.lora.rank", "log: true and step: 1 cannot be combined", "drop one"]),
+    ],
+)
+def test_launch_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(launch, [*argv, *LAUNCH], needles, folder, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--storage", "sqlite://"], MEMORY),
+        (["--storage", ""], EMPTY),
+        (["--storage", f"sqlite:///{A_DIR}"], A_FOLDER),
+        (["--storage", f"sqlite:///{NOT_A_DB}"], NOT_SQLITE),
+        (["--storage", "sqlite:///studies.db", "--time-limit", "nan"], ["--time-limit", "finite number > 0", "got nan"]),
+    ],
+)
+def test_worker_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(worker, ["--study", "s", *argv], needles, folder, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--storage", "sqlite://", "--budget", "5%"], MEMORY),
+        (["--storage", f"sqlite:///{NOT_A_DB}", "--budget", "5%"], NOT_SQLITE),
+        (["--storage", "sqlite:///studies.db", "--budget", "-5%"], NEGATIVE),
+        (["--storage", "sqlite:///studies.db", "--budget", "５%"], NON_ASCII),
+    ],
+)
+def test_export_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(export, ["--study", "s", *argv, "--out", "r.yaml"], needles, folder, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--storage", "sqlite://"], MEMORY),
+        (["--storage", ""], EMPTY),
+        (["--storage", f"sqlite:///{A_DIR}"], A_FOLDER),
+        (["--storage", f"sqlite:///{A_FILE}/studies.db"], IN_A_FILE),
+    ],
+)
+def test_dashboard_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(dashboard_cli, argv, needles, folder, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (
+            ["--preset", "single-adapter", "--tasks", "vqa,,zzz"],
+            ["'vqa,,zzz'", "an empty name", "unknown tasks ['zzz']", "single commas: vqa, gqa"],
+        ),
+        (["--list", "--preset", "nope"], ["--preset 'nope' is unknown", "known presets:", "single-adapter"]),
+    ],
+)
+def test_params_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(params_cli, argv, needles, folder, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["generate", "bench", "--image-size", "0"], ["--image-size must be >= 1, got 0"]),
+        (["generate-vqa", "vqa", "--train", "-3"], ["--train must be >= 1, got -3"]),
+        (["generate-vqa", "vqa", "--questions-per-image", "9"], ["--questions-per-image must be 1-5, got 9"]),
+        (["generate", A_FILE], ["'a-file' is a file", "give a folder"]),
+        (["generate", f"{A_FILE}/bench"], ["'a-file' is a file", "give a folder"]),
+    ],
+)
+def test_tasks_generate_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(tasks_cli, argv, needles, folder, capsys)
