@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from models.features import file_digest
+
 
 def backbones_root(data_dir: Path) -> Path:
     return data_dir / "backbones"
@@ -27,7 +29,7 @@ def file_digests(folder: Path) -> dict[str, str]:
     for path in folder.rglob("*"):
         relative = path.relative_to(folder)
         if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-            found[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[relative.as_posix()] = str(file_digest(path))
     return dict(sorted(found.items()))
 
 

@@ -97,9 +97,14 @@ def content_key(image_paths: Mapping[str, Path], encoder_identity: Mapping[str, 
 
 
 def file_digest(path: str | Path | None) -> str | None:
+    """SHA-256 of a file, read in blocks (a full fine-tuning's weights need not fit in memory twice)."""
     if path is None or not Path(path).is_file():
         return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cached_features(

@@ -16,12 +16,13 @@ weights, which are checked against the digests the run recorded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from models.embedded_digests import file_digests
+from models.features import file_digest
 from tasks._files import write_atomic
 from training.task_prompt import TaskPrompt
 
@@ -74,28 +75,17 @@ class RunFolder:
         return json.loads((self.path / METRICS).read_text())
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(out: Path, backbone: Mapping[str, Any], prompts: Mapping[str, TaskPrompt], environment: Mapping[str, Any]) -> Path:
     """Write `run.json` over the files now in `out` (everything but checkpoints): the last write
     of a run, so that a folder with a manifest is complete."""
-    files = sorted(
-        path.relative_to(out).as_posix()
-        for path in out.rglob("*")
-        if path.is_file() and path.name != MANIFEST and path.relative_to(out).parts[0] != "checkpoints" and not path.name.startswith(".")
-    )
+    # Checkpoints are the training's own state (resume), not part of the result.
+    files = {name: digest for name, digest in file_digests(out).items() if name != MANIFEST and not name.startswith("checkpoints/")}
     manifest = {
         "format": FORMAT,
         "backbone": dict(backbone),
         "tasks": {name: prompt.to_dict() for name, prompt in prompts.items()},
         "environment": dict(environment),
-        "files": {name: sha256(out / name) for name in files},
+        "files": files,
     }
     target = out / MANIFEST
     write_atomic(target, json.dumps(manifest, indent=2) + "\n")
@@ -125,7 +115,7 @@ def read_run_folder(path: Path) -> RunFolder:
         file = path / name
         if not file.is_file():
             raise RunFolderError(f"{file} is missing from the run folder; restore it, or train the run again with python -m search.train")
-        if sha256(file) != digest:
+        if file_digest(file) != digest:
             raise RunFolderError(
                 f"{file} has changed since the run wrote it (its SHA-256 differs from {MANIFEST}'s); "
                 "restore the run's copy, or train the run again with python -m search.train"

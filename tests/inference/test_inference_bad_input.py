@@ -12,7 +12,8 @@ from run_commands import cli
 
 from inference import RunFolderError, load_run
 from training.environment import benchmark_dir
-from training.run_folder import MANIFEST, sha256
+from models.features import file_digest
+from training.run_folder import MANIFEST
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_weights_that_do_not_fit_the_recipe_are_refused(copy, data_dir):
     recipe["config"]["freeze"] = {}
     (copy / "recipe.json").write_text(json.dumps(recipe))
     manifest = json.loads((copy / MANIFEST).read_text())
-    manifest["files"]["recipe.json"] = sha256(copy / "recipe.json")  # a consistent folder, wrong weights
+    manifest["files"]["recipe.json"] = file_digest(copy / "recipe.json")  # a consistent folder, wrong weights
     (copy / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(RunFolderError, match="do not fit its recipe.json"):
         load_run(copy, data_dir, device="cpu")
