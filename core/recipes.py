@@ -27,7 +27,9 @@ def recipe_from_row(row: Mapping[str, Any], *, storage_url: str, budget: str | N
         A JSON/YAML-ready dict: `config` rebuilds the trial with `TrialConfig.from_dict`;
         `data` is the study's data description (tasks.data_spec; absent for rows recorded
         before data descriptions, which read the generated benchmark); `expected` is what the
-        search measured, with the digest of the data it was measured on.
+        search measured, with the digest of the data it was measured on. For a configuration
+        trained with several seeds (a row of `core.seeds.by_configuration`), the scores are the
+        means, with `score_std`, `seeds` and each seed's score (`seed_scores`).
     """
     task_scores = row.get("task_scores") or {}
     inputs = (row.get("environment") or {}).get("inputs") or {}
@@ -48,6 +50,13 @@ def recipe_from_row(row: Mapping[str, Any], *, storage_url: str, budget: str | N
             "trainable_pct": _plain(row["trainable_pct"]),
         },
     }
+    seeds = row.get("seeds")
+    if seeds is not None and int(seeds) >= 2:
+        recipe["expected"].update(
+            seeds=int(seeds),
+            score_std=_plain(row.get("score_std")),
+            seed_scores={str(k): _plain(v) for k, v in (row.get("seed_scores") or {}).items()},
+        )
     if inputs.get("data"):  # the study's data description: search.train reads the same data
         recipe["data"] = inputs["data"]
         recipe["expected"]["data_files"] = inputs.get("data_files")

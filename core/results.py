@@ -110,6 +110,13 @@ RESULT_SCHEMA: tuple[ResultColumn, ...] = (
     _C("environment", Kind.JSON, True, "packages, Python, device, git revision and the inputs' digests"),
     _C("worker", Kind.TEXT, True, '"host:pid" of the process that ran the trial', max_length=WORKER_LENGTH),
     _C("weights_path", Kind.TEXT, True, "where trained weights were saved, when they were"),
+    # Schema version 3.
+    _C(
+        "replicate_of",
+        Kind.INT,
+        True,
+        "the trial whose configuration this row trains again with another seed (core.seeds); None for a searched trial",
+    ),
 )
 del _C
 

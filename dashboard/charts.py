@@ -51,7 +51,8 @@ def pareto_figure(
     Dominated trials are dimmed; ``customdata`` holds each point's trial number.
 
     Args:
-        points: Output of ``plot_frame`` (columns x, y, method, on_front, opacity, hover).
+        points: Output of ``plot_frame`` (columns x, y, method, on_front, opacity, hover; an
+            optional y_std draws error bars of ± one seed standard deviation).
         x_axis: What x is, and whether its axis is logarithmic.
         y_label: Title of the y axis.
         budget_x: Draw a vertical budget line at this x; skipped if None, or <= 0 on a log axis.
@@ -63,9 +64,13 @@ def pareto_figure(
     fig = go.Figure()
     for i, (method, group) in enumerate(points.groupby("method", sort=True)):
         front = group["on_front"].to_numpy(dtype=bool)
+        spread = group["y_std"] if "y_std" in group else pd.Series(np.nan, group.index)
+        # Configurations confirmed with several seeds get a bar of ± one standard deviation;
+        # single-seed points have none (Plotly skips NaN as "no bar").
+        error_y = {"type": "data", "array": _list(spread.astype(float)), "visible": True} if spread.notna().any() else None
         fig.add_trace(
             go.Scatter(
-                x=_list(group["x"]), y=_list(group["y"]), mode="markers", name=str(method),
+                x=_list(group["x"]), y=_list(group["y"]), mode="markers", name=str(method), error_y=error_y,
                 hovertext=_list(group["hover"]), hoverinfo="text", customdata=_list(group["trial_number"]),
                 marker={
                     "color": _PALETTE[i % len(_PALETTE)],

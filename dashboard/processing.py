@@ -19,6 +19,7 @@ from core.budget import Budget
 from core.formats import COUNT, MEMORY, PERCENT, SCORE, SECONDS, NumberFormat
 from core.pareto import hypervolume_2d, pareto_mask
 from core.results import STATUSES
+from core.seeds import by_configuration, mean_text, seed_of
 
 __all__ = [
     "AVERAGE_SCORE",
@@ -121,6 +122,9 @@ class Summary:
 def summarize(df: pd.DataFrame) -> Summary:
     """Count trials by status and measure the front.
 
+    Trials are counted row by row (a confirmation seed is a trial that trained); the best
+    score and the front read each configuration by its mean over seeds (core.seeds).
+
     Args:
         df: One study's results, as from ``storage.load_results``.
 
@@ -128,7 +132,8 @@ def summarize(df: pd.DataFrame) -> Summary:
         The study's :class:`Summary`.
     """
     counts = df["status"].value_counts()
-    done = df[df["status"] == "complete"]["score"].dropna()
+    configs = by_configuration(df)
+    done = configs[configs["status"] == "complete"]["score"].dropna()
     return Summary(
         complete=int(counts.get("complete", 0)),
         infeasible=int(counts.get("infeasible", 0)),
@@ -136,8 +141,8 @@ def summarize(df: pd.DataFrame) -> Summary:
         running=int(counts.get("running", 0)),
         pruned=int(counts.get("pruned", 0)),
         best_score=float(done.max()) if not done.empty else None,
-        front_size=int(pareto_mask(df).sum()),
-        hypervolume=hypervolume_2d(df),
+        front_size=int(pareto_mask(configs).sum()),
+        hypervolume=hypervolume_2d(configs),
     )
 
 
@@ -274,7 +279,7 @@ def hover_text(row: Mapping[str, Any], extra: Mapping[str, str] | None = None) -
     """
     lines = [
         f"<b>#{row['trial_number']} {row['method']}</b>",
-        f"score {SCORE(row['score'])}",
+        f"score {mean_text(row) if 'seeds' in row else SCORE(row['score'])}",
         f"trainable {PERCENT(row['trainable_pct'])} ({COUNT(row['trainable_params'])} parameters)",
         *(f"{label} {text}" for label, text in (extra or {}).items()),
     ]
@@ -295,8 +300,9 @@ def plot_frame(df: pd.DataFrame, x: Axis = PCT_AXIS, y: str = "score") -> pd.Dat
         y: The score column.
 
     Returns:
-        A copy of the drawable rows sorted by x, plus columns ``x``, ``y``, ``label``,
-        ``on_front``, ``opacity`` and ``hover``.
+        A copy of the drawable rows sorted by x, plus columns ``x``, ``y``, ``y_std`` (the
+        seed standard deviation of an average score confirmed with several seeds, else NaN:
+        the error bar), ``label``, ``on_front``, ``opacity`` and ``hover``.
     """
     xs = pd.to_numeric(df[x.column], errors="coerce").astype(float) if x.column in df else pd.Series(np.nan, df.index)
     ys = pd.to_numeric(df[y], errors="coerce").astype(float)
@@ -307,6 +313,8 @@ def plot_frame(df: pd.DataFrame, x: Axis = PCT_AXIS, y: str = "score") -> pd.Dat
         drawable &= xs > 0
     frame = plane[drawable].copy()
     frame["on_front"] = on_front[drawable]
+    std = frame["score_std"] if y == "score" and "score_std" in frame else pd.Series(np.nan, frame.index)
+    frame["y_std"] = pd.to_numeric(std, errors="coerce").astype(float)
     frame["label"] = "#" + frame["trial_number"].astype(str) + " " + frame["method"]
     frame["opacity"] = np.where(frame["on_front"], 1.0, DIMMED_OPACITY)
     extra_x = x.column not in ("trainable_pct", "trainable_params")
@@ -339,7 +347,7 @@ def front_table(df: pd.DataFrame) -> pd.DataFrame:
         trial_number, method, score, trainable_pct, trainable_params and a
         ``hyperparameters`` summary string.
     """
-    columns = ["trial_number", "method", "score", "trainable_pct", "trainable_params"]
+    columns = ["trial_number", "method", "score", "trainable_pct", "trainable_params", *(c for c in ("seeds", "score_std") if c in df)]
     front = df[pareto_mask(df)].sort_values(["trainable_pct", "score"], ascending=[True, False])
     return _table(front, columns)
 
@@ -365,7 +373,7 @@ def front_report(df: pd.DataFrame, budget: Budget | None = None) -> pd.DataFrame
         {
             "trial": front["trial_number"].map(str),
             "method": front["method"],
-            "score": front["score"].map(SCORE),
+            "score": [mean_text(row) for row in front.to_dict("records")],
             "trainable %": front["trainable_pct"].map(PERCENT),
             "trainable": front["trainable_params"].map(COUNT),
         },
@@ -395,6 +403,10 @@ def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     ]  # fmt: skip
     table = _table(df, columns)
     table.insert(3, "sharing", [sharing_of(c) for c in df["config"]])
+    # Each confirmation seed is a row of its own: which configuration it repeats, and its seed.
+    table.insert(4, "seed", pd.Series([seed_of(c) for c in df["config"]], dtype="Int64"))
+    repeats = df["replicate_of"] if "replicate_of" in df.columns else pd.Series(None, index=df.index, dtype="object")
+    table.insert(5, "repeats trial", pd.to_numeric(repeats, errors="coerce").astype("Int64").reset_index(drop=True))
     return pd.concat([table, _task_frame(df["task_scores"], table.index)], axis=1)
 
 

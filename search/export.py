@@ -109,9 +109,10 @@ def export(
     unfinished trial, or a trial peft cannot express prints one line and exits with 2, no
     trial within the budget or an unwritable `out` with 1 (SystemExit), and `out` is then unchanged.
     """
-    from core.formats import PERCENT, SCORE
+    from core.formats import PERCENT
     from core.pareto import best_within_budget
     from core.recipes import dump_recipe, recipe_from_row
+    from core.seeds import by_configuration, closer_than_noise, mean_text
     from core.trial_choice import TrialChoiceError, completed_trial
     from storage import (
         StorageURLError,
@@ -147,18 +148,26 @@ def export(
     if study not in studies:
         fail(PROGRAM, f"--study {study!r} is not in {redact(url)}; studies there: {', '.join(studies) or '(none)'}")
     results = load_results(engine, study)
+    # A configuration confirmed with several seeds is chosen, and described, by its mean.
+    configs = by_configuration(results)
+    note = None
     if budget is not None:
-        best = best_within_budget(results, max_pct=budget.max_pct, max_params=budget.count)
+        best = best_within_budget(configs, max_pct=budget.max_pct, max_params=budget.count)
         if best is None:
             fail(
                 PROGRAM,
                 f"no completed trial of study {study!r} fits the budget {budget.text!r}; raise the budget or run more trials",
                 code=1,
             )
+        others = configs[configs["trial_number"] != best["trial_number"]]
+        second = best_within_budget(others, max_pct=budget.max_pct, max_params=budget.count)
+        if second is not None and (close := closer_than_noise(best, second)) is not None:
+            note = close.describe(int(best["trial_number"]), int(second["trial_number"]))
     else:
         assert trial is not None
         try:
-            best = completed_trial(results, trial, study)
+            # A confirmation seed's own row is a trial too: exported as it ran, with its seed.
+            best = completed_trial(configs if trial in set(configs["trial_number"]) else results, trial, study)
         except TrialChoiceError as error:
             fail(PROGRAM, str(error))
     number = int(best["trial_number"])
@@ -173,7 +182,9 @@ def export(
         except OSError as error:  # a full disk, a read-only folder: the old file, if any, is intact
             fail(PROGRAM, f"--out {str(out)!r} could not be written ({error.strerror or error}); nothing was changed", code=1)
         use = f"Train it: python -m search.train --recipe {out}"
-    print(f"trial {number} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, score {SCORE(best['score'])}) -> {out}")
+    print(f"trial {number} ({best['method']}, {PERCENT(best['trainable_pct'])} trainable, score {mean_text(best)}) -> {out}")
+    if note is not None:
+        print(f"Note: {note}")
     print(use)
     return 0
 

@@ -77,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default from the training recipe)")
     parser.add_argument("--no-reference", action="store_true", help="skip the full fine-tuning reference trial")
     parser.add_argument(
+        "--confirm-seeds",
+        type=int,
+        default=2,
+        metavar="K",
+        help="after the search, train the reference and the best configuration within budget with K seeds each, "
+        "their own included, and rank by the mean (1: off; default 2)",
+    )
+    parser.add_argument(
+        "--confirm",
+        default="best",
+        help="which configurations get the confirmation seeds: best (the reference and the best within budget; "
+        "default) or front (every configuration on the Pareto front too)",
+    )
+    parser.add_argument(
         "--space",
         type=Path,
         default=None,
@@ -120,6 +134,8 @@ class LaunchOptions:
     seed: int = 0
     steps: int | None = None
     no_reference: bool = False
+    confirm_seeds: int = 2
+    confirm: str = "best"
     space: Path | None = None
     rungs: int = 3
     no_warm_start: bool = False
@@ -167,6 +183,18 @@ def _validate(args: LaunchOptions) -> dict:
         fail(
             PROGRAM,
             f"--rungs must be 0 (no multi-fidelity) to 9, got {args.rungs}; the default 3 scores trials at 1/4, 2/4 and 3/4 of their steps",
+        )
+    from search.confirmation import MAX_SEEDS, SCOPES
+
+    if not 1 <= args.confirm_seeds <= MAX_SEEDS:
+        fail(
+            PROGRAM,
+            f"--confirm-seeds must be 1 (no confirmation) to {MAX_SEEDS}, got {args.confirm_seeds}; the default 2 trains each confirmed configuration once more",
+        )
+    if args.confirm not in SCOPES:
+        fail(
+            PROGRAM,
+            f"--confirm {args.confirm!r} is unknown; use best (the reference and the best within budget) or front (the whole Pareto front)",
         )
     if args.sampler not in SAMPLERS:
         fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
@@ -271,7 +299,9 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     from search.liveness import WorkerGuard, WorkerStopped, study_liveness, study_storage
     from search.fidelity import saved_compute
     from search.objective import OBJECTIVES, REFERENCE_ATTR, WARM_START_ATTR
-    from search.report import front_table, hypervolume_text, reference_line, status_counts
+    from search.confirmation import confirm_study
+    from search.queue_order import confirmations_first
+    from search.report import best_line, front_table, hypervolume_text, reference_line, status_counts
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
     from search.study_runner import make_objective, run_until_target
@@ -337,6 +367,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         sampler=make_sampler(settings.sampler, settings.seed),
         load_if_exists=True,
     )
+    confirmations_first(study_obj)
     objective = make_objective(settings, env, engine, study)
     log.info("search space: %s (methods %s)", space.source, ", ".join(objective.defaults.space.methods))
     if not pinned:
@@ -375,6 +406,11 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     workers = _start_workers(args.workers - 1, study, storage, data_dir)
     try:
         run_until_target(study_obj, guard.wrap(objective), args.trials, args.time_limit)
+        if guard.signal_name is None:
+            remaining = None if args.time_limit is None else args.time_limit - (time.perf_counter() - started)
+            confirm_study(
+                study_obj, guard.wrap(objective), engine, budget, seeds=args.confirm_seeds, scope=args.confirm, time_limit=remaining
+            )
     except WorkerStopped:
         retry = guard.release()
         outcome = f"queued again as trial {retry}" if retry is not None else "not queued again (its error says why)"
@@ -398,6 +434,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     reference = reference_line(results)
     if reference:
         print(reference)
+    print(best_line(results, budget))
     print(f"Hypervolume: {hypervolume_text(results)}")
     print(saved_compute(study_obj.get_trials(deepcopy=False)).describe().capitalize())
     print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")

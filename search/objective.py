@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 CONSTRAINT_KEY = "budget"  # > 0: over budget by that fraction of the total parameters
 REFERENCE_ATTR = "reference"
 WARM_START_ATTR = "warm_start"  # the run preset a warm-start trial stands for
+# A confirmation trial (search.confirmation): the trial whose configuration it trains again, and its seed.
+REPLICATE_ATTR = "replicate_of"
+SEED_ATTR = "seed"
 
 
 # Every objective a study can optimise, with its direction; score and trainable % come first.
@@ -88,6 +91,8 @@ class Objective:
         started = time.perf_counter()
         reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
         config = reference_config(self.defaults) if reference else config_from_trial(trial, self.defaults)
+        if REPLICATE_ATTR in trial.user_attrs:  # the same configuration, trained with another seed
+            config = dataclasses.replace(config, training=dataclasses.replace(config.training, seed=int(trial.user_attrs[SEED_ATTR])))
         params = count_trial_parameters(config, self.env, with_clip=self.count_clip)
         row = _TrialRow(self, trial, config, params)
         try:
@@ -129,7 +134,8 @@ class Objective:
         # The reference and the paper's configurations (warm starts) always run to the end: they
         # are the points of comparison a user reads the front against, one per method family,
         # and a study that stopped them early would show a family only by the sampler's chance.
-        exempt = reference or WARM_START_ATTR in trial.user_attrs
+        # A confirmation seed measures noise at full length: a rung would stop it on one lucky draw.
+        exempt = reference or WARM_START_ATTR in trial.user_attrs or REPLICATE_ATTR in trial.user_attrs
         judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=exempt) if run_config.training.eval_every else None
         trial.set_user_attr(STEPS_PLANNED_ATTR, config.training.steps)
         try:
@@ -207,6 +213,7 @@ class _TrialRow:
             trainable_params=self.params.trainable,
             total_params=self.params.total,
             worker=worker_id(),
+            replicate_of=self.trial.user_attrs.get(REPLICATE_ATTR),
             environment={**run_environment(str(self.objective.env.device)), "inputs": self.objective.input_identity()},
             **fields,
         )

@@ -11,8 +11,20 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 
+# search.objective.REPLICATE_ATTR, spelled out: this module stays free of the objective's imports.
+_REPLICATE_ATTR = "replicate_of"
+
+
 def trained(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+    """A searched trial that trained; confirmation seeds (search.confirmation) are not searched trials."""
+    return (
+        trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values()) and _REPLICATE_ATTR not in trial.user_attrs
+    )
+
+
+def queued_confirmations(trials: list[FrozenTrial]) -> int:
+    """Confirmation seeds (search.confirmation) still waiting for a worker: owed like retries."""
+    return sum(t.state == TrialState.WAITING and _REPLICATE_ATTR in t.user_attrs for t in trials)
 
 
 def queued_retries(trials: list[FrozenTrial]) -> int:
@@ -56,11 +68,12 @@ class StudyProgress:
             best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
             front=len(study.best_trials) if done else 0,
             running=sum(t.state == TrialState.RUNNING for t in trials),
-            infeasible=sum(t.state == TrialState.COMPLETE and not trained(t) for t in trials),
+            infeasible=sum(t.state == TrialState.COMPLETE and any(v > 0 for v in t.constraints.values()) for t in trials),
             stopped=sum(t.state == TrialState.PRUNED and "steps_run" in t.user_attrs for t in trials),
             failed=sum(t.state == TrialState.FAIL for t in trials),
         )
-        if (len(done) >= self.target and not queued_retries(trials)) or self.attempts >= self.max_attempts:
+        owed = queued_retries(trials) + queued_confirmations(trials)
+        if (len(done) >= self.target and not owed) or self.attempts >= self.max_attempts:
             study.stop()
 
     def close(self) -> None:

@@ -1,12 +1,17 @@
-"""End-of-study report: the Pareto front as a table, the hypervolume, where results live."""
+"""End-of-study report: the Pareto front as a table, the hypervolume, where results live.
+
+Every function takes the study's rows as `storage.load_results` gives them; a configuration
+trained with several seeds (search.confirmation) is read as one, by its mean (core.seeds).
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from core.budget import Budget
-from core.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
-from core.pareto import hypervolume_2d, pareto_front
+from core.formats import COUNT, HYPERVOLUME, PERCENT
+from core.pareto import best_within_budget, hypervolume_2d, pareto_front
+from core.seeds import by_configuration, mean_text
 
 
 def key_hyperparameters(config: dict) -> str:
@@ -21,8 +26,8 @@ def key_hyperparameters(config: dict) -> str:
 
 
 def front_table(results: pd.DataFrame, budget: Budget) -> str:
-    """The Pareto front of complete trials as an aligned text table."""
-    front = pareto_front(results)
+    """The Pareto front of complete configurations as an aligned text table, scores as mean ± std over seeds."""
+    front = pareto_front(by_configuration(results))
     if front.empty:
         return "(no completed trials yet)"
     rows = [("trial", "method", "hyperparameters", "trainable %", "trainable", "score", "budget")]
@@ -35,7 +40,7 @@ def front_table(results: pd.DataFrame, budget: Budget) -> str:
                 key_hyperparameters(row["config"]),
                 PERCENT.number(row["trainable_pct"]),
                 COUNT(row["trainable_params"]),
-                SCORE(row["score"]),
+                mean_text(row),
                 "within" if within else "over (reference)",
             )
         )
@@ -51,16 +56,40 @@ def status_counts(results: pd.DataFrame) -> str:
 
 
 def hypervolume_text(results: pd.DataFrame) -> str:
-    return f"{HYPERVOLUME(hypervolume_2d(results))} (score x trainable-% area against reference (score 0, 100%))"
+    return f"{HYPERVOLUME(hypervolume_2d(by_configuration(results)))} (score x trainable-% area against reference (score 0, 100%))"
 
 
 def reference_line(results: pd.DataFrame) -> str | None:
     """The full fine-tuning reference, shown even when an adapter dominates it."""
-    done = results[(results["method"] == "full_ft") & (results["status"] == "complete")]
+    configs = by_configuration(results)
+    done = configs[(configs["method"] == "full_ft") & (configs["status"] == "complete")]
     if done.empty:
         return None
     row = done.iloc[0]
     return (
-        f"Full fine-tuning reference: trial {row['trial_number']}, score {SCORE(row['score'])} at "
+        f"Full fine-tuning reference: trial {row['trial_number']}, score {mean_text(row)} at "
         f"{PERCENT(row['trainable_pct'])} trainable ({COUNT(row['trainable_params'])} parameters)"
     )
+
+
+def best_line(results: pd.DataFrame, budget: Budget) -> str:
+    """The best configuration within the budget by mean score, with its seeds' spread, and a
+    warning when the runner-up is closer to it than their seed noise."""
+    from core.seeds import closer_than_noise
+
+    configs = by_configuration(results)
+    ranked = configs[configs["status"] == "complete"]
+    best = best_within_budget(ranked, max_pct=budget.max_pct, max_params=budget.count)
+    if best is None:
+        return f"No completed configuration within the budget {budget.text}."
+    line = (
+        f"Best within {budget.text}: trial {best['trial_number']} ({best['method']} {key_hyperparameters(best['config'])}), "
+        f"score {mean_text(best)} at {PERCENT(best['trainable_pct'])} trainable"
+    )
+    rest = ranked[ranked["trial_number"] != best["trial_number"]]
+    second = best_within_budget(rest, max_pct=budget.max_pct, max_params=budget.count)
+    if second is not None:
+        close = closer_than_noise(best, second)
+        if close is not None:
+            line += f"\nNote: {close.describe(int(best['trial_number']), int(second['trial_number']))}"
+    return line

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from core.budget import parse_budget
 from search.fidelity import Fidelity
 from search.objective import Objective
-from search.progress import StudyProgress, queued_retries, trained
+from search.progress import StudyProgress, queued_confirmations, queued_retries, trained
 from search.space import SpaceDefaults, fixed_config
 from search.study_settings import StudySettings
 from storage.engine import RETRY_DELAYS_S, is_disconnect
@@ -80,7 +80,7 @@ def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], An
     while True:
         trials = study.get_trials(deepcopy=False)
         done = sum(trained(t) for t in trials)
-        owed = queued_retries(trials)
+        owed = queued_retries(trials) + queued_confirmations(trials)
         remaining = max(0, target - done)
         timeout = None if time_limit is None else time_limit - (time.monotonic() - started)
         if not (remaining or owed) or (timeout is not None and timeout <= 0):

@@ -122,8 +122,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(recipe: dict, run: RecipeRun) -> None:
     metrics = run.metrics
-    expected = (recipe.get("expected") or {}).get("score")
+    measured = recipe.get("expected") or {}
+    expected = measured.get("score")
     expected_text = f" (search measured {expected:.1f})" if isinstance(expected, (int, float)) else ""
+    if isinstance(expected, (int, float)) and isinstance(measured.get("score_std"), (int, float)):
+        # A confirmed configuration: the mean over seeds, and what this recipe's own seed scored.
+        from core.seeds import seed_of
+
+        seed = seed_of(recipe.get("config"))
+        own = (measured.get("seed_scores") or {}).get(str(seed))
+        own_text = f"; its seed {seed} scored {own:.1f}" if isinstance(own, (int, float)) else ""
+        expected_text = f" (search measured {expected:.1f} ± {measured['score_std']:.1f} over {measured.get('seeds')} seeds{own_text})"
     print(
         f"validation score {_text(metrics['score'])}{expected_text}; {metrics['trainable_params']:,} trainable parameters ({metrics['trainable_pct']:.2f}%)"
     )

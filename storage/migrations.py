@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Column, Engine, Float, String, Text, inspect, select, update
+from sqlalchemy import JSON, Column, Engine, Float, Integer, String, Text, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from storage.schema import SCHEMA_VERSION, SchemaMeta, TrialResult
@@ -77,12 +77,17 @@ def _v1_to_v2(conn: Connection) -> None:
     )
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    _add_columns(conn, "trial_results", [Column("replicate_of", Integer)])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "trial_results gains peak_memory_mb, param_breakdown, timings, learning_curve, environment, worker and weights_path",
         _v1_to_v2,
     ),
+    Migration(2, "trial_results gains replicate_of (confirmation seeds: the trial whose configuration a row re-trains)", _v2_to_v3),
 )
 
 

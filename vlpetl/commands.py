@@ -32,6 +32,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("params", "search.params"),
     Command("launch", "search.launch"),
     Command("worker", "search.worker"),
+    Command("confirm", "search.confirm"),
     Command("dashboard", "dashboard"),
     Command("screenshot", "dashboard.screenshot"),
     Command("export", "search.export"),

@@ -19,6 +19,7 @@ from dashboard.processing import (
 )
 from core.formats import COUNT, HYPERVOLUME, PERCENT, SCORE
 from core.pareto import best_within_budget
+from core.seeds import by_configuration, closer_than_noise, mean_text
 from dashboard.study import describe_study
 
 ctx = ui.context()
@@ -39,6 +40,8 @@ st.dataframe(
 
 df = ui.results(ctx.url, ctx.study)
 summary = summarize(df)
+# The front, the chart and the best read a configuration confirmed with several seeds by its mean.
+configs = by_configuration(df)
 st.subheader(f"Study: {ctx.study}")
 columns = st.columns(7)
 columns[0].metric("Trials", COUNT(summary.total))
@@ -60,19 +63,23 @@ if not description.empty:
             st.caption("No launch settings are stored with this study; described from its trials' records.")
 
 if ctx.budget is not None:
-    best = best_within_budget(df, max_pct=ctx.budget.max_pct, max_params=ctx.budget.max_params)
+    best = best_within_budget(configs, max_pct=ctx.budget.max_pct, max_params=ctx.budget.max_params)
     if best is None:
         st.warning(f"No complete trial within the budget {ctx.budget.text}.")
     else:
         st.success(
             f"Best within {ctx.budget.text}: trial #{best['trial_number']} ({best['method']}), "
-            f"score {SCORE(best['score'])} at {PERCENT(best['trainable_pct'])} trainable "
+            f"score {mean_text(best)} at {PERCENT(best['trainable_pct'])} trainable "
             f"({COUNT(best['trainable_params'])} parameters)."
         )
+        rest = configs[configs["trial_number"] != best["trial_number"]]
+        second = best_within_budget(rest, max_pct=ctx.budget.max_pct, max_params=ctx.budget.max_params)
+        if second is not None and (close := closer_than_noise(best, second)) is not None:
+            st.warning(close.describe(int(best["trial_number"]), int(second["trial_number"])))
         ui.trial_link(ctx.study, int(best["trial_number"]), f"Open trial #{best['trial_number']} (best within budget)")
 
-tasks = with_task_columns(df)
-axes = {axis.label: axis for axis in x_axes(df)}
+tasks = with_task_columns(configs)
+axes = {axis.label: axis for axis in x_axes(configs)}
 scores = score_options(tasks)
 left, right = st.columns(2)
 x_label = left.selectbox("x axis", list(axes), key="x_axis")
@@ -91,7 +98,7 @@ else:
         budget_x=budget_x, budget_text=ctx.budget.text if ctx.budget else None,
     )  # fmt: skip
     event = st.plotly_chart(figure, key="pareto", on_select="rerun", selection_mode=("points", "box", "lasso"))
-    hidden = int((df["status"] == "complete").sum()) - len(points)
+    hidden = int((configs["status"] == "complete").sum()) - len(points)
     if hidden:
         st.caption(f"{hidden} complete trial(s) without a value to place on this axis are not drawn.")
     picked = selected_trials(event.selection.points if event else [])
@@ -104,7 +111,7 @@ else:
         st.caption("Select points (click, box or lasso) to open or compare those trials. Dimmed points are dominated.")
 
 st.subheader("Pareto front (score vs trainable %)")
-front = front_report(df, ctx.budget)
+front = front_report(configs, ctx.budget)
 if front.empty:
     st.info("No complete trials yet.")
 else:

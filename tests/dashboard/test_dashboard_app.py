@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,41 @@ def test_bad_url_gets_a_message(dash: Any) -> None:
     message = dash.texts(app.error)
     assert "only sqlite and postgresql are supported" in message
     assert "hunter2" not in message
+
+
+def _seeded(record: Any, seed: int, replicate_of: int | None = None) -> Any:
+    """A results row trained with `seed`; `replicate_of` names the trial it confirms (search.confirmation)."""
+    config = {**record.config, "training": {**record.config["training"], "seed": seed}}
+    return replace(record, config=config, replicate_of=replicate_of)
+
+
+def test_confirmation_seeds_show_as_mean_with_error_bars(tmp_path: Path, dash: Any) -> None:
+    url = default_storage_url(tmp_path)
+    seed(
+        url,
+        [
+            _seeded(make_trial(0, "complete", "adapter", 4.18, 77.4), 0),
+            _seeded(make_trial(1, "complete", "lora", 1.14, 47.1), 0),
+            _seeded(make_trial(2, "complete", "full_ft", 100.0, 77.6), 0),
+            _seeded(make_trial(3, "complete", "adapter", 4.18, 75.4), 1, replicate_of=0),
+        ],
+    )
+    app = dash.open(url, budget="5%")
+    # The best within the budget, the chart and the front read trial 0 as the mean of its two seeds.
+    assert "trial #0 (adapter), score 76.4 ± 1.4 (2 seeds) at 4.18% trainable" in dash.texts(app.success)
+    figure = dash.figure(app, "pareto")
+    assert dash.markers(figure) == 3  # three configurations, not four rows
+    (adapter,) = [t for t in figure["data"] if t.get("name") == "adapter"]
+    assert dash.values(adapter["y"]) == pytest.approx([76.4])
+    assert adapter["error_y"]["visible"] and dash.values(adapter["error_y"]["array"]) == pytest.approx([1.4142], abs=1e-4)
+    assert "score 76.4 ± 1.4 (2 seeds)" in adapter["hovertext"][0]
+    (lora,) = [t for t in figure["data"] if t.get("name") == "lora"]
+    assert "error_y" not in lora or not lora["error_y"]  # one seed: no bar
+    front = dash.report(app, "trial")
+    assert front.loc["0", "score"] == "76.4 ± 1.4 (2 seeds)" and front.loc["1", "score"] == "47.1"
+    # The trials page lists every seed as a row of its own, with the trial it repeats.
+    trials = dash.open(url, "views/trials.py")
+    table = dash.table(trials, "repeats trial", "seed")
+    assert table["trial_number"].tolist() == [0, 1, 2, 3]
+    assert table["seed"].tolist() == [0, 0, 0, 1]
+    assert table["repeats trial"].iloc[3] == 0 and table["repeats trial"].iloc[:3].isna().all()

@@ -1,4 +1,4 @@
-"""A real 2-trial study through the CLI, then export, then training the exported recipe."""
+"""A real 2-trial study through the CLI, with its confirmation seeds, then export, then training the exported recipe."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from models.config import TrialConfig
 from models.petl.presets import RUN_PRESETS
 from models.weights import WEIGHTS_FILE, load_trainable
 from search.warm_start import warm_start_order
+from core.seeds import by_configuration, mean_text
 from storage import load_results, make_engine
 from training.trial import score_model
 
@@ -51,32 +52,61 @@ def study(data_dir, env):
 def test_study_rows_in_optuna_and_in_the_results_table(study):
     url, _ = study
     every = optuna.load_study(study_name="e2e", storage=url).trials
-    trials = [t for t in every if t.state == optuna.trial.TrialState.COMPLETE]
+    searched = [t for t in every if "replicate_of" not in t.user_attrs]
+    trials = [t for t in searched if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(trials) == 2
     # The other warm starts stay queued for a longer relaunch.
-    assert {t.state for t in every[2:]} <= {optuna.trial.TrialState.WAITING}
+    assert {t.state for t in searched[2:]} <= {optuna.trial.TrialState.WAITING}
     # The strongest paper configuration comes first, resized to the paper's 4.18% on the tiny
     # backbone (its own reduction factor 8 would be 6% of it, over the budget).
     warm_start = trials[1].user_attrs["warm_start"]
     assert warm_start == "single-adapter"
     assert warm_start_order().index(warm_start) == 0
     results = load_results(make_engine(url), "e2e")
-    assert list(results["trial_number"]) == [0, 1]
+    rows = results[results["replicate_of"].isna()]
+    assert list(rows["trial_number"]) == [0, 1]
     assert set(results["status"]) == {"complete"}
-    assert list(results["method"]) == ["full_ft", RUN_PRESETS[warm_start].method]  # the reference, then the warm start
-    reference, adapter = results.iloc[0], results.iloc[1]
+    assert list(rows["method"]) == ["full_ft", RUN_PRESETS[warm_start].method]  # the reference, then the warm start
+    reference, adapter = rows.iloc[0], rows.iloc[1]
     assert reference["trainable_pct"] == 100.0
     assert 0 < adapter["trainable_pct"] <= 5.0
-    for optuna_trial, (_, row) in zip(trials, results.iterrows()):
+    for optuna_trial, (_, row) in zip(trials, rows.iterrows()):
         assert optuna_trial.values == pytest.approx([row["score"], row["trainable_pct"]])
         assert optuna_trial.user_attrs["config"] == row["config"]
         assert row["train_seconds"] > 0 and row["task_scores"]["vqa"] == pytest.approx(row["score"])
+
+
+def test_the_reference_and_the_best_are_confirmed_with_a_second_seed(study):
+    """--confirm-seeds 2 (the default): each of the two gets one more trial, a row of its own
+    that names the trial it repeats; it trains the same configuration with the next seed."""
+    url, _ = study
+    results = load_results(make_engine(url), "e2e")
+    replicates = results[results["replicate_of"].notna()]
+    assert sorted(int(n) for n in replicates["replicate_of"]) == [0, 1]
+    for _, replicate in replicates.iterrows():
+        original = results[results["trial_number"] == int(replicate["replicate_of"])].iloc[0]
+        assert replicate["status"] == "complete" and replicate["trial_number"] > 1
+        assert replicate["config"]["training"]["seed"] == original["config"]["training"]["seed"] + 1
+        other = {**replicate["config"], "training": {**replicate["config"]["training"], "seed": original["config"]["training"]["seed"]}}
+        assert other == original["config"]
+        assert replicate["trainable_params"] == original["trainable_params"]
+    configs = by_configuration(results)
+    assert list(configs["trial_number"]) == [0, 1] and list(configs["seeds"]) == [2, 2]
+    for _, config in configs.iterrows():
+        scores = results[(results["trial_number"] == config["trial_number"]) | (results["replicate_of"] == config["trial_number"])]["score"]
+        assert config["score"] == pytest.approx(scores.mean())
+        assert config["score_std"] == pytest.approx(scores.std(ddof=1))
 
 
 def test_launch_prints_the_front_and_where_results_went(study):
     url, launch = study
     assert "Pareto front" in launch.stdout and "adapter" in launch.stdout
     assert "Full fine-tuning reference: trial 0" in launch.stdout
+    configs = by_configuration(load_results(make_engine(url), "e2e"))
+    # The front and the best within budget are read as mean ± standard deviation over the seeds.
+    assert "Best within 5%: trial 1 (" in launch.stdout
+    assert f"score {mean_text(configs.iloc[1])} at" in launch.stdout and "(2 seeds)" in mean_text(configs.iloc[1])
+    assert f"score {mean_text(configs.iloc[0])} at 100.00% trainable" in launch.stdout
     assert url in launch.stdout and "python -m dashboard" in launch.stdout
 
 
@@ -87,7 +117,8 @@ def test_relaunch_resumes_without_repeating_trials(study, data_dir):
     again = cli("search.launch", "--budget", "5%", "--trials", "2", "--study", "e2e", "--storage", url, "--data-dir", str(data_dir))
     assert "resuming it with its stored settings" in again.stderr and "tasks, steps ignored" in again.stderr
     after = optuna.load_study(study_name="e2e", storage=url).trials
-    assert len(after) == before and sum(t.state == optuna.trial.TrialState.COMPLETE for t in after) == 2
+    # Nor the confirmation seeds: both configurations have theirs.
+    assert len(after) == before and sum(t.state == optuna.trial.TrialState.COMPLETE for t in after) == 4
 
 
 def test_export_then_train_reproduces_the_recipe(study, data_dir, env, tmp_path):
@@ -95,16 +126,20 @@ def test_export_then_train_reproduces_the_recipe(study, data_dir, env, tmp_path)
     recipe_file = tmp_path / "best.yaml"
     cli("search.export", "--study", "e2e", "--storage", url, "--budget", "5%", "--out", str(recipe_file))
     recipe = yaml.safe_load(recipe_file.read_text())
-    best = load_results(make_engine(url), "e2e").iloc[1]
+    results = load_results(make_engine(url), "e2e")
+    best, repeat = results.iloc[1], results[results["replicate_of"] == 1].iloc[0]
     assert recipe["config"] == best["config"]
-    assert recipe["expected"]["score"] == pytest.approx(best["score"])
+    # Chosen and described by its mean over the two seeds; the recipe trains the first seed.
+    assert recipe["expected"]["score"] == pytest.approx((best["score"] + repeat["score"]) / 2)
+    assert recipe["expected"]["seeds"] == 2
+    assert recipe["expected"]["seed_scores"] == {"0": pytest.approx(best["score"]), "1": pytest.approx(repeat["score"])}
     assert recipe["source"] == {"study": "e2e", "trial_number": 1, "storage": url, "budget": "5%"}
 
     out = tmp_path / "run"
     cli("search.train", "--recipe", str(recipe_file), "--data-dir", str(data_dir), "--out", str(out))
     metrics = json.loads((out / "metrics.json").read_text())
-    # Same config, same seed, same machine: the recipe trains to the score the search measured.
-    assert metrics["score"] == pytest.approx(recipe["expected"]["score"])
+    # Same config, same seed, same machine: the recipe trains to the score its seed measured.
+    assert metrics["score"] == pytest.approx(recipe["expected"]["seed_scores"]["0"])
     config = TrialConfig.from_dict(recipe["config"])
     model, tokenizer = build_vl_model(config, env.location)
     load_trainable(model, out / WEIGHTS_FILE)
@@ -133,6 +168,8 @@ def test_the_main_command_runs_on_a_fresh_data_directory(tmp_path):
         "0",
         "--no-reference",
         "--no-warm-start",
+        "--confirm-seeds",
+        "1",
     )
     assert (data_dir / "backbones" / "tiny-clip+tiny-t5-vlp" / "vl_projection.safetensors").is_file()
     assert (data_dir / "studies.db").is_file()

@@ -1,0 +1,119 @@
+"""Join an existing study: what `search.worker` and `search.confirm` do before their first trial.
+
+The study's settings were stored with it by `search.launch`; joining reads them back, prepares
+the same data and backbone in this machine's data directory (compared with the study's digests
+before anything is written), and builds the study's objective. Every problem exits with a
+one-line message naming the fix, before any trial starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.cli_common import default_data_dir, fail, fail_lines
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JoinedStudy:
+    """A study this process can train trials of."""
+
+    storage: str  # the validated URL
+    study: Any  # optuna.Study, on the heartbeat storage
+    engine: Any  # sqlalchemy.Engine on the results tables
+    guard: Any  # search.liveness.WorkerGuard, installed
+    settings: Any  # search.study_settings.StudySettings
+    env: Any  # training.environment.TrialEnvironment
+    objective: Any  # search.objective.Objective
+
+
+def storage_url(program: str, given: str | None) -> str:
+    """The study's storage URL from `--storage` or the environment, validated (exits with 2 otherwise)."""
+    from storage import StorageURLError
+    from storage.persistent import validate_persistent_storage_url
+    from storage.urls import STORAGE_ENV
+
+    if given is not None and not given.strip():
+        fail(program, "--storage is empty; give the study's database URL, or omit --storage to use $" + STORAGE_ENV)
+    url = given or os.environ.get(STORAGE_ENV)
+    if not url:
+        fail(program, f"no storage given: pass --storage URL or set ${STORAGE_ENV} to the study's database URL")
+    try:
+        return validate_persistent_storage_url(url)
+    except StorageURLError as error:
+        fail(program, str(error))
+
+
+def check_folders(program: str, data_dir: Path | None, data_root: Path | None) -> None:
+    """`--data-dir` and `--data-root` name folders (a missing data directory is created later)."""
+    if data_root is not None and not data_root.is_dir():
+        fail(program, f"--data-root {str(data_root)!r} is not a folder; give the folder that holds this machine's copy of the data")
+    if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
+        fail(program, f"--data-dir {str(data_dir)!r} is a file; pass a folder (created when missing)")
+
+
+def open_study(program: str, name: str, storage: str, data_dir: Path | None, data_root: Path | None, sampler_seed: int | None = None) -> JoinedStudy:
+    """Load the study, install the stop guard, and prepare its data, backbone and objective.
+
+    Args:
+        program: The command, for messages.
+        name: The study.
+        storage: A validated URL (:func:`storage_url`) whose study exists.
+        sampler_seed: This process's sampler seed (None: a random one, so workers propose
+            different trials).
+    """
+    import optuna
+
+    from search.launch import make_sampler
+    from search.liveness import WorkerGuard, study_liveness, study_storage
+    from search.queue_order import confirmations_first
+    from search.study_runner import make_objective
+    from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
+    from storage import init_schema, make_engine
+    from tasks.data_spec import DataSpecError
+    from tasks.digests import InputsChanged
+    from tasks.errors import DatasetError
+    from training.environment import load_data, prepare_environment
+
+    engine = make_engine(storage)
+    try:
+        study = confirmations_first(optuna.load_study(study_name=name, storage=study_storage(storage, engine, name)))
+        liveness = study_liveness(study)
+    except ValueError as error:
+        fail(program, f"study {name!r}: {error}")
+    guard = WorkerGuard(study, engine, liveness)
+    guard.install()  # from here on, SIGTERM / Ctrl-C release a running trial instead of abandoning it
+    try:
+        settings = StudySettings.from_attr(study.user_attrs.get(SETTINGS_ATTR, {}))
+    except ValueError as error:
+        fail(program, f"study {name!r} has no usable settings ({error}); relaunch it with python -m search.launch")
+    study.sampler = make_sampler(settings.sampler, sampler_seed)
+    data_dir = (data_dir or default_data_dir()).resolve()
+    pinned = (study.user_attrs.get(INPUTS_ATTR) or {}).get("files")
+    try:
+        # The data is read and compared with the study's digests before anything is written.
+        loaded = load_data(data_dir, settings.backbone, settings.data_spec(), data_root=data_root)
+        env = prepare_environment(data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned)
+    except (DataSpecError, DatasetError, InputsChanged) as error:
+        fail_lines(program, [f"study {name!r}: {line}" for line in str(error).splitlines()])
+    if not pinned:  # a study launched before data digests were recorded
+        study.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
+        log.info("study %r had no data digests: pinned it to the %d files read here", name, len(env.inputs))
+    init_schema(engine)
+    objective = make_objective(settings, env, engine, name)
+    return JoinedStudy(storage, study, engine, guard, settings, env, objective)
+
+
+def join_study(program: str, name: str, given_storage: str | None, data_dir: Path | None, data_root: Path | None) -> JoinedStudy:
+    """Validate the flags, check that the study exists, then :func:`open_study` it."""
+    from search.worker import wait_for_study
+
+    storage = storage_url(program, given_storage)
+    check_folders(program, data_dir, data_root)
+    wait_for_study(name, storage, 0, program)
+    return open_study(program, name, storage, data_dir, data_root)
