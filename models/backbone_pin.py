@@ -61,8 +61,8 @@ def backbone_digests(location: BackboneLocation) -> dict[str, str]:
             for name, digest in file_digests(source).items():
                 if Path(name).name not in BUILD_RECORDS and not name.endswith(OTHER_FRAMEWORKS):
                     digests[f"{prefix}/{name}"] = digest
-        elif (digest := file_digest(source)) is not None:
-            digests[f"{prefix}/{source.name}"] = digest
+        elif (one := file_digest(source)) is not None:
+            digests[f"{prefix}/{source.name}"] = one
     return dict(sorted(digests.items()))
 
 
@@ -100,6 +100,45 @@ def compare_backbone(pin: Mapping[str, Any], location: BackboneLocation, found: 
     raise BackboneChanged(
         f"backbone {location.preset.name!r}: {problem}; {len(changed)} file(s) differ in all. {_how_to_fix(key, pin, path, data_dir)}"
     )
+
+
+def check_readable(location: BackboneLocation, data_dir: Path) -> None:
+    """Parse the header of every safetensors weight file the trials read: a truncated file (which
+    no digest may have recorded: a build from before they were, or the user's own weights) is
+    named here, before anything is written, instead of failing inside the loader without a name.
+
+    Raises:
+        BackboneChanged: naming the unreadable file and how to get a good copy.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    for prefix, source in backbone_sources(location).items():
+        files = sorted(source.rglob("*.safetensors")) if source.is_dir() else [source] if source.suffix == ".safetensors" else []
+        for path in files:
+            try:
+                with safe_open(str(path), framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as error:
+                embedded = location.preset.embedded or prefix == "tokenizer"
+                raise BackboneChanged(
+                    f"backbone {location.preset.name!r}: {path} is not a readable weight file ({error}): it is truncated or "
+                    f"damaged. " + (_rebuild_hint(path, data_dir) if embedded else _restore_hint(prefix, path))
+                ) from None
+
+
+def _rebuild_hint(path: Path, data_dir: Path) -> str:
+    backbones = data_dir / "backbones"
+    try:
+        folder = backbones / path.relative_to(backbones).parts[0]
+    except ValueError:
+        folder = path.parent
+    return f"Delete {folder} and run again to rebuild it (the build is reproducible), or copy it intact from another machine"
+
+
+def _restore_hint(prefix: str, path: Path | str) -> str:
+    variable = {"lm": LANGUAGE_MODEL_ENV, "clip": CLIP_CHECKPOINT_ENV}.get(prefix)
+    where = f", or set {variable} to a good copy" if variable else ""
+    return f"Restore {path} (copy it again from where it came{where})"
 
 
 def _path_of(key: str, sources: Mapping[str, Path]) -> Path | str:

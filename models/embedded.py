@@ -37,11 +37,11 @@ RESULTS_KEY = "results"  # a manifest's measurements: stored with it, not part o
 # of the identity either, so that folders built before it was recorded are reused as they are.
 FILES_KEY = "files"
 MANIFEST = "manifest.json"
+LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
 
 
 class BuildChanged(ValueError):
     """A built folder's file differs from what its build wrote: the message names it and the fix."""
-LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
 
 
 def embedded_dir(data_dir: Path, preset: BackbonePreset) -> Path:

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import torch
 
-from models.backbone_pin import backbone_digests, compare_backbone
+from models.backbone_pin import backbone_digests, check_readable, compare_backbone
 from models.backbones.presets import get_preset
 from models.features import FeatureTable, UnreadableImageError, cached_features, encoder_identity
 from models.location import BackboneLocation
@@ -145,7 +145,8 @@ def prepare_environment(
         DataSpecError, tasks.DatasetError: bad data (every problem listed).
         InputsChanged: a data file differs from the study's `pinned` one.
         models.embedded.BuildChanged: a built embedded backbone's file changed since its build.
-        models.backbone_pin.BackboneChanged: a backbone file differs from the study's `pinned_backbone`.
+        models.backbone_pin.BackboneChanged: a backbone file differs from the study's `pinned_backbone`,
+            or a weight file is truncated.
     """
     loaded = data if isinstance(data, LoadedData) else load_data(data_dir, backbone, data, benchmark_seed, data_root)
     if pinned:
@@ -173,6 +174,7 @@ def prepare_environment(
     weights = backbone_digests(location)
     if pinned_backbone:
         compare_backbone(pinned_backbone, location, weights, data_dir)
+    check_readable(location, data_dir)
     features = visual_inputs(data_dir, location, loaded.tasks)
     return TrialEnvironment(
         data_dir, location, loaded.tasks, features, default_device(), loaded.spec, loaded.base, loaded.digests, backbone_files=weights

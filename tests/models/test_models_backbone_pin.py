@@ -135,3 +135,25 @@ def test_a_folder_built_before_digests_were_recorded_is_reused_unchecked(tmp_pat
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "config.json").write_text('{"changed": true}')
     assert build_folder(folder) == folder
+
+
+def test_a_truncated_weight_file_without_recorded_digests_is_named_before_loading(tmp_path):
+    # A build from before digests were recorded, or the user's own weights: nothing to compare
+    # with, but a truncated safetensors file is still named, with the fix, not a loader traceback.
+    import torch
+    from safetensors.torch import save_file
+
+    from models.backbone_pin import check_readable
+
+    root = fake_vlp_backbone(tmp_path)
+    weights = root / "language_model" / "model.safetensors"
+    for path in (weights, root / "clip/open_clip_model.safetensors", root / "vl_projection.safetensors"):
+        save_file({"w": torch.zeros(64, 64)}, str(path))
+    location = BackboneLocation.resolve(VLP, tmp_path)
+    check_readable(location, tmp_path)  # intact: no error
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(BackboneChanged) as raised:
+        check_readable(location, tmp_path)
+    message = str(raised.value)
+    assert f"{weights} is not a readable weight file" in message and "truncated or damaged" in message
+    assert f"Delete {root} and run again to rebuild it" in message
