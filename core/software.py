@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GIT_REVISION_ENV", "PACKAGES", "run_environment"]
+__all__ = ["GIT_REVISION_ENV", "PACKAGES", "git_revision", "run_environment"]
 
 # Images built without .git pass the revision in (Dockerfile: ARG GIT_REVISION).
 GIT_REVISION_ENV = "VLPETL_GIT_REVISION"
@@ -46,6 +46,12 @@ def _git_revision() -> str | None:
         return None
 
 
+@functools.cache
+def git_revision() -> str | None:
+    """The code's git revision (`+dirty` with uncommitted changes), or None where it is unknown."""
+    return _git_revision()
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -71,7 +77,7 @@ def run_environment(device: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "device": device,
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
     }
     if torch is not None and device.startswith("cuda") and torch.cuda.is_available():
         info["cuda"] = {"version": torch.version.cuda, "device_name": torch.cuda.get_device_name(torch.device(device))}

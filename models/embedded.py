@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from models.backbones.presets import BackbonePreset
-from models.embedded_digests import combined_digest
+from models.embedded_digests import combined_digest, file_digests
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,16 @@ log = logging.getLogger(__name__)
 #    excluded from the corpus whatever the entry point, recorded in the manifest (training.pretrain.exclusion)
 FORMAT_VERSION = 5
 RESULTS_KEY = "results"  # a manifest's measurements: stored with it, not part of its identity
+# The SHA-256 of every file the build wrote (the manifest aside), checked on each reuse: a weight
+# file changed or truncated since is named, never loaded as a silently different model. Not part
+# of the identity either, so that folders built before it was recorded are reused as they are.
+FILES_KEY = "files"
+MANIFEST = "manifest.json"
 LM_FAMILIES = {"tiny-t5": "t5", "tiny-bart": "bart"}
+
+
+class BuildChanged(ValueError):
+    """A built folder's file differs from what its build wrote: the message names it and the fix."""
 
 
 def embedded_dir(data_dir: Path, preset: BackbonePreset) -> Path:
@@ -50,18 +59,60 @@ def component_names(preset: BackbonePreset) -> tuple[str, str]:
 def read_manifest(folder: Path) -> dict | None:
     """A built folder's `manifest.json`, or None when it is missing or unreadable."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None
 
 
 def manifest_matches(folder: Path, manifest: dict) -> bool:
-    """The folder was built for `manifest` (its stored measurements aside)."""
+    """The folder was built for `manifest` (its stored measurements and file digests aside)."""
     stored = read_manifest(folder)
-    if stored is not None:
-        stored.pop(RESULTS_KEY, None)
-    return stored == manifest
+    return stored is not None and build_identity(stored) == manifest
+
+
+def build_identity(manifest: dict) -> dict:
+    """What defines a build: its manifest less the measurements and file digests stored with it."""
+    return {key: value for key, value in manifest.items() if key not in (RESULTS_KEY, FILES_KEY)}
+
+
+def is_built(folder: Path, manifest: dict) -> bool:
+    """The folder was built for `manifest` and its files are still the ones the build wrote.
+
+    Raises:
+        BuildChanged: a file differs from its build, is missing or was added.
+    """
+    if not manifest_matches(folder, manifest):
+        return False
+    verify_built(folder)
+    return True
+
+
+def verify_built(folder: Path) -> None:
+    """Compare a built folder's files with the digests its build recorded (folders built before
+    they were recorded are not checked).
+
+    Raises:
+        BuildChanged: naming the first file (in path order) that differs, is missing or was added.
+    """
+    recorded = (read_manifest(folder) or {}).get(FILES_KEY)
+    if not isinstance(recorded, dict):
+        return
+    found = {path: digest for path, digest in file_digests(folder).items() if path != MANIFEST}
+    changed = sorted(path for path in set(recorded) | set(found) if recorded.get(path) != found.get(path))
+    if not changed:
+        return
+    first = changed[0]
+    if first not in found:
+        problem = "is missing"
+    elif first not in recorded:
+        problem = "was added after the build"
+    else:
+        problem = "differs from what the build wrote (changed or truncated since)"
+    raise BuildChanged(
+        f"{folder / first} {problem}; {len(changed)} file(s) of {folder} differ from its build in all. "
+        f"Delete {folder} and run again to rebuild it (the build is reproducible), or copy it intact from another machine"
+    )
 
 
 def ensure_built(folder: Path, manifest: dict, build: Callable[[Path], dict | None]) -> Path:
@@ -75,15 +126,19 @@ def ensure_built(folder: Path, manifest: dict, build: Callable[[Path], dict | No
 
     Returns:
         `folder`.
+
+    Raises:
+        BuildChanged: the folder was built for `manifest`, but a file changed since.
     """
-    if manifest_matches(folder, manifest):
+    if is_built(folder, manifest):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         results = build(staging)
         written = manifest if results is None else {**manifest, RESULTS_KEY: results}
-        (staging / "manifest.json").write_text(json.dumps(written, indent=2))
+        written = {**written, FILES_KEY: file_digests(staging)}
+        (staging / MANIFEST).write_text(json.dumps(written, indent=2))
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)

@@ -305,8 +305,10 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
     from search.study_runner import make_objective, run_until_target
-    from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
+    from search.study_settings import BACKBONE_ATTR, INPUTS_ATTR, SETTINGS_ATTR, StudySettings
     from storage import init_schema, load_results, make_engine, redact
+    from models.backbone_pin import BackboneChanged, backbone_pin
+    from models.embedded import BuildChanged
     from tasks.data_spec import DataSpecError
     from tasks.digests import InputsChanged
     from tasks.errors import DatasetError
@@ -334,6 +336,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     settings = _resumed_settings(storage, study, requested)
     budget, backbone, tasks, objectives = parse_budget(settings.budget), settings.backbone, settings.tasks, settings.objectives
     pinned = _pinned_inputs(storage, study)
+    pinned_backbone = _stored_attr(storage, study, BACKBONE_ATTR)
     log.info("preparing data, backbone %s and visual features (cached after the first run) ...", backbone)
     try:
         spec = settings.data_spec()
@@ -347,8 +350,9 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
             random_init=settings.random_init,
             data_root=args.data_root,
             pinned=pinned,
+            pinned_backbone=pinned_backbone,
         )
-    except (DataSpecError, DatasetError, InputsChanged) as error:
+    except (DataSpecError, DatasetError, InputsChanged, BuildChanged, BackboneChanged) as error:
         fail_lines(PROGRAM, [f"study {study!r}: {line}" for line in str(error).splitlines()])
     assert env.data is not None, "prepare_environment records the data it read"
     log.info(
@@ -378,6 +382,14 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
                 len(env.inputs),
             )
         study_obj.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
+    if not pinned_backbone:  # before the settings: a worker that finds them finds the pin too
+        if study_obj.trials:
+            log.info(
+                "study %r had no backbone digests (launched before they were recorded): pinned it to the %d backbone files read here",
+                study,
+                len(env.backbone_files),
+            )
+        study_obj.set_user_attr(BACKBONE_ATTR, backbone_pin(env.location, env.backbone_files))
     if not study_obj.trials:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         if not args.no_reference:
@@ -492,18 +504,25 @@ def _resumed_settings(storage: str, study: str, requested):
 
 def _pinned_inputs(storage: str, study: str) -> dict[str, str] | None:
     """The data digests stored with an existing study (None: a new study, or one from before)."""
+    from search.study_settings import INPUTS_ATTR
+
+    stored = _stored_attr(storage, study, INPUTS_ATTR)
+    return dict(stored["files"]) if stored is not None else None
+
+
+def _stored_attr(storage: str, study: str, attr: str) -> dict | None:
+    """A digests attribute (`{"files": {...}, ...}`) of an existing study (None: a new study, or one from before it)."""
     import optuna
 
-    from search.study_settings import INPUTS_ATTR
     from storage.urls import is_sqlite, sqlite_path
 
     if is_sqlite(storage) and ((path := sqlite_path(storage)) is None or not path.exists()):
         return None
     try:
-        stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(INPUTS_ATTR)
+        stored = optuna.load_study(study_name=study, storage=storage).user_attrs.get(attr)
     except (KeyError, ValueError):
         return None
-    return dict(stored["files"]) if isinstance(stored, dict) and isinstance(stored.get("files"), dict) else None
+    return dict(stored) if isinstance(stored, dict) and isinstance(stored.get("files"), dict) else None
 
 
 def _start_workers(count: int, study: str, storage: str, data_dir: Path) -> list:

@@ -19,6 +19,9 @@ SETTINGS_VERSION = 1
 # The digests of every data file the study reads (tasks.digests), by path: kept apart from the
 # settings because a COCO-sized study's run to megabytes, and only workers need them.
 INPUTS_ATTR = "vlpetl_inputs"
+# The digests of every backbone file the trials read (models.backbone_pin.backbone_pin), so that
+# a worker that built or copied another backbone refuses instead of mixing its rows in.
+BACKBONE_ATTR = "vlpetl_backbone"
 
 
 @dataclass(frozen=True)

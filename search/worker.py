@@ -132,7 +132,9 @@ def run_worker(args: WorkerOptions) -> int:
     from search.launch import make_sampler
     from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
     from search.study_runner import make_objective, run_until_target
-    from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
+    from search.study_settings import BACKBONE_ATTR, INPUTS_ATTR, SETTINGS_ATTR, StudySettings
+    from models.backbone_pin import BackboneChanged, backbone_pin
+    from models.embedded import BuildChanged
     from storage import init_schema, make_engine
     from tasks.data_spec import DataSpecError
     from tasks.digests import InputsChanged
@@ -155,15 +157,24 @@ def run_worker(args: WorkerOptions) -> int:
     study.sampler = make_sampler(settings.sampler, args.seed)
     data_dir = (args.data_dir or default_data_dir()).resolve()
     pinned = (study.user_attrs.get(INPUTS_ATTR) or {}).get("files")
+    pinned_backbone = study.user_attrs.get(BACKBONE_ATTR)
+    if not isinstance(pinned_backbone, dict) or not isinstance(pinned_backbone.get("files"), dict):
+        pinned_backbone = None  # none stored (a study from before), or unreadable: pinned below
     try:
-        # The data is read and compared with the study's digests before anything is written.
+        # The data and the backbone are compared with the study's digests before anything is
+        # written (a missing embedded backbone is built first: reproducibly, so it compares equal).
         loaded = load_data(data_dir, settings.backbone, settings.data_spec(), data_root=args.data_root)
-        env = prepare_environment(data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned)
-    except (DataSpecError, DatasetError, InputsChanged) as error:
+        env = prepare_environment(
+            data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned, pinned_backbone=pinned_backbone
+        )
+    except (DataSpecError, DatasetError, InputsChanged, BuildChanged, BackboneChanged) as error:
         fail_lines(PROGRAM, [f"study {args.study!r}: {line}" for line in str(error).splitlines()])
     if not pinned:  # a study launched before data digests were recorded
         study.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
         log.info("study %r had no data digests: pinned it to the %d files read here", args.study, len(env.inputs))
+    if not pinned_backbone:  # a study launched before backbone digests were recorded
+        study.set_user_attr(BACKBONE_ATTR, backbone_pin(env.location, env.backbone_files))
+        log.info("study %r had no backbone digests: pinned it to the %d backbone files read here", args.study, len(env.backbone_files))
     init_schema(engine)
     objective = make_objective(settings, env, engine, args.study)
     trained_here = 0

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 
+from models.backbone_pin import backbone_digests, check_readable, compare_backbone
 from models.backbones.presets import get_preset
 from models.features import FeatureTable, UnreadableImageError, cached_features, encoder_identity
 from models.location import BackboneLocation
@@ -38,6 +39,7 @@ class TrialEnvironment:
         data: the study's data description (the generated benchmark's, by default).
         data_base: the folder the description's relative paths start from on this machine.
         inputs: content digests of every data file the tasks read, by path (tasks.digests).
+        backbone_files: content digests of every backbone file the trials read (models.backbone_pin).
     """
 
     data_dir: Path
@@ -49,6 +51,7 @@ class TrialEnvironment:
     data_base: Path | None = None
     inputs: Mapping[str, str] = field(default_factory=dict)
     for_search: bool = True  # searches score at most each task's `search_examples`
+    backbone_files: Mapping[str, str] = field(default_factory=dict)
 
 
 def default_device() -> torch.device:
@@ -123,6 +126,7 @@ def prepare_environment(
     random_init: bool = False,
     data_root: Path | None = None,
     pinned: Mapping[str, str] | None = None,
+    pinned_backbone: Mapping[str, Any] | None = None,
 ) -> TrialEnvironment:
     """Read the data, build the embedded backbone and cache features, as needed.
 
@@ -132,12 +136,17 @@ def prepare_environment(
         random_init: build a base-size preset from its config with random weights (smoke tests);
             its text is read by the project-trained tokenizer of the same family, built here.
         pinned: the study's data digests; a file that differs raises before anything is written.
+        pinned_backbone: the study's backbone (models.backbone_pin.backbone_pin); once a missing
+            embedded backbone is built, a file that differs raises before any feature is extracted.
 
     Raises:
         ConfigError: unknown backbone; a base-size preset's weights missing without
             `random_init` (WeightsUnavailable says how to provide them).
         DataSpecError, tasks.DatasetError: bad data (every problem listed).
         InputsChanged: a data file differs from the study's `pinned` one.
+        models.embedded.BuildChanged: a built embedded backbone's file changed since its build.
+        models.backbone_pin.BackboneChanged: a backbone file differs from the study's `pinned_backbone`,
+            or a weight file is truncated.
     """
     loaded = data if isinstance(data, LoadedData) else load_data(data_dir, backbone, data, benchmark_seed, data_root)
     if pinned:
@@ -162,8 +171,14 @@ def prepare_environment(
     location.require_weights()
     if location.tokenizer_preset is not None:
         ensure_embedded_backbone(data_dir, get_preset(location.tokenizer_preset))
+    weights = backbone_digests(location)
+    if pinned_backbone:
+        compare_backbone(pinned_backbone, location, weights, data_dir)
+    check_readable(location, data_dir)
     features = visual_inputs(data_dir, location, loaded.tasks)
-    return TrialEnvironment(data_dir, location, loaded.tasks, features, default_device(), loaded.spec, loaded.base, loaded.digests)
+    return TrialEnvironment(
+        data_dir, location, loaded.tasks, features, default_device(), loaded.spec, loaded.base, loaded.digests, backbone_files=weights
+    )
 
 
 def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str, PreparedTask]) -> VisualInputs:

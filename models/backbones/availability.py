@@ -73,32 +73,46 @@ def clip_quick_gelu(preset: BackbonePreset) -> bool:
 
 def language_model_on_disk(name: str) -> bool:
     """A local directory, or a hub model already in the cache; never a network call."""
+    return language_model_dir(name) is not None
+
+
+def language_model_dir(name: str) -> Path | None:
+    """The directory a language model loads from: `name` itself, or its hub cache snapshot."""
     if Path(name).is_dir():
-        return True
+        return Path(name)
     from huggingface_hub import try_to_load_from_cache
 
     try:
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+        config = try_to_load_from_cache(name, "config.json")
     except ValueError:  # not a valid repository id (e.g. a path that does not exist)
-        return False
+        return None
+    return Path(config).parent if isinstance(config, str) else None
 
 
 def clip_weights_on_disk(model: str, checkpoint: str) -> bool:
     """A local checkpoint file, or the tag's checkpoint already in open_clip's caches."""
+    return clip_checkpoint_file(model, checkpoint) is not None
+
+
+def clip_checkpoint_file(model: str, checkpoint: str) -> Path | None:
+    """The file open_clip loads for a checkpoint: `checkpoint` itself, or the tag's cached file."""
     if Path(checkpoint).is_file():
-        return True
+        return Path(checkpoint)
     cfg = open_clip.get_pretrained_cfg(model, checkpoint)
     if not cfg:
-        return False
+        return None
     from huggingface_hub import try_to_load_from_cache
 
     repo, filename = os.path.split(cfg.get("hf_hub", ""))
     if repo:
         candidates = _OPEN_CLIP_FILES if not filename else (_OPEN_CLIP_FILES[0], filename)
-        if any(isinstance(try_to_load_from_cache(repo, name), str) for name in candidates):
-            return True
+        for name in candidates:
+            cached = try_to_load_from_cache(repo, name)
+            if isinstance(cached, str):
+                return Path(cached)
     url = cfg.get("url", "")
-    return bool(url) and (Path("~/.cache/clip").expanduser() / os.path.basename(url)).is_file()
+    cached_url = Path("~/.cache/clip").expanduser() / os.path.basename(url)
+    return cached_url if url and cached_url.is_file() else None
 
 
 def _clip_download_hint(model: str, tag: str) -> str:

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from models.backbones.presets import BackbonePreset, get_preset
-from models.embedded import FORMAT_VERSION, LM_FAMILIES, component_names, embedded_dir, ensure_built, manifest_matches
+from models.embedded import FORMAT_VERSION, LM_FAMILIES, component_names, embedded_dir, ensure_built, is_built
 from training.pretrain.exclusion import excluded_benchmark, exclusion_identity
 from training.pretrain.threads import build_threads
 
@@ -34,6 +34,9 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
 
     Returns:
         The preset folder, holding `clip/` and `language_model/` (the base's, for a variant).
+
+    Raises:
+        models.embedded.BuildChanged: a built file changed since its build (the message names it).
     """
     from training.pretrain.family import PretrainSettings
 
@@ -48,7 +51,7 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
         "corpus_excludes": exclusion_identity(exclude_root),
     }
     target = embedded_dir(data_dir, preset)
-    if manifest_matches(target, manifest):
+    if is_built(target, manifest):  # its files checked against the build's digests
         return target
     clip_name, lm_name = component_names(preset)
     components = data_dir / "backbones" / "components"

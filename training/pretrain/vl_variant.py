@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from models.backbones.presets import PRESETS, BackbonePreset, get_preset
 from models.build import build_vl_model
 from models.config import ConfigError, TrainingConfig, TrialConfig
-from models.embedded import RESULTS_KEY, embedded_dir, ensure_built, read_manifest
+from models.embedded import FILES_KEY, RESULTS_KEY, embedded_dir, ensure_built, read_manifest
 from models.features import FeatureTable
 from models.location import VL_PROJECTION_FILE, BackboneLocation
 from models.petl import get_method
@@ -187,7 +187,9 @@ def ensure_vl_pretrained_backbone(
     manifest = {
         "format_version": FORMAT_VERSION,
         "preset": preset.name,
-        "base": read_manifest(base_dir),
+        # The base's file digests are checked on its own reuse; left out here so that a variant
+        # built before they were recorded is still its base's.
+        "base": {key: value for key, value in (read_manifest(base_dir) or {}).items() if key != FILES_KEY},
         "settings": settings.to_dict(),
         "corpus_excludes": exclusion_identity(exclude_root),
     }
