@@ -71,7 +71,7 @@ def confirm(args: ConfirmOptions) -> int:
     """Train the study's missing confirmation seeds and print its front; returns the exit status."""
     from core.budget import parse_budget
     from search.confirmation import MAX_SEEDS, confirm_study
-    from search.join import join_study
+    from search.join import check_folders, open_study, storage_url, wait_for_study
     from search.liveness import WorkerStopped
     from search.report import best_line, front_table, reference_line
     from storage import load_results, redact
@@ -80,8 +80,11 @@ def confirm(args: ConfirmOptions) -> int:
         fail(PROGRAM, f"--seeds must be 2 to {MAX_SEEDS}, got {args.seeds}; it counts the configuration's own seed")
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
         fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
-    joined = join_study(PROGRAM, args.study, args.storage, args.data_dir, args.data_root)
+    storage = storage_url(PROGRAM, args.storage)
+    check_folders(PROGRAM, args.data_dir, args.data_root)
     configure_logging()
+    wait_for_study(PROGRAM, args.study, storage, 0)
+    joined = open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root)
     budget = parse_budget(joined.settings.budget)
     guard = joined.guard
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,9 @@ def check_folders(program: str, data_dir: Path | None, data_root: Path | None) -
         fail(program, f"--data-dir {str(data_dir)!r} is a file; pass a folder (created when missing)")
 
 
-def open_study(program: str, name: str, storage: str, data_dir: Path | None, data_root: Path | None, sampler_seed: int | None = None) -> JoinedStudy:
+def open_study(
+    program: str, name: str, storage: str, data_dir: Path | None, data_root: Path | None, sampler_seed: int | None = None
+) -> JoinedStudy:
     """Load the study, install the stop guard, and prepare its data, backbone and objective.
 
     Args:
@@ -73,7 +76,9 @@ def open_study(program: str, name: str, storage: str, data_dir: Path | None, dat
     from search.liveness import WorkerGuard, study_liveness, study_storage
     from search.queue_order import confirmations_first
     from search.study_runner import make_objective
-    from search.study_settings import INPUTS_ATTR, SETTINGS_ATTR, StudySettings
+    from search.study_settings import BACKBONE_ATTR, INPUTS_ATTR, SETTINGS_ATTR, StudySettings
+    from models.backbone_pin import BackboneChanged, backbone_pin
+    from models.embedded import BuildChanged
     from storage import init_schema, make_engine
     from tasks.data_spec import DataSpecError
     from tasks.digests import InputsChanged
@@ -95,25 +100,74 @@ def open_study(program: str, name: str, storage: str, data_dir: Path | None, dat
     study.sampler = make_sampler(settings.sampler, sampler_seed)
     data_dir = (data_dir or default_data_dir()).resolve()
     pinned = (study.user_attrs.get(INPUTS_ATTR) or {}).get("files")
+    pinned_backbone = study.user_attrs.get(BACKBONE_ATTR)
+    if not isinstance(pinned_backbone, dict) or not isinstance(pinned_backbone.get("files"), dict):
+        pinned_backbone = None  # none stored (a study from before), or unreadable: pinned below
     try:
-        # The data is read and compared with the study's digests before anything is written.
+        # The data and the backbone are compared with the study's digests before anything is
+        # written (a missing embedded backbone is built first: reproducibly, so it compares equal).
         loaded = load_data(data_dir, settings.backbone, settings.data_spec(), data_root=data_root)
-        env = prepare_environment(data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned)
-    except (DataSpecError, DatasetError, InputsChanged) as error:
+        env = prepare_environment(
+            data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned, pinned_backbone=pinned_backbone
+        )
+    except (DataSpecError, DatasetError, InputsChanged, BuildChanged, BackboneChanged) as error:
         fail_lines(program, [f"study {name!r}: {line}" for line in str(error).splitlines()])
     if not pinned:  # a study launched before data digests were recorded
         study.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
         log.info("study %r had no data digests: pinned it to the %d files read here", name, len(env.inputs))
+    if not pinned_backbone:  # a study launched before backbone digests were recorded
+        study.set_user_attr(BACKBONE_ATTR, backbone_pin(env.location, env.backbone_files))
+        log.info("study %r had no backbone digests: pinned it to the %d backbone files read here", name, len(env.backbone_files))
     init_schema(engine)
     objective = make_objective(settings, env, engine, name)
     return JoinedStudy(storage, study, engine, guard, settings, env, objective)
 
 
-def join_study(program: str, name: str, given_storage: str | None, data_dir: Path | None, data_root: Path | None) -> JoinedStudy:
-    """Validate the flags, check that the study exists, then :func:`open_study` it."""
-    from search.worker import wait_for_study
+def wait_for_study(program: str, name: str, url: str, wait: float) -> None:
+    """Return once the study exists; fail after `wait` seconds (at once when 0).
 
-    storage = storage_url(program, given_storage)
-    check_folders(program, data_dir, data_root)
-    wait_for_study(name, storage, 0, program)
-    return open_study(program, name, storage, data_dir, data_root)
+    Only reads: workers started together on an empty database must not race each other
+    (and `search.launch`) to create Optuna's tables.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from storage import redact
+    from storage.engine import StorageUnreachableError, check_reachable
+
+    deadline = time.monotonic() + wait
+    announced = False
+    while True:
+        try:
+            check_reachable(url)  # names the cause: server down, unknown host, wrong password
+            if _study_exists(url, name):
+                return
+            problem = f"--study {name!r} does not exist in {redact(url)}; start it with python -m search.launch"
+        except FileNotFoundError:  # a SQLite file not created yet
+            problem = f"--study {name!r} does not exist: no database at {redact(url)}; start it with python -m search.launch"
+        except StorageUnreachableError as error:  # the database is not up yet (a container starting)
+            problem = f"--storage: {error}"
+        except OperationalError as error:  # it went away between the two connections
+            problem = f"cannot reach {redact(url)} ({type(error.orig).__name__}); check the URL and that the database runs"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            fail(program, problem + (f" (waited {wait:.0f} s)" if wait else ""))
+        if not announced:
+            log.info("waiting up to %.0f s: %s", wait, problem)
+            announced = True
+        time.sleep(min(2.0, remaining))
+
+
+def _study_exists(url: str, name: str) -> bool:
+    from sqlalchemy import inspect, text
+
+    from storage import make_readonly_engine
+
+    engine = make_readonly_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("studies"):  # Optuna's table of studies
+                return False
+            query = text("SELECT 1 FROM studies WHERE study_name = :name")
+            return connection.execute(query, {"name": name}).first() is not None
+    finally:
+        engine.dispose()

@@ -4,7 +4,8 @@
 
 Prepares the embedded benchmark and backbone on first use, runs an Optuna study that
 maximises the score and minimises the trainable-parameter percentage under the budget,
-then prints the Pareto front, where the results are stored and how to browse them.
+trains the reference and the best configuration again with more seeds (search.confirmation),
+then prints the Pareto front by mean over seeds, where the results are stored and how to browse them.
 """
 
 from __future__ import annotations

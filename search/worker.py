@@ -19,13 +19,11 @@ from __future__ import annotations
 import math
 import argparse
 import logging
-import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
+from search.cli_common import configure_logging, fail
 
 log = logging.getLogger("search.worker")
 PROGRAM = "search.worker"
@@ -99,84 +97,28 @@ def run_worker(args: WorkerOptions) -> int:
     Returns the exit status (128 + the signal number when stopped by SIGTERM or Ctrl-C); a bad
     option prints one line and exits with 2 (SystemExit) before anything is written.
     """
-    from storage import StorageURLError, redact
-    from storage.persistent import validate_persistent_storage_url
-    from storage.urls import STORAGE_ENV
+    from search.join import check_folders, open_study, storage_url, wait_for_study
+    from storage import redact
 
-    if args.storage is not None and not args.storage.strip():
-        fail(PROGRAM, "--storage is empty; give the study's database URL, or omit --storage to use $" + STORAGE_ENV)
-    url = args.storage or os.environ.get(STORAGE_ENV)
-    if not url:
-        fail(PROGRAM, f"no storage given: pass --storage URL or set ${STORAGE_ENV} to the study's database URL")
-    try:
-        storage = validate_persistent_storage_url(url)
-    except StorageURLError as error:
-        fail(PROGRAM, str(error))
+    storage = storage_url(PROGRAM, args.storage)
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
         fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
     if args.wait < 0:
         fail(PROGRAM, f"--wait must be >= 0 seconds, got {args.wait}")
     if args.threads < 0:
         fail(PROGRAM, f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
-    if args.data_root is not None and not args.data_root.is_dir():
-        fail(PROGRAM, f"--data-root {str(args.data_root)!r} is not a folder; give the folder that holds this machine's copy of the data")
-    if args.data_dir is not None and args.data_dir.exists() and not args.data_dir.is_dir():
-        fail(PROGRAM, f"--data-dir {str(args.data_dir)!r} is a file; pass a folder (created when missing)")
+    check_folders(PROGRAM, args.data_dir, args.data_root)
     configure_logging()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    import optuna
+    from search.liveness import WorkerStopped, fail_dead_trials
+    from search.study_runner import run_until_target
 
-    from search.launch import make_sampler
-    from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
-    from search.study_runner import make_objective, run_until_target
-    from search.study_settings import BACKBONE_ATTR, INPUTS_ATTR, SETTINGS_ATTR, StudySettings
-    from models.backbone_pin import BackboneChanged, backbone_pin
-    from models.embedded import BuildChanged
-    from storage import init_schema, make_engine
-    from tasks.data_spec import DataSpecError
-    from tasks.digests import InputsChanged
-    from tasks.errors import DatasetError
-    from training.environment import load_data, prepare_environment
-
-    _wait_for_study(args.study, storage, args.wait)
-    engine = make_engine(storage)
-    try:
-        study = optuna.load_study(study_name=args.study, storage=study_storage(storage, engine, args.study))
-        liveness = study_liveness(study)
-    except ValueError as error:
-        fail(PROGRAM, f"study {args.study!r}: {error}")
-    guard = WorkerGuard(study, engine, liveness)
-    guard.install()  # from here on, SIGTERM / Ctrl-C release a running trial instead of abandoning it
-    try:
-        settings = StudySettings.from_attr(study.user_attrs.get(SETTINGS_ATTR, {}))
-    except ValueError as error:
-        fail(PROGRAM, f"study {args.study!r} has no usable settings ({error}); relaunch it with python -m search.launch")
-    study.sampler = make_sampler(settings.sampler, args.seed)
-    data_dir = (args.data_dir or default_data_dir()).resolve()
-    pinned = (study.user_attrs.get(INPUTS_ATTR) or {}).get("files")
-    pinned_backbone = study.user_attrs.get(BACKBONE_ATTR)
-    if not isinstance(pinned_backbone, dict) or not isinstance(pinned_backbone.get("files"), dict):
-        pinned_backbone = None  # none stored (a study from before), or unreadable: pinned below
-    try:
-        # The data and the backbone are compared with the study's digests before anything is
-        # written (a missing embedded backbone is built first: reproducibly, so it compares equal).
-        loaded = load_data(data_dir, settings.backbone, settings.data_spec(), data_root=args.data_root)
-        env = prepare_environment(
-            data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned, pinned_backbone=pinned_backbone
-        )
-    except (DataSpecError, DatasetError, InputsChanged, BuildChanged, BackboneChanged) as error:
-        fail_lines(PROGRAM, [f"study {args.study!r}: {line}" for line in str(error).splitlines()])
-    if not pinned:  # a study launched before data digests were recorded
-        study.set_user_attr(INPUTS_ATTR, {"files": dict(env.inputs)})
-        log.info("study %r had no data digests: pinned it to the %d files read here", args.study, len(env.inputs))
-    if not pinned_backbone:  # a study launched before backbone digests were recorded
-        study.set_user_attr(BACKBONE_ATTR, backbone_pin(env.location, env.backbone_files))
-        log.info("study %r had no backbone digests: pinned it to the %d backbone files read here", args.study, len(env.backbone_files))
-    init_schema(engine)
-    objective = make_objective(settings, env, engine, args.study)
+    wait_for_study(PROGRAM, args.study, storage, args.wait)
+    joined = open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root, sampler_seed=args.seed)
+    study, guard, objective, settings = joined.study, joined.guard, joined.objective, joined.settings
     trained_here = 0
     while True:
         try:
@@ -204,56 +146,6 @@ def run_worker(args: WorkerOptions) -> int:
     if not args.quiet:
         print(f"{PROGRAM}: trained {trained_here} trials of study {args.study!r}; results in {redact(storage)}")
     return 0
-
-
-def _wait_for_study(name: str, url: str, wait: float) -> None:
-    """Return once the study exists; fail after `wait` seconds (at once when 0).
-
-    Only reads: workers started together on an empty database must not race each other
-    (and `search.launch`) to create Optuna's tables.
-    """
-    from sqlalchemy.exc import OperationalError
-
-    from storage import redact
-    from storage.engine import StorageUnreachableError, check_reachable
-
-    deadline = time.monotonic() + wait
-    announced = False
-    while True:
-        try:
-            check_reachable(url)  # names the cause: server down, unknown host, wrong password
-            if _study_exists(url, name):
-                return
-            problem = f"--study {name!r} does not exist in {redact(url)}; start it with python -m search.launch"
-        except FileNotFoundError:  # a SQLite file not created yet
-            problem = f"--study {name!r} does not exist: no database at {redact(url)}; start it with python -m search.launch"
-        except StorageUnreachableError as error:  # the database is not up yet (a container starting)
-            problem = f"--storage: {error}"
-        except OperationalError as error:  # it went away between the two connections
-            problem = f"cannot reach {redact(url)} ({type(error.orig).__name__}); check the URL and that the database runs"
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            fail(PROGRAM, problem + (f" (waited {wait:.0f} s)" if wait else ""))
-        if not announced:
-            log.info("waiting up to %.0f s: %s", wait, problem)
-            announced = True
-        time.sleep(min(2.0, remaining))
-
-
-def _study_exists(url: str, name: str) -> bool:
-    from sqlalchemy import inspect, text
-
-    from storage import make_readonly_engine
-
-    engine = make_readonly_engine(url)
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table("studies"):  # Optuna's table of studies
-                return False
-            query = text("SELECT 1 FROM studies WHERE study_name = :name")
-            return connection.execute(query, {"name": name}).first() is not None
-    finally:
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 import dashboard.__main__ as dashboard_cli
 import search.params as params_cli
 import tasks.__main__ as tasks_cli
-from search import export, launch, worker
+from search import confirm, export, launch, worker
 
 NOT_A_DB = "notes.db"  # a text file with a database's name
 A_FILE = "a-file"
@@ -81,6 +81,9 @@ LAUNCH = ["--backbone", "clip-vit-b32+bart-base", "--random-init", "--data-dir",
         (["--budget", "5%", "--space", SPACE_UTF16], [SPACE_UTF16, "not UTF-8", "save it as UTF-8 YAML"]),
         (["--budget", "5%", "--space", SPACE_BINARY], [SPACE_BINARY, "not UTF-8", "save it as UTF-8 YAML"]),
         (["--budget", "5%", "--space", SPACE_LOG_STEP], ["methods.lora.rank", "log: true and step: 1 cannot be combined", "drop one"]),
+        (["--budget", "5%", "--confirm-seeds", "0"], ["--confirm-seeds", "1 (no confirmation) to 10", "got 0"]),
+        (["--budget", "5%", "--confirm-seeds", "11"], ["--confirm-seeds", "1 (no confirmation) to 10", "got 11"]),
+        (["--budget", "5%", "--confirm", "all"], ["--confirm 'all'", "best", "front"]),
     ],
 )
 def test_launch_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
@@ -99,6 +102,23 @@ def test_launch_refuses(argv: list[str], needles: list[str], folder: Path, capsy
 )
 def test_worker_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
     _refused(worker, ["--study", "s", *argv], needles, folder, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--storage", "sqlite://"], MEMORY),
+        (["--storage", ""], EMPTY),
+        (["--storage", f"sqlite:///{NOT_A_DB}"], NOT_SQLITE),
+        (["--storage", "sqlite:///studies.db", "--seeds", "1"], ["--seeds must be 2 to 10", "got 1", "own seed"]),
+        (["--storage", "sqlite:///studies.db", "--seeds", "40"], ["--seeds must be 2 to 10", "got 40"]),
+        (["--storage", "sqlite:///studies.db", "--time-limit", "nan"], ["--time-limit", "finite number > 0", "got nan"]),
+        (["--storage", "sqlite:///studies.db"], ["--study 's' does not exist", "no database", "search.launch"]),
+        (["--storage", "sqlite:///studies.db", "--data-dir", A_FILE], ["--data-dir", "is a file", "pass a folder"]),
+    ],
+)
+def test_confirm_refuses_before_opening_the_study(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(confirm, ["--study", "s", *argv], needles, folder, capsys)
 
 
 @pytest.mark.parametrize(

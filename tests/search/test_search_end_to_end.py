@@ -181,3 +181,22 @@ def test_the_main_command_runs_on_a_fresh_data_directory(tmp_path):
     assert len(complete) == 1
     assert complete.iloc[0]["config"]["backbone"] == "tiny-clip+tiny-t5-vlp"
     assert "Results stored in" in launch.stdout
+
+
+def test_confirm_command_adds_seeds_to_a_finished_study(study, data_dir):
+    """`search.confirm --seeds 3` trains the third seed of both confirmed configurations, prints the
+    front by mean, and a second run trains nothing."""
+    url, _ = study
+    first = cli("search.confirm", "--study", "e2e", "--storage", url, "--data-dir", str(data_dir), "--seeds", "3")
+    results = load_results(make_engine(url), "e2e")
+    replicates = results[results["replicate_of"].notna()]
+    assert sorted((int(r["replicate_of"]), r["config"]["training"]["seed"]) for _, r in replicates.iterrows()) == [
+        (0, 1), (0, 2), (1, 1), (1, 2),
+    ]  # fmt: skip
+    configs = by_configuration(results)
+    assert list(configs["seeds"]) == [3, 3]
+    assert "2 confirmation trial(s) trained now" in first.stdout
+    assert mean_text(configs.iloc[1]) in first.stdout and "(3 seeds)" in first.stdout
+    again = cli("search.confirm", "--study", "e2e", "--storage", url, "--data-dir", str(data_dir), "--seeds", "3")
+    assert "0 confirmation trial(s) trained now" in again.stdout
+    assert len(load_results(make_engine(url), "e2e")) == len(results)
