@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from models.backbones.presets import DEFAULT_SEARCH_BACKBONE, get_preset
+from search.progress import trained
 from search.study_settings import BACKBONE_ATTR, SETTINGS_ATTR
 from storage import load_results, make_engine
 
@@ -35,7 +36,7 @@ def worker(url: str, data_dir: Path) -> subprocess.CompletedProcess:
 
 def launch(url: str, data_dir: Path, study: str = STUDY) -> subprocess.CompletedProcess:
     return cli(
-        "search.launch", "--budget", "5%", "--trials", "1", "--steps", "4", "--rungs", "0", "--no-warm-start", "--no-reference",
+        "search.launch", "--budget", "5%", "--trials", "1", "--steps", "4", "--rungs", "0", "--no-warm-start", "--no-reference", "--confirm-seeds", "1",
         "--tasks", "vqa", "--study", study, "--storage", url, "--data-dir", str(data_dir),
     )  # fmt: skip
 
@@ -51,9 +52,13 @@ def copy_backbones(data_dir: Path, to: Path) -> Path:
 
 
 def written(url: str) -> tuple[int, int, int]:
-    """(trials, complete trials, results rows) of the study: what a refused worker must leave as they were."""
+    """(trials, trained trials, results rows) of the study: what a refused worker must leave as they were.
+
+    Trained as the study counts them (search.progress.trained): an infeasible trial is complete
+    in Optuna's eyes but never trained.
+    """
     trials = optuna.load_study(study_name=STUDY, storage=url).trials
-    complete = sum(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials)
+    complete = sum(trained(trial) for trial in trials)
     return len(trials), complete, len(load_results(make_engine(url), STUDY))
 
 
