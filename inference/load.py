@@ -250,9 +250,13 @@ def _check_backbone(folder: RunFolder, location: BackboneLocation, data_dir: Pat
                 "language_model_weights_sha256": location.language_model,
                 "vl_projection_sha256": location.vl_projection,
             }[key]
+            run, digest = str(folder.path), str(folder.backbone.get(key))[:12]
+            state = (
+                f"is missing (the run {run!r} trained on sha256 {digest}...)"
+                if found[key] is None
+                else f"differs from the one the run {run!r} trained on (sha256 {digest}...)"
+            )
             raise RunFolderError(
-                f"backbone {location.preset.name!r} in {str(data_dir)!r}: its {component} ({where}) "
-                f"{'is missing' if found[key] is None else 'differs from the one'} the run {str(folder.path)!r} trained on "
-                f"(sha256 {str(folder.backbone.get(key))[:12]}...); point --data-dir (data_dir=) at the data folder "
-                "the run was trained with, or copy that backbone here"
+                f"backbone {location.preset.name!r} in {str(data_dir)!r}: its {component} ({where}) {state}; "
+                "point --data-dir (data_dir=) at the data folder the run was trained with, or copy that backbone here"
             )

@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 def _check_options(args) -> None:
     if args.input is not None and args.split is not None:
         fail(PROGRAM, "--split chooses a split of --data; with --input every line is predicted: drop --split")
+    if args.input is not None and not args.input.is_file():
+        state = "is a folder" if args.input.is_dir() else "does not exist"
+        fail(PROGRAM, f"--input {str(args.input)!r} {state}; give a JSONL file of examples, one per line (see inference.inputs)")
     if args.split is not None and args.split not in ("val", "test"):
         fail(PROGRAM, f"--split {args.split!r} is not a split a run scores; use val or test")
     if args.batch_size is not None and args.batch_size < 1:
