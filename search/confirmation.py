@@ -29,7 +29,7 @@ from core.budget import Budget
 from core.pareto import best_within_budget, pareto_front
 from core.seeds import by_configuration, seed_of, seeds_wanted
 from search.objective import REFERENCE_ATTR, REPLICATE_ATTR, SEED_ATTR
-from search.queue_order import confirmations_first
+from search.queue_order import owed_first
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def confirm_study(
     done: list[tuple[int, int]] = []
     if seeds == 1:
         return done
-    confirmations_first(study)  # before the search trials still queued (warm starts kept for a relaunch)
+    owed_first(study)  # before the search trials still queued (warm starts kept for a relaunch)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     for round_number in range(1, MAX_ROUNDS + 1):
         remaining = None if deadline is None else deadline - time.monotonic()

@@ -73,8 +73,8 @@ def open_study(
     import optuna
 
     from search.launch import make_sampler
-    from search.liveness import WorkerGuard, study_liveness, study_storage
-    from search.queue_order import confirmations_first
+    from search.liveness import WorkerGuard, fail_dead_trials, study_liveness, study_storage
+    from search.queue_order import owed_first
     from search.study_runner import make_objective
     from search.study_settings import BACKBONE_ATTR, INPUTS_ATTR, SETTINGS_ATTR, StudySettings
     from models.backbone_pin import BackboneChanged, backbone_pin
@@ -87,10 +87,11 @@ def open_study(
 
     engine = make_engine(storage)
     try:
-        study = confirmations_first(optuna.load_study(study_name=name, storage=study_storage(storage, engine, name)))
+        study = owed_first(optuna.load_study(study_name=name, storage=study_storage(storage, engine, name)))
         liveness = study_liveness(study)
     except ValueError as error:
         fail(program, f"study {name!r}: {error}")
+    fail_dead_trials(study)  # a dead worker's trial is released now, whatever the study's goal
     guard = WorkerGuard(study, engine, liveness)
     guard.install()  # from here on, SIGTERM / Ctrl-C release a running trial instead of abandoning it
     try:

@@ -297,11 +297,11 @@ def _budget_slug(text: str) -> str:
 def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded) -> int:
     import optuna
 
-    from search.liveness import WorkerGuard, WorkerStopped, study_liveness, study_storage
+    from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
     from search.fidelity import saved_compute
     from search.objective import OBJECTIVES, REFERENCE_ATTR, WARM_START_ATTR
     from search.confirmation import confirm_study
-    from search.queue_order import confirmations_first
+    from search.queue_order import owed_first
     from search.report import best_line, front_table, hypervolume_text, reference_line, status_counts
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
@@ -372,7 +372,10 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         sampler=make_sampler(settings.sampler, settings.seed),
         load_if_exists=True,
     )
-    confirmations_first(study_obj)
+    owed_first(study_obj)
+    # A trial whose worker died (a SIGKILL, say) is failed and queued again now, whatever the goal:
+    # Optuna looks only before starting a trial, and a study at its goal starts none.
+    fail_dead_trials(study_obj)
     objective = make_objective(settings, env, engine, study)
     log.info("search space: %s (methods %s)", space.source, ", ".join(objective.defaults.space.methods))
     if not pinned:
@@ -435,6 +438,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         return guard.exit_code
     finally:
         _wait(workers)
+    fail_dead_trials(study_obj)  # once more on the way out, as search.worker does
     if guard.signal_name is not None:
         print(f"{PROGRAM}: stopped by {guard.signal_name} between trials; run the same command again to resume", file=sys.stderr)
         return guard.exit_code
