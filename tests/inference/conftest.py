@@ -16,7 +16,15 @@ def run_dir(data_dir, env, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("runs-e2e")
     url = f"sqlite:///{work / 'study.db'}"
     data = ("--data-dir", str(data_dir))
-    cli("search.launch", *"--budget 5% --trials 2 --steps 30 --tasks vqa,nlvr2 --confirm-seeds 1".split(), "--study", STUDY, "--storage", url, *data)
+    cli(
+        "search.launch",
+        *"--budget 5% --trials 2 --steps 30 --tasks vqa,nlvr2 --confirm-seeds 1".split(),
+        "--study",
+        STUDY,
+        "--storage",
+        url,
+        *data,
+    )
     cli("search.export", "--study", STUDY, "--storage", url, "--budget", "5%", "--out", str(work / "best.yaml"))
     cli("search.train", "--recipe", str(work / "best.yaml"), "--out", str(work / "run"), *data)
     return work / "run"

@@ -64,7 +64,9 @@ def test_an_exported_recipe_records_the_redacted_url() -> None:
     "argv",
     [
         [
-            "search.launch", "--confirm-seeds", "1",
+            "search.launch",
+            "--confirm-seeds",
+            "1",
             "--budget",
             "5%",
             "--storage",

@@ -40,7 +40,9 @@ def study(tmp_path: Path):
     engine = make_engine(url)
     init_schema(engine)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=STUDY, storage=url, directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(0))
+    study = optuna.create_study(
+        study_name=STUDY, storage=url, directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(0)
+    )
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         reference = bool(trial.user_attrs.get(REFERENCE_ATTR))

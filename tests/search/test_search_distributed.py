@@ -399,7 +399,9 @@ def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
     url = default_storage_url(tmp_path / "db")
     argv = [
         "-m",
-        "search.launch", "--confirm-seeds", "1",
+        "search.launch",
+        "--confirm-seeds",
+        "1",
         "--budget",
         "5%",
         "--tasks",

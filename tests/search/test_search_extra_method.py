@@ -33,7 +33,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def study(data_dir, env, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('extra') / 'studies.db'}"
     cli(
-        "search.launch", "--confirm-seeds", "1",
+        "search.launch",
+        "--confirm-seeds",
+        "1",
         "--budget",
         "5%",
         "--trials",

@@ -95,7 +95,9 @@ def runs(user_data, data_dir, tmp_path_factory) -> dict[str, dict]:
         folder = tmp_path_factory.mktemp(f"run-{kind}")
         url = f"sqlite:///{folder / 'studies.db'}"
         launch = cli(
-            "search.launch", "--confirm-seeds", "1",
+            "search.launch",
+            "--confirm-seeds",
+            "1",
             "--budget",
             "5%",
             "--trials",
@@ -175,7 +177,9 @@ def test_relaunch_resumes_the_same_data_and_a_changed_file_is_refused(runs, user
     assert len(optuna.load_study(study_name="jsonl", storage=url).trials) == before
     # The launcher refuses the same way on a relaunch from the changed copy.
     again = cli(
-        "search.launch", "--confirm-seeds", "1",
+        "search.launch",
+        "--confirm-seeds",
+        "1",
         "--budget",
         "5%",
         "--trials",
@@ -196,7 +200,9 @@ def test_relaunch_resumes_the_same_data_and_a_changed_file_is_refused(runs, user
 def test_short_form_finds_val_and_test_beside_train(user_data, data_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 'short.db'}"
     launch = cli(
-        "search.launch", "--confirm-seeds", "1",
+        "search.launch",
+        "--confirm-seeds",
+        "1",
         "--budget",
         "5%",
         "--trials",

@@ -18,7 +18,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_two_local_workers_share_one_study_without_duplicates(data_dir, env):
     url = f"sqlite:///{data_dir / 'workers.db'}"
     result = run(
-        "search.launch", "--confirm-seeds", "1",
+        "search.launch",
+        "--confirm-seeds",
+        "1",
         "--budget",
         "5%",
         "--trials",
