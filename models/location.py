@@ -12,7 +12,8 @@ from pathlib import Path
 
 import open_clip
 
-from models.backbones.availability import clip_quick_gelu, weight_sources
+from models.backbones.availability import clip_quick_gelu, language_model_dir, weight_sources
+from models.backbones.backbone_spec import is_backbone_spec
 from models.backbones.presets import PRESETS, BackbonePreset, get_preset
 from models.config import ConfigError
 from models.embedded import embedded_dir
@@ -57,6 +58,8 @@ class BackboneLocation:
     def resolve(cls, name: str, data_dir: Path, random_init: bool = False) -> "BackboneLocation":
         """Raises ConfigError: unknown preset, or `random_init` for an embedded preset."""
         preset = get_preset(name)
+        if is_backbone_spec(name):
+            return cls._of_spec(preset, random_init)
         if not preset.embedded:
             if random_init:
                 assert preset.lm_config is not None, f"base-size preset {name!r} declares no lm_config"
@@ -103,6 +106,21 @@ class BackboneLocation:
             str(root / "language_model"),
             vl_projection=vl_projection,
         )
+
+    @classmethod
+    def _of_spec(cls, preset: BackbonePreset, random_init: bool) -> "BackboneLocation":
+        # A spec names its weights (checked when it was described): no environment override
+        # applies, and a hub id loads from its cached snapshot, never from the network.
+        if random_init:
+            raise ConfigError(
+                [
+                    f"--random-init builds a preset from its config; the backbone spec {preset.name!r} names its own weights: drop --random-init"
+                ]
+            )
+        assert preset.clip_model is not None and preset.clip_pretrained is not None and preset.language_model is not None
+        folder = language_model_dir(preset.language_model)
+        assert folder is not None, f"{preset.language_model!r} was found when the spec was described"
+        return cls(preset, preset.clip_model, preset.clip_pretrained, str(folder), clip_quick_gelu=clip_quick_gelu(preset))
 
     def require_weights(self) -> None:
         """Raises WeightsUnavailable when a component's weights are missing (and not random_init)."""

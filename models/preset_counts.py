@@ -17,17 +17,17 @@ __all__ = ["counts_table", "default_tasks", "preset_catalogue", "preset_counts"]
 def default_tasks(backbone: str) -> tuple[str, ...]:
     """The paper's four image tasks (vqa, gqa, nlvr2, caption), or its four video tasks for a
     video backbone."""
-    from models.backbones.presets import PRESETS
+    from models.backbones.presets import get_preset
     from models.petl.presets import IMAGE_TASKS, VIDEO_TASKS
 
-    return VIDEO_TASKS if PRESETS[backbone].modality == "video" else IMAGE_TASKS
+    return VIDEO_TASKS if get_preset(backbone).modality == "video" else IMAGE_TASKS
 
 
 def preset_counts(backbone: str, preset: str, tasks: tuple[str, ...], data_dir: Path) -> dict[str, Any]:
     """The run preset's configuration on `backbone` and its parameter counts, as one mapping.
 
     Args:
-        backbone: a known backbone preset (`models.backbones.presets.PRESETS`).
+        backbone: a known backbone preset (`models.backbones.presets.PRESETS`) or a backbone spec.
         preset: a known run preset (`models.petl.presets.RUN_PRESETS`).
         tasks: task names (they set how many per-task modules exist).
         data_dir: where an embedded tiny backbone lives.

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backbone",
         default=None,
-        help="backbone preset (default tiny-clip+tiny-t5-vlp: the embedded tiny CLIP + T5 after VL pretraining)",
+        help="backbone preset (default tiny-clip+tiny-t5-vlp: the embedded tiny CLIP + T5 after VL pretraining), "
+        "or your own: clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID",
     )
     parser.add_argument(
         "--random-init",
@@ -162,7 +163,8 @@ def launch(options: LaunchOptions) -> int:
 
 
 def _validate(args: LaunchOptions) -> dict:
-    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE, PRESETS
+    from models.backbones.backbone_spec import canonical_backbone
+    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE
     from models.location import BackboneLocation
     from models.config import ConfigError
     from storage import StorageURLError, default_storage_url
@@ -199,9 +201,10 @@ def _validate(args: LaunchOptions) -> dict:
         )
     if args.sampler not in SAMPLERS:
         fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
-    backbone = args.backbone or DEFAULT_SEARCH_BACKBONE
-    if backbone not in PRESETS:
-        fail(PROGRAM, f"--backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    try:  # a spec is stored by its canonical text (absolute paths), checked against its files
+        backbone = canonical_backbone(args.backbone or DEFAULT_SEARCH_BACKBONE)
+    except ConfigError as error:
+        fail(PROGRAM, "--backbone " + "; ".join(error.problems))
     data_dir = (args.data_dir or default_data_dir()).resolve()
     try:
         BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init).require_weights()

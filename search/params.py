@@ -26,7 +26,11 @@ DEFAULT_BACKBONE = "clip-rn101+bart-base"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"backbone preset (default {DEFAULT_BACKBONE})")
+    parser.add_argument(
+        "--backbone",
+        default=DEFAULT_BACKBONE,
+        help=f"backbone preset (default {DEFAULT_BACKBONE}) or spec clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID",
+    )
     parser.add_argument("--preset", default=None, help="run preset, e.g. single-adapter (see --list)")
     parser.add_argument("--list", action="store_true", help="list the run presets and backbones, then exit")
     parser.add_argument(
@@ -60,11 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.preset is None:
         fail(PROGRAM, "--preset is required; python -m search.params --list shows the run presets")
 
-    from models.backbones.presets import PRESETS
+    from models.backbones.backbone_spec import canonical_backbone
+    from models.config import ConfigError
     from models.preset_counts import counts_table, default_tasks, preset_counts
 
-    if args.backbone not in PRESETS:
-        fail(PROGRAM, f"--backbone {args.backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    try:  # a spec is described from its files: its counts are the user's model's
+        args.backbone = canonical_backbone(args.backbone)
+    except ConfigError as error:
+        fail(PROGRAM, "--backbone " + "; ".join(error.problems))
     if args.tasks is None:
         tasks = default_tasks(args.backbone)
     else:
@@ -82,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         if not tasks or len(set(tasks)) != len(tasks):
             fail(PROGRAM, f"--tasks must name distinct tasks separated by commas, got {args.tasks!r}")
     logging.basicConfig(level=logging.ERROR)  # open_clip warns that the meta tower has no weights
-    from models.config import ConfigError
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
     try:

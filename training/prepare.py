@@ -27,7 +27,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
-from models.backbones.presets import DEFAULT_BACKBONE, PRESETS
+from models.backbones.backbone_spec import canonical_backbone
+from models.backbones.presets import DEFAULT_BACKBONE, PRESETS, get_preset
+from models.config import ConfigError
 
 if TYPE_CHECKING:
     from models.backbones.clip_encoder import GridEncoder
@@ -107,9 +109,11 @@ def _validate(args: argparse.Namespace) -> dict:
             f"--decode-workers must be >= 0, got {args.decode_workers}; pass the number of decoding processes, "
             "e.g. 2, or 0 to decode in this process"
         )
-    if args.backbone not in PRESETS:
-        fail(f"--backbone {args.backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
-    preset = PRESETS[args.backbone]
+    try:
+        args.backbone = canonical_backbone(args.backbone)
+    except ConfigError as error:
+        fail("--backbone " + "; ".join(error.problems))
+    preset = get_preset(args.backbone)
     if preset.clip_model is None:
         towers = ", ".join(sorted(name for name, p in PRESETS.items() if p.clip_model is not None))
         fail(
@@ -194,7 +198,7 @@ def _run(
     from models.visual_encoder import build_visual_encoder, visual_feature_dim
     from training.pretrain.embedded import ensure_embedded_backbone
 
-    preset = PRESETS[backbone]
+    preset = get_preset(backbone)
     if preset.embedded:
         ensure_embedded_backbone(data_dir, preset)
     location = BackboneLocation.resolve(backbone, data_dir)

@@ -48,7 +48,7 @@ def load_recipe(path: Path):
     Raises:
         ValueError: unreadable file, wrong layout or an invalid configuration (all problems listed).
     """
-    from models.backbones.presets import PRESETS
+    from models.backbones.backbone_spec import canonical_backbone
     from models.config import ConfigError, SharingMode, TrialConfig
     from models.petl import get_method
     from tasks.data_spec import GENERATED_TASKS, DataSpecError
@@ -66,8 +66,11 @@ def load_recipe(path: Path):
     data = recipe["config"]
     problems = []
     backbone = data.get("backbone")
-    if backbone is not None and backbone not in PRESETS:
-        problems.append(f"backbone {backbone!r} is unknown; known backbones: {', '.join(sorted(PRESETS))}")
+    if backbone is not None:
+        try:  # a spec's files are checked as at launch
+            canonical_backbone(str(backbone))
+        except ConfigError as error:
+            problems.append("backbone " + "; ".join(error.problems))
     tasks = data.get("tasks")
     if tasks is not None:
         if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):

@@ -190,11 +190,17 @@ DEFAULT_SEARCH_BACKBONE = DEFAULT_BACKBONE + VLP_SUFFIX
 
 
 def get_preset(name: str) -> BackbonePreset:
-    """Look a preset up by name.
+    """Look a preset up by name, or describe a backbone spec (`clip=ARCH:CHECKPOINT,lm=...`,
+    models.backbones.backbone_spec) from its files.
 
     Raises:
-        ConfigError: unknown name; the message lists the known presets.
+        ConfigError: unknown name (the message lists the known presets and the spec syntax), or
+            a spec that does not check out.
     """
+    from models.backbones.backbone_spec import SPEC_SYNTAX, is_backbone_spec, spec_preset
+
+    if is_backbone_spec(name):
+        return spec_preset(name)
     if name not in PRESETS:
-        raise ConfigError([f"unknown backbone {name!r}; known backbones: {sorted(PRESETS)}"])
+        raise ConfigError([f"unknown backbone {name!r}; known backbones: {', '.join(sorted(PRESETS))}, or a spec {SPEC_SYNTAX}"])
     return PRESETS[name]

@@ -7,6 +7,8 @@ The CLIs run in-process through their ``main``.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -158,6 +160,53 @@ def test_dashboard_refuses(argv: list[str], needles: list[str], folder: Path, ca
     ],
 )
 def test_params_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(params_cli, argv, needles, folder, capsys)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user's weights folder, outside the checked folder: a good RN50 checkpoint and T5, and bad ones."""
+    from user_backbones import save_clip, save_t5_v1_1
+
+    root = tmp_path_factory.mktemp("weights")
+    save_clip("RN50", root / "rn50.safetensors")
+    save_t5_v1_1(root / "t5")
+    for family in ("gpt2", "bert"):
+        (root / family).mkdir()
+        (root / family / "config.json").write_text(json.dumps({"model_type": family}))
+    (root / "no-tokenizer").mkdir()
+    shutil.copy(root / "t5" / "config.json", root / "no-tokenizer" / "config.json")
+    return root
+
+
+SYNTAX = ["clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID"]
+# Backbone specs (issue #22), with W the weights folder: (spec, words the message must hold).
+BAD_SPECS = [
+    ("clip=RN99:W/rn50.safetensors,lm=W/t5", ["clip='RN99' is not an open_clip architecture", "open_clip.list_models()"]),
+    ("clip=ViT-B-32:W/rn50.safetensors,lm=W/t5", ["rn50.safetensors' does not fit the open_clip architecture 'ViT-B-32'", "missing"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/no-tokenizer", ["no-tokenizer' has no tokenizer", "tokenizer.save_pretrained"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/gpt2", ["is a 'gpt2' model", "T5 family", "BART family"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/bert", ["is a 'bert' model", "T5 family", "BART family"]),
+    ("clip=convnext_tiny:W/rn50.safetensors,lm=W/t5", ["clip='convnext_tiny'", "without the spatial grid", "ResNets", "ViTs"]),
+    ("lm=W/t5", ["clip= missing", *SYNTAX]),
+    ("clip=RN50:W/rn50.safetensors", ["lm= missing", *SYNTAX]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/t5,size=3", ["unknown key 'size'", *SYNTAX]),
+    ("clip=RN50:,lm=W/t5", ["'RN50:' is not ARCH:CHECKPOINT", *SYNTAX]),
+    ("clip=RN50:W/rn50.safetensors,lm=", ["'lm=' is not KEY=VALUE", *SYNTAX]),
+    ("clip=RN50:W/missing.pt,lm=W/t5", ["missing.pt' does not exist", ".safetensors, .pt or .bin"]),
+    ("clip=RN50:W/t5,lm=W/t5", ["t5' is a directory", "give the weight file in it"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/none", ["none' is neither a directory nor a hub model", "nothing is downloaded"]),
+]
+
+
+@pytest.mark.parametrize(("spec", "needles"), BAD_SPECS)
+def test_launch_refuses_a_bad_backbone_spec(spec: str, needles: list[str], weights: Path, folder: Path, capsys) -> None:
+    _refused(launch, ["--budget", "5%", "--backbone", spec.replace("W/", f"{weights}/"), "--data-dir", "data"], needles, folder, capsys)
+
+
+@pytest.mark.parametrize(("spec", "needles"), BAD_SPECS)
+def test_params_refuses_a_bad_backbone_spec(spec: str, needles: list[str], weights: Path, folder: Path, capsys) -> None:
+    argv = ["--backbone", spec.replace("W/", f"{weights}/"), "--preset", "single-adapter", "--data-dir", "data"]
     _refused(params_cli, argv, needles, folder, capsys)
 
 
