@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=0,
-        help="torch threads for this worker (default 0: torch's choice, every core); several workers on one "
-        "machine run faster with cores / workers each",
+        help="torch threads for this worker's work outside trials, such as caching features (default 0: torch's "
+        "choice, every core); trials on CPU always train on one thread, for the same score on any machine "
+        "(training.trial_threads): run one worker per core to use them all",
     )
     parser.add_argument(
         "--wait",

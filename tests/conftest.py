@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,3 +30,52 @@ def env(data_dir: Path):
     from training.environment import prepare_environment
 
     return prepare_environment(data_dir, DEFAULT_BACKBONE, ("vqa",))
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A real 2-trial study, its best configuration within 5% exported and trained (`shared_run`).
+
+    Attributes:
+        url: the study's SQLite URL; tests that write to a study copy its file first.
+        study: the study's name.
+        tasks: the tasks it trained together.
+        launch: the `search.launch` process that ran the study (its printed front).
+        recipe: the exported recipe file of the best trial within 5%.
+        run_dir: the run folder `search.train` trained from that recipe.
+    """
+
+    url: str
+    study: str
+    tasks: tuple[str, ...]
+    launch: subprocess.CompletedProcess
+    recipe: Path
+    run_dir: Path
+
+
+SHARED_STUDY = "runs-e2e"
+SHARED_TASKS = ("vqa", "nlvr2")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def shared_run(data_dir: Path, env, tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
+    """One 2-trial study on VQA and NLVR2 (the reference, then the first warm start), exported
+    and trained, once per session: the search end-to-end tests and the inference tests only read
+    it, and each used to run its own (about a minute of the suite apiece)."""
+    work = tmp_path_factory.mktemp("runs-e2e")
+    url = f"sqlite:///{work / 'study.db'}"
+    data = ("--data-dir", str(data_dir))
+    tasks = ",".join(SHARED_TASKS)
+    launch = _cli(
+        "search.launch", *f"--budget 5% --trials 2 --steps 30 --tasks {tasks}".split(), "--study", SHARED_STUDY, "--storage", url, *data
+    )
+    recipe = work / "best.yaml"
+    _cli("search.export", "--study", SHARED_STUDY, "--storage", url, "--budget", "5%", "--out", str(recipe))
+    _cli("search.train", "--recipe", str(recipe), "--out", str(work / "run"), *data)
+    return SharedRun(url, SHARED_STUDY, SHARED_TASKS, launch, recipe, work / "run")

@@ -20,6 +20,7 @@ from training.environment import TrialEnvironment
 from training.evaluate import generate_answers
 from training.loop import train
 from training.memory import PeakMemory
+from training.trial_threads import trial_threads
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def train_trial(
     Args:
         checkpoints: a production run's checkpoints and resume (training.loop.train); None in searches.
     """
-    with PeakMemory(env.device) as memory:
+    # A fixed thread count on CPU: the same score on any machine (training.trial_threads).
+    with trial_threads(env.device), PeakMemory(env.device) as memory:
         trained = _train_and_score(config, env, show_progress, on_evaluation, checkpoints)
     return dataclasses.replace(trained, outcome=dataclasses.replace(trained.outcome, peak_memory_mb=memory.megabytes))
 
@@ -193,6 +195,20 @@ def score_model(
     Raises:
         KeyError: a task without `split` (a JSONL task without a test file).
     """
+    with trial_threads(env.device):  # a rescoring (search.evaluate) gives the trial's own answers
+        return _score_tasks(model, tokenizer, config, env, show_progress, sample, split, predictions)
+
+
+def _score_tasks(
+    model: VLSeq2Seq,
+    tokenizer: PreTrainedTokenizerBase,
+    config: TrialConfig,
+    env: TrialEnvironment,
+    show_progress: bool,
+    sample: int | None,
+    split: str | None,
+    predictions: dict[str, dict] | None,
+) -> dict[str, float]:
     training = config.training
     collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
     scores = {}

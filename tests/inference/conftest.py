@@ -7,27 +7,12 @@ from pathlib import Path
 import pytest
 from run_commands import cli
 
-STUDY = "runs-e2e"
-
 
 @pytest.fixture(scope="session")
-def run_dir(data_dir, env, tmp_path_factory) -> Path:
-    """A 2-trial study on VQA and NLVR2, its best configuration within 5% exported and trained."""
-    work = tmp_path_factory.mktemp("runs-e2e")
-    url = f"sqlite:///{work / 'study.db'}"
-    data = ("--data-dir", str(data_dir))
-    cli(
-        "search.launch",
-        *"--budget 5% --trials 2 --steps 30 --tasks vqa,nlvr2 --confirm-seeds 1".split(),
-        "--study",
-        STUDY,
-        "--storage",
-        url,
-        *data,
-    )
-    cli("search.export", "--study", STUDY, "--storage", url, "--budget", "5%", "--out", str(work / "best.yaml"))
-    cli("search.train", "--recipe", str(work / "best.yaml"), "--out", str(work / "run"), *data)
-    return work / "run"
+def run_dir(shared_run) -> Path:
+    """The run folder of the session's shared 2-trial study on VQA and NLVR2 (tests/conftest.py):
+    its best configuration within 5%, exported and trained."""
+    return shared_run.run_dir
 
 
 @pytest.fixture(scope="session")
