@@ -73,7 +73,7 @@ def confirm(args: ConfirmOptions) -> int:
     from search.confirmation import MAX_SEEDS, confirm_study
     from search.join import check_folders, open_study, storage_url, wait_for_study
     from search.liveness import WorkerStopped
-    from search.report import best_line, front_table, reference_line
+    from search.report import front_report
     from storage import load_results, redact
 
     if not 2 <= args.seeds <= MAX_SEEDS:
@@ -109,11 +109,7 @@ def confirm(args: ConfirmOptions) -> int:
     print()
     print(f"Study {args.study!r}: {len(queued)} confirmation trial(s) trained now")
     print("Pareto front (score as mean ± standard deviation over seeds):")
-    print(front_table(results, budget))
-    reference = reference_line(results)
-    if reference:
-        print(reference)
-    print(best_line(results, budget))
+    print(front_report(results, budget))
     print(f"Results stored in: {redact(joined.storage)}")
     return 0
 

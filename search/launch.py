@@ -305,7 +305,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     from search.objective import OBJECTIVES, REFERENCE_ATTR, WARM_START_ATTR
     from search.confirmation import confirm_study
     from search.queue_order import owed_first
-    from search.report import best_line, front_table, hypervolume_text, reference_line, status_counts
+    from search.report import front_report, hypervolume_text, status_counts
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
     from search.study_runner import make_objective, run_until_target
@@ -450,11 +450,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     print(f"Study {study!r}: {status_counts(results)}; budget {budget.describe()} ({budget.text})")
     print("Majority-answer baseline: " + ", ".join(f"{k} {v:.1f}" for k, v in baseline.items()))
     print("Pareto front (score vs trainable %, complete trials):")
-    print(front_table(results, budget))
-    reference = reference_line(results)
-    if reference:
-        print(reference)
-    print(best_line(results, budget))
+    print(front_report(results, budget))
     print(f"Hypervolume: {hypervolume_text(results)}")
     print(saved_compute(study_obj.get_trials(deepcopy=False)).describe().capitalize())
     print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")

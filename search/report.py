@@ -93,3 +93,13 @@ def best_line(results: pd.DataFrame, budget: Budget) -> str:
         if close is not None:
             line += f"\nNote: {close.describe(int(best['trial_number']), int(second['trial_number']))}"
     return line
+
+
+def front_report(results: pd.DataFrame, budget: Budget) -> str:
+    """The front table, the reference's line and the best within the budget: how a search ends."""
+    lines = [front_table(results, budget)]
+    reference = reference_line(results)
+    if reference:
+        lines.append(reference)
+    lines.append(best_line(results, budget))
+    return "\n".join(lines)
