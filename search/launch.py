@@ -305,7 +305,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     from search.objective import OBJECTIVES, REFERENCE_ATTR, WARM_START_ATTR
     from search.confirmation import confirm_study
     from search.queue_order import owed_first
-    from search.report import front_report, hypervolume_text, status_counts
+    from search.report import front_report, hypervolume_text, nothing_fits, status_counts
     from search.space import fixed_config
     from search.warm_start import adapted_warm_starts
     from search.study_runner import make_objective, run_until_target
@@ -456,6 +456,10 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")
     print(f"Elapsed: {time.perf_counter() - started:.0f} s")
     print(f"Browse: python -m dashboard --storage '{redact(storage)}'")
+    hopeless = nothing_fits(results, budget)
+    if hopeless is not None:  # the search ran, but it has no answer within the budget: say why, exit 1
+        print(f"{PROGRAM}: {hopeless}", file=sys.stderr)
+        return 1
     print(f"Export: python -m search.export --study {study} --storage '{redact(storage)}' --budget {budget.text} --out best-recipe.yaml")
     return 0
 

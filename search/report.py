@@ -103,3 +103,25 @@ def front_report(results: pd.DataFrame, budget: Budget) -> str:
         lines.append(reference)
     lines.append(best_line(results, budget))
     return "\n".join(lines)
+
+
+def nothing_fits(results: pd.DataFrame, budget: Budget) -> str | None:
+    """Why a study has no trained trial within its budget, when every proposal was over it.
+
+    Returns:
+        One line naming the smallest configuration tried and the budget that would admit it;
+        None when some trial within the budget completed, or none was infeasible.
+    """
+    complete = results[results["status"] == "complete"]
+    if any(budget.allows_row(p, n) for p, n in zip(complete["trainable_pct"], complete["trainable_params"], strict=True)):
+        return None
+    over = results[results["status"] == "infeasible"]
+    if over.empty:
+        return None
+    smallest = over.sort_values("trainable_params").iloc[0]
+    return (
+        f"no configuration tried fits the budget {budget.text}: all {len(over)} proposals were over it, the smallest "
+        f"({smallest['method']} {key_hyperparameters(smallest['config'])}) with {COUNT(smallest['trainable_params'])} trainable "
+        f"parameters ({PERCENT(smallest['trainable_pct'])}); raise --budget to at least {int(smallest['trainable_params'])} "
+        f"or {smallest['trainable_pct']:.2f}%, or search smaller methods with --space"
+    )
