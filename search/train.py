@@ -81,6 +81,29 @@ def _training_overrides(args: argparse.Namespace, training):
     return training
 
 
+def _check_writable(out: Path) -> None:
+    """Exit with 2 unless files can be created where the run folder goes.
+
+    A probe file is created in the nearest folder that exists (the run folder itself, or the
+    folder it will be made in) and removed at once, so nothing stays behind; what the probe
+    cannot do (a read-only file system, no permission, no space left), the run could not either.
+    """
+    import tempfile
+
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".vlpetl-write-check-"):
+            pass
+    except OSError as error:
+        fail(
+            PROGRAM,
+            f"--out {str(out)!r} cannot be written: creating a file in {str(existing)!r} failed ({error.strerror or error}); "
+            "give a folder on a writable file system with free space (nothing was trained)",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.steps is not None and args.steps < 1:
@@ -100,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         fail(PROGRAM, str(error))
     out = args.out or data_dir / "runs" / args.recipe.stem
+    _check_writable(out)  # a read-only or full file system is found now, not after the training
     from training.checkpoints import CheckpointError, plan_checkpoints
 
     try:  # before the data is read: a resume of another configuration fails at once

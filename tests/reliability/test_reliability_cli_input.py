@@ -115,3 +115,16 @@ def test_train_refuses_a_data_dir_or_out_that_is_a_file(env, tmp_path: Path, cap
     message = _fails(train, ["--recipe", str(recipe), "--data-dir", str(env.data_dir), "--out", str(tmp_path / "a-file")], capsys)
     assert "--out" in message and "is a file; pass a folder" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "recipe.yaml"]
+
+
+def test_train_refuses_an_out_it_cannot_write_before_training(env, tmp_path: Path, capsys) -> None:
+    """A read-only file system (here /proc, which refuses new files even to root) is found by a
+    probe file before the data is read or anything trains; no probe file stays behind."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"config:\n  backbone: {env.location.preset.name}\n  tasks: [vqa]\n  method: vl_only\n")
+    message = _fails(train, ["--recipe", str(recipe), "--data-dir", str(env.data_dir), "--out", "/proc/vlpetl-run/out"], capsys)
+    assert "--out '/proc/vlpetl-run/out' cannot be written" in message and "creating a file in '/proc' failed" in message
+    assert "writable file system" in message and "nothing was trained" in message
+    out = tmp_path / "run"
+    assert train.main(["--recipe", str(recipe), "--data-dir", str(env.data_dir), "--out", str(out), "--steps", "1"]) == 0
+    assert not list(tmp_path.glob(".vlpetl-write-check-*")) and not list(out.glob(".vlpetl-write-check-*"))
