@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli_common import configure_logging, fail
+from search.cli_common import configure_logging, fail, write_refusals_end_the_run
 
 log = logging.getLogger("search.confirm")
 PROGRAM = "search.confirm"
@@ -69,12 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def confirm(args: ConfirmOptions) -> int:
     """Train the study's missing confirmation seeds and print its front; returns the exit status."""
-    from core.budget import parse_budget
-    from search.confirmation import MAX_SEEDS, confirm_study
+    from search.confirmation import MAX_SEEDS
     from search.join import check_folders, open_study, storage_url, wait_for_study
-    from search.liveness import WorkerStopped
-    from search.report import front_report
-    from storage import load_results, redact
 
     if not 2 <= args.seeds <= MAX_SEEDS:
         fail(PROGRAM, f"--seeds must be 2 to {MAX_SEEDS}, got {args.seeds}; it counts the configuration's own seed")
@@ -84,7 +80,18 @@ def confirm(args: ConfirmOptions) -> int:
     check_folders(PROGRAM, args.data_dir, args.data_root)
     configure_logging()
     wait_for_study(PROGRAM, args.study, storage, 0)
-    joined = open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root)
+    with write_refusals_end_the_run(PROGRAM, storage):
+        return _confirm(args, open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root))
+
+
+def _confirm(args: ConfirmOptions, joined) -> int:
+    """Train the missing seeds of the joined study and print its front."""
+    from core.budget import parse_budget
+    from search.confirmation import confirm_study
+    from search.liveness import WorkerStopped
+    from search.report import front_report
+    from storage import load_results, redact
+
     budget = parse_budget(joined.settings.budget)
     guard = joined.guard
     try:

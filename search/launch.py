@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.budget import BudgetError, parse_budget
-from search.cli_common import configure_logging, default_data_dir, fail, fail_lines, refuse_dash_values
+from search.cli_common import configure_logging, default_data_dir, fail, fail_lines, refuse_dash_values, write_refusals_end_the_run
 
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
@@ -157,9 +157,11 @@ def launch(options: LaunchOptions) -> int:
     Returns the exit status; a bad option prints one line and exits with 2 (SystemExit) before
     any file or database is created.
     """
+
     settings = _validate(options)  # every check happens before any file or database is created
     configure_logging()
-    return _run(options, **settings)
+    with write_refusals_end_the_run(PROGRAM, settings["storage"]):
+        return _run(options, **settings)
 
 
 def _validate(args: LaunchOptions) -> dict:

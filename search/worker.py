@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli_common import configure_logging, fail
+from search.cli_common import configure_logging, fail, write_refusals_end_the_run
 
 log = logging.getLogger("search.worker")
 PROGRAM = "search.worker"
@@ -98,8 +98,7 @@ def run_worker(args: WorkerOptions) -> int:
     Returns the exit status (128 + the signal number when stopped by SIGTERM or Ctrl-C); a bad
     option prints one line and exits with 2 (SystemExit) before anything is written.
     """
-    from search.join import check_folders, open_study, storage_url, wait_for_study
-    from storage import redact
+    from search.join import check_folders, storage_url, wait_for_study
 
     storage = storage_url(PROGRAM, args.storage)
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
@@ -114,10 +113,18 @@ def run_worker(args: WorkerOptions) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    wait_for_study(PROGRAM, args.study, storage, args.wait)
+    with write_refusals_end_the_run(PROGRAM, storage):
+        return _train(args, storage)
+
+
+def _train(args: WorkerOptions, storage: str) -> int:
+    """Open the study and train its trials (after the flags and the study were checked)."""
+    from search.join import open_study
     from search.liveness import WorkerStopped, fail_dead_trials
     from search.study_runner import run_until_target
+    from storage import redact
 
-    wait_for_study(PROGRAM, args.study, storage, args.wait)
     joined = open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root, sampler_seed=args.seed)
     study, guard, objective, settings = joined.study, joined.guard, joined.objective, joined.settings
     trained_here = 0

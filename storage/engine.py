@@ -32,6 +32,7 @@ __all__ = [
     "SchemaVersionError",
     "StorageUnreachableError",
     "check_reachable",
+    "write_refusal",
     "init_schema",
     "is_disconnect",
     "make_engine",
@@ -235,8 +236,41 @@ def check_reachable(url: str) -> None:
         engine.dispose()
 
 
+# What a database says when it cannot store anything more: (words of its message, the cause in
+# plain words). SQLite's and PostgreSQL's own texts ("database or disk is full", "could not extend
+# file ... No space left on device", "attempt to write a readonly database", "cannot execute ...
+# in a read-only transaction"); a retry cannot get past any of them.
+_WRITE_REFUSALS = (
+    ("database or disk is full", "its disk is full"),
+    ("no space left on device", "its disk is full"),
+    ("could not extend file", "its disk is full"),
+    ("disk i/o error", "its disk failed a write (full, or failing)"),
+    ("readonly database", "it is read-only"),
+    ("read-only transaction", "it is read-only"),
+)
+
+
+def write_refusal(error: BaseException | None) -> str | None:
+    """The cause, in plain words, when ``error`` (or what caused it) is the database refusing to
+    store anything: a full disk or a read-only database. None for any other error."""
+    seen = 0
+    while error is not None and seen < 10:  # the chain: Optuna wraps SQLAlchemy, which wraps the driver
+        text_of = str(getattr(error, "orig", None) or error).lower()
+        for words, cause in _WRITE_REFUSALS:
+            if words in text_of:
+                return cause
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
 def is_disconnect(error: BaseException) -> bool:
-    """Whether ``error`` is a lost or refused connection, which a new attempt may get past."""
+    """Whether ``error`` is a lost or refused connection, which a new attempt may get past.
+
+    A full disk or a read-only database is not (:func:`write_refusal`): retrying it only delays
+    the message that says so.
+    """
+    if write_refusal(error) is not None:
+        return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     # A server restarting, a connection killed mid-query, a SQLite lock held too long.
