@@ -572,7 +572,9 @@ def test_compose_services_run_as_local_processes_on_one_storage(
     PostgreSQL as in compose when ``VLPETL_TEST_POSTGRES_URL`` is set, else a SQLite file.
     """
     with postgres_schema() if os.environ.get(POSTGRES_ENV) else nullcontext(default_storage_url(tmp_path / "db")) as url:
-        variables = {"STUDY": "compose", "TRIALS": "2", "STEPS": "1", "BUDGET": "5%", "TASKS": "vqa"}
+        # Enough work that the workers, which prepare after the study exists, join before the launch
+        # alone could finish it (trials on one CPU thread take a few seconds here).
+        variables = {"STUDY": "compose", "TRIALS": "6", "STEPS": "20", "BUDGET": "5%", "TASKS": "vqa"}
         # Workers first: they wait for the study that launch creates once its data is ready.
         workers = [processes.start(f"worker{i}", compose_command("worker", variables, url, data_dir)) for i in range(2)]
         launch = processes.start("launch", compose_command("launch", variables, url, data_dir))
