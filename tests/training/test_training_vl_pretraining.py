@@ -55,7 +55,10 @@ def test_the_variant_is_laid_out_like_its_base_plus_the_projection(built, data_d
     assert (folder / "clip" / "open_clip_model.safetensors").read_bytes() == base_clip.read_bytes()
     manifest = read_manifest(folder)
     assert manifest["settings"]["steps"] == int(STEPS)
-    assert manifest["base"] == read_manifest(embedded_dir(data_dir, get_preset(BASE)))
+    # The base's own manifest, less the digests of its files (checked on the base's own reuse).
+    base_manifest = read_manifest(embedded_dir(data_dir, get_preset(BASE)))
+    assert base_manifest is not None and "files" in base_manifest
+    assert manifest["base"] == {key: value for key, value in base_manifest.items() if key != "files"}
 
 
 def test_it_loads_with_its_trained_projection(built, data_dir):
