@@ -30,7 +30,7 @@ class SharingMode(str, enum.Enum):
 
 
 VISUAL_ENCODER_POLICIES = ("frozen", "last_block", "trainable")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # proportional: a task per step in proportion to its training-set size (the paper);
 # round_robin: tasks in turn, so a small task (NLVR2) gets as many steps as a large one.
 TASK_SAMPLING = ("proportional", "round_robin")
@@ -102,7 +102,7 @@ class TrainingConfig:
     grad_clip: float = 5.0
     seed: int = 0
     max_source_tokens: int = 24  # task prefix + the paper's 20 question tokens
-    precision: str = "auto"  # one of PRECISIONS; "auto" = bf16 autocast on a CUDA device that has it, else fp32
+    precision: str = "auto"  # one of PRECISIONS; "auto" = bf16 on a CUDA device that has it, fp16 on one without, else fp32
     eval_every: int = 0  # score a validation sample every this many steps (0: only after training)
     eval_sample: int = 128  # examples per task in those scheduled evaluations (the final one scores all)
     task_sampling: str = "proportional"  # one of TASK_SAMPLING: how each step picks its task

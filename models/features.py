@@ -65,18 +65,24 @@ class FeatureTable:
         return self.features.index_select(0, rows)
 
 
-def encoder_identity(location: BackboneLocation) -> dict[str, object]:
+def encoder_identity(location: BackboneLocation, device: torch.device | None = None) -> dict[str, object]:
     """The encoder's part of a store's key: what the features depend on besides the images.
 
-    The key names and values are the ones trials have always hashed, so existing stores stay valid.
+    The key names and values are the ones trials have always hashed, so existing stores stay
+    valid. Features encoded on a GPU differ from the CPU's in the last bits (other kernels), so
+    the device kind is part of the key where it is not the CPU: a study reads the features of
+    the device it encodes on, never a mix.
     """
     preset = location.preset
-    return {
+    identity: dict[str, object] = {
         "clip_model": location.clip_model,
         "clip_weights": _weights_identity(location),
         "grid": preset.grid,
         "image_size": preset.image_size,
     }
+    if device is not None and device.type != "cpu":
+        identity["device"] = device.type
+    return identity
 
 
 def _weights_identity(location: BackboneLocation) -> str | None:
@@ -306,12 +312,14 @@ def _encode_groups(
         UnreadableImageError: an image does not decode; raised here, naming the file, not in a worker.
     """
     batches = _batches([len(group) for group in groups], batch_size)
+    device = next(encoder.parameters()).device  # where the encoder was put (training.environment)
     loader = DataLoader(
         _Images([path for group in groups for path in group], preprocess),
         batch_sampler=batches,
         num_workers=min(workers, len(batches)),  # a worker gets whole batches: more would idle
         collate_fn=_stack,
         worker_init_fn=_single_threaded,
+        pin_memory=device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
     )
     batch_iter = iter(loader)
     try:
@@ -321,7 +329,7 @@ def _encode_groups(
                 images = next(batch_iter)
                 if isinstance(images, _Unreadable):
                     raise images.error()
-                chunks.append(encoder(images).float())  # (B, tokens, dim)
+                chunks.append(encoder(images.to(device, non_blocking=True)).float().cpu())  # (B, tokens, dim)
                 left -= len(images)
                 if progress is not None:
                     progress.update(len(images))

@@ -6,14 +6,22 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from core.data_dir import DATA_DIR_ENV, default_data_dir
 
+if TYPE_CHECKING:
+    import argparse
+
+    import torch
+
 __all__ = [
     "DATA_DIR_ENV",
+    "DEVICE_HELP",
+    "add_device_argument",
     "configure_logging",
     "default_data_dir",
+    "device_or_fail",
     "fail",
     "fail_lines",
     "refuse_dash_values",
@@ -32,6 +40,23 @@ def fail_lines(program: str, problems: list[str], code: int = 2) -> NoReturn:
     for problem in problems:
         print(f"{program}: error: {problem}", file=sys.stderr)
     raise SystemExit(code)
+
+
+DEVICE_HELP = "where trials train and CLIP encodes: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N (default auto)"
+
+
+def add_device_argument(parser: argparse.ArgumentParser, help: str = DEVICE_HELP) -> None:
+    parser.add_argument("--device", default="auto", metavar="DEVICE", help=help)
+
+
+def device_or_fail(program: str, text: str | None) -> torch.device:
+    """`--device`, checked against this machine (training.devices.parse_device), or exit 2 with one line."""
+    from training.devices import DeviceError, parse_device
+
+    try:
+        return parse_device(text)
+    except DeviceError as error:
+        fail(program, str(error))
 
 
 def configure_logging() -> None:

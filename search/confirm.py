@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli_common import configure_logging, fail, write_refusals_end_the_run
+from search.cli_common import add_device_argument, configure_logging, device_or_fail, fail, write_refusals_end_the_run
 
 log = logging.getLogger("search.confirm")
 PROGRAM = "search.confirm"
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", type=Path, default=None, metavar="DIR", help="where this machine keeps the study's data folder, when elsewhere"
     )
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting confirmation trials after this many seconds")
+    add_device_argument(parser)
     return parser
 
 
@@ -61,6 +62,7 @@ class ConfirmOptions:
     data_dir: Path | None = None
     data_root: Path | None = None
     time_limit: float | None = None
+    device: str = "auto"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,12 +78,13 @@ def confirm(args: ConfirmOptions) -> int:
         fail(PROGRAM, f"--seeds must be 2 to {MAX_SEEDS}, got {args.seeds}; it counts the configuration's own seed")
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
         fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
+    device = device_or_fail(PROGRAM, args.device)
     storage = storage_url(PROGRAM, args.storage)
     check_folders(PROGRAM, args.data_dir, args.data_root)
     configure_logging()
     wait_for_study(PROGRAM, args.study, storage, 0)
     with write_refusals_end_the_run(PROGRAM, storage):
-        return _confirm(args, open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root))
+        return _confirm(args, open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root, device=device))
 
 
 def _confirm(args: ConfirmOptions, joined) -> int:

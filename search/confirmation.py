@@ -158,7 +158,7 @@ def confirm_study(
             len(queued),
         )
         done.extend(queued)
-        run_until_target(study, objective, target=0, time_limit=remaining)
+        run_until_target(study, objective, target=0, time_limit=remaining, engine=engine)
     else:
         results = load_results(engine, study.study_name)
         best = best_within_budget(by_configuration(results), max_pct=budget.max_pct, max_params=budget.count)

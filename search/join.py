@@ -59,7 +59,13 @@ def check_folders(program: str, data_dir: Path | None, data_root: Path | None) -
 
 
 def open_study(
-    program: str, name: str, storage: str, data_dir: Path | None, data_root: Path | None, sampler_seed: int | None = None
+    program: str,
+    name: str,
+    storage: str,
+    data_dir: Path | None,
+    data_root: Path | None,
+    sampler_seed: int | None = None,
+    device: Any = None,
 ) -> JoinedStudy:
     """Load the study, install the stop guard, and prepare its data, backbone and objective.
 
@@ -69,6 +75,7 @@ def open_study(
         storage: A validated URL (:func:`storage_url`) whose study exists.
         sampler_seed: This process's sampler seed (None: a random one, so workers propose
             different trials).
+        device: Where this process trains and encodes (a torch.device; None: CUDA when present).
     """
     import optuna
 
@@ -109,7 +116,13 @@ def open_study(
         # written (a missing embedded backbone is built first: reproducibly, so it compares equal).
         loaded = load_data(data_dir, settings.backbone, settings.data_spec(), data_root=data_root)
         env = prepare_environment(
-            data_dir, settings.backbone, loaded, random_init=settings.random_init, pinned=pinned, pinned_backbone=pinned_backbone
+            data_dir,
+            settings.backbone,
+            loaded,
+            random_init=settings.random_init,
+            pinned=pinned,
+            pinned_backbone=pinned_backbone,
+            device=device,
         )
     except (DataSpecError, DatasetError, InputsChanged, BuildChanged, BackboneChanged) as error:
         fail_lines(program, [f"study {name!r}: {line}" for line in str(error).splitlines()])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import argparse
 import logging
-import os
 import re
 import sys
 import time
@@ -21,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.budget import BudgetError, parse_budget
-from search.cli_common import configure_logging, default_data_dir, fail, fail_lines, refuse_dash_values, write_refusals_end_the_run
+from search.cli_common import (
+    add_device_argument,
+    configure_logging,
+    default_data_dir,
+    fail,
+    fail_lines,
+    refuse_dash_values,
+    write_refusals_end_the_run,
+)
 
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
@@ -106,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
+    add_device_argument(parser)
+    parser.add_argument(
+        "--gpus",
+        default=None,
+        metavar="IDS",
+        help="GPUs the workers share, e.g. 0,1: worker i trains on the i-th, in turn, and sees only that one "
+        "(default: every GPU torch sees; none on a CPU machine)",
+    )
     parser.add_argument(
         "--count-clip", action="store_true", help="count CLIP's grid path in the budget and trainable %% (the paper leaves CLIP out)"
     )
@@ -142,6 +157,8 @@ class LaunchOptions:
     rungs: int = 3
     no_warm_start: bool = False
     workers: int = 1
+    device: str = "auto"
+    gpus: str | None = None
     count_clip: bool = False
     objectives: str = "score,trainable_pct"
 
@@ -182,6 +199,12 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, f"--workers must be >= 1, got {args.workers}")
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
         fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
+    from training.devices import DeviceError, local_worker_devices
+
+    try:
+        devices = local_worker_devices(args.device, args.gpus, args.workers)
+    except DeviceError as error:
+        fail(PROGRAM, str(error))
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     if not 0 <= args.rungs <= 9:
@@ -268,6 +291,7 @@ def _validate(args: LaunchOptions) -> dict:
         "objectives": objectives,
         "data": data,
         "loaded": loaded,
+        "devices": devices,
     }
 
 
@@ -299,7 +323,7 @@ def _budget_slug(text: str) -> str:
     return "budget-" + text.replace("%", "pct").replace(".", "_")
 
 
-def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded) -> int:
+def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded, devices) -> int:
     import optuna
 
     from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
@@ -323,6 +347,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
 
     started = time.perf_counter()
     log.info("data directory: %s", data_dir)
+    log.info("training on %s", ", ".join(f"GPU {d.gpu}" if d.gpu is not None else str(d.device) for d in devices))
     requested = StudySettings(
         budget=budget.text,
         backbone=backbone,
@@ -357,6 +382,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
             data_root=args.data_root,
             pinned=pinned,
             pinned_backbone=pinned_backbone,
+            device=devices[0].device,
         )
     except (DataSpecError, DatasetError, InputsChanged, BuildChanged, BackboneChanged) as error:
         fail_lines(PROGRAM, [f"study {study!r}: {line}" for line in str(error).splitlines()])
@@ -424,9 +450,9 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
     guard = WorkerGuard(study_obj, engine, study_liveness(study_obj))
     guard.install()  # Ctrl-C / SIGTERM: the running trial is failed and queued again, not lost
-    workers = _start_workers(args.workers - 1, study, storage, data_dir)
+    workers = _start_workers(devices[1:], study, storage, data_dir)
     try:
-        run_until_target(study_obj, guard.wrap(objective), args.trials, args.time_limit)
+        run_until_target(study_obj, guard.wrap(objective), args.trials, args.time_limit, engine)
         if guard.signal_name is None:
             remaining = None if args.time_limit is None else args.time_limit - (time.perf_counter() - started)
             confirm_study(
@@ -535,18 +561,23 @@ def _stored_attr(storage: str, study: str, attr: str) -> dict | None:
     return dict(stored) if isinstance(stored, dict) and isinstance(stored.get("files"), dict) else None
 
 
-def _start_workers(count: int, study: str, storage: str, data_dir: Path) -> list:
-    """Extra local worker processes on the same study (`--workers N` starts N-1 of them)."""
+def _start_workers(devices: list, study: str, storage: str, data_dir: Path) -> list:
+    """Extra local worker processes on the same study (`--workers N` starts N-1 of them), each
+    on its device (training.devices.local_worker_devices: one GPU each, in turn)."""
     import subprocess
 
     from storage.urls import STORAGE_ENV
+    from training.devices import worker_environment
 
     workers = []
-    for index in range(count):
+    for index, placed in enumerate(devices, start=1):
         command = [sys.executable, "-m", "search.worker", "--study", study, "--data-dir", str(data_dir), "--quiet"]
+        command += ["--device", placed.flag()]
         # The URL goes in the environment: on the command line, ps would show its password.
-        workers.append(subprocess.Popen(command, env={**os.environ, STORAGE_ENV: storage}))
-        log.info("started local worker %d (pid %d)", index + 1, workers[-1].pid)
+        env = {**worker_environment(placed.gpu), STORAGE_ENV: storage}
+        workers.append(subprocess.Popen(command, env=env))
+        where = f"GPU {placed.gpu}" if placed.gpu is not None else str(placed.device)
+        log.info("started local worker %d (pid %d) on %s", index, workers[-1].pid, where)
     return workers
 
 

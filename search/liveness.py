@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -31,7 +32,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from search.trial_info import worker_id
@@ -48,6 +49,7 @@ __all__ = [
     "RetryDeadTrial",
     "WorkerGuard",
     "WorkerStopped",
+    "await_other_trials",
     "earlier_attempts",
     "fail_dead_trials",
     "release_trial",
@@ -306,6 +308,62 @@ def fail_dead_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+# Optuna keeps heartbeats in its own tables and exposes no read of them; its schema is stable
+# (versioned by its migrations) and lives in the same database as our results.
+_RUNNING_HEARTBEATS = text(
+    "SELECT t.number, h.heartbeat FROM trials t JOIN studies s ON s.study_id = t.study_id "
+    "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE s.study_name = :study AND t.state = 'RUNNING'"
+)
+
+
+def _running_heartbeats(engine: Engine, study_name: str) -> dict[int, Any]:
+    def read() -> dict[int, Any]:
+        with engine.connect() as connection:
+            return {int(number): beat for number, beat in connection.execute(_RUNNING_HEARTBEATS, {"study": study_name})}
+
+    return retry_on_disconnect(read, "reading the study's heartbeats")
+
+
+def await_other_trials(study: optuna.Study, engine: Engine, time_left: float | None = None) -> bool:
+    """Before a worker leaves: wait until every trial still running is known alive, or released as dead.
+
+    A worker whose study reached its goal while another worker's trial was still running
+    cannot tell whether that worker lives: if it was killed a moment ago, its trial goes stale
+    only after the grace period, and a study whose every worker had left by then would keep
+    it "running", never retried. So the worker watches each running trial: one whose
+    heartbeat moves is alive (its own worker will finish it); one that stops being running
+    was finished; one that goes stale is released here (failed, queued again) and the worker
+    goes back to train the retry. The wait is one heartbeat interval when the others are
+    alive, at most the grace period when one is dead.
+
+    Args:
+        study: The study, on the heartbeat storage (:func:`study_storage`).
+        engine: An engine on the study's database.
+        time_left: Seconds the worker may still spend (its time limit), None for no limit.
+
+    Returns:
+        Whether a dead trial was released (there may be a retry to train now).
+    """
+    liveness = study_liveness(study)
+    first = _running_heartbeats(engine, study.study_name)
+    if not first:
+        return False
+    log.info("waiting for trials %s of other workers to show they are alive", ", ".join(map(str, sorted(first))))
+    deadline = time.monotonic() + liveness.grace_period + 2 * liveness.heartbeat_interval
+    if time_left is not None:
+        deadline = min(deadline, time.monotonic() + time_left)
+    watching = set(first)
+    while watching and time.monotonic() < deadline:
+        time.sleep(liveness.heartbeat_interval)
+        fail_dead_trials(study)
+        now = _running_heartbeats(engine, study.study_name)
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        if any(n not in now and states.get(n) == TrialState.FAIL for n in watching):
+            return True
+        watching = {n for n in watching if n in now and now[n] == first[n]}
+    return False
 
 
 class WorkerStopped(KeyboardInterrupt):

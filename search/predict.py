@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
+from search.cli_common import add_device_argument, configure_logging, default_data_dir, device_or_fail, fail, fail_lines
 from tasks._files import write_atomic
 
 PROGRAM = "search.predict"
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", default=None, help="the task to predict (default: every task of the run the data has)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the backbone's weights and feature cache are (default ./data)")
     parser.add_argument("--data-root", type=Path, default=None, metavar="DIR", help="this machine's copy of the run's data folder")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when present)")
+    add_device_argument(parser, help="where it predicts: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
     parser.add_argument("--batch-size", type=int, default=None, help="examples per generation call with --input (default: the recipe's)")
     return parser
 
@@ -48,16 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _check_options(args)
-    import torch
 
     from inference import RunFolderError, load_run
 
-    try:
-        device = torch.device(args.device) if args.device is not None else None
-    except RuntimeError as error:
-        fail(PROGRAM, f"--device {args.device!r} is not a torch device ({error}); use cpu, cuda or cuda:N")
-    if device is not None and device.type == "cuda" and not torch.cuda.is_available():
-        fail(PROGRAM, f"--device {args.device!r}: this machine has no CUDA device; use --device cpu")
+    device = device_or_fail(PROGRAM, args.device)
     configure_logging()
     try:
         run = load_run(args.run, args.data_dir or default_data_dir(), device)

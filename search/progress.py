@@ -54,6 +54,7 @@ class StudyProgress:
         self.max_attempts = max_attempts
         self.attempts = 0
         self.trained_here = 0
+        self.goal_reached = False  # why it stopped the study: the goal, not max_attempts
         self.bar = tqdm(total=target, initial=already, desc="trials trained", unit="trial", dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -73,7 +74,8 @@ class StudyProgress:
             failed=sum(t.state == TrialState.FAIL for t in trials),
         )
         owed = queued_retries(trials) + queued_confirmations(trials)
-        if (len(done) >= self.target and not owed) or self.attempts >= self.max_attempts:
+        self.goal_reached = len(done) >= self.target and not owed
+        if self.goal_reached or self.attempts >= self.max_attempts:
             study.stop()
 
     def close(self) -> None:

@@ -58,7 +58,13 @@ def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engin
     )
 
 
-def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any], target: int, time_limit: float | None) -> int:
+def run_until_target(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], Any],
+    target: int,
+    time_limit: float | None,
+    engine: Engine | None = None,
+) -> int:
     """Train trials until the study (all its workers together) has `target` trained ones
     and no retry of a failed trial is left queued.
 
@@ -67,6 +73,12 @@ def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], An
     told stays "running" without heartbeats, so the study's liveness check fails it and queues
     it again (search.liveness).
 
+    Args:
+        engine: The study's database. With it, a worker whose study reached its goal while
+            other workers' trials still run waits until each is known alive or released as
+            dead, and trains the retry of a dead one (:func:`search.liveness.await_other_trials`);
+            without it (an in-memory study) it leaves at once.
+
     Returns:
         How many trials this process trained.
 
@@ -74,6 +86,8 @@ def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], An
         optuna.exceptions.StorageInternalError, sqlalchemy.exc.DBAPIError: the database stayed
             unreachable through every retry.
     """
+    from search.liveness import await_other_trials
+
     started = time.monotonic()
     trained_here = 0
     failures = 0
@@ -83,14 +97,21 @@ def run_until_target(study: optuna.Study, objective: Callable[[optuna.Trial], An
         owed = queued_retries(trials) + queued_confirmations(trials)
         remaining = max(0, target - done)
         timeout = None if time_limit is None else time_limit - (time.monotonic() - started)
-        if not (remaining or owed) or (timeout is not None and timeout <= 0):
+        if timeout is not None and timeout <= 0:
+            return trained_here
+        if not (remaining or owed):
+            if engine is not None and await_other_trials(study, engine, timeout):
+                continue  # a dead trial was released: train its retry
             return trained_here
         progress = StudyProgress(target, done, max_attempts=10 * remaining + owed)
         try:
             # gc_after_trial: a failed trial's model and optimiser sit in reference cycles with
             # its traceback; collect them before the next trial allocates its own.
             study.optimize(objective, timeout=timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
-            return trained_here + progress.trained_here
+            trained_here += progress.trained_here
+            if not progress.goal_reached:
+                # A time limit, a stop signal, or almost nothing fitting the budget: leave.
+                return trained_here
         except (optuna.exceptions.StorageInternalError, DBAPIError) as error:
             if isinstance(error, DBAPIError) and not is_disconnect(error):
                 raise

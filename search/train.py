@@ -24,7 +24,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from search.cli_common import configure_logging, default_data_dir, fail, fail_lines
+from search.cli_common import add_device_argument, configure_logging, default_data_dir, device_or_fail, fail, fail_lines
 from training.recipe_run import RecipeRun, check_backbone_weights, load_recipe, load_recipe_data, train_recipe
 
 PROGRAM = "search.train"
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where this machine keeps the folder of the study's data file, when not where the study was launched",
     )
+    add_device_argument(parser, help="where it trains and CLIP encodes: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
     production = parser.add_argument_group("production training (checkpoints, resume and options beyond the search's)")
     production.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="write DIR/checkpoints/latest every N steps")
     production.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/latest (same recipe and flags)")
@@ -106,6 +107,7 @@ def _check_writable(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    device = device_or_fail(PROGRAM, args.device)
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     try:
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as error:
         fail_lines(PROGRAM, [f"data of {str(args.recipe)!r}: {line}" for line in str(error).splitlines()])
     configure_logging()
-    run = train_recipe(recipe, config, loaded, data_dir, out, checkpoints)
+    run = train_recipe(recipe, config, loaded, data_dir, out, checkpoints, device)
     _report(recipe, run)
     return 0
 

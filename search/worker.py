@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli_common import configure_logging, fail, write_refusals_end_the_run
+from search.cli_common import add_device_argument, configure_logging, device_or_fail, fail, write_refusals_end_the_run
 
 log = logging.getLogger("search.worker")
 PROGRAM = "search.worker"
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)"
     )
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no final summary (for workers started by search.launch --workers)")
     parser.add_argument(
         "--threads",
@@ -86,6 +87,7 @@ class WorkerOptions:
     quiet: bool = False
     threads: int = 0
     wait: float = 0
+    device: str = "auto"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +109,7 @@ def run_worker(args: WorkerOptions) -> int:
         fail(PROGRAM, f"--wait must be >= 0 seconds, got {args.wait}")
     if args.threads < 0:
         fail(PROGRAM, f"--threads must be >= 0 (0: torch's choice), got {args.threads}")
+    device_or_fail(PROGRAM, args.device)  # checked before waiting for the study; parsed again where it is used
     check_folders(PROGRAM, args.data_dir, args.data_root)
     configure_logging()
     if args.threads:
@@ -125,12 +128,14 @@ def _train(args: WorkerOptions, storage: str) -> int:
     from search.study_runner import run_until_target
     from storage import redact
 
-    joined = open_study(PROGRAM, args.study, storage, args.data_dir, args.data_root, sampler_seed=args.seed)
+    joined = open_study(
+        PROGRAM, args.study, storage, args.data_dir, args.data_root, sampler_seed=args.seed, device=device_or_fail(PROGRAM, args.device)
+    )
     study, guard, objective, settings = joined.study, joined.guard, joined.objective, joined.settings
     trained_here = 0
     while True:
         try:
-            trained_here += run_until_target(study, guard.wrap(objective), settings.target_trials, args.time_limit)
+            trained_here += run_until_target(study, guard.wrap(objective), settings.target_trials, args.time_limit, joined.engine)
             break
         except WorkerStopped:
             retry = guard.release()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -21,6 +21,7 @@ from tasks import generate_benchmark
 from tasks.data_spec import GENERATED_TASKS, DataSpec, generated_spec
 from tasks.digests import compare_digests, file_digests
 from tasks.errors import DatasetError
+from training.devices import configure_device
 from training.pretrain.embedded import ensure_embedded_backbone
 from training.task_readers import PreparedTask
 from training.task_registry import data_files, prepare_tasks
@@ -127,6 +128,7 @@ def prepare_environment(
     data_root: Path | None = None,
     pinned: Mapping[str, str] | None = None,
     pinned_backbone: Mapping[str, Any] | None = None,
+    device: torch.device | None = None,
 ) -> TrialEnvironment:
     """Read the data, build the embedded backbone and cache features, as needed.
 
@@ -138,6 +140,7 @@ def prepare_environment(
         pinned: the study's data digests; a file that differs raises before anything is written.
         pinned_backbone: the study's backbone (models.backbone_pin.backbone_pin); once a missing
             embedded backbone is built, a file that differs raises before any feature is extracted.
+        device: where trials train and CLIP features are encoded (`--device`; None: CUDA when present).
 
     Raises:
         ConfigError: unknown backbone; a base-size preset's weights missing without
@@ -175,13 +178,17 @@ def prepare_environment(
     if pinned_backbone:
         compare_backbone(pinned_backbone, location, weights, data_dir)
     check_readable(location, data_dir)
-    features = visual_inputs(data_dir, location, loaded.tasks)
+    device = default_device() if device is None else device
+    configure_device(device)
+    features = visual_inputs(data_dir, location, loaded.tasks, device)
     return TrialEnvironment(
-        data_dir, location, loaded.tasks, features, default_device(), loaded.spec, loaded.base, loaded.digests, backbone_files=weights
+        data_dir, location, loaded.tasks, features, device, loaded.spec, loaded.base, loaded.digests, backbone_files=weights
     )
 
 
-def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str, PreparedTask]) -> VisualInputs:
+def visual_inputs(
+    data_dir: Path, location: BackboneLocation, tasks: Mapping[str, PreparedTask], device: torch.device | None = None
+) -> VisualInputs:
     """The tasks' image grid features and video frame features, from the cache or extracted once.
 
     Images and video frames go into separate stores, so that adding a video task never
@@ -191,13 +198,18 @@ def visual_inputs(data_dir: Path, location: BackboneLocation, tasks: Mapping[str
         tasks.DatasetError: an image or frame file does not decode (the message names it).
     """
     preset = location.preset
-    identity = encoder_identity(location)
+    device = torch.device("cpu") if device is None else device
+    identity = encoder_identity(location, device)
+
+    def encoder_on_device() -> tuple[torch.nn.Module, Callable]:
+        encoder, preprocess = build_visual_encoder(location)
+        return encoder.to(device), preprocess
 
     def store(paths: Mapping[str, Path]) -> FeatureTable | None:
         if not paths:
             return None
         try:
-            return cached_features(data_dir / "features", paths, identity, lambda: build_visual_encoder(location))
+            return cached_features(data_dir / "features", paths, identity, encoder_on_device)
         except UnreadableImageError as error:  # a file of the data: the commands report DatasetErrors in one line
             raise DatasetError(str(error)) from error
 

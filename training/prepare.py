@@ -32,6 +32,8 @@ from models.backbones.presets import DEFAULT_BACKBONE, PRESETS, get_preset
 from models.config import ConfigError
 
 if TYPE_CHECKING:
+    import torch
+
     from models.backbones.clip_encoder import GridEncoder
 
 PROGRAM = "models.prepare"  # the documented command name, which error lines start with
@@ -76,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="images per encoder call (default 64)")
     parser.add_argument(
+        "--device", default="auto", help="where CLIP encodes: auto (CUDA when present), cpu, cuda or cuda:N; use the studies' --device"
+    )
+    parser.add_argument(
         "--decode-workers",
         type=int,
         default=None,
@@ -109,6 +114,12 @@ def _validate(args: argparse.Namespace) -> dict:
             f"--decode-workers must be >= 0, got {args.decode_workers}; pass the number of decoding processes, "
             "e.g. 2, or 0 to decode in this process"
         )
+    from training.devices import DeviceError, parse_device
+
+    try:
+        device = parse_device(args.device)
+    except DeviceError as error:
+        fail(str(error))
     try:
         args.backbone = canonical_backbone(args.backbone)
     except ConfigError as error:
@@ -134,7 +145,7 @@ def _validate(args: argparse.Namespace) -> dict:
         out = (args.out or args.videos.parent / "video_features").resolve()
         if out.exists() and not out.is_dir():
             fail(f"--out {str(out)!r} is a file; pass a folder for the <vid_name>.npz files")
-    return {"backbone": args.backbone, "data_dir": data_dir, "images": images, "videos": videos, "out": out}
+    return {"backbone": args.backbone, "data_dir": data_dir, "images": images, "videos": videos, "out": out, "device": device}
 
 
 def image_files(folders: list[Path]) -> dict[str, Path]:
@@ -191,6 +202,7 @@ def _run(
     videos: dict[str, list[Path]],
     out: Path | None,
     batch_size: int,
+    device: torch.device,
     decode_workers: int | None = None,
 ) -> int:
     from models.features import encoder_identity, ensure_store
@@ -206,13 +218,14 @@ def _run(
         fail(f"--backbone {backbone!r} has no CLIP weights at {location.clip_checkpoint}; build that backbone first")
     if location.missing_weights:
         fail("; ".join(location.missing_weights))
-    identity = encoder_identity(location)
+    identity = encoder_identity(location, device)  # the key trials on that device look up
     built: list[tuple[GridEncoder, Callable[..., Any]]] = []
 
     def make_encoder():
         # Built at most once, and only when something is left to extract.
         if not built:
-            built.append(build_visual_encoder(location))
+            encoder, preprocess = build_visual_encoder(location)
+            built.append((encoder.to(device), preprocess))
         return built[0]
 
     if images:

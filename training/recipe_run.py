@@ -147,12 +147,13 @@ def load_recipe_data(recipe: dict, config, data_dir: Path, data_root: Path | Non
     return load_data(data_dir, config.backbone, data, data_root=data_root) if data.generated is None else data
 
 
-def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path, checkpoints=None) -> RecipeRun:
+def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path, checkpoints=None, device=None) -> RecipeRun:
     """Train `config` (the recipe's, steps possibly overridden) on `data`, score val and test,
     and write weights, `metrics.json`, the predictions and `recipe.json` under `out`.
 
     `checkpoints` (a training.checkpoints.CheckpointPlan, from `plan_checkpoints`) checkpoints
-    the training under `out/checkpoints/` and resumes it; None trains without.
+    the training under `out/checkpoints/` and resumes it; None trains without. `device` (a
+    torch.device; None: CUDA when present) is where it trains and CLIP encodes.
 
     Raises:
         OSError: an output could not be written (each file is written atomically).
@@ -166,7 +167,7 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path, checkpoi
     from training.environment import prepare_environment
     from training.trial import score_model, train_trial
 
-    env = dataclasses.replace(prepare_environment(data_dir, config.backbone, data), for_search=False)
+    env = dataclasses.replace(prepare_environment(data_dir, config.backbone, data, device=device), for_search=False)
     trained = train_trial(config, env, checkpoints=checkpoints)
     outcome = trained.outcome
     scores: dict[str, dict[str, float]] = {"val": {}, "test": {}}

@@ -16,7 +16,8 @@ import pytest
 import dashboard.__main__ as dashboard_cli
 import search.params as params_cli
 import tasks.__main__ as tasks_cli
-from search import confirm, export, launch, worker
+import training.prepare as prepare_cli
+from search import confirm, export, launch, predict, train, worker
 
 NOT_A_DB = "notes.db"  # a text file with a database's name
 A_FILE = "a-file"
@@ -222,3 +223,30 @@ def test_params_refuses_a_bad_backbone_spec(spec: str, needles: list[str], weigh
 )
 def test_tasks_generate_refuses(argv: list[str], needles: list[str], folder: Path, capsys) -> None:
     _refused(tasks_cli, argv, needles, folder, capsys)
+
+
+# Device flags, in words that hold on a machine with GPUs as on one without.
+NOT_A_DEVICE = ["is not a device", "use auto, cpu, cuda or cuda:N"]
+NO_SUCH_GPU = ["--device 'cuda:99'", "CUDA device", "use"]
+STUDY = ["--study", "s", "--storage", "sqlite:///studies.db"]
+
+
+@pytest.mark.parametrize(
+    ("program", "argv", "needles"),
+    [
+        (launch, [*LAUNCH, "--budget", "5%", "--device", "tpu"], ["--device 'tpu'", *NOT_A_DEVICE]),
+        (launch, [*LAUNCH, "--budget", "5%", "--device", "cuda:99"], NO_SUCH_GPU),
+        (launch, [*LAUNCH, "--budget", "5%", "--device", "cpu:1"], ["--device 'cpu:1'", *NOT_A_DEVICE]),
+        (launch, [*LAUNCH, "--budget", "5%", "--gpus", "99"], ["--gpus '99'", "GPU 99 does not exist", "this machine has"]),
+        (launch, [*LAUNCH, "--budget", "5%", "--gpus", "0,x"], ["--gpus '0,x'", "GPU indices separated by commas", "--gpus 0,1"]),
+        (launch, [*LAUNCH, "--budget", "5%", "--device", "cpu", "--gpus", "0"], ["--gpus '0' names GPUs", "--device 'cpu'", "drop one"]),
+        (worker, [*STUDY, "--device", "gpu"], ["--device 'gpu'", *NOT_A_DEVICE]),
+        (worker, [*STUDY, "--device", "cuda:99"], NO_SUCH_GPU),
+        (confirm, [*STUDY, "--device", "cuda:99"], NO_SUCH_GPU),
+        (train, ["--recipe", "recipe.json", "--device", "cuda:99"], NO_SUCH_GPU),
+        (predict, ["--run", A_DIR, "--out", "predictions", "--device", "cuda:99"], NO_SUCH_GPU),
+        (prepare_cli, ["--images", A_DIR, "--device", "cuda:99"], NO_SUCH_GPU),
+    ],
+)
+def test_device_flags_are_refused_in_one_line(program, argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(program, argv, needles, folder, capsys)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
@@ -19,6 +20,7 @@ from optuna.trial import TrialState
 from search.liveness import LIVENESS_ATTR, Liveness, fail_dead_trials, study_storage
 from search.objective import REFERENCE_ATTR, REPLICATE_ATTR, SEED_ATTR
 from search.queue_order import owed_first
+from search.study_runner import run_until_target
 from storage import TrialRecord, init_schema, load_results, make_engine, record_trial
 
 LIVENESS = Liveness(heartbeat_interval=1, grace_period=2, max_retry=1)
@@ -87,4 +89,67 @@ def test_a_relaunch_releases_a_dead_trial_even_when_the_goal_is_met(data_dir, en
     # The retry was owed, so the relaunch trained it although the study already had its trial.
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == dead)
     assert retry.state == TrialState.COMPLETE
+    engine.dispose()
+
+
+def _study_at_its_goal(tmp_path, name: str):
+    """A study with its one trial trained, on the heartbeat storage, as a worker opens it."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    engine = make_engine(url)
+    init_schema(engine)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    created = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    created.set_user_attr(LIVENESS_ATTR, LIVENESS.to_attr())
+    created.enqueue_trial({"x": 1.0})
+    created.optimize(lambda t: (t.suggest_float("x", 0.0, 2.0), 1.0), n_trials=1)
+    return url, engine
+
+
+def _objective(trial: optuna.Trial) -> tuple[float, float]:
+    return trial.suggest_float("x", 0.0, 2.0), 1.0
+
+
+def test_a_worker_at_the_goal_waits_for_a_trial_that_just_went_silent_and_trains_its_retry(tmp_path) -> None:
+    # The last survivors of a study used to leave while a worker killed a second ago still
+    # looked alive, so its trial stayed "running" for good (seen in CI with three workers).
+    url, engine = _study_at_its_goal(tmp_path, "silent")
+    dead = _dead_trial(url, engine, "silent")  # not stale yet: the grace period has not passed
+    study = optuna.load_study(study_name="silent", storage=study_storage(url, engine, "silent"))
+
+    assert run_until_target(study, _objective, target=1, time_limit=None, engine=engine) == 1, "the retry, trained here"
+
+    trials = study.get_trials()
+    assert trials[dead].state == TrialState.FAIL
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == dead)
+    assert retry.state == TrialState.COMPLETE
+    row = load_results(engine, "silent").set_index("trial_number").loc[dead]
+    assert row["status"] == "failed" and f"queued again as trial {retry.number}" in row["error"]
+    engine.dispose()
+
+
+def test_a_worker_at_the_goal_leaves_a_trial_whose_worker_still_beats_to_it(tmp_path) -> None:
+    url, engine = _study_at_its_goal(tmp_path, "alive")
+    alive = _dead_trial(url, engine, "alive")
+    beating = study_storage(url, engine, "alive")
+    trial_id = beating.get_trial_id_from_study_id_trial_number(beating.get_study_id_from_name("alive"), alive)
+    stop = threading.Event()
+
+    def beat() -> None:  # its worker, alive and training
+        while not stop.wait(0.5):
+            beating.record_heartbeat(trial_id)
+
+    beater = threading.Thread(target=beat)
+    beater.start()
+    try:
+        study = optuna.load_study(study_name="alive", storage=study_storage(url, engine, "alive"))
+        started = time.monotonic()
+        assert run_until_target(study, _objective, target=1, time_limit=None, engine=engine) == 0
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        beater.join()
+    assert study.get_trials()[alive].state == TrialState.RUNNING, "a live worker's trial is its own to finish"
+    # It left once the heartbeat moved, not after the grace period plus two intervals (4 s).
+    assert waited < LIVENESS.grace_period + 2 * LIVENESS.heartbeat_interval, waited
+    beating.engine.dispose()
     engine.dispose()
