@@ -542,7 +542,12 @@ def test_compose_file_defines_the_topology() -> None:
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker, "--scale worker=N needs neither"
     assert "--wait" in worker["command"]
-    assert "deploy:" in COMPOSE.read_text().split("worker:")[1], "the GPU reservation is documented"
+    launch = services["launch"]["command"]
+    assert launch[launch.index("--workers") + 1] == "${LAUNCH_WORKERS:-1}"
+    gpu = yaml.safe_load((REPO / "docker-compose.gpu.yml").read_text())["services"]
+    assert set(gpu) == {"launch"}, "the GPU file only adds the launcher's reservation"
+    (device,) = gpu["launch"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}, "every GPU, one local worker each"
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
     assert "-c constraints.txt" in dockerfile
