@@ -66,12 +66,16 @@ def test_worker_on_a_missing_study_fails_clearly(tmp_path):
 
 def test_local_workers_get_the_storage_url_from_the_environment_not_the_command_line(tmp_path):
     # Every user of the machine can read a process's command line (ps); a PostgreSQL URL holds a password.
+    import torch
+
     from search.launch import _start_workers
+    from training.devices import WorkerDevice
 
     url = "postgresql+psycopg://vlpetl:s3cret-pw@127.0.0.1:1/none"
-    (worker,) = _start_workers(1, "private", url, tmp_path / "data")
+    (worker,) = _start_workers([WorkerDevice(torch.device("cpu"))], "private", url, tmp_path / "data")
     assert worker.wait(timeout=120) == 2
     assert "s3cret-pw" not in " ".join(map(str, worker.args))
+    assert worker.args[-2:] == ["--device", "cpu"], "each local worker is told its device"
 
 
 def test_a_worker_without_storage_names_both_ways_to_give_it(tmp_path, monkeypatch):

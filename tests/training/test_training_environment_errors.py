@@ -22,7 +22,7 @@ def test_an_unreadable_image_is_a_dataset_error(monkeypatch, tmp_path):
     def extract(*args, **kwargs):
         raise UnreadableImageError(message)
 
-    monkeypatch.setattr(environment, "encoder_identity", lambda location: {"encoder": "test"})
+    monkeypatch.setattr(environment, "encoder_identity", lambda location, device=None: {"encoder": "test"})
     monkeypatch.setattr(environment, "cached_features", extract)
     location = SimpleNamespace(preset=SimpleNamespace(grid=2), clip_model=None)
     tasks = {"vqa": SimpleNamespace(image_paths={"broken": tmp_path / "broken.jpg"}, videos={})}
