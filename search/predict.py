@@ -147,8 +147,14 @@ def _predict_split(run, args) -> dict[str, Path]:
     if lacking:
         fail(PROGRAM, f"task(s) {lacking} have no {split} split in {spec.source}; pick --split val, or add the {split} file")
     outputs = _outputs(args.out, wanted)
-    env = prepare_environment(data_dir, run.config.backbone, loaded)
-    env = dataclasses.replace(env, device=run.device, for_search=False)
+    from models.backbone_pin import BackboneChanged
+    from models.embedded import BuildChanged
+
+    try:
+        env = prepare_environment(data_dir, run.config.backbone, loaded, device=run.device)
+    except (BuildChanged, BackboneChanged) as error:
+        fail_lines(PROGRAM, [f"backbone of the run: {line}" for line in str(error).splitlines()])
+    env = dataclasses.replace(env, for_search=False)
     for name in wanted:
         found: dict[str, dict] = {}
         config = dataclasses.replace(run.config, tasks=(name,))

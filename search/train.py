@@ -141,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as error:
         fail_lines(PROGRAM, [f"data of {str(args.recipe)!r}: {line}" for line in str(error).splitlines()])
     configure_logging()
-    run = train_recipe(recipe, config, loaded, data_dir, out, checkpoints, device)
+    from models.backbone_pin import BackboneChanged
+    from models.embedded import BuildChanged
+
+    try:
+        run = train_recipe(recipe, config, loaded, data_dir, out, checkpoints, device)
+    except (BuildChanged, BackboneChanged) as error:  # raised while preparing, before any training
+        fail_lines(PROGRAM, [f"backbone of {str(args.recipe)!r}: {line}" for line in str(error).splitlines()])
     _report(recipe, run)
     return 0
 

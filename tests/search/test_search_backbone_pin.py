@@ -162,3 +162,16 @@ def test_a_worker_with_an_empty_data_directory_rebuilds_the_studys_backbone_and_
     after = written(study)  # the sampler may propose over-budget (infeasible) trials on the way: rows of their own
     assert after[1] == complete + 1 and after[0] - trials == after[2] - rows >= 1
     assert backbone_digests(BackboneLocation.resolve(DEFAULT_SEARCH_BACKBONE, empty)) == stored_pin(study)["files"]
+
+
+def test_training_a_recipe_on_a_changed_backbone_is_refused_in_one_line(shared_run, data_dir, tmp_path):
+    other = copy_backbones(data_dir, tmp_path / "other")
+    projection = other / "backbones" / DEFAULT_SEARCH_BACKBONE / "vl_projection.safetensors"
+    projection.write_bytes(projection.read_bytes()[:1000])
+    out = tmp_path / "run"
+    refused = cli("search.train", "--recipe", str(shared_run.recipe), "--out", str(out), "--data-dir", str(other))
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert f"search.train: error: backbone of '{shared_run.recipe}': " in refused.stderr
+    assert f"{projection} differs from what the build wrote" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not out.exists() or not any(out.iterdir()), "nothing trained, nothing written"
