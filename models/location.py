@@ -120,7 +120,14 @@ class BackboneLocation:
         assert preset.clip_model is not None and preset.clip_pretrained is not None and preset.language_model is not None
         folder = language_model_dir(preset.language_model)
         assert folder is not None, f"{preset.language_model!r} was found when the spec was described"
-        return cls(preset, preset.clip_model, preset.clip_pretrained, str(folder), clip_quick_gelu=clip_quick_gelu(preset))
+        return cls(
+            preset,
+            preset.clip_model,
+            preset.clip_pretrained,
+            str(folder),
+            vl_projection=preset.vl_projection,
+            clip_quick_gelu=clip_quick_gelu(preset),
+        )
 
     def require_weights(self) -> None:
         """Raises WeightsUnavailable when a component's weights are missing (and not random_init)."""

@@ -1,10 +1,14 @@
-"""A backbone named by its parts: `clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID`.
+"""A backbone named by its parts: `clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID[,proj=FILE]`.
 
 ARCH is an open_clip architecture (`open_clip.list_models()`) whose tower has a spatial grid
 (open_clip's own ViTs and ModifiedResNets); CHECKPOINT a `.safetensors` file, a `.pt`/`.bin`
 state dict (read with `torch.load(weights_only=True)`: no code is unpickled) or an open_clip
 pretrained tag already in the local cache; `lm` a `save_pretrained` directory or a hub id
-already in the Hugging Face cache, of the T5 (T5, T5 v1.1, Flan-T5, mT5) or BART families.
+already in the Hugging Face cache, of the T5 (T5, T5 v1.1, Flan-T5, mT5) or BART families;
+`proj`, optional, a trained V->L projection (the `vl_projection.safetensors` that
+`python -m training.vl_pretrain --data ... --out DIR` writes beside the language model it
+trained): without it, trials start the projection from random weights, as the paper does
+without VL pretraining.
 
 A spec is described from the files themselves, so parameter counts are the user's model's:
 the tower's grid, width and image size from its open_clip config, the language model from its
@@ -22,8 +26,9 @@ from pathlib import Path
 from models.backbones.presets import PRESETS, BackbonePreset
 from models.config import ConfigError
 
-SPEC_KEYS = ("clip", "lm")
-SPEC_SYNTAX = "clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID (e.g. clip=ViT-B-32:/weights/clip.safetensors,lm=/weights/flan-t5-base)"
+SPEC_KEYS = ("clip", "lm", "proj")
+REQUIRED_KEYS = ("clip", "lm")
+SPEC_SYNTAX = "clip=ARCH:CHECKPOINT,lm=DIR_OR_HUB_ID[,proj=FILE] (e.g. clip=ViT-B-32:/weights/clip.safetensors,lm=/weights/flan-t5-base)"
 LM_FAMILIES = ("t5", "mt5", "bart", "mbart")  # models.backbones.sites maps their PETL sites
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".bin", ".pth")
 # Any one of these makes a folder's tokenizer loadable (fast, sentencepiece or byte-level BPE).
@@ -45,10 +50,12 @@ class BackboneSpec:
     clip_arch: str
     clip_checkpoint: str
     language_model: str
+    vl_projection: str | None = None
 
     @property
     def text(self) -> str:
-        return f"clip={self.clip_arch}:{self.clip_checkpoint},lm={self.language_model}"
+        text = f"clip={self.clip_arch}:{self.clip_checkpoint},lm={self.language_model}"
+        return text if self.vl_projection is None else f"{text},proj={self.vl_projection}"
 
 
 def parse_backbone_spec(text: str) -> BackboneSpec:
@@ -64,17 +71,18 @@ def parse_backbone_spec(text: str) -> BackboneSpec:
         if not sep or not key or not value:
             _syntax(text, f"{item.strip()!r} is not KEY=VALUE")
         if key not in SPEC_KEYS:
-            _syntax(text, f"unknown key {key!r} (keys: clip, lm)")
+            _syntax(text, f"unknown key {key!r} (keys: clip, lm, proj)")
         if key in parts:
             _syntax(text, f"{key}= is given twice")
         parts[key] = value
-    missing = [key for key in SPEC_KEYS if key not in parts]
+    missing = [key for key in REQUIRED_KEYS if key not in parts]
     if missing:
         _syntax(text, f"{' and '.join(k + '=' for k in missing)} missing")
     arch, sep, checkpoint = parts["clip"].partition(":")
     if not sep or not arch.strip() or not checkpoint.strip():
         _syntax(text, f"clip={parts['clip']!r} is not ARCH:CHECKPOINT")
-    return BackboneSpec(arch.strip(), _absolute_if_path(checkpoint.strip()), _absolute_if_path(parts["lm"]))
+    projection = str(Path(parts["proj"]).expanduser().resolve()) if "proj" in parts else None
+    return BackboneSpec(arch.strip(), _absolute_if_path(checkpoint.strip()), _absolute_if_path(parts["lm"]), projection)
 
 
 def _syntax(text: str, problem: str) -> None:
@@ -132,7 +140,9 @@ def _describe(spec: BackboneSpec) -> BackbonePreset:
                 "(nothing is downloaded): give a save_pretrained directory or a cached hub id"
             ]
         )
-    _check_language_model(spec.language_model, folder)
+    d_model = _check_language_model(spec.language_model, folder)
+    if spec.vl_projection is not None:
+        _check_projection(spec.vl_projection, d_model)
     return BackbonePreset(
         name=spec.text,
         clip_model=spec.clip_arch,
@@ -141,13 +151,16 @@ def _describe(spec: BackboneSpec) -> BackbonePreset:
         language_model=spec.language_model,
         embedded=False,
         image_size=image_size,
+        vl_projection=spec.vl_projection,
     )
 
 
-def _check_language_model(name: str, folder: Path) -> None:
+def _check_language_model(name: str, folder: Path) -> int | None:
+    """Refuse what cannot be this project's language model; returns its width (d_model)."""
     config_file = folder / "config.json"
     try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
+        config = json.loads(config_file.read_text())
+        model_type = config.get("model_type")
     except (OSError, ValueError) as error:
         raise ConfigError(
             [f"lm={name!r}: {config_file} is not a readable config.json ({error}); give a save_pretrained directory"]
@@ -166,3 +179,32 @@ def _check_language_model(name: str, folder: Path) -> None:
                 "save it beside the model: tokenizer.save_pretrained(DIR)"
             ]
         )
+    width = config.get("d_model")
+    return int(width) if isinstance(width, int) else None
+
+
+# The projection's first layer maps a visual feature to the LM's width (models.vl_model).
+PROJECTION_WEIGHT = "feat_proj.0.weight"
+
+
+def _check_projection(path: str, d_model: int | None) -> None:
+    """A V->L projection file that a trial can load into this language model's width."""
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(path)
+    rerun = "write it with python -m training.vl_pretrain --backbone SPEC --data DATA --out DIR, or drop proj="
+    if not file.is_file():
+        raise ConfigError([f"proj={path!r} {'is a directory' if file.is_dir() else 'does not exist'}; {rerun}"])
+    try:
+        with safe_open(str(file), "pt") as handle:
+            shapes = {key: handle.get_slice(key).get_shape() for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ConfigError([f"proj={path!r} is not a readable safetensors file ({error}); {rerun}"]) from None
+    weight = shapes.get(PROJECTION_WEIGHT)
+    if weight is None or len(weight) != 2:
+        raise ConfigError([f"proj={path!r} holds no V->L projection ({PROJECTION_WEIGHT} missing); {rerun}"])
+    if d_model is not None and weight[0] != d_model:
+        raise ConfigError(
+            [f"proj={path!r} projects to width {weight[0]}, but the language model's d_model is {d_model}; "
+             "give the projection trained with this language model"]
+        )  # fmt: skip

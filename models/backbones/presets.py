@@ -48,6 +48,7 @@ class BackbonePreset:
     feature_dim: int | None = None
     modality: str = "image"
     vl_pretrained_from: str | None = None
+    vl_projection: str | None = None  # a backbone spec's trained V->L projection file (proj=)
 
 
 # facebook/bart-base's config.json (architecture fields): 139,420,416 parameters.

@@ -177,6 +177,11 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / family / "config.json").write_text(json.dumps({"model_type": family}))
     (root / "no-tokenizer").mkdir()
     shutil.copy(root / "t5" / "config.json", root / "no-tokenizer" / "config.json")
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"feat_proj.0.weight": torch.zeros(32, 8)}, str(root / "narrow-proj.safetensors"))  # the T5 is 64 wide
+    (root / "text-proj.safetensors").write_text("not a safetensors file")
     return root
 
 
@@ -188,6 +193,10 @@ BAD_SPECS = [
     ("clip=RN50:W/rn50.safetensors,lm=W/no-tokenizer", ["no-tokenizer' has no tokenizer", "tokenizer.save_pretrained"]),
     ("clip=RN50:W/rn50.safetensors,lm=W/gpt2", ["is a 'gpt2' model", "T5 family", "BART family"]),
     ("clip=RN50:W/rn50.safetensors,lm=W/bert", ["is a 'bert' model", "T5 family", "BART family"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/t5,proj=W/none.safetensors", ["none.safetensors' does not exist", "training.vl_pretrain"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/t5,proj=W/rn50.safetensors", ["holds no V->L projection", "feat_proj.0.weight missing"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/t5,proj=W/narrow-proj.safetensors", ["projects to width 32", "d_model is 64"]),
+    ("clip=RN50:W/rn50.safetensors,lm=W/t5,proj=W/text-proj.safetensors", ["is not a readable safetensors file"]),
     ("clip=convnext_tiny:W/rn50.safetensors,lm=W/t5", ["clip='convnext_tiny'", "without the spatial grid", "ResNets", "ViTs"]),
     ("lm=W/t5", ["clip= missing", *SYNTAX]),
     ("clip=RN50:W/rn50.safetensors", ["lm= missing", *SYNTAX]),
