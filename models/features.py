@@ -338,6 +338,32 @@ def _encode_groups(
         del batch_iter  # stops the workers now, not when a traceback that holds this frame goes
 
 
+def decoded_batches(paths: Sequence[Path], preprocess: Callable, batch_size: int, workers: int) -> Iterator[torch.Tensor]:
+    """The images at `paths` as `preprocess` makes them, (B, 3, H, W), in order, `batch_size` at a time.
+
+    Decoded by `workers` processes (0: here), as feature extraction decodes: every mode becomes
+    8-bit RGB (`rgb_image`), and the same pixels come out whatever the number of workers.
+
+    Raises:
+        UnreadableImageError: an image does not decode (raised here, naming the file).
+    """
+    loader = DataLoader(
+        _Images(paths, preprocess),
+        batch_size=batch_size,
+        num_workers=min(workers, -(-len(paths) // batch_size)),
+        collate_fn=_stack,
+        worker_init_fn=_single_threaded,
+    )
+    batch_iter = iter(loader)
+    try:
+        for images in batch_iter:
+            if isinstance(images, _Unreadable):
+                raise images.error()
+            yield images
+    finally:
+        del batch_iter  # stops the workers now
+
+
 def _batches(group_sizes: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices into the concatenated groups, `batch_size` at a time, restarting at each group."""
     batches, start = [], 0

@@ -43,7 +43,13 @@ class Batch:
 
 
 def _move(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return None if tensor is None else tensor.to(device)
+    if tensor is None:
+        return None
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        # From page-locked memory the copy runs asynchronously, overlapping the GPU's work
+        # (torch's pinned-memory allocator keeps the buffer until the copy is done).
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 class Collator:

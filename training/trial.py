@@ -131,6 +131,9 @@ def _train_and_score(
     training = config.training
     collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
     tasks = {name: env.tasks[name] for name in config.tasks}
+    if model.visual_encoder is not None and env.features.pixels is not None:  # CLIP trains: it reads pixels every step
+        table = env.features.pixels
+        table.preload([i for task in tasks.values() for e in task.train for i in e.img_ids if i in table.image_paths])
 
     evaluating = 0.0
 

@@ -24,9 +24,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
-from models.features import FeatureTable
+from models.features import FeatureTable, decode_processes, decoded_batches, rgb_image
 from tasks import load_video_features
 from tasks.errors import DatasetError
 from tasks.examples import VideoSource
@@ -83,14 +82,45 @@ class PixelTable:
         """(images, 3, H, W) for these ids."""
         return torch.stack([self._pixels(i) for i in img_ids])
 
+    def preload(self, img_ids: Sequence[str], workers: int | None = None, batch_size: int = 64) -> int:
+        """Decode and transform these images ahead of training, in DataLoader worker processes.
+
+        A trial whose CLIP trains reads pixels at every step; decoded one by one in the
+        training process, the first epoch would wait on the decoder (on a GPU, most of the
+        time). At most `keep` images are kept; the pixels are the ones `lookup` would make.
+
+        Args:
+            workers: decoding processes; None: as feature extraction picks them
+                (models.features.decode_processes).
+
+        Returns:
+            How many images were decoded.
+
+        Raises:
+            models.features.UnreadableImageError: an image does not decode.
+        """
+        wanted = [i for i in dict.fromkeys(img_ids) if i not in self._kept][: max(0, self._keep - len(self._kept))]
+        if not wanted:
+            return 0
+        paths = [self.image_paths[i] for i in wanted]
+        done = 0
+        for batch in decoded_batches(paths, self._transform_fn(), batch_size, decode_processes(workers, len(paths))):
+            for img_id, pixels in zip(wanted[done : done + len(batch)], batch):
+                self._kept[img_id] = pixels.clone()  # its own storage: the batch is let go
+            done += len(batch)
+        return done
+
+    def _transform_fn(self) -> Callable:
+        if self._transform is None:
+            self._transform = self._make_transform()
+        return self._transform
+
     def _pixels(self, img_id: str) -> torch.Tensor:
         if img_id in self._kept:
             self._kept.move_to_end(img_id)
             return self._kept[img_id]
-        if self._transform is None:
-            self._transform = self._make_transform()
-        with Image.open(self.image_paths[img_id]) as image:
-            pixels = self._transform(image.convert("RGB"))
+        # rgb_image, as the feature cache and `preload` decode: the same pixels by either path.
+        pixels = self._transform_fn()(rgb_image(self.image_paths[img_id]))
         self._kept[img_id] = pixels
         if len(self._kept) > self._keep:
             self._kept.popitem(last=False)

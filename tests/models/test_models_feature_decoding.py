@@ -192,3 +192,22 @@ def test_prepare_rejects_bad_decode_workers_with_one_line(samples, tmp_path, cap
     assert lines[-1].startswith("python -m models.prepare: error: ") or lines[-1].startswith("models.prepare: error: "), lines
     assert needle in lines[-1], lines
     assert not (tmp_path / "data").exists()
+
+
+def test_pixels_preloaded_in_worker_processes_are_the_ones_a_lookup_decodes(built, samples, tmp_path):
+    # A trial whose CLIP trains preloads its training images in DataLoader workers; every image
+    # mode (16-bit greyscale, palette with alpha, CMYK...) must give the pixels decoded in-process.
+    from training.visual_inputs import PixelTable
+
+    images = {path.stem: path for path in samples.values()}
+    one_by_one = PixelTable(images, lambda: built[1], tokens_per_image=4)
+    expected = {img_id: one_by_one.lookup([img_id])[0] for img_id in images}
+    preloaded = PixelTable(images, lambda: built[1], tokens_per_image=4)
+    assert preloaded.preload([*images, *images], workers=2, batch_size=3) == len(images), "each image once"
+    assert preloaded.preload(list(images), workers=2) == 0, "nothing left to decode"
+    for img_id, pixels in expected.items():
+        assert torch.equal(preloaded.lookup([img_id])[0], pixels), img_id
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(UnreadableImageError, match="broken.png"):
+        PixelTable({"broken": broken}, lambda: built[1], tokens_per_image=4).preload(["broken"], workers=1)
