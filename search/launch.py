@@ -468,6 +468,8 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         )
         return guard.exit_code
     finally:
+        if guard.signal_name is not None:
+            _stop(workers)  # each releases its running trial at once, as on its own
         _wait(workers)
     fail_dead_trials(study_obj)  # once more on the way out, as search.worker does
     if guard.signal_name is not None:
@@ -579,6 +581,16 @@ def _start_workers(devices: list, study: str, storage: str, data_dir: Path) -> l
         where = f"GPU {placed.gpu}" if placed.gpu is not None else str(placed.device)
         log.info("started local worker %d (pid %d) on %s", index, workers[-1].pid, where)
     return workers
+
+
+def _stop(workers: list) -> None:
+    """Ask the local workers to stop (SIGTERM): each fails and queues its running trial, then exits."""
+    import signal
+
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            log.info("stopping local worker (pid %d)", worker.pid)
 
 
 def _wait(workers: list) -> None:

@@ -448,6 +448,41 @@ def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
 
 
 @pytest.mark.slow
+def test_sigterm_to_the_launcher_stops_its_local_workers_and_releases_their_trials(
+    data_dir: Path, env, tmp_path: Path, processes: Processes
+) -> None:
+    # A scheduler or `kill` signals the launcher alone; its local workers used to train on.
+    url = default_storage_url(tmp_path / "db")
+    argv = [
+        "-m", "search.launch", "--confirm-seeds", "1", "--budget", "5%", "--tasks", "vqa", "--trials", "6", "--steps", "300",
+        "--rungs", "0", "--no-warm-start", "--no-reference", "--workers", "2", "--study", "stop-all", "--storage", url,
+        "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    launch = processes.start("launch", argv)
+    engine = make_engine(url)
+
+    def local_worker_training():
+        if not sqlalchemy.inspect(engine).has_table("trial_results"):
+            return None
+        rows = load_results(engine, "stop-all")
+        running = rows[(rows["status"] == "running") & rows["worker"].notna() & (rows["worker"] != f"{HOST}:{launch.pid}")]
+        return None if running.empty else running.iloc[0]
+
+    row = processes.until(local_worker_training, 300, "a local worker to train")
+    launch.send_signal(signal.SIGTERM)
+    assert processes.wait(launch, 120) == 128 + signal.SIGTERM, processes.logs()
+    worker_pid = int(str(row["worker"]).rsplit(":", 1)[1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)  # gone with the launcher, not training on
+    rows = load_results(engine, "stop-all").set_index("trial_number")
+    engine.dispose()
+    released = rows.loc[int(row["trial_number"])]
+    assert released["status"] == "failed" and "stopped by SIGTERM" in released["error"], released["error"]
+    assert "queued again as trial" in released["error"]
+    assert "running" not in set(rows["status"]), rows[["status", "worker"]]
+
+
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV} to run the 3-worker kill test on PostgreSQL")
 def test_three_workers_one_killed_the_study_completes_with_its_trial_retried(
