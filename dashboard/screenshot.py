@@ -139,9 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--study", help="the study to show (default: the one most recently written to)")
     parser.add_argument("--out", type=Path, default=Path("docs/dashboard.png"), help="PNG file (default: docs/dashboard.png)")
     args = parser.parse_args(argv)
+    if problem := _out_problem(args.out):
+        parser.error(problem)
+    if args.storage is not None and not args.storage.strip():
+        parser.error("--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit it for the default")
+    url = resolve_storage_url(["--storage", args.storage] if args.storage else [], os.environ)
+    if problem := _study_problem(url, args.study):  # before a browser waits a minute for a chart that never comes
+        parser.error(problem)
     if not CHROMIUM.exists():
         parser.error(f"Chromium is not installed at {CHROMIUM}; apt-get install -y chromium")
-    url = resolve_storage_url(["--storage", args.storage] if args.storage else [], os.environ)
     query = f"?{urllib.parse.urlencode({'study': args.study})}" if args.study else ""
     with tempfile.TemporaryDirectory() as folder:
         try:
@@ -157,6 +163,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     print(f"wrote {args.out}")
     return 0
+
+
+def _out_problem(out: Path) -> str | None:
+    if out.suffix.lower() != ".png":
+        return f"--out {str(out)!r} must name a .png file, e.g. --out docs/dashboard.png"
+    if out.is_dir():
+        return f"--out {str(out)!r} is a folder; name the .png file to write"
+    ancestor = out.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"--out {str(out)!r} cannot be written: {str(ancestor)!r} is a file; name a .png in a folder"
+    return None
+
+
+def _study_problem(url: str, study: str | None) -> str | None:
+    """Why the Overview of `study` (or of the latest study) could not be drawn from `url`."""
+    from storage import list_studies, make_readonly_engine, redact
+    from storage.persistent import validate_persistent_storage_url
+    from storage.urls import StorageURLError
+
+    try:
+        validate_persistent_storage_url(url)
+    except StorageURLError as error:
+        return str(error)
+    try:
+        engine = make_readonly_engine(url)
+    except FileNotFoundError as error:  # its message names the file and the fix
+        return str(error)
+    try:
+        studies = list_studies(engine)
+    except Exception as error:  # noqa: BLE001 -- any database failure is reported in the line below
+        return f"--storage {redact(url)!r} cannot be read ({type(error).__name__}); check the URL and that the server is up"
+    finally:
+        engine.dispose()
+    if not studies:
+        return f"--storage {redact(url)!r} holds no study results; run one first (python -m search.launch --budget 5%)"
+    if study is not None and study not in studies:
+        return f"--study {study!r} is not in {redact(url)!r}; its studies: {', '.join(studies)}"
+    return None
 
 
 if __name__ == "__main__":

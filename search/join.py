@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.data_dir import data_dir_problem
 from search.cli_common import default_data_dir, fail, fail_lines
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ def check_folders(program: str, data_dir: Path | None, data_root: Path | None) -
     """`--data-dir` and `--data-root` name folders (a missing data directory is created later)."""
     if data_root is not None and not data_root.is_dir():
         fail(program, f"--data-root {str(data_root)!r} is not a folder; give the folder that holds this machine's copy of the data")
-    if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
-        fail(program, f"--data-dir {str(data_dir)!r} is a file; pass a folder (created when missing)")
+    if data_dir is not None and (problem := data_dir_problem(data_dir)):
+        fail(program, problem)
 
 
 def open_study(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.budget import BudgetError, parse_budget
+from core.data_dir import data_dir_problem
 from search.cli_common import (
     add_device_argument,
     configure_logging,
@@ -252,8 +253,8 @@ def _validate(args: LaunchOptions) -> dict:
         check_reachable(storage)  # a server that is down or refuses the password: say so now
     except StorageUnreachableError as error:
         fail(PROGRAM, f"--storage: {error}")
-    if data_dir.exists() and not data_dir.is_dir():
-        fail(PROGRAM, f"--data-dir {str(data_dir)!r} is a file; give a folder (it is created when missing)")
+    if problem := data_dir_problem(data_dir):
+        fail(PROGRAM, problem)
     from search.objective import OBJECTIVES
     from search.space_file import SpaceError, load_space
 

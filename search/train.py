@@ -24,6 +24,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from core.data_dir import data_dir_problem
 from search.cli_common import add_device_argument, configure_logging, default_data_dir, device_or_fail, fail, fail_lines
 from training.recipe_run import RecipeRun, check_backbone_weights, load_recipe, load_recipe_data, train_recipe
 
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROGRAM, str(error))
     config = dataclasses.replace(config, training=_training_overrides(args, config.training))
     data_dir = (args.data_dir or default_data_dir()).resolve()
-    if data_dir.exists() and not data_dir.is_dir():
-        fail(PROGRAM, f"--data-dir {str(data_dir)!r} is a file; pass a folder (created when missing)")
+    if problem := data_dir_problem(data_dir):
+        fail(PROGRAM, problem)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         fail(PROGRAM, f"--out {str(args.out)!r} is a file; pass a folder for the weights, metrics and recipe")
     try:

@@ -84,10 +84,10 @@ class WorkerOptions:
     data_root: Path | None = None
     time_limit: float | None = None
     seed: int | None = None
+    device: str = "auto"
     quiet: bool = False
     threads: int = 0
     wait: float = 0
-    device: str = "auto"
 
 
 def main(argv: list[str] | None = None) -> int:

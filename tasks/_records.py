@@ -39,10 +39,17 @@ LABEL: Check = (
 )
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; a missing or broken file raises DatasetError."""
+def require_file(path: Path) -> None:
+    """Raise DatasetError naming `path` when it is not a file: a folder is named as one."""
+    if path.is_dir():
+        raise DatasetError(f"{path} is a folder, not a file; give the file itself, or fix the root directory.")
     if not path.is_file():
         raise DatasetError(f"{path} does not exist; generate the dataset or fix the root directory.")
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a missing or broken file raises DatasetError."""
+    require_file(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -51,8 +58,7 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> list[Any]:
     """Parse a JSON-lines file (blank lines skipped); errors name the line."""
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist; generate the dataset or fix the root directory.")
+    require_file(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:

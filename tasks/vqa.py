@@ -8,12 +8,12 @@ per question from ``root/vqa/v2_mscoco_{split}_annotations.json``; images are
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks._records import read_json as _read_json
 from tasks.errors import DatasetError
 
 __all__ = ["SPLITS", "VQAExample", "load_vqa_split"]
@@ -44,15 +44,6 @@ class VQAExample:
     question: str
     label: dict[str, float]
     answers: tuple[str, ...]
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist; generate the dataset or fix the root directory.")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path} is not valid UTF-8 JSON ({err}); regenerate or repair the file.") from err
 
 
 def _image_path(images_dir: Path, img_id: str) -> Path | None:

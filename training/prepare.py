@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
+from core.data_dir import data_dir_problem
 from models.backbones.backbone_spec import canonical_backbone
 from models.backbones.presets import DEFAULT_BACKBONE, PRESETS, get_preset
 from models.config import ConfigError
@@ -136,8 +137,8 @@ def _validate(args: argparse.Namespace) -> dict:
     if args.out is not None and args.videos is None:
         fail(f"--out {str(args.out)!r} only names where --videos writes; pass --videos DIR too, or drop --out")
     data_dir = (args.data_dir or Path(os.environ.get("VLPETL_DATA_DIR", "data"))).resolve()
-    if data_dir.exists() and not data_dir.is_dir():
-        fail(f"--data-dir {str(data_dir)!r} is a file; pass a folder (it is created if missing)")
+    if problem := data_dir_problem(data_dir):
+        fail(problem)
     images = image_files(args.images)
     videos, out = {}, None
     if args.videos is not None:

@@ -53,14 +53,20 @@ def load_recipe(path: Path):
     from models.petl import get_method
     from tasks.data_spec import GENERATED_TASKS, DataSpecError
 
+    if path.is_dir():
+        raise ValueError(f"recipe {str(path)!r} is a folder; give the recipe file in it (python -m search.export writes one)")
     if not path.is_file():
         raise ValueError(f"recipe {str(path)!r} does not exist; write one with python -m search.export")
     try:
         text = path.read_text(encoding="utf-8")
         # JSON by its own parser: YAML 1.1 reads JSON's 1e-06 as a string, not a number.
         recipe = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:  # where, in one line: the parser's own message spans several
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"recipe {str(path)!r} is not valid YAML{where}: {error.problem}; fix it or export it again") from error
     except (yaml.YAMLError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise ValueError(f"recipe {str(path)!r} is not valid YAML/JSON: {error}") from error
+        raise ValueError(f"recipe {str(path)!r} is not valid YAML/JSON: {' '.join(str(error).split())}") from error
     if not isinstance(recipe, dict) or not isinstance(recipe.get("config"), dict):
         raise ValueError(f"recipe {str(path)!r} has no 'config' mapping; export it with python -m search.export")
     data = recipe["config"]

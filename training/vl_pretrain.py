@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from core.data_dir import data_dir_problem
+
 PROGRAM = "training.vl_pretrain"
 BENCHMARK_SEED = 0  # the benchmark search.launch trains on
 
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.environment import benchmark_dir
 
     data_dir = (args.data_dir or Path(os.environ.get("VLPETL_DATA_DIR", "data"))).resolve()
+    if problem := data_dir_problem(data_dir):
+        fail(PROGRAM, problem)
     root = generate_benchmark(
         benchmark_dir(data_dir, BENCHMARK_SEED, variant.image_size), seed=BENCHMARK_SEED, image_size=variant.image_size
     )
@@ -159,6 +163,8 @@ def _on_data(args: argparse.Namespace) -> int:
             "(python -m training.vl_pretrain --backbone ...), or name your backbone as a spec clip=ARCH:CHECKPOINT,lm=DIR",
         )
     data_dir = (args.data_dir or Path(os.environ.get("VLPETL_DATA_DIR", "data"))).resolve()
+    if problem := data_dir_problem(data_dir):
+        fail(PROGRAM, problem)
     try:
         location = BackboneLocation.resolve(backbone, data_dir)
         location.require_weights()

@@ -83,7 +83,7 @@ def test_every_problem_of_a_recipe_is_listed_at_once(tmp_path: Path, capsys) -> 
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("config: [1", "is not valid YAML/JSON"),
+        ("config: [1", "is not valid YAML at line 1, column 11"),
         ("name: best\n", "has no 'config' mapping; export it with python -m search.export"),
         ("config:\n  backbone: tiny-clip+tiny-t5\n  tasks: [vqa]\n  method: adapterz\n", "unknown PETL method 'adapterz'; known methods"),
         (

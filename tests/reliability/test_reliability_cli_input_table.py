@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 import dashboard.__main__ as dashboard_cli
+import dashboard.screenshot as screenshot_cli
+import search.evaluate as evaluate_cli
 import search.params as params_cli
 import tasks.__main__ as tasks_cli
 import training.prepare as prepare_cli
+import training.pretrain.command as pretrain_cli
+import training.vl_pretrain as vl_pretrain_cli
 from search import confirm, export, launch, predict, train, worker
 
 NOT_A_DB = "notes.db"  # a text file with a database's name
@@ -25,7 +29,8 @@ A_DIR = "a-dir"
 SPACE_UTF16 = "space-utf16.yaml"
 SPACE_BINARY = "space-binary.yaml"
 SPACE_LOG_STEP = "space-log-step.yaml"
-FIXTURES = sorted([NOT_A_DB, A_FILE, A_DIR, SPACE_UTF16, SPACE_BINARY, SPACE_LOG_STEP])
+BROKEN_YAML = "broken.yaml"
+FIXTURES = sorted([NOT_A_DB, A_FILE, A_DIR, SPACE_UTF16, SPACE_BINARY, SPACE_LOG_STEP, BROKEN_YAML])
 
 MEMORY = ["in-memory", "vanish at exit", "sqlite:///path/to/studies.db"]
 NEGATIVE = ["'-5%'", "negative", "must be positive"]
@@ -46,6 +51,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / SPACE_UTF16).write_bytes("methods:\n  lora:\n    rank: [4, 8]\n".encode("utf-16"))
     (tmp_path / SPACE_BINARY).write_bytes(bytes(range(256)))
     (tmp_path / SPACE_LOG_STEP).write_text("methods:\n  lora:\n    rank: {low: 1, high: 8, log: true, step: 1}\n")
+    (tmp_path / BROKEN_YAML).write_text("config: [backbone\n")
     return tmp_path
 
 
@@ -259,3 +265,58 @@ STUDY = ["--study", "s", "--storage", "sqlite:///studies.db"]
 )
 def test_device_flags_are_refused_in_one_line(program, argv: list[str], needles: list[str], folder: Path, capsys) -> None:
     _refused(program, argv, needles, folder, capsys)
+
+
+LONG_NAME = "n" * 300
+
+
+@pytest.mark.parametrize(
+    ("program", "argv", "needles"),
+    [
+        # models.pretrain
+        (pretrain_cli, ["--data-dir", A_FILE], ["--data-dir 'a-file' is a file", "pass a folder"]),
+        (pretrain_cli, ["--data-dir", f"{A_FILE}/x"], ["cannot be created", "a-file' is a file"]),
+        (pretrain_cli, ["--data-dir", "/proc/vlpetl"], ["cannot be created in '/proc'", "a folder you can write to"]),
+        (pretrain_cli, ["--data-dir", f"{A_DIR}/{LONG_NAME}"], ["longer than 255 bytes", "shorter path"]),
+        (pretrain_cli, ["--digests", "--preset", "tiny-clip+tiny-t5"], ["--digests lists every built backbone; drop --preset"]),
+        (pretrain_cli, ["--preset", "nope"], ["invalid choice: 'nope'", "tiny-clip+tiny-t5"]),
+        # search.train
+        (train, ["--recipe", A_DIR], ["recipe 'a-dir' is a folder", "give the recipe file"]),
+        (train, ["--recipe", "missing.yaml"], ["recipe 'missing.yaml' does not exist", "python -m search.export"]),
+        (train, ["--recipe", BROKEN_YAML], ["recipe 'broken.yaml' is not valid YAML at line 2", "fix it or export it again"]),
+        (train, ["--recipe", NOT_A_DB], ["has no 'config' mapping", "python -m search.export"]),
+        (train, ["--recipe", BROKEN_YAML, "--steps", "0"], ["--steps must be >= 1, got 0"]),
+        # search.predict
+        (predict, ["--run", A_DIR, "--out", "predictions"], ["run.json is missing", "python -m search.train"]),
+        (predict, ["--run", "missing", "--out", "predictions"], ["'missing' does not exist or is not a folder", "--out folder"]),
+        (predict, ["--run", A_FILE, "--out", "predictions"], ["'a-file' does not exist or is not a folder"]),
+        # search.evaluate
+        (evaluate_cli, ["vqa", "--annotations", A_DIR, "--predictions", A_FILE], ["a-dir is a folder, not a file", "give the file itself"]),
+        (evaluate_cli, ["vqa", "--annotations", "missing.json", "--predictions", A_FILE], ["missing.json does not exist"]),
+        (evaluate_cli, ["jsonl", "--references", NOT_A_DB, "--predictions", A_FILE], ["line 1 is not valid JSON", "one JSON object"]),
+        # dashboard.screenshot
+        (screenshot_cli, ["--out", f"{A_FILE}/shot.png"], ["cannot be written", "a-file' is a file"]),
+        (screenshot_cli, ["--out", "shot.jpg"], ["must name a .png file"]),
+        (screenshot_cli, ["--storage", "sqlite:///missing.db", "--out", "shot.png"], ["No study database", "missing.db"]),
+        (screenshot_cli, ["--storage", f"sqlite:///{NOT_A_DB}", "--out", "shot.png"], NOT_SQLITE),
+        (screenshot_cli, ["--storage", "", "--out", "shot.png"], ["--storage is empty"]),
+        # training.vl_pretrain
+        (vl_pretrain_cli, ["--steps", "0"], ["--steps must be >= 1, got 0"]),
+        (vl_pretrain_cli, ["--seed", "-1"], ["--seed must be >= 0, got -1"]),
+        (vl_pretrain_cli, ["--backbone", "nope"], ["unknown backbone 'nope'"]),
+        (vl_pretrain_cli, ["--out", "vlp"], ["--out applies to VL pretraining on your data", "pass --data FILE"]),
+        (vl_pretrain_cli, ["--data", A_FILE], ["--data needs --out DIR"]),
+        (vl_pretrain_cli, ["--data-dir", A_FILE], ["--data-dir", "is a file", "pass a folder"]),
+        (vl_pretrain_cli, ["--data", A_FILE, "--out", A_DIR, "--learning-rate", "3"], ["--learning-rate must be in (0, 1), got 3.0"]),
+    ],
+)
+def test_every_other_command_refuses_bad_input_in_one_line(program, argv: list[str], needles: list[str], folder: Path, capsys) -> None:
+    _refused(program, argv, needles, folder, capsys)
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0"])
+def test_models_pretrain_refuses_a_bad_step_count_in_the_environment(value: str, folder: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("VLPETL_PRETRAIN_STEPS", value)
+    _refused(
+        pretrain_cli, ["--data-dir", "data"], [f"VLPETL_PRETRAIN_STEPS={value!r} must be a positive integer", "unset it"], folder, capsys
+    )

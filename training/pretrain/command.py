@@ -19,10 +19,12 @@ import os
 import sys
 from pathlib import Path
 
+from core.data_dir import data_dir_problem
 from models.backbones.presets import PRESETS
 from models.embedded import component_names
 from models.embedded_digests import backbones_root, digest_lines, file_digests
 from training.pretrain.embedded import ensure_embedded_backbone
+from training.pretrain.family import STEPS_ENV, steps_from_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         help="build nothing; print the SHA-256 of every file under DATA_DIR/backbones/ (sha256sum format, paths relative to it)",
     )
     args = parser.parse_args(argv)
+    if problem := data_dir_problem(args.data_dir):
+        parser.exit(2, f"python -m models.pretrain: error: {problem}\n")
+    try:
+        steps_from_env(STEPS_ENV, "pretraining steps")
+    except ValueError as error:
+        parser.exit(2, f"python -m models.pretrain: error: {error}; unset it for the full build, or set e.g. {STEPS_ENV}=40\n")
     if args.digests:
         if args.preset:
             parser.error("--digests lists every built backbone; drop --preset")
