@@ -129,3 +129,13 @@ def write_jsonl_tasks(bench: Path, out: Path) -> dict[str, str]:
         _write_jsonl(path, records)
     folders["choices"] = "gqa"
     return {name: name for name in folders}
+
+
+def small_benchmark(folder: Path, train: int) -> Path:
+    """A generated benchmark with `train` training images (8 val, 8 test): data a user's
+    backbone trains on in seconds."""
+    from tasks.benchmark import BenchmarkSizes, generate_benchmark
+
+    split = {"train": train, "val": 8, "test": 8, "test_ood": 2}
+    sizes = BenchmarkSizes(images=split, nlvr2_pairs=split, videos={s: 1 for s in split}, frames_per_video=2)
+    return generate_benchmark(folder, sizes=sizes)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import optuna
 from user_backbones import save_clip, save_t5_v1_1
+from user_data_layouts import small_benchmark
 
 from search.study_settings import BACKBONE_ATTR
-from tasks.benchmark import BenchmarkSizes, generate_benchmark
 from tasks.export_jsonl import export_jsonl
 from storage import load_results, make_engine
 
@@ -27,9 +27,7 @@ def test_a_two_trial_search_runs_on_a_spec_backbone(tmp_path: Path) -> None:
     weights = tmp_path / "weights"
     save_clip("RN50", weights / "rn50.safetensors")
     save_t5_v1_1(weights / "t5-v1_1-tiny", d_model=64, layers=2)
-    split = {"train": 16, "val": 8, "test": 8, "test_ood": 2}
-    sizes = BenchmarkSizes(images=split, nlvr2_pairs=split, videos={s: 1 for s in split}, frames_per_video=2)
-    bench = generate_benchmark(tmp_path / "bench", sizes=sizes)
+    bench = small_benchmark(tmp_path / "bench", train=16)
     export_jsonl(bench, "vqa", weights / "data" / "shapes_qa")
     data_dir, url = tmp_path / "data", f"sqlite:///{tmp_path / 'studies.db'}"
     # As a user types it: relative paths, from the folder that holds the weights and the data.

@@ -17,14 +17,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from user_backbones import save_clip, save_t5_v1_1
-from user_data_layouts import write_caption
+from user_data_layouts import small_benchmark, write_caption
 
 from models.backbone_pin import backbone_digests
 from models.backbones.backbone_spec import canonical_backbone
 from models.build import build_vl_model
 from models.config import TrialConfig
 from models.location import BackboneLocation
-from tasks.benchmark import BenchmarkSizes, generate_benchmark
 
 pytestmark = pytest.mark.slow  # a real RN50 encodes every image on the CPU
 
@@ -39,9 +38,7 @@ def pretrained(tmp_path_factory) -> tuple[Path, str, subprocess.CompletedProcess
     weights = root / "weights"
     save_clip("RN50", weights / "rn50.safetensors")
     save_t5_v1_1(weights / "t5", d_model=64, layers=2)
-    split = {"train": 24, "val": 8, "test": 8, "test_ood": 2}
-    sizes = BenchmarkSizes(images=split, nlvr2_pairs=split, videos={s: 1 for s in split}, frames_per_video=2)
-    bench = generate_benchmark(root / "bench", sizes=sizes)
+    bench = small_benchmark(root / "bench", train=24)
     write_caption(bench, root / "coco" / "karpathy", root / "coco" / "images")  # COCO's Karpathy-split layout
     (root / "data.yaml").write_text("tasks:\n  caption:\n    format: caption\n    root: coco/karpathy\n    images: coco/images\n")
     result = _command(
