@@ -154,11 +154,70 @@ def print_section(section: Section) -> None:
         print(f"target: {t.name} = {t.value:.3g} ({t.rule}): {'met' if t.met else 'NOT met'}")
 
 
+# argparse types: a bad value ends the script before any work, in argparse's one line
+# ("argument --steps: must be a whole number >= 1, got '0'"), exit 2.
+
+
+def positive_int(text: str) -> int:
+    """A count (steps, seeds, trials, rounds, threads): a whole number >= 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or str(value) != text.strip():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def data_folder(text: str) -> Path:
+    """A data directory that is, or can become, a folder (core.data_dir.data_dir_problem)."""
+    import argparse
+
+    from core.data_dir import data_dir_problem
+
+    path = Path(text)
+    if problem := data_dir_problem(path, flag="folder"):
+        raise argparse.ArgumentTypeError(problem)
+    return path
+
+
+def out_file(text: str) -> Path:
+    """A file to write: not a folder, and not under a file."""
+    import argparse
+
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name the file to write")
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be written: {str(ancestor)!r} is a file; name a file in a folder")
+    return path
+
+
+def generated_tasks(text: str) -> tuple[str, ...]:
+    """Comma-separated tasks of the generated benchmark, each once."""
+    import argparse
+
+    from tasks.data_spec import GENERATED_TASKS
+
+    if not text.strip():
+        return ()  # none (e.g. --video-tasks "")
+    names = tuple(t.strip() for t in text.split(","))
+    unknown = [n for n in names if n not in GENERATED_TASKS]
+    if unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give tasks of the generated benchmark ({', '.join(GENERATED_TASKS)}), each once")
+    return names
+
+
 def add_common_arguments(parser) -> None:
     """--quick, --data-dir and --threads, the same for every benchmark script."""
     parser.add_argument("--quick", action="store_true", help="a short smoke run of the same measurement")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"torch threads (default {DEFAULT_THREADS})")
+    parser.add_argument("--data-dir", type=data_folder, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
+    parser.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS, help=f"torch threads (default {DEFAULT_THREADS})")
 
 
 def parse(parser):

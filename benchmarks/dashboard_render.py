@@ -25,6 +25,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from common import positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -128,8 +130,8 @@ def render_times(url: str, runs: int) -> tuple[list[float], list[float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--trials", type=int, default=1000, help="trials to seed (default 1000)")
-    parser.add_argument("--runs", type=int, default=5, help="timed renders (default 5)")
+    parser.add_argument("--trials", type=positive_int, default=1000, help="trials to seed (default 1000)")
+    parser.add_argument("--runs", type=positive_int, default=5, help="timed renders (default 5)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = default_storage_url(Path(folder))

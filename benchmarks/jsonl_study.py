@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import Section, load_average, print_section, timed
+from common import Section, data_folder, load_average, positive_int, print_section, timed
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT_START = "Study "  # the first line of search.launch's end-of-study report
@@ -82,8 +82,8 @@ def run(data_dir: Path, max_examples: int, launch_args: tuple[str, ...]) -> Sect
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
-    parser.add_argument("--max-examples", type=int, default=400, help="examples kept per split (default 400, as the README)")
+    parser.add_argument("--data-dir", type=data_folder, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
+    parser.add_argument("--max-examples", type=positive_int, default=400, help="examples kept per split (default 400, as the README)")
     parser.add_argument("launch_args", nargs="*", help="more search.launch arguments after --")
     args = parser.parse_args()
     print_section(run(args.data_dir.resolve(), args.max_examples, tuple(args.launch_args)))

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import Section, interleaved, load_average, median, print_section, table, timed
+from common import Section, data_folder, interleaved, load_average, median, positive_int, print_section, table, timed
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_ARGS = ("--budget", "5%")
@@ -116,8 +116,8 @@ def section(other, data_dir, other_data_dir, rounds, extra, times, found) -> Sec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--other", type=Path, required=True, help="a checkout of the commit to compare with")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved timed launches per arm (default 2)")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
+    parser.add_argument("--rounds", type=positive_int, default=2, help="interleaved timed launches per arm (default 2)")
+    parser.add_argument("--data-dir", type=data_folder, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
     parser.add_argument("--other-data-dir", type=Path, default=None, help="the older checkout's (default its ./data)")
     parser.add_argument("launch_args", nargs="*", help="search.launch's arguments after -- (default: --budget 5%%)")
     args = parser.parse_args()

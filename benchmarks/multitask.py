@@ -21,6 +21,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from common import data_folder, generated_tasks, positive_int
+
 from models.backbones.presets import DEFAULT_BACKBONE
 from models.config import TrainingConfig, TrialConfig
 from models.petl import get_method
@@ -37,14 +39,14 @@ from training.trial import TrainedTrial, train_trial
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--tasks", default="vqa,gqa,nlvr2,caption")
+    parser.add_argument("--tasks", type=generated_tasks, default="vqa,gqa,nlvr2,caption")
     parser.add_argument("--method", default="full_ft")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=positive_int, default=1500)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--task-sampling", choices=("proportional", "round_robin"), default="proportional")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--data-dir", type=data_folder, default=Path("data"))
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"embedded backbone preset (default {DEFAULT_BACKBONE})")
     parser.add_argument(
         "--frame-grid",
@@ -53,7 +55,7 @@ def main() -> None:
         help="side of each video frame's pooled grid (1: one mean-pooled token per frame)",
     )
     args = parser.parse_args()
-    tasks = tuple(args.tasks.split(","))
+    tasks = args.tasks
     visual_inputs.FRAME_GRID = args.frame_grid  # read when the video table is built
     env = prepare_environment(args.data_dir.resolve(), args.backbone, tasks)
     spec = get_method(args.method)

@@ -16,6 +16,8 @@ import shutil
 import time
 from pathlib import Path
 
+from common import data_folder
+
 from models.backbones.presets import PRESETS
 from models.embedded import component_names
 from training.pretrain.embedded import ensure_embedded_backbone
@@ -23,7 +25,7 @@ from training.pretrain.embedded import ensure_embedded_backbone
 
 def main() -> None:
     parser = argparse.ArgumentParser(allow_abbrev=False)
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/vlpetl-pretrain-bench"))
+    parser.add_argument("--data-dir", type=data_folder, default=Path("/tmp/vlpetl-pretrain-bench"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     data_dir = args.data_dir.resolve()

@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import add_common_arguments, load_average, machine, parse
+from common import add_common_arguments, generated_tasks, load_average, machine, out_file, parse, positive_int
 from replication_findings import findings_section
 from replication_runs import Settings, run_experiments
 from replication_tables import experiment_tables
@@ -31,20 +31,28 @@ from replication_tables import experiment_tables
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     add_common_arguments(parser)
-    parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default 300; quick 6)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3; quick 2)")
-    parser.add_argument("--tasks", default="vqa,gqa,nlvr2,caption", help="image tasks of Table 1 (default the paper's four)")
-    parser.add_argument("--video-tasks", default="tvqa,tvc", help="video tasks (the generated benchmark has tvqa and tvc)")
-    parser.add_argument("--eval-limit", type=int, default=None, help="score only the first N examples per task (default all; quick 32)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="training steps per trial (default 300; quick 6)")
+    parser.add_argument("--seeds", type=positive_int, default=None, help="seeds per configuration (default 3; quick 2)")
+    parser.add_argument(
+        "--tasks", type=generated_tasks, default="vqa,gqa,nlvr2,caption", help="image tasks of Table 1 (default the paper's four)"
+    )
+    parser.add_argument(
+        "--video-tasks", type=generated_tasks, default="tvqa,tvc", help="video tasks (the generated benchmark has tvqa and tvc)"
+    )
+    parser.add_argument(
+        "--eval-limit", type=positive_int, default=None, help="score only the first N examples per task (default all; quick 32)"
+    )
     # The -vlp backbone is built once per settings in the data directory; other runs reuse it.
-    parser.add_argument("--vlp-steps", type=int, default=None, help="VL-pretraining steps of the -vlp backbone (default the project's)")
-    parser.add_argument("--out", type=Path, default=Path("REPLICATION.md"))
+    parser.add_argument(
+        "--vlp-steps", type=positive_int, default=None, help="VL-pretraining steps of the -vlp backbone (default the project's)"
+    )
+    parser.add_argument("--out", type=out_file, default=Path("REPLICATION.md"))
     args = parse(parser)
     settings = Settings(
         steps=args.steps or (6 if args.quick else 300),
         seeds=args.seeds or (2 if args.quick else 3),
-        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
-        video_tasks=tuple(t.strip() for t in args.video_tasks.split(",") if t.strip()),
+        tasks=args.tasks,
+        video_tasks=args.video_tasks,
         eval_limit=args.eval_limit or (32 if args.quick else None),
         vlp_steps=args.vlp_steps,
     )

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import Section, add_common_arguments, load_average, machine, parse, print_section, table
+from common import Section, add_common_arguments, load_average, machine, out_file, parse, print_section, table
 
 # In document order. The GPU section skips itself without CUDA.
 MODULES = ("step_time", "lora_vs_peft", "overhead", "feature_cache", "search_efficiency", "throughput", "gpu")
@@ -73,7 +73,7 @@ def render(sections: list[Section], command: str, started: str, seconds: float, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     add_common_arguments(parser)
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="where to write the document")
+    parser.add_argument("--out", type=out_file, default=Path("BENCHMARKS.md"), help="where to write the document")
     parser.add_argument("--only", default=None, help=f"comma-separated subset of {', '.join(MODULES)}")
     args = parse(parser)
     chosen = MODULES if args.only is None else tuple(m.strip() for m in args.only.split(","))

@@ -26,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 
+from common import data_folder, positive_int
+
 import optuna
 
 from search.progress import trained
@@ -122,11 +124,11 @@ def run(data_dir: Path, quick: bool = False):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--steps", type=int, default=10, help="training steps per trial (default 10)")
-    parser.add_argument("--trials", type=int, default=4, help="trained trials per arm (default 4)")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
+    parser.add_argument("--steps", type=positive_int, default=10, help="training steps per trial (default 10)")
+    parser.add_argument("--trials", type=positive_int, default=4, help="trained trials per arm (default 4)")
+    parser.add_argument("--data-dir", type=data_folder, default=Path(os.environ.get("VLPETL_DATA_DIR", "data")))
     parser.add_argument("--storage", default=None, help="a PostgreSQL URL for both arms (default: a SQLite file each)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads per worker (default: cores / workers)")
     args = parser.parse_args()
     args.data_dir = args.data_dir.resolve()
     print(render(measure(args), args))

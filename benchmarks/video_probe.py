@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from common import data_folder
+
 import torch
 
 from models.backbones.presets import DEFAULT_BACKBONE
@@ -53,7 +55,7 @@ def _last_minus_first(grid: torch.Tensor, side: int) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--data-dir", type=data_folder, default=Path("data"))
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
     env = prepare_environment(data_dir, DEFAULT_BACKBONE, ("tvqa",))
