@@ -190,9 +190,9 @@ def out_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; name the file to write")
-    ancestor = path.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
+    from core.data_dir import nearest_existing
+
+    ancestor = nearest_existing(path.absolute().parent)
     if not ancestor.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} cannot be written: {str(ancestor)!r} is a file; name a file in a folder")
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DATA_DIR_ENV", "data_dir_problem", "default_data_dir"]
+__all__ = ["DATA_DIR_ENV", "data_dir_problem", "default_data_dir", "nearest_existing"]
 
 DATA_DIR_ENV = "VLPETL_DATA_DIR"
 
@@ -13,6 +13,14 @@ DATA_DIR_ENV = "VLPETL_DATA_DIR"
 def default_data_dir() -> Path:
     """`$VLPETL_DATA_DIR`, else ./data: every command's `--data-dir` default."""
     return Path(os.environ.get(DATA_DIR_ENV, "data"))
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` itself, or its nearest ancestor that exists: where creating it would start."""
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
 
 
 def data_dir_problem(path: Path, flag: str = "--data-dir") -> str | None:
@@ -37,9 +45,7 @@ def data_dir_problem(path: Path, flag: str = "--data-dir") -> str | None:
         if not os.access(path, os.W_OK | os.X_OK):
             return f"{flag} {shown!r} is not writable by this user; pass a folder you can write to"
         return None
-    ancestor = absolute.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
+    ancestor = nearest_existing(absolute.parent)
     if not ancestor.is_dir():
         return f"{flag} {shown!r} cannot be created: {str(ancestor)!r} is a file; pass a folder (created when missing)"
     if not os.access(ancestor, os.W_OK | os.X_OK) or not _creatable_in(ancestor):

@@ -170,9 +170,9 @@ def _out_problem(out: Path) -> str | None:
         return f"--out {str(out)!r} must name a .png file, e.g. --out docs/dashboard.png"
     if out.is_dir():
         return f"--out {str(out)!r} is a folder; name the .png file to write"
-    ancestor = out.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
+    from core.data_dir import nearest_existing
+
+    ancestor = nearest_existing(out.absolute().parent)
     if not ancestor.is_dir():
         return f"--out {str(out)!r} cannot be written: {str(ancestor)!r} is a file; name a .png in a folder"
     return None

@@ -348,7 +348,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
 
     started = time.perf_counter()
     log.info("data directory: %s", data_dir)
-    log.info("training on %s", ", ".join(f"GPU {d.gpu}" if d.gpu is not None else str(d.device) for d in devices))
+    log.info("training on %s", ", ".join(d.where() for d in devices))
     requested = StudySettings(
         budget=budget.text,
         backbone=backbone,
@@ -579,8 +579,7 @@ def _start_workers(devices: list, study: str, storage: str, data_dir: Path) -> l
         # The URL goes in the environment: on the command line, ps would show its password.
         env = {**worker_environment(placed.gpu), STORAGE_ENV: storage}
         workers.append(subprocess.Popen(command, env=env))
-        where = f"GPU {placed.gpu}" if placed.gpu is not None else str(placed.device)
-        log.info("started local worker %d (pid %d) on %s", index, workers[-1].pid, where)
+        log.info("started local worker %d (pid %d) on %s", index, workers[-1].pid, placed.where())
     return workers
 
 

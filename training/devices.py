@@ -86,6 +86,10 @@ class WorkerDevice:
         """The worker's `--device` value."""
         return str(self.device)
 
+    def where(self) -> str:
+        """For log lines: the GPU in the launcher's numbering, or the device."""
+        return f"GPU {self.gpu}" if self.gpu is not None else str(self.device)
+
 
 def local_worker_devices(
     device_text: str | None, gpus_text: str | None, workers: int, cuda_devices: int | None = None
