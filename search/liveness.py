@@ -366,6 +366,13 @@ def await_other_trials(study: optuna.Study, engine: Engine, time_left: float | N
     return False
 
 
+def _storage_outage(error: BaseException) -> bool:
+    """A lost database connection, raised by our storage calls or through Optuna's."""
+    if isinstance(error, optuna.exceptions.StorageInternalError):
+        error = error.__cause__ if error.__cause__ is not None else error
+    return isinstance(error, DBAPIError) and is_disconnect(error)
+
+
 class WorkerStopped(KeyboardInterrupt):
     """Raised inside a running trial when its worker is asked to stop.
 
@@ -418,15 +425,45 @@ class WorkerGuard:
         def run(trial: optuna.Trial) -> Any:
             self.current = trial
             try:
-                if self.signal_name is not None:  # arrived between Optuna's ask and here
-                    self._interrupt()
-                values = objective(trial)
-            finally:
-                self.current = None
-            self._check_still_running(trial.number)
+                try:
+                    if self.signal_name is not None:  # arrived between Optuna's ask and here
+                        self._interrupt()
+                    values = objective(trial)
+                finally:
+                    self.current = None
+                self._check_still_running(trial.number)
+            except optuna.TrialPruned:
+                raise
+            except Exception as error:  # Optuna fails the trial: our row must agree
+                if _storage_outage(error):
+                    self._release_after_outage(trial.number, error)
+                else:
+                    self._fail_row(trial.number, error)
+                raise
             return values
 
         return run
+
+    def _fail_row(self, number: int, error: Exception) -> None:
+        """Mark the row of a trial whose objective raised failed, unless it says so already.
+
+        The objective writes its own failed row for errors in training; this covers an error
+        after its outcome was written (a ``complete`` or ``infeasible`` row), which would
+        otherwise leave the two tables disagreeing: the row counted as a result that Optuna
+        (and so the sampler and the study's goal) never got.
+        """
+        reason = f"failed after its outcome was recorded: {type(error).__name__}: {error}".strip()
+        if mark_trial_failed(self.engine, self.study.study_name, number, reason, keep_failed=True):
+            log.warning("trial %d: %s", number, reason)
+
+    def _release_after_outage(self, number: int, error: Exception) -> None:
+        """A trial the database failed (the connection stayed down through every retry) is
+        queued again, as a dead worker's is: the configuration is not at fault."""
+        trial = next((t for t in self.study.get_trials(deepcopy=False) if t.number == number), None)
+        if trial is None or trial.state != TrialState.RUNNING:
+            return  # another worker declared it dead and queued it already
+        cause = f"the study database failed on worker {worker_id()} ({type(error).__name__})"
+        release_trial(self.study, trial, cause, self.engine, self.liveness.max_retry)
 
     def _check_still_running(self, number: int) -> None:
         failed = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))

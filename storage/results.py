@@ -220,7 +220,7 @@ def _read_rows(engine: Engine, study_name: str | None) -> list[dict[str, Any]]:
         return [{c: row.get(c) for c in RESULT_COLUMNS} for row in (r._mapping for r in connection.execute(query))]
 
 
-def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason: str) -> bool:
+def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason: str, keep_failed: bool = False) -> bool:
     """Record that a trial failed outside its own code (its worker died or was stopped).
 
     The row keeps what was recorded (config, counts, worker, ...); status becomes
@@ -234,9 +234,11 @@ def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason
         study_name: The study.
         trial_number: The trial.
         reason: What happened and what follows (a retry, or why none).
+        keep_failed: Leave a row already ``failed`` as it is: its own reason is the better one.
 
     Returns:
-        Whether a row was updated (False when the trial had recorded nothing yet).
+        Whether a row was updated (False when the trial had recorded nothing yet, or with
+        ``keep_failed`` when it was failed already).
 
     Raises:
         ValueError: If ``reason`` is empty.
@@ -248,6 +250,8 @@ def mark_trial_failed(engine: Engine, study_name: str, trial_number: int, reason
         .where(TrialResult.study_name == study_name, TrialResult.trial_number == trial_number)
         .values(status=TrialStatus.FAILED.value, error=reason, finished_at=datetime.now(UTC))
     )
+    if keep_failed:
+        statement = statement.where(TrialResult.status != TrialStatus.FAILED.value)
 
     def write() -> bool:
         with session_scope(engine) as session:

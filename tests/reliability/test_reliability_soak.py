@@ -126,7 +126,10 @@ def test_forty_trials_with_random_faults_end_with_every_trial_accounted_for(data
         trials = optuna.load_study(study_name="soak", storage=monitor_url).get_trials(deepcopy=False)
         rows = load_results(monitor, "soak")
         monitor.dispose()
-    _assert_accounted_for(trials, rows, params, outcomes)
+    try:
+        _assert_accounted_for(trials, rows, params, outcomes)
+    except AssertionError as failure:  # the workers' logs say how a trial ended up so
+        raise AssertionError(f"{failure}\n{_logs(tmp_path)}") from None
 
 
 def _assert_accounted_for(trials: list[optuna.trial.FrozenTrial], rows, params: list[dict], outcomes: list[str]) -> None:

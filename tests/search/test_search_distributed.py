@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from sqlalchemy.exc import OperationalError
 import pandas as pd
 import pytest
 import sqlalchemy
@@ -238,6 +239,58 @@ def test_a_stalled_worker_cannot_record_a_trial_already_retried(backend_url: str
     row = load_results(engine, "zombie").iloc[0]
     assert row["status"] == "failed" and "after another worker had declared it dead" in row["error"]
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
+    engine.dispose()
+    storage.engine.dispose()
+
+
+@pytest.mark.parametrize("recorded", ["infeasible", "failed"])
+def test_an_error_after_the_outcome_is_recorded_fails_the_row_as_optuna_fails_the_trial(backend_url: str, recorded: str) -> None:
+    # The soak test once ended with a trial Optuna had failed and a row still "infeasible":
+    # an error raised after the objective wrote its outcome (a storage call, say).
+    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
+    engine, storage, study = _heartbeat_study(backend_url, "late-error", liveness)
+    guard = WorkerGuard(study, engine, liveness)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        error = "its own reason" if recorded == "failed" else "over the budget"
+        record_trial(engine, TrialRecord("late-error", trial.number, recorded, "lora", {"method": "lora", "x": x}, 10, 100,
+                                         error=error, finished_at=datetime.now(UTC)))  # fmt: skip
+        raise RuntimeError("the storage went away after the row was written")
+
+    study.optimize(guard.wrap(objective), n_trials=1, catch=(Exception,))
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+    row = load_results(engine, "late-error").iloc[0]
+    if recorded == "failed":  # the objective's own reason stays
+        assert (row["status"], row["error"]) == ("failed", "its own reason")
+    else:
+        assert row["status"] == "failed"
+        assert row["error"] == "failed after its outcome was recorded: RuntimeError: the storage went away after the row was written"
+    engine.dispose()
+    storage.engine.dispose()
+
+
+def test_a_trial_the_database_failed_after_its_outcome_is_queued_again(backend_url: str) -> None:
+    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
+    engine, storage, study = _heartbeat_study(backend_url, "outage", liveness)
+    guard = WorkerGuard(study, engine, liveness)
+    calls = []
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        record_trial(engine, TrialRecord("outage", trial.number, "infeasible", "lora", {"method": "lora", "x": x}, 10, 100,
+                                         error="over the budget", finished_at=datetime.now(UTC)))  # fmt: skip
+        calls.append(trial.number)
+        if len(calls) == 1:  # the connection stayed down through every retry
+            raise OperationalError("UPDATE trials", {}, Exception("server closed the connection unexpectedly"))
+        return 0.0, 10.0
+
+    study.optimize(guard.wrap(objective), n_trials=2, catch=(Exception,))
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert study.get_trials()[1].params == study.get_trials()[0].params, "the same configuration, retried"
+    rows = load_results(engine, "outage").set_index("trial_number")
+    assert rows.loc[0, "status"] == "failed" and rows.loc[1, "status"] == "infeasible"
+    assert "the study database failed on worker" in rows.loc[0, "error"] and "queued again as trial 1" in rows.loc[0, "error"]
     engine.dispose()
     storage.engine.dispose()
 
