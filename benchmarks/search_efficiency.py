@@ -1,77 +1,67 @@
-"""Search efficiency: hypervolume after N trials per sampler, and what multi-fidelity saves.
+"""Search efficiency: samplers against random search, and multi-fidelity against none, on a
+surrogate of measured trials.
 
-    python benchmarks/search_efficiency.py [--quick] [--measured 24] [--steps 225] [--trials 24] [--seeds 15]
+    python benchmarks/search_efficiency.py [--measured FILE] [--trials 48] [--seeds 15] [--json] [--quick]
 
-Comparing samplers needs many studies over several seeds; on a 2-core CPU that is only
-affordable on a surrogate. The surrogate is built from REAL trials measured in this run:
+Comparing samplers needs many studies over many seeds; on a 2-core CPU that is only affordable
+on a surrogate. This one replays REAL trials: those that benchmarks/rung_reliability.py trained
+on the default study's tasks and backbone, with their scores at every candidate rung and at the
+end (default file: benchmarks/measured/rung_trials.json; the file says how it was made).
 
-1. `--measured` configurations are drawn from the default search space (random sampler, fixed
-   seed; configurations over the 5% budget are skipped, as a study never trains them) and each
-   is trained for real with `run_trial` on VQA, on the default study's backbone (the embedded
-   VL-pretrained one) for `--steps` steps (default: the default study's trial length), scored
-   at the multi-fidelity rungs (1/4, 2/4, 3/4 of the steps, 64 validation questions) and at the
-   end (128 validation questions).
-2. A sampled configuration's score (and rung scores) are those of the nearest measured
-   configuration of the same method (distance over its Optuna parameters: categorical
-   mismatch 1, numeric |log ratio| / log 4, capped at 1; a method never measured gets the lowest
-   measured score). Its trainable % is exact (counted on
-   the meta device), and the budget is enforced as the real objective does (constraint set,
-   infeasible trials score 0).
-3. Every sampler of `search.launch` (tpe, the default; nsga2; gp; random) runs on this
-   surrogate until it has `--trials` trained trials, per seed. Trials are counted as
-   `search.launch --trials` counts them: over-budget configurations are free (never trained),
-   so equal trial counts are equal compute. The hypervolume (storage.hypervolume_2d, reference
-   score 0 at 100%) after N trained trials is compared with random search's at half of
-   `--trials` (by default 12, the default study's) and at all of it, where the target is read.
-4. Multi-fidelity: the default sampler runs again with the real rung rule
-   (search.fidelity.RungJudge) replaying the rung scores; compute is counted in training steps.
+1. A sampled configuration scores as the nearest measured configuration of the same method
+   (distance over its Optuna parameters: categorical mismatch 1, numeric |log ratio| / log 4,
+   capped at 1; a method never measured gets the lowest measured score), at the end and at each
+   rung. Its trainable % is exact (counted on the meta device), and the budget is enforced as the
+   real objective does (constraint set; over-budget configurations are never trained and free).
+2. Samplers: every sampler of `search.launch` runs until `--trials` trained trials, per seed. The
+   figure: how many trials the default sampler needs to reach random search's median
+   hypervolume at `--trials` (hypervolume: storage.hypervolume_2d, reference score 0 at 100%).
+3. Multi-fidelity: the default sampler without rungs runs until `--trials` // 2 trained trials;
+   with the default rungs (search.fidelity, the real RungJudge replaying the measured rung
+   scores) it runs on a step budget twice as large. The figure: the training steps the rung arm
+   needs to reach the rung-free arm's median final hypervolume, over the rung-free arm's steps.
 
-The surrogate's landscape is piecewise constant (nearest neighbour), so the figures say how
-well each sampler finds the good regions of the real space, not how it models fine detail.
+`--json` prints only the figures, as one JSON object. The surrogate's landscape is piecewise
+constant (nearest neighbour), so the figures say how fast each arm finds the good regions of
+the real space, not how well it models fine detail.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import math
 import statistics
+import sys
+import warnings
 from pathlib import Path
 
 import optuna
 import pandas as pd
 
-from common import Section, benchmark_arguments, print_section, table, target
+from common import Section, benchmark_arguments, positive_int, print_section, table, target
 
-TASKS = ("vqa",)
-BUDGET_PCT = 5.0
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
-RUNG_SAMPLE = 64
-FINAL_SAMPLE = 128  # validation questions of the final score: the whole split costs more than training here
+SAMPLERS = ("tpe", "gp", "nsga2", "random")
+DEFAULT_MEASURED = Path(__file__).parent / "measured" / "rung_trials.json"
 
 
-def measure_table(env, defaults, count: int, seed: int = 12345) -> list[dict]:
-    """Train `count` in-budget configurations of the space for real; return their results."""
-    from search.fidelity import Fidelity, with_rungs
-    from search.space import config_from_trial
-    from training.trial import count_trial_parameters, run_trial
+class MeasuredFileError(ValueError):
+    """The measured-trials file is missing or not what rung_reliability.py writes."""
 
-    fidelity = Fidelity(eval_sample=RUNG_SAMPLE)
-    sampler = optuna.samplers.RandomSampler(seed=seed)
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    measured = []
-    while len(measured) < count:
-        trial = study.ask()
-        config = config_from_trial(trial, defaults)
-        pct = count_trial_parameters(config, env).trainable_pct
-        if pct > BUDGET_PCT:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            continue
-        run_config = dataclasses.replace(config, training=with_rungs(config.training, fidelity))
-        outcome = run_trial(run_config, env, show_progress=False)
-        rungs = {step: sum(s.values()) / len(s) for step, s in outcome.evaluations}
-        measured.append({"params": dict(trial.params), "score": outcome.score, "pct": pct, "rungs": rungs})
-        study.tell(trial, [outcome.score, pct])
-    return measured
+
+def load_measured(path: Path) -> dict:
+    """The measured trials, checked: one clear error for a file this cannot replay."""
+    fix = "write it with python benchmarks/rung_reliability.py --out FILE"
+    if not path.is_file():
+        raise MeasuredFileError(f"--measured {path}: no such file; {fix}")
+    try:
+        document = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MeasuredFileError(f"--measured {path}: not JSON ({error}); {fix}") from None
+    trials = document.get("trials") if isinstance(document, dict) else None
+    keys = {"params", "pct", "score", "rungs", "steps"}
+    if not isinstance(trials, list) or len(trials) < 3 or not all(isinstance(t, dict) and keys <= set(t) for t in trials):
+        raise MeasuredFileError(f"--measured {path}: needs a 'trials' list of at least 3 measured trials with keys {sorted(keys)}; {fix}")
+    return document
 
 
 def distance(a: dict, b: dict) -> float:
@@ -88,20 +78,27 @@ def distance(a: dict, b: dict) -> float:
 
 
 class Surrogate:
-    """The study objective on measured results: nearest measured configuration's scores."""
+    """The study objective on measured results: the nearest measured configuration's scores.
 
-    def __init__(self, measured: list[dict], env, defaults, fidelity=None):
+    Args:
+        fidelity: with rungs, the real rung rule (search.fidelity.RungJudge) judges the trial on
+            the measured rung scores; None runs every trial to the end.
+        budget_pct: the trainable-parameter budget, as the study enforces it.
+    """
+
+    def __init__(self, measured: list[dict], env, defaults, budget_pct: float, fidelity=None):
         self.measured = measured
         self.env = env
         self.defaults = defaults
+        self.budget_pct = budget_pct
         self.fidelity = fidelity
-        self.trial_steps: list[int] = []  # training steps each trial would have run, in trial order
+        self.trial_steps: list[int] = []  # training steps each trial ran, in trial order
         self._pct: dict[str, float] = {}
 
     def nearest(self, params: dict) -> dict:
         scored = [(distance(params, m["params"]), i) for i, m in enumerate(self.measured)]
         best = min(scored)
-        if math.isinf(best[0]):  # a method never measured: the nearest across methods by score rank
+        if math.isinf(best[0]):  # a method never measured: the lowest measured score
             return min(self.measured, key=lambda m: m["score"])
         return self.measured[best[1]]
 
@@ -114,204 +111,247 @@ class Surrogate:
         return self._pct[key]
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
-        from search.fidelity import RungJudge, RungPruned
+        from search.fidelity import STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, RungJudge, RungPruned
         from search.objective import CONSTRAINT_KEY
         from search.space import config_from_trial
 
         config = config_from_trial(trial, self.defaults)
         pct = self.trainable_pct(config)
-        over = max(0.0, pct - BUDGET_PCT) / 100
+        over = max(0.0, pct - self.budget_pct) / 100
         trial.set_constraint(CONSTRAINT_KEY, over)
         if over > 0:
             self.trial_steps.append(0)  # never trained
             return 0.0, pct
         result = self.nearest(trial.params)
-        steps = config.training.steps
+        steps = int(result["steps"])
+        trial.set_user_attr(STEPS_PLANNED_ATTR, steps)
         if self.fidelity is not None:
             judge = RungJudge(trial, pct, self.fidelity)
-            every = self.fidelity.schedule(steps)
-            for step in range(every, steps, every) if every else ():
+            for step in self.fidelity.rung_steps(steps):
                 try:
-                    judge(step, {"vqa": result["rungs"][step]})
+                    judge(step, {"rung": result["rungs"][str(step)][str(self.fidelity.eval_sample)]})
                 except RungPruned:
+                    trial.set_user_attr(STEPS_RUN_ATTR, step)
                     self.trial_steps.append(step)
                     raise
         self.trial_steps.append(steps)
         return result["score"], pct
 
 
-def until_trained(trials: list[optuna.trial.FrozenTrial], n: int) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials up to and including its n-th trained one."""
-    from search.progress import trained
-
-    seen = 0
-    for i, trial in enumerate(trials):
-        seen += trained(trial)
-        if seen == n:
-            return trials[: i + 1]
-    return trials
-
-
 def hypervolume(trials: list[optuna.trial.FrozenTrial]) -> float:
-    from search.progress import trained
     from core.pareto import hypervolume_2d
+    from search.progress import trained
 
     rows = [{"score": t.values[0], "trainable_pct": t.values[1], "status": "complete"} for t in trials if trained(t)]
     return hypervolume_2d(pd.DataFrame(rows, columns=["score", "trainable_pct", "status"])) if rows else 0.0
 
 
-def run_study(sampler: str, seed: int, trials: int, objective: Surrogate) -> optuna.Study:
-    """Run until `trials` trained trials, as `search.launch --trials` counts them."""
-    import warnings
-
-    from search.launch import make_sampler
+def curve_by_trained(study: optuna.Study) -> list[float]:
+    """The hypervolume after each trained trial (index n - 1: after n)."""
     from search.progress import trained
 
-    def stop_at_goal(study: optuna.Study, _) -> None:
-        if sum(trained(t) for t in study.get_trials(deepcopy=False)) >= trials:
-            study.stop()
+    curve, seen = [], []
+    for trial in study.trials:
+        seen.append(trial)
+        if trained(trial):
+            curve.append(hypervolume(seen))
+    return curve
+
+
+def run_study(sampler: str, seed: int, objective: Surrogate, trials: int = 0, step_budget: int | None = None) -> optuna.Study:
+    """Run until `trials` trained trials or `step_budget` steps, as search.launch counts them."""
+    from search.launch import make_sampler
+    from search.study_runner import run_until_target
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, seed))
-        # The attempt cap is the launch's guard against a space where little fits the budget.
-        study.optimize(objective, n_trials=10 * trials, callbacks=[stop_at_goal])
+        run_until_target(study, objective, trials, None, step_budget=step_budget)
     return study
 
 
-def compare_samplers(measured: list[dict], env, defaults, trials: int, seeds: int) -> tuple[str, float]:
-    """Every sampler's median hypervolume at half and all of `trials`, against random search's."""
-    checkpoints = sorted({max(1, trials // 2), trials})
-    curves = {sampler: {n: [] for n in checkpoints} for sampler in SAMPLERS}
-    for sampler in SAMPLERS:
-        for seed in range(seeds):
-            study = run_study(sampler, seed, trials, Surrogate(measured, env, defaults))
-            for n in checkpoints:
-                curves[sampler][n].append(hypervolume(until_trained(study.trials, n)))
-    final = {sampler: curves[sampler][trials] for sampler in SAMPLERS}
-    random_median = statistics.median(final["random"])
-    rows = []
-    for sampler in SAMPLERS:
-        wins = sum(a > b for a, b in zip(final[sampler], final["random"]))
+def first_reaching(values: list[float], goal: float) -> float:
+    """1-based position of the first value >= goal (inf: none)."""
+    return next((n for n, value in enumerate(values, start=1) if value >= goal - 1e-9), math.inf)
+
+
+def compare_samplers(measured, env, defaults, budget_pct: float, trials: int, seeds: int, samplers, default: str) -> tuple[str, dict]:
+    """Trials each sampler needs to reach random search's median hypervolume at `trials`."""
+    curves = {
+        s: [curve_by_trained(run_study(s, seed, Surrogate(measured, env, defaults, budget_pct), trials)) for seed in range(seeds)]
+        for s in samplers
+    }
+    goal = statistics.median(c[trials - 1] if len(c) >= trials else c[-1] for c in curves["random"])
+    rows, reach = [], {}
+    for sampler in samplers:
+        needed = [first_reaching(c, goal) for c in curves[sampler]]
+        reach[sampler] = statistics.median(needed)
+        at_end = statistics.median(c[-1] for c in curves[sampler])
         rows.append([
-            sampler + (" (default)" if sampler == "tpe" else ""),
-            *[f"{statistics.median(curves[sampler][n]):.1f}" for n in checkpoints],
-            f"{statistics.median(final[sampler]) / random_median:.3f}" if random_median else "n/a",
-            f"{wins} / {seeds}" if sampler != "random" else "",
+            sampler + (" (default)" if sampler == default else ""),
+            f"{statistics.median(c[min(len(c), trials // 2) - 1] for c in curves[sampler]):.1f}",
+            f"{at_end:.1f}",
+            _trials_text(reach[sampler], trials),
+            f"{sum(n <= trials for n in needed)} / {seeds}",
         ])  # fmt: skip
     text = table(
-        ["sampler", *[f"median hypervolume after {n} trained trials" for n in checkpoints],
-         f"median / random's at {trials}", f"seeds beating random at {trials}"],
+        ["sampler", f"median hypervolume at {trials // 2} trained trials", f"at {trials}",
+         f"median trials to reach random's median at {trials} ({goal:.1f})", "seeds that reach it"],
         rows,
     )  # fmt: skip
-    return text, statistics.median(final["tpe"]) / random_median if random_median else 0.0
+    return text, {"sampler_trials_ratio": reach[default] / trials, "sampler_goal_hypervolume": goal, "reach": reach}
 
 
-def steps_to_reach(study: optuna.Study, trial_steps: list[int], goal: float) -> float:
+def _trials_text(n: float, trials: int) -> str:
+    return f"{n:.1f} ({n / trials:.2f}x)" if math.isfinite(n) else f"not within {trials}"
+
+
+def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seeds: int, sampler: str) -> tuple[str, dict]:
+    """The default sampler with and without rungs: training steps to reach the same hypervolume."""
+    from search.fidelity import Fidelity
+
+    fidelity = Fidelity()
+    full_runs, rung_runs = [], []
+    for seed in range(seeds):
+        plain = Surrogate(measured, env, defaults, budget_pct)
+        full_runs.append((run_study(sampler, seed, plain, trials=trials), plain.trial_steps))
+    full_steps = statistics.median(sum(steps) for _, steps in full_runs)
+    goal = statistics.median(hypervolume(study.trials) for study, _ in full_runs)
+    for seed in range(seeds):
+        rungs = Surrogate(measured, env, defaults, budget_pct, fidelity)
+        rung_runs.append((run_study(sampler, seed, rungs, step_budget=int(2 * full_steps)), rungs.trial_steps))
+    reach = [_steps_to_reach(study, steps, goal) for study, steps in rung_runs]
+    full_reach = [_steps_to_reach(study, steps, goal) for study, steps in full_runs]
+    ratio = statistics.median(reach) / full_steps
+    stopped = statistics.median(sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials) for study, _ in rung_runs)
+    completed = statistics.median(sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) for study, _ in rung_runs)
+    rows = [
+        ["off", f"{trials} trained trials", f"{full_steps:,.0f}", f"{goal:.1f}", _steps_text(statistics.median(full_reach))],
+        [f"on: rungs after {', '.join(map(str, fidelity.rung_steps(int(measured[0]['steps']))))} steps, eta {fidelity.reduction}, "
+         f"{fidelity.eval_sample} examples per task",
+         f"{2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
+         f"{2 * full_steps:,.0f}", f"{statistics.median(hypervolume(s.trials) for s, _ in rung_runs):.1f}",
+         _steps_text(statistics.median(reach))],
+    ]  # fmt: skip
+    text = table(["rungs", "goal", "training steps", "median final hypervolume", f"median steps to reach {goal:.1f}"], rows)
+    text += (
+        f"\n\nThe rung arm reached the rung-free arm's median final hypervolume with **{_ratio_text(ratio)}** of that arm's "
+        f"{full_steps:,.0f} training steps (median over {seeds} seeds; seeds that reached it: "
+        f"{sum(math.isfinite(r) for r in reach)} / {seeds})."
+    )
+    return text, {"multi_fidelity_step_ratio": ratio, "multi_fidelity_goal_hypervolume": goal}
+
+
+def _steps_to_reach(study: optuna.Study, trial_steps: list[int], goal: float) -> float:
     """Training steps the study had spent when its hypervolume first reached `goal` (inf: never)."""
     spent = 0
     for n, steps in enumerate(trial_steps, start=1):
         spent += steps
-        if hypervolume(study.trials[:n]) >= goal:
+        if hypervolume(study.trials[:n]) >= goal - 1e-9:
             return spent
     return math.inf
 
 
-def multi_fidelity(measured: list[dict], env, defaults, trials: int, seeds: int) -> tuple[str, dict[str, float]]:
-    """The default sampler with and without rungs, same seeds and trial counts, compute in steps."""
+def _steps_text(steps: float) -> str:
+    return f"{steps:,.0f}" if math.isfinite(steps) else "not reached"
+
+
+def _ratio_text(ratio: float) -> str:
+    return f"{100 * ratio:.0f}%" if math.isfinite(ratio) else "more than twice (not reached)"
+
+
+def rung_correlation(measured: list[dict]) -> float:
+    """Spearman's rho between the first default rung's score and the final score."""
+    from scipy.stats import spearmanr
+
     from search.fidelity import Fidelity
 
-    arms = {"off": None, "on": Fidelity(eval_sample=RUNG_SAMPLE)}
-    runs = {arm: [] for arm in arms}  # (study, steps of each trial)
-    for seed in range(seeds):
-        for arm, rule in arms.items():
-            objective = Surrogate(measured, env, defaults, rule)
-            runs[arm].append((run_study("tpe", seed, trials, objective), objective.trial_steps))
-    final = {arm: statistics.median(hypervolume(until_trained(study.trials, trials)) for study, _ in runs[arm]) for arm in arms}
-    spent = {arm: sum(sum(steps) for _, steps in runs[arm]) for arm in arms}
-    # Equal final hypervolume: the steps each arm needs to reach the rung-free arm's median final one.
-    goal = final["off"]
-    reach = {arm: statistics.median(steps_to_reach(study, steps, goal) for study, steps in runs[arm]) for arm in arms}
-    saved_at_goal = 1 - reach["on"] / reach["off"] if math.isfinite(reach["on"]) and reach["off"] else math.nan
-    rows = [
-        ["off" if arm == "off" else "on (3 rungs)", f"{final[arm]:.1f}", f"{spent[arm]:,}",
-         f"{reach[arm]:,.0f}" if math.isfinite(reach[arm]) else "not reached (median)"]
-        for arm in arms
-    ]  # fmt: skip
-    text = (
-        table(["rungs", "median final hypervolume", "training steps, all seeds", f"median steps to reach {goal:.1f}"], rows)
-        + f"\n\nAt equal trained-trial counts multi-fidelity ran **{_more_or_fewer(spent['on'] / spent['off'])} training "
-        f"steps** (the trials its rungs stopped come on top, as in `search.launch`), for a median final hypervolume "
-        f"{final['on'] / final['off'] if final['off'] else 0:.3f}x that without rungs; " + _equal_hypervolume_text(reach, saved_at_goal)
-    )
-    return text, {"mf_saved_fraction": 1 - spent["on"] / spent["off"], "mf_saved_at_equal_hv": saved_at_goal,
-                  "mf_hv_ratio": final["on"] / final["off"] if final["off"] else 0.0}  # fmt: skip
+    fidelity = Fidelity()
+    first = str(fidelity.rung_steps(int(measured[0]["steps"]))[0])
+    rung = [m["rungs"][first][str(fidelity.eval_sample)] for m in measured]
+    return float(spearmanr(rung, [m["score"] for m in measured]).statistic)
 
 
-def _more_or_fewer(ratio: float) -> str:
-    return f"{100 * (1 - ratio):.0f}% fewer" if ratio <= 1 else f"{100 * (ratio - 1):.0f}% more"
+def default_sampler() -> str:
+    from search.launch import LaunchOptions
+
+    return LaunchOptions(budget="5%").sampler
 
 
-def _equal_hypervolume_text(reach: dict[str, float], saved: float) -> str:
-    if not math.isfinite(reach["on"]):
-        return "its median run did not reach the rung-free arm's median final hypervolume."
-    if not math.isfinite(saved):
-        return "both arms reached that hypervolume before any training step, so no saving can be measured."
-    return f"to reach the rung-free arm's median final hypervolume it needed **{100 * saved:.0f}% fewer steps**."
-
-
-def run(
-    data_dir: Path, quick: bool = False, measured: int | None = None, steps: int | None = None,
-    trials: int | None = None, seeds: int | None = None,
-) -> Section:  # fmt: skip
+def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, samplers=SAMPLERS) -> tuple[dict, dict]:
+    """The figures and the texts of the tables."""
     from models.config import TrainingConfig
     from search.space import SpaceDefaults
     from training.environment import prepare_environment
 
-    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE as BACKBONE
-
-    measured = measured or (3 if quick else 24)
-    steps = steps or (4 if quick else TrainingConfig().steps)
-    trials = trials or (5 if quick else 24)
-    seeds = seeds or (2 if quick else 15)
+    document = load_measured(measured_path)
+    measured = document["trials"]
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    env = prepare_environment(data_dir, BACKBONE, TASKS)
-    env = dataclasses.replace(env, tasks={n: t.limited(FINAL_SAMPLE) for n, t in env.tasks.items()})
-    defaults = SpaceDefaults(BACKBONE, TASKS, TrainingConfig(steps=steps))
-    results = measure_table(env, defaults, measured)
-    samplers_text, tpe_ratio = compare_samplers(results, env, defaults, trials, seeds)
-    fidelity_text, fidelity_figures = multi_fidelity(results, env, defaults, trials, seeds)
-    scores = sorted(m["score"] for m in results)
+    tasks = tuple(document.get("tasks", ("vqa",)))
+    env = prepare_environment(data_dir, document["backbone"], tasks)
+    defaults = SpaceDefaults(document["backbone"], tasks, TrainingConfig(steps=int(document["steps"])))
+    budget_pct = float(document.get("budget_pct", 5.0))
+    default = default_sampler()
+    samplers_text, sampler_figures = compare_samplers(measured, env, defaults, budget_pct, trials, seeds, samplers, default)
+    fidelity_text, fidelity_figures = multi_fidelity(measured, env, defaults, budget_pct, trials // 2, seeds, default)
+    result = {
+        "multi_fidelity_step_ratio": fidelity_figures["multi_fidelity_step_ratio"],
+        "sampler_trials_ratio": sampler_figures["sampler_trials_ratio"],
+        "default_sampler": default,
+        "rung_final_rank_correlation": rung_correlation(measured),
+    }
+    return result, {"samplers": samplers_text, "fidelity": fidelity_text, "document": document}
+
+
+def run(
+    data_dir: Path, quick: bool = False, measured: Path = DEFAULT_MEASURED, trials: int | None = None, seeds: int | None = None
+) -> Section:
+    trials = trials or (6 if quick else 48)
+    seeds = seeds or (2 if quick else 15)
+    result, texts = figures(data_dir, measured, trials, seeds)
+    document = texts["document"]
+    scores = sorted(m["score"] for m in document["trials"])
     body = (
-        f"Surrogate built from **{len(results)} real trials** measured in this run (configurations drawn at random "
-        f"from the default search space within a {BUDGET_PCT:g}% budget, each trained {steps} steps on VQA with the "
-        f"default study's backbone `{BACKBONE}` and scored on {FINAL_SAMPLE} validation questions; their scores range "
-        f"{scores[0]:.1f}-{scores[-1]:.1f}, median {statistics.median(scores):.1f}). Each sampler then ran until {trials} trained "
-        f"trials on the surrogate (over-budget ones are never trained and do not count) for each of {seeds} seeds; a sampled configuration takes the scores of its nearest measured "
-        "configuration of the same method and its exact trainable %. This is a surrogate, not a real study: see the "
-        "script's docstring.\n\n"
-        + samplers_text
-        + "\n\nMulti-fidelity (the default sampler, the real rung rule of search.fidelity replaying the measured rung "
-        f"scores; {seeds} seeds x {trials} trained trials; trials stopped at a rung do not count):\n\n" + fidelity_text
+        f"Surrogate of **{len(scores)} real trials** (`{measured.name}`, made by `{document.get('command', 'benchmarks/rung_reliability.py')}`: "
+        f"configurations drawn at random from the default space within a {document.get('budget_pct', 5.0):g}% budget, each trained "
+        f"{document['steps']} steps on {', '.join(document.get('tasks', []))} with `{document['backbone']}`; final scores "
+        f"{scores[0]:.1f}-{scores[-1]:.1f}, median {statistics.median(scores):.1f}). {seeds} seeds per arm. This is a surrogate, "
+        "not a real study: see the script's docstring.\n\n"
+        f"Samplers, each until {trials} trained trials:\n\n" + texts["samplers"] + "\n\n"
+        f"Multi-fidelity (the default sampler, {result['default_sampler']}; Spearman's rho between the first rung's score and "
+        f"the final score: {result['rung_final_rank_correlation']:.2f}):\n\n" + texts["fidelity"]
     )
     return Section(
         title="Search efficiency: samplers against random search, and multi-fidelity",
         command="python benchmarks/search_efficiency.py" + (" --quick" if quick else ""),
         body=body,
-        figures={"tpe_vs_random": tpe_ratio, **fidelity_figures},
-        targets=[target("default sampler (tpe) median hypervolume / random's, equal trials", tpe_ratio, above=1.0)],
-    )
+        figures={k: v for k, v in result.items() if isinstance(v, float)},
+        targets=[
+            target("trials the default sampler needs to reach random's median hypervolume at 48 / 48", result["sampler_trials_ratio"], at_most=0.5),
+            target("training steps multi-fidelity needs to reach the rung-free median hypervolume / rung-free steps", result["multi_fidelity_step_ratio"], at_most=0.5),
+        ],
+    )  # fmt: skip
 
 
 def main() -> None:
     args = benchmark_arguments(
         __doc__,
-        ("--measured", {"type": int, "default": None, "help": "real trials behind the surrogate (default 24)"}),
-        ("--steps", {"type": int, "default": None, "help": "training steps of each real trial (default: the default study's, 225)"}),
-        ("--trials", {"type": int, "default": None, "help": "trained trials per study (default 24)"}),
-        ("--seeds", {"type": int, "default": None, "help": "seeds per sampler (default 15)"}),
+        ("--measured", {"type": Path, "default": DEFAULT_MEASURED, "help": f"measured trials to replay (default {DEFAULT_MEASURED})"}),
+        ("--trials", {"type": positive_int, "default": None, "help": "trained trials per sampler study (default 48)"}),
+        ("--seeds", {"type": positive_int, "default": None, "help": "seeds per arm (default 15)"}),
+        ("--json", {"action": "store_true", "help": "print the figures only, as one JSON object"}),
     )
-    print_section(run(args.data_dir, args.quick, args.measured, args.steps, args.trials, args.seeds))
+    try:
+        if args.json:
+            trials, seeds = args.trials or (6 if args.quick else 48), args.seeds or (2 if args.quick else 15)
+            samplers = tuple(dict.fromkeys((default_sampler(), "random")))
+            result, _ = figures(args.data_dir, args.measured, trials, seeds, samplers=samplers)
+            print(json.dumps(result))
+        else:
+            print_section(run(args.data_dir, args.quick, args.measured, args.trials, args.seeds))
+    except MeasuredFileError as error:
+        print(f"search_efficiency.py: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

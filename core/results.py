@@ -117,6 +117,13 @@ RESULT_SCHEMA: tuple[ResultColumn, ...] = (
         True,
         "the trial whose configuration this row trains again with another seed (core.seeds); None for a searched trial",
     ),
+    # Schema version 4.
+    _C(
+        "steps_run",
+        Kind.INT,
+        True,
+        "training steps the trial ran: all of its steps when complete, fewer when stopped at a rung; None when it did not train or failed",
+    ),
 )
 del _C
 

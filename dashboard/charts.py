@@ -106,17 +106,26 @@ def pareto_figure(
     return fig
 
 
-def hypervolume_figure(history: pd.DataFrame) -> go.Figure:
-    """Hypervolume after each trial (from ``hypervolume_history``), as a step line."""
+HYPERVOLUME_AXES = {
+    "trial_number": ("trial number", "trial %{x}"),
+    "steps": ("training steps, all trials together", "%{x:,} steps"),
+    "elapsed_s": ("wall time since the study began (s)", "%{x:,.0f} s"),
+}
+
+
+def hypervolume_figure(history: pd.DataFrame, x: str = "trial_number") -> go.Figure:
+    """Hypervolume as a step line against `x`: trial number (``hypervolume_history``), or the
+    compute spent, training steps or wall time (``hypervolume_by_compute``)."""
+    label, hover = HYPERVOLUME_AXES[x]
     fig = go.Figure(
         go.Scatter(
-            x=_list(history["trial_number"]), y=_list(history["hypervolume"]), mode="lines+markers",
-            line={"shape": "hv"}, name="hypervolume",
-            hovertemplate="trial %{x}<br>hypervolume %{y:,.1f}<extra></extra>",
+            x=_list(history[x]), y=_list(history["hypervolume"]), mode="lines+markers",
+            line={"shape": "hv"}, name="hypervolume", customdata=_list(history["trial_number"]),
+            hovertemplate=f"{hover}<br>trial %{{customdata}}<br>hypervolume %{{y:,.1f}}<extra></extra>",
         )
     )  # fmt: skip
     fig.update_layout(
-        xaxis={"title": {"text": "trial number"}},
+        xaxis={"title": {"text": label}},
         yaxis={"title": {"text": "hypervolume (score × % points)"}, "rangemode": "tozero"},
         margin={"t": 30},
     )

@@ -236,8 +236,10 @@ def _search_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     if not settings:
         return []
     parts = []
-    if settings.get("target_trials") is not None:
+    if settings.get("target_trials"):
         parts.append(f"{COUNT(settings['target_trials'])} trials")
+    if settings.get("step_budget"):
+        parts.append(f"{COUNT(settings['step_budget'])} training steps in all")
     parts.append(f"{COUNT(settings['steps'])} steps each" if settings.get("steps") else "default steps")
     if settings.get("rungs"):
         parts.append(f"{settings['rungs']} fidelity rungs")

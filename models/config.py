@@ -41,7 +41,7 @@ OPTIMIZERS = ("adamw", "sam")
 LR_SCHEDULES = ("linear", "cosine", "constant")
 # Production options (search.train) whose default is left out of `TrialConfig.to_dict()`, so the
 # configs stored by studies before these options existed stay equal to today's for the same trial.
-_OMITTED_WHEN_DEFAULT = {"grad_accumulation": 1, "lr_schedule": "linear"}
+_OMITTED_WHEN_DEFAULT = {"grad_accumulation": 1, "lr_schedule": "linear", "eval_at": ()}
 # Video tasks read per-frame features (PAPER.md §4); the other tasks read images.
 VIDEO_TASK_NAMES = ("tvqa", "how2qa", "tvc", "yc2c")
 
@@ -105,6 +105,9 @@ class TrainingConfig:
     precision: str = "auto"  # one of PRECISIONS; "auto" = bf16 on a CUDA device that has it, fp16 on one without, else fp32
     eval_every: int = 0  # score a validation sample every this many steps (0: only after training)
     eval_sample: int = 128  # examples per task in those scheduled evaluations (the final one scores all)
+    # Also score a validation sample after each of these steps: the multi-fidelity rungs
+    # (search.fidelity), which are not evenly spaced.
+    eval_at: tuple[int, ...] = ()
     task_sampling: str = "proportional"  # one of TASK_SAMPLING: how each step picks its task
     optimizer: str = "adamw"  # one of OPTIMIZERS; "sam" wraps AdamW in sharpness-aware minimisation
     sam_rho: float = 0.05  # SAM's neighbourhood radius (Foret et al. 2021's default)
@@ -112,6 +115,10 @@ class TrainingConfig:
     # step's loss the mean of theirs; and the schedule after warm-up, one of LR_SCHEDULES.
     grad_accumulation: int = 1
     lr_schedule: str = "linear"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.eval_at, list):  # read back from JSON
+            object.__setattr__(self, "eval_at", tuple(self.eval_at))
 
     def problems(self) -> list[str]:
         found = []
@@ -147,6 +154,10 @@ class TrainingConfig:
                 f"training.eval_every must be >= 0 and training.eval_sample >= 1, got eval_every={self.eval_every}, "
                 f"eval_sample={self.eval_sample}"
             )
+        at = self.eval_at
+        steps_ok = isinstance(at, tuple) and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < self.steps for n in at)
+        if not steps_ok or list(at) != sorted(set(at)):
+            found.append(f"training.eval_at must list increasing steps between 1 and steps - 1 = {self.steps - 1}, got {at!r}")
         return found
 
 

@@ -1,23 +1,34 @@
-"""Multi-fidelity: every trial is scored at cheap rungs on its way to full fidelity, and stops
-there when it is already hopeless.
+"""Multi-fidelity: trials are scored at cheap rungs on their way to full fidelity, and only the
+best of each rung go on (asynchronous successive halving, promoting by non-dominated sorting).
 
-A trial trains for the study's full step count, but is scored on a validation sample at each
-rung (by default after 1/4, 2/4 and 3/4 of its steps). At a rung, a trial is hopeless when other
-trials of the study, measured at the same rung, Pareto-dominate it: they score at least `margin`
-points higher while training no more parameters. It then stops and the rest of its steps are
-saved; only trials that are not dominated are promoted to the next rung and, finally, to full
-fidelity (asynchronous successive halving over a two-objective front).
+A trial trains for the study's full step count but is scored on a validation sample at its
+rungs, spaced geometrically as in ASHA: after steps / eta^k steps for k = rungs .. 1 (with the
+defaults, 1/9 and 1/3 of the steps). At a rung the trial goes on only when it is among the best
+1 / eta of every trial scored at that rung so far, best by non-dominated sorting over (rung
+score, trainable %), ties within the last front broken by crowding distance: MO-ASHA (Schmucker
+et al. 2021; Syne Tune's multi-objective ASHA), in its stopping form, which needs no pause and
+resume of trials. Otherwise it stops there and the rest of its steps are saved.
+
+Only the score is low-fidelity: the trainable share is exact before training, so the trial with
+the fewest trainable parameters at a rung is always on its first front, at one end of it: a
+small configuration is put behind only by one as small that scores better, not for learning
+slower than a large one. A score must lead by
+`margin` points to dominate, because rung scores come from a sample (see
+benchmarks/rung_reliability.py for how well they rank trials by their final score, which chose
+the positions and sample size).
 
 Why not Optuna's pruners: `Trial.report` and `should_prune` are single-objective only, and a
-score threshold alone would stop every small-budget trial (they learn slower than full fine-
-tuning) which is exactly the trade-off the search explores. Dominance keeps the front honest.
+score threshold alone would stop every small-budget trial, which is exactly the trade-off the
+search explores. Why written here: non-dominated sorting with a noise margin, over a rung's
+scores read from the study's trials, is a few lines; Optuna's own sorting is private API.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import optuna
 
@@ -29,27 +40,73 @@ STEPS_PLANNED_ATTR = "steps_planned"
 
 @dataclass(frozen=True)
 class Fidelity:
-    """The rung schedule and the dominance rule.
+    """The rung schedule and the promotion rule.
 
     Attributes:
         rungs: scored checkpoints before the end of training (0 disables multi-fidelity).
+        reduction: eta, the fraction 1 / eta of a rung's trials that go on, and the ratio
+            between successive rung positions.
         eval_sample: validation examples per task scored at a rung.
-        margin: score points by which a dominating trial must lead (rung scores are noisy).
-        min_dominators: trials that must dominate before a trial stops (one lucky trial is not enough).
+        margin: score points by which a trial must lead to dominate another (rung scores are noisy).
     """
 
-    rungs: int = 3
+    rungs: int = 2
+    reduction: int = 3
     eval_sample: int = 64
     margin: float = 1.0
-    min_dominators: int = 2
 
-    def schedule(self, steps: int) -> int:
-        """`eval_every` for a trial of `steps` steps (0: no rungs fit)."""
-        every = steps // (self.rungs + 1)
-        return every if self.rungs > 0 and every > 0 else 0
+    def rung_steps(self, steps: int) -> tuple[int, ...]:
+        """The steps after which a trial of `steps` steps is scored (empty: no rung fits)."""
+        if self.rungs <= 0:
+            return ()
+        at = {steps // self.reduction**k for k in range(self.rungs, 0, -1)}
+        return tuple(sorted(step for step in at if 0 < step < steps))
+
+    def goes_on(self, number: int, population: Mapping[int, tuple[float, float]]) -> bool:
+        """Whether trial `number` is among the best 1 / eta of `population` (trial -> (rung score, trainable %)).
+
+        A rung with fewer than eta + 1 trials scored stops nobody: there is nothing to rank yet.
+        """
+        if len(population) <= self.reduction:
+            return True
+        keep = math.ceil(len(population) / self.reduction)
+        return number in best_by_fronts(population, keep, self.margin)
 
 
 NO_FIDELITY = Fidelity(rungs=0)
+
+
+def _dominates(a: tuple[float, float], b: tuple[float, float], margin: float) -> bool:
+    """a's score leads b's by more than the margin, with at most b's trainable share."""
+    return a[0] > b[0] + margin and a[1] <= b[1]
+
+
+def best_by_fronts(population: Mapping[int, tuple[float, float]], keep: int, margin: float) -> list[int]:
+    """The `keep` best trials: whole non-dominated fronts in order, the last one cut by crowding
+    distance (the widest-spread trials kept, as NSGA-II selects), then by score and number."""
+    remaining = dict(population)
+    chosen: list[int] = []
+    while remaining and len(chosen) < keep:
+        front = [a for a in remaining if not any(_dominates(remaining[b], remaining[a], margin) for b in remaining if b != a)]
+        if len(chosen) + len(front) > keep:
+            crowding = _crowding({n: remaining[n] for n in front})
+            front = sorted(front, key=lambda n: (-crowding[n], -remaining[n][0], n))[: keep - len(chosen)]
+        chosen.extend(front)
+        for n in front:
+            del remaining[n]
+    return chosen
+
+
+def _crowding(front: Mapping[int, tuple[float, float]]) -> dict[int, float]:
+    distance = dict.fromkeys(front, 0.0)
+    for axis in (0, 1):
+        ordered = sorted(front, key=lambda n: (front[n][axis], n))
+        span = front[ordered[-1]][axis] - front[ordered[0]][axis]
+        distance[ordered[0]] = distance[ordered[-1]] = math.inf
+        for before, here, after in zip(ordered, ordered[1:], ordered[2:]):
+            if span > 0:
+                distance[here] += (front[after][axis] - front[before][axis]) / span
+    return distance
 
 
 class RungPruned(optuna.TrialPruned):
@@ -61,13 +118,14 @@ class RungPruned(optuna.TrialPruned):
 
 
 class RungJudge:
-    """The `on_evaluation` callback of one trial: records its rung scores, stops it when dominated.
+    """The `on_evaluation` callback of one trial: records its rung scores, stops it when not promoted.
 
     Args:
         trial: the running Optuna trial (its study is read for the other trials' rung scores).
         trainable_pct: the trial's trainable share, the second objective.
         fidelity: the rule.
-        exempt: never stop this trial (the full fine-tuning reference, the warm starts).
+        exempt: never stop this trial (the full fine-tuning reference, the warm starts); its
+            rung scores still count for the others.
     """
 
     def __init__(self, trial: optuna.Trial, trainable_pct: float, fidelity: Fidelity, exempt: bool = False):
@@ -82,38 +140,44 @@ class RungJudge:
         self.trial.set_user_attr(f"{RUNG_PREFIX}{step}", score)
         if self.exempt:
             return
-        others = self.trial.study.get_trials(deepcopy=False)
-        dominators = dominating_trials(self.trial.number, step, score, self.trainable_pct, others, self.fidelity.margin)
-        if len(dominators) >= self.fidelity.min_dominators:
-            shown = ", ".join(f"#{number} ({value:.1f})" for number, value in dominators[:3])
-            raise RungPruned(
-                f"stopped at step {step}: score {score:.1f} on the rung sample is dominated by {len(dominators)} trials "
-                f"with no more trainable parameters, by more than {self.fidelity.margin:g} points: {shown}",
-                steps_run=step,
-            )
+        population = rung_population(self.trial.study.get_trials(deepcopy=False), step)
+        population[self.trial.number] = (score, self.trainable_pct)
+        if self.fidelity.goes_on(self.trial.number, population):
+            return
+        others = [(n, v) for n, v in population.items() if n != self.trial.number]
+        dominators = sorted(
+            ((n, s) for n, (s, pct) in others if _dominates((s, pct), (score, self.trainable_pct), self.fidelity.margin)),
+            key=lambda item: -item[1],
+        )
+        shown = ", ".join(f"#{number} ({value:.1f})" for number, value in dominators[:3])
+        raise RungPruned(
+            f"stopped at step {step}: score {score:.1f} on the rung sample is not among the best 1/{self.fidelity.reduction} "
+            f"of the {len(population)} trials scored there (non-dominated sorting on rung score and trainable %)"
+            + (
+                f"; {len(dominators)} lead it by more than {self.fidelity.margin:g} points with no more trainable parameters: {shown}"
+                if dominators
+                else ""
+            ),
+            steps_run=step,
+        )
 
 
-def dominating_trials(
-    number: int, step: int, score: float, trainable_pct: float, trials: Iterable[optuna.trial.FrozenTrial], margin: float
-) -> list[tuple[int, float]]:
-    """Trials (number, rung score) whose score at rung `step` leads by more than `margin`
-    with at most `trainable_pct` trainable, best first."""
+def rung_population(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> dict[int, tuple[float, float]]:
+    """Trial number -> (score, trainable %) of every trial scored at rung `step`."""
     key = f"{RUNG_PREFIX}{step}"
-    found = []
-    for other in trials:
-        if other.number == number or key not in other.user_attrs or TRAINABLE_PCT_ATTR not in other.user_attrs:
-            continue
-        if other.user_attrs[key] > score + margin and other.user_attrs[TRAINABLE_PCT_ATTR] <= trainable_pct:
-            found.append((other.number, float(other.user_attrs[key])))
-    return sorted(found, key=lambda item: -item[1])
+    return {
+        t.number: (float(t.user_attrs[key]), float(t.user_attrs[TRAINABLE_PCT_ATTR]))
+        for t in trials
+        if key in t.user_attrs and TRAINABLE_PCT_ATTR in t.user_attrs
+    }
 
 
 def with_rungs(training, fidelity: Fidelity):
     """The training recipe with the rung schedule (unchanged when no rung fits)."""
-    every = fidelity.schedule(training.steps)
-    if not every:
+    at = fidelity.rung_steps(training.steps)
+    if not at:
         return training
-    return dataclasses.replace(training, eval_every=every, eval_sample=fidelity.eval_sample)
+    return dataclasses.replace(training, eval_at=at, eval_sample=fidelity.eval_sample)
 
 
 @dataclass(frozen=True)
@@ -145,3 +209,22 @@ def saved_compute(trials: Iterable[optuna.trial.FrozenTrial]) -> SavedCompute:
         run += int(trial.user_attrs.get(STEPS_RUN_ATTR, trial.user_attrs[STEPS_PLANNED_ATTR]))
         stopped += trial.state == optuna.trial.TrialState.PRUNED
     return SavedCompute(stopped, run, planned)
+
+
+def steps_spent(trials: Iterable[optuna.trial.FrozenTrial], include_running: bool = False) -> int:
+    """Training steps the study's trials have used: a complete trial its planned steps, one
+    stopped at a rung the steps it ran; a failed one counts none (most fail in their first steps,
+    and how far one got is not recorded). `include_running` adds every running trial's planned
+    steps: what the study has committed, for deciding whether another trial fits a step budget."""
+    total = 0
+    for trial in trials:
+        if STEPS_PLANNED_ATTR not in trial.user_attrs:
+            continue  # never trained: infeasible, a repeated configuration, or not started yet
+        planned = int(trial.user_attrs[STEPS_PLANNED_ATTR])
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            total += planned
+        elif trial.state == optuna.trial.TrialState.PRUNED:
+            total += int(trial.user_attrs.get(STEPS_RUN_ATTR, 0))
+        elif trial.state == optuna.trial.TrialState.RUNNING and include_running:
+            total += planned
+    return total

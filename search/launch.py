@@ -35,13 +35,27 @@ log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set (PAPER.md §5)
+DEFAULT_RUNGS = 2  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
+MAX_RUNGS = 4  # the first rung after 1/81 of the steps: earlier, a score says nothing yet
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--budget", required=True, help="trainable-parameter budget: 5%%, 0.05 or an absolute count like 150k, 2M")
     parser.add_argument(
-        "--trials", type=int, default=12, help="trained trials the study should reach; infeasible ones do not count (default 12)"
+        "--trials",
+        type=int,
+        default=None,
+        help="trained trials the study should reach; infeasible ones and those stopped at a rung do not count "
+        "(default 12; none with --step-budget alone)",
+    )
+    parser.add_argument(
+        "--step-budget",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="training steps the study may use, all trials together (those stopped at a rung count the steps they ran); "
+        "with --trials too, the first goal reached ends the study",
     )
     parser.add_argument("--time-limit", type=float, default=None, help="stop starting new trials after this many seconds")
     parser.add_argument("--study", default=None, help="study name; relaunching with the same name resumes it")
@@ -109,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rungs",
         type=int,
-        default=3,
-        help="multi-fidelity: score each trial this many times on the way and stop it when other trials dominate it there (0: off; default 3)",
+        default=DEFAULT_RUNGS,
+        help="multi-fidelity rungs (MO-ASHA): score each trial after 1/3^N, ..., 1/9 and 1/3 of its steps and let only the best "
+        f"third of each rung go on, by non-dominated sorting on score and trainable %% (0: off; default {DEFAULT_RUNGS})",
     )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
@@ -138,7 +153,8 @@ class LaunchOptions:
     """What `python -m search.launch` was asked for, one field per flag (`--help` says what each means)."""
 
     budget: str
-    trials: int = 12
+    trials: int | None = None
+    step_budget: int | None = None
     time_limit: float | None = None
     study: str | None = None
     storage: str | None = None
@@ -155,7 +171,7 @@ class LaunchOptions:
     confirm_seeds: int = 2
     confirm: str = "best"
     space: Path | None = None
-    rungs: int = 3
+    rungs: int = DEFAULT_RUNGS
     no_warm_start: bool = False
     workers: int = 1
     device: str = "auto"
@@ -194,8 +210,10 @@ def _validate(args: LaunchOptions) -> dict:
         budget = parse_budget(args.budget)
     except BudgetError as error:
         fail(PROGRAM, str(error))
-    if args.trials < 1:
+    if args.trials is not None and args.trials < 1:
         fail(PROGRAM, f"--trials must be >= 1, got {args.trials}")
+    if args.step_budget is not None and args.step_budget < 1:
+        fail(PROGRAM, f"--step-budget must be >= 1 training steps, got {args.step_budget}")
     if args.workers < 1:
         fail(PROGRAM, f"--workers must be >= 1, got {args.workers}")
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
@@ -208,10 +226,11 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, str(error))
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
-    if not 0 <= args.rungs <= 9:
+    if not 0 <= args.rungs <= MAX_RUNGS:
         fail(
             PROGRAM,
-            f"--rungs must be 0 (no multi-fidelity) to 9, got {args.rungs}; the default 3 scores trials at 1/4, 2/4 and 3/4 of their steps",
+            f"--rungs must be 0 (no multi-fidelity) to {MAX_RUNGS}, got {args.rungs}; the default {DEFAULT_RUNGS} scores trials "
+            "after 1/9 and 1/3 of their steps",
         )
     from search.confirmation import MAX_SEEDS, SCOPES
 
@@ -353,7 +372,8 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         budget=budget.text,
         backbone=backbone,
         tasks=tasks,
-        target_trials=args.trials,
+        target_trials=_trial_goal(args),
+        step_budget=args.step_budget,
         seed=args.seed,
         steps=args.steps,
         sampler=args.sampler,
@@ -447,13 +467,13 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
                 log.info("warm starts left out: %s", "; ".join(skipped))
     elif SETTINGS_ATTR not in study_obj.user_attrs:
         study_obj.set_user_attr(SETTINGS_ATTR, settings.to_attr())  # a study from before settings were stored
-    log.info("study %r in %s: budget %s, goal %d trained trials", study, redact(storage), budget.describe(), args.trials)
+    log.info("study %r in %s: budget %s, goal %s", study, redact(storage), budget.describe(), settings.goal_text())
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
     guard = WorkerGuard(study_obj, engine, study_liveness(study_obj))
     guard.install()  # Ctrl-C / SIGTERM: the running trial is failed and queued again, not lost
     workers = _start_workers(devices[1:], study, storage, data_dir)
     try:
-        run_until_target(study_obj, guard.wrap(objective), args.trials, args.time_limit, engine)
+        run_until_target(study_obj, guard.wrap(objective), settings.target_trials, args.time_limit, engine, settings.step_budget)
         if guard.signal_name is None:
             remaining = None if args.time_limit is None else args.time_limit - (time.perf_counter() - started)
             confirm_study(
@@ -493,6 +513,13 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         return 1
     print(f"Export: python -m search.export --study {study} --storage '{redact(storage)}' --budget {budget.text} --out best-recipe.yaml")
     return 0
+
+
+def _trial_goal(args: LaunchOptions) -> int:
+    """The trained-trial goal: --trials, else 12, else none (0) when only a step budget is given."""
+    if args.trials is not None:
+        return args.trials
+    return 0 if args.step_budget is not None else 12
 
 
 def _resumed_settings(storage: str, study: str, requested):
@@ -538,7 +565,7 @@ def _resumed_settings(storage: str, study: str, requested):
             study,
             ", ".join(ignored),
         )
-    return dataclasses.replace(stored, target_trials=requested.target_trials)
+    return dataclasses.replace(stored, target_trials=requested.target_trials, step_budget=requested.step_budget)
 
 
 def _pinned_inputs(storage: str, study: str) -> dict[str, str] | None:

@@ -136,7 +136,7 @@ class Objective:
         # and a study that stopped them early would show a family only by the sampler's chance.
         # A confirmation seed measures noise at full length: a rung would stop it on one lucky draw.
         exempt = reference or WARM_START_ATTR in trial.user_attrs or REPLICATE_ATTR in trial.user_attrs
-        judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=exempt) if run_config.training.eval_every else None
+        judge = RungJudge(trial, params.trainable_pct, self.fidelity, exempt=exempt) if run_config.training.eval_at else None
         trial.set_user_attr(STEPS_PLANNED_ATTR, config.training.steps)
         try:
             with active_trial(trial.number):
@@ -153,7 +153,7 @@ class Objective:
             raise TrialOutOfMemory(reason) from None
         except RungPruned as stopped:
             trial.set_user_attr(STEPS_RUN_ATTR, stopped.steps_run)
-            row.write(TrialStatus.PRUNED, error=str(stopped))
+            row.write(TrialStatus.PRUNED, error=str(stopped), steps_run=stopped.steps_run)
             tqdm.write(f"trial {trial.number}: {config.method} {_params_text(config)} {stopped}")
             raise
         # The curve, peak memory and breakdown go to the results row only (the dashboard reads
@@ -163,6 +163,7 @@ class Objective:
             score=outcome.score,
             task_scores=outcome.task_scores,
             train_seconds=outcome.train_seconds,
+            steps_run=config.training.steps,
             **outcome_fields(outcome, config.training.steps, started),
         )
         tqdm.write(

@@ -10,6 +10,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
+from search.fidelity import STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, steps_spent
+
 
 # search.objective.REPLICATE_ATTR, spelled out: this module stays free of the objective's imports.
 _REPLICATE_ATTR = "replicate_of"
@@ -36,45 +38,74 @@ def queued_retries(trials: list[FrozenTrial]) -> int:
     return sum(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs for t in trials)
 
 
+def goal_met(trials: list[FrozenTrial], target: int, step_budget: int | None) -> bool:
+    """Whether the study needs no new trial: it has `target` trained trials (0: no trial goal),
+    or its trials have used or committed (running) `step_budget` training steps."""
+    if step_budget is not None and steps_spent(trials, include_running=True) >= step_budget:
+        return True
+    return target > 0 and sum(trained(t) for t in trials) >= target
+
+
+def trials_left(trials: list[FrozenTrial], target: int, step_budget: int | None) -> int:
+    """About how many more trials the goal needs (at least 1): for a step budget, its steps
+    left over a trial's planned steps (the rungs may stop some early: then more fit)."""
+    left = max(0, target - sum(trained(t) for t in trials)) if target > 0 else 0
+    if step_budget is not None:
+        planned = max((int(t.user_attrs[STEPS_PLANNED_ATTR]) for t in trials if STEPS_PLANNED_ATTR in t.user_attrs), default=1)
+        by_steps = -(-(step_budget - steps_spent(trials, include_running=True)) // planned)
+        left = by_steps if target <= 0 else min(left, by_steps)
+    return max(1, left)
+
+
 class StudyProgress:
     """An Optuna callback that draws the progress bar and stops the study at its goal.
 
-    The goal is reached when the study has `target` trained trials and no retry of a failed
+    The goal is reached when the study has `target` trained trials or, with a step budget, its
+    trials have used that many training steps (:func:`goal_met`), and no retry of a failed
     trial is still queued (:func:`queued_retries`).
 
     Args:
-        target: trained trials the study should reach.
-        already: trained trials the study had before this launch.
+        target: trained trials the study should reach (0: none, the step budget decides).
+        already: trained trials (with a step budget: steps used) before this launch.
         max_attempts: stop after this many new trials of any outcome (guards against a space
             where almost nothing fits the budget).
+        step_budget: training steps the study may use, stopped trials' included; the bar then counts steps.
     """
 
-    def __init__(self, target: int, already: int, max_attempts: int):
+    def __init__(self, target: int, already: int, max_attempts: int, step_budget: int | None = None):
         self.target = target
+        self.step_budget = step_budget
         self.max_attempts = max_attempts
         self.attempts = 0
         self.trained_here = 0
         self.goal_reached = False  # why it stopped the study: the goal, not max_attempts
-        self.bar = tqdm(total=target, initial=already, desc="trials trained", unit="trial", dynamic_ncols=True)
+        if step_budget is None:
+            self.bar = tqdm(total=target, initial=already, desc="trials trained", unit="trial", dynamic_ncols=True)
+        else:
+            self.bar = tqdm(total=step_budget, initial=already, desc="training steps", unit="step", dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.attempts += 1
+        # A trial stopped at a rung trained, part of the way: not the attempts that guard against
+        # a space where nothing fits (multi-fidelity stops most trials, by design).
+        self.attempts += not (trial.state == TrialState.PRUNED and STEPS_RUN_ATTR in trial.user_attrs)
         self.trained_here += trained(trial)
         # Count from the storage: other workers on the same study train trials too.
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if trained(t)]
-        self.bar.total = max(self.target, len(done))  # a queued retry can take the study past its goal
-        self.bar.update(len(done) - self.bar.n)
+        counted = len(done) if self.step_budget is None else steps_spent(trials)
+        self.bar.total = max(self.bar.total or 0, counted)  # a queued retry can take the study past its goal
+        self.bar.update(counted - self.bar.n)
         self.bar.set_postfix(
             best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
             front=len(study.best_trials) if done else 0,
             running=sum(t.state == TrialState.RUNNING for t in trials),
             infeasible=sum(t.state == TrialState.COMPLETE and any(v > 0 for v in t.constraints.values()) for t in trials),
-            stopped=sum(t.state == TrialState.PRUNED and "steps_run" in t.user_attrs for t in trials),
+            stopped=sum(t.state == TrialState.PRUNED and STEPS_RUN_ATTR in t.user_attrs for t in trials),
             failed=sum(t.state == TrialState.FAIL for t in trials),
+            **({"trained": len(done)} if self.step_budget is not None else {}),
         )
         owed = queued_retries(trials) + queued_confirmations(trials)
-        self.goal_reached = len(done) >= self.target and not owed
+        self.goal_reached = goal_met(trials, self.target, self.step_budget) and not owed
         if self.goal_reached or self.attempts >= self.max_attempts:
             study.stop()
 

@@ -14,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from core.budget import parse_budget
 from search.fidelity import Fidelity
 from search.objective import Objective
-from search.progress import StudyProgress, queued_confirmations, queued_retries, trained
+from search.fidelity import steps_spent
+from search.progress import StudyProgress, goal_met, queued_confirmations, queued_retries, trained, trials_left
 from search.space import SpaceDefaults, fixed_config
 from search.study_settings import StudySettings
 from storage.engine import RETRY_DELAYS_S, is_disconnect
@@ -64,9 +65,11 @@ def run_until_target(
     target: int,
     time_limit: float | None,
     engine: Engine | None = None,
+    step_budget: int | None = None,
 ) -> int:
-    """Train trials until the study (all its workers together) has `target` trained ones
-    and no retry of a failed trial is left queued.
+    """Train trials until the study (all its workers together) has `target` trained ones (or,
+    with `step_budget`, has used that many training steps) and no retry of a failed trial is
+    left queued.
 
     A dropped database connection that escapes Optuna (its `ask` or `tell` failing, say) does
     not end the worker: it waits with backoff and goes on. A trial whose result could not be
@@ -95,7 +98,7 @@ def run_until_target(
         trials = study.get_trials(deepcopy=False)
         done = sum(trained(t) for t in trials)
         owed = queued_retries(trials) + queued_confirmations(trials)
-        remaining = max(0, target - done)
+        remaining = 0 if goal_met(trials, target, step_budget) else trials_left(trials, target, step_budget)
         timeout = None if time_limit is None else time_limit - (time.monotonic() - started)
         if timeout is not None and timeout <= 0:
             return trained_here
@@ -103,7 +106,8 @@ def run_until_target(
             if engine is not None and await_other_trials(study, engine, timeout):
                 continue  # a dead trial was released: train its retry
             return trained_here
-        progress = StudyProgress(target, done, max_attempts=10 * remaining + owed)
+        already = done if step_budget is None else steps_spent(trials)
+        progress = StudyProgress(target, already, max_attempts=10 * remaining + owed, step_budget=step_budget)
         try:
             # gc_after_trial: a failed trial's model and optimiser sit in reference cycles with
             # its traceback; collect them before the next trial allocates its own.

@@ -42,6 +42,14 @@ class StudySettings:
     random_init: bool = False  # added later: studies stored before it read as False
     rungs: int = 0  # multi-fidelity rungs per trial (search.fidelity); studies stored before had none
     data: dict[str, Any] | None = None  # the data description (tasks.data_spec); None: the generated benchmark
+    step_budget: int | None = None  # training steps the study may use (search.fidelity.steps_spent); None: no step goal
+
+    def goal_text(self) -> str:
+        """The study's goal in words: "12 trained trials", "20,000 training steps", or both."""
+        goals = [f"{self.target_trials} trained trials"] if self.target_trials > 0 else []
+        if self.step_budget is not None:
+            goals.append(f"{self.step_budget:,} training steps")
+        return " or ".join(goals) + (", whichever comes first" if len(goals) > 1 else "")
 
     def to_attr(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

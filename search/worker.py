@@ -135,7 +135,9 @@ def _train(args: WorkerOptions, storage: str) -> int:
     trained_here = 0
     while True:
         try:
-            trained_here += run_until_target(study, guard.wrap(objective), settings.target_trials, args.time_limit, joined.engine)
+            trained_here += run_until_target(
+                study, guard.wrap(objective), settings.target_trials, args.time_limit, joined.engine, settings.step_budget
+            )
             break
         except WorkerStopped:
             retry = guard.release()

@@ -81,6 +81,10 @@ def _v2_to_v3(conn: Connection) -> None:
     _add_columns(conn, "trial_results", [Column("replicate_of", Integer)])
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    _add_columns(conn, "trial_results", [Column("steps_run", Integer)])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -88,6 +92,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v1_to_v2,
     ),
     Migration(2, "trial_results gains replicate_of (confirmation seeds: the trial whose configuration a row re-trains)", _v2_to_v3),
+    Migration(3, "trial_results gains steps_run (the training steps a trial ran: its compute, multi-fidelity's stopped trials included)", _v3_to_v4),
 )
 
 

@@ -61,6 +61,7 @@ class TrialRecord:
     worker: str | None = None
     weights_path: str | None = None
     replicate_of: int | None = None
+    steps_run: int | None = None
     trainable_pct: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +109,8 @@ def _check(r: TrialRecord) -> list[str]:
         problems.append(f"peak_memory_mb must be a finite number >= 0 or None, but got {r.peak_memory_mb!r}")
     if r.timings is not None and not all(v is not None and _finite(v) and v >= 0 for v in r.timings.values()):
         problems.append(f"timings values must be finite seconds >= 0, but got {r.timings!r}")
+    if r.steps_run is not None and (isinstance(r.steps_run, bool) or not isinstance(r.steps_run, int) or r.steps_run < 0):
+        problems.append(f"steps_run must be a count of training steps (an integer >= 0), but got {r.steps_run!r}")
     if r.replicate_of is not None and not 0 <= r.replicate_of != r.trial_number:
         problems.append(f"replicate_of must be another trial's number (>= 0), but got {r.replicate_of!r} for trial {r.trial_number}")
     if r.worker is not None and not 0 < len(r.worker) <= WORKER_LENGTH:

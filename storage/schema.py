@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 # Bump together with a new step in storage.migrations.MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -64,7 +64,8 @@ def train(
             tasks not named use the collator's default.
         task_weights: multiplies a task's share of the steps under proportional sampling
             (a data file's `weight`; tasks not named keep 1).
-        evaluate: called every `config.eval_every` steps (not after the last step, where the
+        evaluate: called every `config.eval_every` steps and after each of `config.eval_at`
+            (not after the last step, where the
             caller scores the final model, unless `checkpoints.keep_best` needs the final
             weights to compete) with the step; returns task scores, recorded in the result.
             It may raise to stop training (a pruned trial).
@@ -148,7 +149,8 @@ def train(
             on_step(done, step_loss)
         # Scheduled evaluations (and, keeping the best, one of the final weights, so they compete).
         last = done == config.steps
-        if evaluate is not None and config.eval_every and ((done % config.eval_every == 0 and not last) or (last and keep_best)):
+        scheduled = (config.eval_every and done % config.eval_every == 0) or done in config.eval_at
+        if evaluate is not None and ((scheduled and not last) or (last and keep_best and config.eval_every)):
             scores = evaluate(done)
             result.evaluations.append((done, scores))
             if checkpoints is not None:

@@ -100,15 +100,18 @@ def train_trial(
     show_progress: bool = True,
     on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
     checkpoints: CheckpointPlan | None = None,
+    evaluation_predictions: list[tuple[int, dict[str, dict]]] | None = None,
 ) -> TrainedTrial:
     """`run_trial`, keeping the trained model and its tokenizer (to save, or score again).
 
     Args:
         checkpoints: a production run's checkpoints and resume (training.loop.train); None in searches.
+        evaluation_predictions: when given, each scheduled evaluation appends (step, task ->
+            example key -> answer), so that a benchmark can score any part of the sample.
     """
     # A fixed thread count on CPU: the same score on any machine (training.trial_threads).
     with trial_threads(env.device), PeakMemory(env.device) as memory:
-        trained = _train_and_score(config, env, show_progress, on_evaluation, checkpoints)
+        trained = _train_and_score(config, env, show_progress, on_evaluation, checkpoints, evaluation_predictions)
     return dataclasses.replace(trained, outcome=dataclasses.replace(trained.outcome, peak_memory_mb=memory.megabytes))
 
 
@@ -121,7 +124,12 @@ def _param_breakdown(model: VLSeq2Seq) -> dict[str, dict[str, int]] | None:
 
 
 def _train_and_score(
-    config: TrialConfig, env: TrialEnvironment, show_progress: bool, on_evaluation, checkpoints: CheckpointPlan | None = None
+    config: TrialConfig,
+    env: TrialEnvironment,
+    show_progress: bool,
+    on_evaluation,
+    checkpoints: CheckpointPlan | None = None,
+    evaluation_predictions: list[tuple[int, dict[str, dict]]] | None = None,
 ) -> TrainedTrial:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
@@ -140,8 +148,11 @@ def _train_and_score(
     def evaluate(step: int) -> dict[str, float]:
         nonlocal evaluating
         began = time.perf_counter()
-        scores = score_model(model, tokenizer, config, env, show_progress=False, sample=training.eval_sample)
+        answers: dict[str, dict] | None = None if evaluation_predictions is None else {}
+        scores = score_model(model, tokenizer, config, env, show_progress=False, sample=training.eval_sample, predictions=answers)
         evaluating += time.perf_counter() - began
+        if evaluation_predictions is not None and answers is not None:
+            evaluation_predictions.append((step, answers))
         if on_evaluation is not None:
             on_evaluation(step, scores)
         return scores

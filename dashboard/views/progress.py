@@ -6,21 +6,29 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.charts import hypervolume_figure, timeline_figure
-from dashboard.history import hypervolume_history, trials_over_time
+from dashboard.history import hypervolume_by_compute, hypervolume_history, trials_over_time
 
 ctx = ui.context()
 st.title(f"Progress of {ctx.study}")
 df = ui.results(ctx.url, ctx.study)
 
-st.subheader("Hypervolume over trials")
-history = hypervolume_history(df)
-if history.empty:
-    st.info("No trials recorded yet.")
+st.subheader("Hypervolume")
+against = st.radio(
+    "against", ["trials", "training steps", "wall time"], horizontal=True, key="hypervolume_axis",
+    help="Compute is what a search costs: trials stopped early at a multi-fidelity rung count the steps they ran.",
+)  # fmt: skip
+if against == "trials":
+    history, x = hypervolume_history(df), "trial_number"
 else:
-    st.plotly_chart(hypervolume_figure(history), key="hypervolume")
+    history, x = hypervolume_by_compute(df), ("steps" if against == "training steps" else "elapsed_s")
+if history.empty:
+    st.info("No trials recorded yet." if against == "trials" else "No trial has finished yet.")
+else:
+    st.plotly_chart(hypervolume_figure(history, x), key="hypervolume")
     st.caption(
-        "Area of (score, trainable %) space dominated by the complete trials up to each trial number, "
-        "against the reference (score 0, 100%). It only grows; flat stretches are trials that did not move the front."
+        "Area of (score, trainable %) space dominated by the complete trials so far, against the reference "
+        "(score 0, 100%). It only grows; flat stretches are trials that did not move the front."
+        + ("" if against == "trials" else " Points are trials in the order they finished; every finished trial adds its training steps.")
     )
 
 st.subheader("Trials over time")

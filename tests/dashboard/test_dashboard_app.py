@@ -86,6 +86,12 @@ def test_progress_page(seeded: Any, dash: Any) -> None:
     history = dash.figure(app, "hypervolume")
     assert dash.values(history["data"][0]["x"]) == list(range(7))
     assert dash.values(history["data"][0]["y"])[-1] == pytest.approx(7559.7, abs=0.1)
+    app.radio(key="hypervolume_axis").set_value("training steps").run()
+    by_steps = dash.figure(app, "hypervolume")
+    steps = dash.values(by_steps["data"][0]["x"])
+    assert steps == sorted(steps) and steps[-1] > 0, "cumulative training steps"
+    assert dash.values(by_steps["data"][0]["y"])[-1] == pytest.approx(7559.7, abs=0.1), "the same front, in the end"
+    assert by_steps["layout"]["xaxis"]["title"]["text"] == "training steps, all trials together"
     timeline = dash.figure(app, "timeline")
     assert {t["name"] for t in timeline["data"]} == {"complete", "failed", "infeasible"}
     assert "1 trial(s) running now" in dash.texts(app.caption)

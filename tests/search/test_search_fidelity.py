@@ -1,5 +1,6 @@
-"""Multi-fidelity: rungs score trials on the way, dominated trials stop early, and the saved
-compute is counted; rungs never change what a trial that runs to the end scores."""
+"""Multi-fidelity: rungs score trials on the way, only the best 1/eta of a rung (by non-dominated
+sorting) go on, and the saved compute is counted; rungs never change what a trial that runs to
+the end scores."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from search.fidelity import (
     STEPS_RUN_ATTR,
     TRAINABLE_PCT_ATTR,
     Fidelity,
-    dominating_trials,
+    best_by_fronts,
     saved_compute,
     with_rungs,
 )
+from search import launch
 from search.objective import WARM_START_ATTR, Objective
 from search.space import SpaceDefaults, config_from_point
 from search.space_file import parse_space
@@ -29,7 +31,8 @@ from storage import init_schema, load_results, make_engine
 from training.trial import run_trial
 
 STEPS = 40
-RUNG = 10  # 3 rungs over 40 steps: scored after steps 10, 20 and 30
+RUNGS = (4, 13)  # 2 rungs over 40 steps, eta 3: scored after steps 40 // 9 and 40 // 3
+RUNG = RUNGS[0]
 
 
 def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.COMPLETE, **attrs):
@@ -44,16 +47,47 @@ def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.CO
     return trial
 
 
-def test_only_smaller_trials_that_lead_by_the_margin_dominate():
-    others = [
-        frozen(0, 1.0, {10: 30.0}),  # smaller and better: dominates
-        frozen(1, 2.0, {10: 29.0}),  # same size, better: dominates
-        frozen(2, 5.0, {10: 50.0}),  # better but larger: a different trade-off, never dominates
-        frozen(3, 1.0, {10: 20.5}),  # smaller but within the margin
-        frozen(4, 1.0, {20: 90.0}),  # measured at another rung only
-    ]
-    found = dominating_trials(9, 10, 20.0, 2.0, others, margin=1.0)
-    assert found == [(0, 30.0), (1, 29.0)]
+def test_rungs_are_spaced_geometrically_by_the_reduction_factor():
+    assert Fidelity().rung_steps(225) == (25, 75)
+    assert Fidelity(rungs=3).rung_steps(225) == (8, 25, 75)
+    assert Fidelity(rungs=2, reduction=2).rung_steps(100) == (25, 50)
+    assert Fidelity(rungs=0).rung_steps(225) == ()
+    assert Fidelity().rung_steps(5) == (1,), "a rung that would come before step 1 is dropped"
+    assert launch.DEFAULT_RUNGS == Fidelity().rungs, "search.launch's default is the rule's"
+
+
+def test_a_rung_keeps_its_best_third_by_fronts_with_the_smallest_trial_on_the_first():
+    population = {
+        0: (50.0, 4.0),
+        1: (45.0, 4.0),  # dominated by 0
+        2: (30.0, 0.1),  # the lowest score but one, and nobody is smaller: first front
+        3: (45.0, 4.5),  # dominated by 0
+        4: (40.0, 4.0),  # dominated by 0 and 1
+        5: (20.0, 3.0),  # dominated by 2, smaller and 10 points ahead
+    }
+    # Second front {1, 3, 5}: its ends 3 and 5 have infinite crowding distance; 3 scores more.
+    assert best_by_fronts(population, 3, margin=1.0) == [0, 2, 3]
+    assert {n for n in population if Fidelity().goes_on(n, population)} == {0, 2}, "6 trials: the best ceil(6 / 3) = 2"
+
+
+def test_the_last_front_is_cut_by_crowding_distance_keeping_its_ends():
+    front = {0: (50.0, 4.0), 1: (48.0, 3.0), 2: (40.0, 2.0), 3: (30.0, 0.1)}  # none dominates another
+    assert best_by_fronts(front, 2, margin=1.0) == [0, 3]
+    assert best_by_fronts(front, 3, margin=1.0) == [0, 3, 2]  # 2 is the more isolated of the middle two
+
+
+def test_a_rung_with_too_few_trials_stops_nobody():
+    population = {0: (90.0, 0.1), 1: (10.0, 5.0), 2: (20.0, 5.0)}
+    assert all(Fidelity().goes_on(n, population) for n in population)
+    population[3] = (15.0, 5.0)
+    assert not Fidelity().goes_on(1, population) and Fidelity().goes_on(0, population)
+
+
+def test_a_score_within_the_margin_does_not_dominate():
+    population = {0: (50.0, 1.0), 1: (49.5, 1.0), 2: (49.2, 2.0), 3: (10.0, 3.0)}
+    assert sorted(best_by_fronts(population, 3, margin=1.0)) == [0, 1, 2]
+    assert sorted(best_by_fronts(population, 3, margin=0.0)) == [0, 1, 2]  # the next front fills the third place
+    assert best_by_fronts(population, 1, margin=0.0) == [0]
 
 
 def test_saved_compute_counts_the_steps_stopped_trials_did_not_run():
@@ -81,21 +115,21 @@ def test_rungs_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
         show_progress=False,
         on_evaluation=lambda step, scores: seen.append(step),
     )
-    assert seen == [RUNG, 2 * RUNG, 3 * RUNG]
+    assert seen == list(RUNGS)
     assert scored.losses == plain.losses and scored.task_scores == plain.task_scores
 
 
 @pytest.fixture(scope="module")
 def stopped_study(env, data_dir):
-    """Two earlier trials that scored 100 at the first rung with no trainable parameters, then a
-    real adapter trial: whatever it learns in 10 steps, it is dominated there."""
+    """Three earlier trials that scored 100 at the first rung with no trainable parameters, then a
+    real adapter trial: whatever it learns in 4 steps, it is not among the best third there."""
     space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
     defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
     url = f"sqlite:///{data_dir / 'fidelity.db'}"
     engine = make_engine(url)
     init_schema(engine)
     study = optuna.create_study(study_name="fidelity", storage=url, directions=["maximize", "minimize"])
-    for number in range(2):
+    for number in range(3):
         study.add_trial(frozen(number, 0.0, {RUNG: 100.0}))
     objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(eval_sample=16))
     study.optimize(objective, n_trials=1, catch=(Exception,))
@@ -110,7 +144,8 @@ def test_a_dominated_trial_stops_at_the_first_rung_and_is_recorded_with_the_reas
     assert stopped.user_attrs[f"{RUNG_PREFIX}{RUNG}"] < 100.0
     row = load_results(engine, "fidelity").set_index("trial_number").loc[stopped.number]
     assert row["status"] == "pruned"
-    assert f"stopped at step {RUNG}" in row["error"] and "#0 (100.0)" in row["error"] and "#1 (100.0)" in row["error"]
+    assert f"stopped at step {RUNG}" in row["error"] and "not among the best 1/3 of the 4 trials scored there" in row["error"]
+    assert "3 lead it by more than 1 points with no more trainable parameters: #0 (100.0), #1 (100.0), #2 (100.0)" in row["error"]
     saved = saved_compute(study.trials)
     assert (saved.stopped, saved.steps_run, saved.steps_planned) == (1, RUNG, STEPS)
 
@@ -126,5 +161,5 @@ def test_a_warm_start_runs_to_the_end_even_when_dominated_at_a_rung(stopped_stud
     study.optimize(objective, n_trials=1, catch=(Exception,))
     warm = study.trials[-1]
     assert warm.state == TrialState.COMPLETE, warm.user_attrs
-    assert [f"{RUNG_PREFIX}{s}" in warm.user_attrs for s in (RUNG, 2 * RUNG, 3 * RUNG)] == [True] * 3
+    assert [f"{RUNG_PREFIX}{s}" in warm.user_attrs for s in RUNGS] == [True] * 2
     assert warm.user_attrs[f"{RUNG_PREFIX}{RUNG}"] < 100.0  # dominated there, yet not stopped

@@ -50,6 +50,7 @@ from storage.schema import SchemaMeta, UTCDateTime
 
 NEW_IN_V2 = ("peak_memory_mb", "param_breakdown", "timings", "learning_curve", "environment", "worker", "weights_path")
 NEW_IN_V3 = ("replicate_of",)
+NEW_IN_V4 = ("steps_run",)
 V1_ROW = {
     "study_name": "old-study",
     "trial_number": 4,
@@ -137,16 +138,16 @@ def test_version_1_database_is_upgraded_and_keeps_its_rows(storage_url: str) -> 
 
         init_schema(engine)
 
-        assert SCHEMA_VERSION == 3 and _version(engine) == 3
-        assert set(NEW_IN_V2 + NEW_IN_V3) <= _columns(engine)
+        assert SCHEMA_VERSION == 4 and _version(engine) == 4
+        assert set(NEW_IN_V2 + NEW_IN_V3 + NEW_IN_V4) <= _columns(engine)
         row = load_results(engine, "old-study").iloc[0]
         for name, value in V1_ROW.items():
             expected = pd.Timestamp(value) if isinstance(value, datetime) else value
             assert row[name] == expected or (value is None and row[name] is None), name
         assert pd.isna(row["peak_memory_mb"])
-        assert all(row[name] is None for name in NEW_IN_V2 + NEW_IN_V3 if name != "peak_memory_mb")
+        assert all(row[name] is None for name in NEW_IN_V2 + NEW_IN_V3 + NEW_IN_V4 if name != "peak_memory_mb")
 
-        # The upgraded table takes version-3 rows beside the old one.
+        # The upgraded table takes version-4 rows beside the old one.
         record_trial(
             engine,
             TrialRecord(
@@ -154,18 +155,18 @@ def test_version_1_database_is_upgraded_and_keeps_its_rows(storage_url: str) -> 
                 peak_memory_mb=12.5, timings={"train_and_evaluate_s": 3.0}, worker="host:1",
                 learning_curve={"loss": {"20": 2.5}}, environment={"packages": {"torch": "2"}},
                 param_breakdown={"petl": {"trainable": 10, "total": 10}}, weights_path="/w",
-                finished_at=datetime.now(UTC), replicate_of=4,
+                finished_at=datetime.now(UTC), replicate_of=4, steps_run=225,
             ),
         )  # fmt: skip
         frame = load_results(engine, "old-study")
         assert frame["trial_number"].tolist() == [4, 5]
         assert frame.iloc[1]["peak_memory_mb"] == 12.5 and frame.iloc[1]["worker"] == "host:1"
-        assert frame["replicate_of"].tolist() == [None, 4]
+        assert frame["replicate_of"].tolist() == [None, 4] and frame["steps_run"].tolist() == [None, 225]
 
         # Optuna's tables are untouched by our migration.
         assert len(optuna.load_study(study_name="old-study", storage=storage_url).trials) == 1
         init_schema(engine)  # already current: nothing to do
-        assert upgrade(engine) == [] and _version(engine) == 3
+        assert upgrade(engine) == [] and _version(engine) == 4
     finally:
         engine.dispose()
 
@@ -235,7 +236,7 @@ def test_workers_upgrading_at_once_upgrade_once(storage_url: str) -> None:
     assert not errors, errors
     engine = make_engine(storage_url)
     try:
-        assert _version(engine) == 3 and set(NEW_IN_V2 + NEW_IN_V3) <= _columns(engine)
+        assert _version(engine) == 4 and set(NEW_IN_V2 + NEW_IN_V3 + NEW_IN_V4) <= _columns(engine)
         assert load_results(engine)["trial_number"].tolist() == [4]
     finally:
         engine.dispose()
