@@ -28,8 +28,10 @@ the real space, not how well it models fine detail.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import statistics
 import sys
 import warnings
@@ -103,9 +105,11 @@ class Surrogate:
         return self.measured[best[1]]
 
     def trainable_pct(self, config) -> float:
+        from models.config import TrainingConfig
         from training.trial import count_trial_parameters
 
-        key = repr(config.to_dict())
+        # The count does not depend on the recipe (learning rates, optimizer): one count per structure.
+        key = repr(dataclasses.replace(config, training=TrainingConfig()).to_dict())
         if key not in self._pct:
             self._pct[key] = count_trial_parameters(config, self.env).trainable_pct
         return self._pct[key]
@@ -334,6 +338,7 @@ def run(
 
 
 def main() -> None:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # thousands of surrogate studies: no progress bar each
     args = benchmark_arguments(
         __doc__,
         ("--measured", {"type": Path, "default": DEFAULT_MEASURED, "help": f"measured trials to replay (default {DEFAULT_MEASURED})"}),
@@ -346,7 +351,8 @@ def main() -> None:
             trials, seeds = args.trials or (6 if args.quick else 48), args.seeds or (2 if args.quick else 15)
             samplers = tuple(dict.fromkeys((default_sampler(), "random")))
             result, _ = figures(args.data_dir, args.measured, trials, seeds, samplers=samplers)
-            print(json.dumps(result))
+            # A ratio that was never reached (the arm did not get there) is null, not Infinity: JSON has no infinities.
+            print(json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in result.items()}))
         else:
             print_section(run(args.data_dir, args.quick, args.measured, args.trials, args.seeds))
     except MeasuredFileError as error:

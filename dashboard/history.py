@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -92,9 +93,9 @@ def hypervolume_by_compute(df: pd.DataFrame, reference: tuple[float, float] = (0
     return pd.DataFrame(rows)
 
 
-def _steps_run(row) -> int:
+def _steps_run(row: Any) -> int:
     steps = getattr(row, "steps_run", None)
-    if _finite(steps):
+    if steps is not None and _finite(steps):
         return int(steps)
     if row.status == "complete" and isinstance(row.config, dict):
         return int(row.config.get("training", {}).get("steps", 0) or 0)

@@ -39,11 +39,14 @@ def queued_retries(trials: list[FrozenTrial]) -> int:
 
 
 def goal_met(trials: list[FrozenTrial], target: int, step_budget: int | None) -> bool:
-    """Whether the study needs no new trial: it has `target` trained trials (0: no trial goal),
-    or its trials have used or committed (running) `step_budget` training steps."""
+    """Whether the study needs no new trial: it has `target` trained trials, or its trials have
+    used or committed (running) `step_budget` training steps. A target of 0 is no trial goal:
+    with a step budget that decides; without one (confirmation rounds) only owed trials run."""
     if step_budget is not None and steps_spent(trials, include_running=True) >= step_budget:
         return True
-    return target > 0 and sum(trained(t) for t in trials) >= target
+    if target > 0:
+        return sum(trained(t) for t in trials) >= target
+    return step_budget is None
 
 
 def trials_left(trials: list[FrozenTrial], target: int, step_budget: int | None) -> int:

@@ -92,7 +92,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v1_to_v2,
     ),
     Migration(2, "trial_results gains replicate_of (confirmation seeds: the trial whose configuration a row re-trains)", _v2_to_v3),
-    Migration(3, "trial_results gains steps_run (the training steps a trial ran: its compute, multi-fidelity's stopped trials included)", _v3_to_v4),
+    Migration(
+        3,
+        "trial_results gains steps_run (the training steps a trial ran: its compute, multi-fidelity's stopped trials included)",
+        _v3_to_v4,
+    ),
 )
 
 

@@ -44,6 +44,7 @@ def test_the_goal_is_the_first_of_the_trial_count_and_the_step_budget():
     assert goal_met(trials, target=1, step_budget=None)
     assert not goal_met(trials, target=2, step_budget=None)
     assert goal_met(trials, target=2, step_budget=111) and not goal_met(trials, target=0, step_budget=112)
+    assert goal_met(trials, target=0, step_budget=None), "no goal at all: only owed trials (retries, confirmation seeds) run"
     assert trials_left(trials, target=0, step_budget=400) == 3, "289 steps left, 100 per trial"
     assert trials_left(trials, target=2, step_budget=400) == 1
 
@@ -70,4 +71,7 @@ def test_the_goal_reads_as_the_user_gave_it():
                 count_clip=False, objectives=("score", "trainable_pct"))  # fmt: skip
     assert StudySettings(target_trials=12, **base).goal_text() == "12 trained trials"
     assert StudySettings(target_trials=0, step_budget=20000, **base).goal_text() == "20,000 training steps"
-    assert StudySettings(target_trials=5, step_budget=900, **base).goal_text() == "5 trained trials or 900 training steps, whichever comes first"
+    assert (
+        StudySettings(target_trials=5, step_budget=900, **base).goal_text()
+        == "5 trained trials or 900 training steps, whichever comes first"
+    )
