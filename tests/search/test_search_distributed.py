@@ -124,6 +124,13 @@ def _heartbeat_study(url: str, name: str, liveness: Liveness):
     return engine, storage, optuna.load_study(study_name=name, storage=storage)
 
 
+def _guarded_study(url: str, name: str):
+    """A heartbeat study (1 s beats, 2 s grace) and a worker's guard on it."""
+    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
+    engine, storage, study = _heartbeat_study(url, name, liveness)
+    return engine, storage, study, WorkerGuard(study, engine, liveness)
+
+
 def _running_row(engine, study: optuna.Study, trial: optuna.Trial, worker: str) -> None:
     record_trial(
         engine,
@@ -217,16 +224,14 @@ def test_a_dead_trial_that_recorded_nothing_yet_gets_its_failed_row(backend_url:
 
 
 def test_a_stalled_worker_cannot_record_a_trial_already_retried(backend_url: str) -> None:
-    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
-    engine, storage, study = _heartbeat_study(backend_url, "zombie", liveness)
-    guard = WorkerGuard(study, engine, liveness)
+    engine, storage, study, guard = _guarded_study(backend_url, "zombie")
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         x = trial.suggest_float("x", 0, 1)
         _running_row(engine, study, trial, "slow-host:1")
         # Meanwhile another worker declares this one dead and queues the trial again ...
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        RetryDeadTrial(engine, liveness)(study, storage.get_trial(trial._trial_id))
+        RetryDeadTrial(engine, guard.liveness)(study, storage.get_trial(trial._trial_id))
         # ... and the stalled worker finishes and records its result anyway.
         record_trial(engine, TrialRecord("zombie", trial.number, "complete", "lora", {"method": "lora", "x": x}, 10, 100,
                                          score=50.0, worker="slow-host:1", finished_at=datetime.now(UTC)))  # fmt: skip
@@ -247,9 +252,7 @@ def test_a_stalled_worker_cannot_record_a_trial_already_retried(backend_url: str
 def test_an_error_after_the_outcome_is_recorded_fails_the_row_as_optuna_fails_the_trial(backend_url: str, recorded: str) -> None:
     # The soak test once ended with a trial Optuna had failed and a row still "infeasible":
     # an error raised after the objective wrote its outcome (a storage call, say).
-    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
-    engine, storage, study = _heartbeat_study(backend_url, "late-error", liveness)
-    guard = WorkerGuard(study, engine, liveness)
+    engine, storage, study, guard = _guarded_study(backend_url, "late-error")
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         x = trial.suggest_float("x", 0, 1)
@@ -271,9 +274,7 @@ def test_an_error_after_the_outcome_is_recorded_fails_the_row_as_optuna_fails_th
 
 
 def test_a_trial_the_database_failed_after_its_outcome_is_queued_again(backend_url: str) -> None:
-    liveness = Liveness(heartbeat_interval=1, grace_period=2, max_retry=2)
-    engine, storage, study = _heartbeat_study(backend_url, "outage", liveness)
-    guard = WorkerGuard(study, engine, liveness)
+    engine, storage, study, guard = _guarded_study(backend_url, "outage")
     calls = []
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
