@@ -35,8 +35,8 @@ log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set (PAPER.md §5)
-DEFAULT_RUNGS = 2  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
-MAX_RUNGS = 4  # the first rung after 1/81 of the steps: earlier, a score says nothing yet
+DEFAULT_RUNGS = 1  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
+MAX_RUNGS = 4  # the first rung after 1/54 of the steps: earlier, a score says nothing yet
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rungs",
         type=int,
         default=DEFAULT_RUNGS,
-        help="multi-fidelity rungs (MO-ASHA): score each trial after 1/3^N, ..., 1/9 and 1/3 of its steps and let only the best "
-        f"third of each rung go on, by non-dominated sorting on score and trainable %% (0: off; default {DEFAULT_RUNGS})",
+        help="multi-fidelity rungs (MO-ASHA): score each trial after 1/2 of its steps (more rungs: also 1/6, 1/18 ...) and let "
+        f"only the best third of each rung go on, by non-dominated sorting on score and trainable %% (0: off; default {DEFAULT_RUNGS})",
     )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
@@ -230,7 +230,7 @@ def _validate(args: LaunchOptions) -> dict:
         fail(
             PROGRAM,
             f"--rungs must be 0 (no multi-fidelity) to {MAX_RUNGS}, got {args.rungs}; the default {DEFAULT_RUNGS} scores trials "
-            "after 1/9 and 1/3 of their steps",
+            "after half of their steps",
         )
     from search.confirmation import MAX_SEEDS, SCOPES
 

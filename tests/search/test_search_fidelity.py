@@ -31,7 +31,7 @@ from storage import init_schema, load_results, make_engine
 from training.trial import run_trial
 
 STEPS = 40
-RUNGS = (4, 13)  # 2 rungs over 40 steps, eta 3: scored after steps 40 // 9 and 40 // 3
+RUNGS = (6, 20)  # 2 rungs over 40 steps, eta 3: scored after steps 40 / 2 / 3 and 40 / 2
 RUNG = RUNGS[0]
 
 
@@ -47,12 +47,12 @@ def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.CO
     return trial
 
 
-def test_rungs_are_spaced_geometrically_by_the_reduction_factor():
-    assert Fidelity().rung_steps(225) == (25, 75)
-    assert Fidelity(rungs=3).rung_steps(225) == (8, 25, 75)
+def test_rungs_end_at_half_the_steps_and_are_spaced_geometrically_before():
+    assert Fidelity().rung_steps(225) == (112,)
+    assert Fidelity(rungs=3).rung_steps(225) == (12, 37, 112)
     assert Fidelity(rungs=2, reduction=2).rung_steps(100) == (25, 50)
     assert Fidelity(rungs=0).rung_steps(225) == ()
-    assert Fidelity().rung_steps(5) == (1,), "a rung that would come before step 1 is dropped"
+    assert Fidelity(rungs=2).rung_steps(5) == (2,), "a rung that would come before step 1 is dropped"
     assert launch.DEFAULT_RUNGS == Fidelity().rungs, "search.launch's default is the rule's"
 
 
@@ -110,7 +110,7 @@ def test_rungs_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
     plain = run_trial(config, env, show_progress=False)
     seen = []
     scored = run_trial(
-        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(eval_sample=16))),
+        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(rungs=2, eval_sample=16))),
         env,
         show_progress=False,
         on_evaluation=lambda step, scores: seen.append(step),
@@ -122,7 +122,7 @@ def test_rungs_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
 @pytest.fixture(scope="module")
 def stopped_study(env, data_dir):
     """Three earlier trials that scored 100 at the first rung with no trainable parameters, then a
-    real adapter trial: whatever it learns in 4 steps, it is not among the best third there."""
+    real adapter trial: whatever it learns in 6 steps, it is not among the best third there."""
     space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
     defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
     url = f"sqlite:///{data_dir / 'fidelity.db'}"
@@ -131,7 +131,7 @@ def stopped_study(env, data_dir):
     study = optuna.create_study(study_name="fidelity", storage=url, directions=["maximize", "minimize"])
     for number in range(3):
         study.add_trial(frozen(number, 0.0, {RUNG: 100.0}))
-    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(eval_sample=16))
+    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16))
     study.optimize(objective, n_trials=1, catch=(Exception,))
     return study, engine
 
@@ -157,7 +157,7 @@ def test_a_warm_start_runs_to_the_end_even_when_dominated_at_a_rung(stopped_stud
     space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
     defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
     study.enqueue_trial({"method": "adapter", "adapter.reduction_factor": 16}, user_attrs={WARM_START_ATTR: "single-adapter"})
-    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(eval_sample=16))
+    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16))
     study.optimize(objective, n_trials=1, catch=(Exception,))
     warm = study.trials[-1]
     assert warm.state == TrialState.COMPLETE, warm.user_attrs
