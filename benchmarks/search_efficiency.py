@@ -28,10 +28,13 @@ the real space, not how well it models fine detail.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: thousands of surrogate studies, no bar each
+
 import dataclasses
 import json
 import math
-import os
 import statistics
 import sys
 import warnings
@@ -79,6 +82,9 @@ def distance(a: dict, b: dict) -> float:
     return total
 
 
+_PCT: dict[str, float] = {}  # configuration structure -> trainable %
+
+
 class Surrogate:
     """The study objective on measured results: the nearest measured configuration's scores.
 
@@ -95,7 +101,6 @@ class Surrogate:
         self.budget_pct = budget_pct
         self.fidelity = fidelity
         self.trial_steps: list[int] = []  # training steps each trial ran, in trial order
-        self._pct: dict[str, float] = {}
 
     def nearest(self, params: dict) -> dict:
         scored = [(distance(params, m["params"]), i) for i, m in enumerate(self.measured)]
@@ -110,9 +115,9 @@ class Surrogate:
 
         # The count does not depend on the recipe (learning rates, optimizer): one count per structure.
         key = repr(dataclasses.replace(config, training=TrainingConfig()).to_dict())
-        if key not in self._pct:
-            self._pct[key] = count_trial_parameters(config, self.env).trainable_pct
-        return self._pct[key]
+        if key not in _PCT:  # shared by every study of the run: counting builds the model on the meta device
+            _PCT[key] = count_trial_parameters(config, self.env).trainable_pct
+        return _PCT[key]
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         from search.fidelity import STEPS_PLANNED_ATTR, STEPS_RUN_ATTR, RungJudge, RungPruned
@@ -170,7 +175,7 @@ def run_study(sampler: str, seed: int, objective: Surrogate, trials: int = 0, st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, seed))
-        run_until_target(study, objective, trials, None, step_budget=step_budget)
+        run_until_target(study, objective, trials, None, step_budget=step_budget, collect_garbage=False)
     return study
 
 
@@ -338,7 +343,6 @@ def run(
 
 
 def main() -> None:
-    os.environ.setdefault("TQDM_DISABLE", "1")  # thousands of surrogate studies: no progress bar each
     args = benchmark_arguments(
         __doc__,
         ("--measured", {"type": Path, "default": DEFAULT_MEASURED, "help": f"measured trials to replay (default {DEFAULT_MEASURED})"}),

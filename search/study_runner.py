@@ -66,6 +66,7 @@ def run_until_target(
     time_limit: float | None,
     engine: Engine | None = None,
     step_budget: int | None = None,
+    collect_garbage: bool = True,
 ) -> int:
     """Train trials until the study (all its workers together) has `target` trained ones (or,
     with `step_budget`, has used that many training steps) and no retry of a failed trial is
@@ -81,6 +82,8 @@ def run_until_target(
             other workers' trials still run waits until each is known alive or released as
             dead, and trains the retry of a dead one (:func:`search.liveness.await_other_trials`);
             without it (an in-memory study) it leaves at once.
+        collect_garbage: run the cyclic collector after each trial (what a trained model needs;
+            a surrogate objective allocates nothing worth a quarter-second collection).
 
     Returns:
         How many trials this process trained.
@@ -111,7 +114,7 @@ def run_until_target(
         try:
             # gc_after_trial: a failed trial's model and optimiser sit in reference cycles with
             # its traceback; collect them before the next trial allocates its own.
-            study.optimize(objective, timeout=timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=True)
+            study.optimize(objective, timeout=timeout, callbacks=[progress], catch=(Exception,), gc_after_trial=collect_garbage)
             trained_here += progress.trained_here
             if not progress.goal_reached:
                 # A time limit, a stop signal, or almost nothing fitting the budget: leave.
