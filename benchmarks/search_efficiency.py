@@ -297,7 +297,9 @@ def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, sample
     measured = document["trials"]
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     tasks = tuple(document.get("tasks", ("vqa",)))
-    env = prepare_environment(data_dir, document["backbone"], tasks)
+    # Only the backbone is read (to count parameters on the meta device, for the configuration's
+    # own tasks); one task's features are the least preparation that gives it.
+    env = prepare_environment(data_dir, document["backbone"], ("vqa",))
     defaults = SpaceDefaults(document["backbone"], tasks, TrainingConfig(steps=int(document["steps"])))
     budget_pct = float(document.get("budget_pct", 5.0))
     default = default_sampler()
