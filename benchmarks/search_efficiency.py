@@ -23,7 +23,9 @@ end (default file: benchmarks/measured/rung_trials.json; the file says how it wa
 
 `--json` prints only the figures, as one JSON object. The surrogate's landscape is piecewise
 constant (nearest neighbour), so the figures say how fast each arm finds the good regions of
-the real space, not how well it models fine detail.
+the real space, not how well it models fine detail. Unlike search.objective, a repeat of a
+configuration is trained again (and counted) here, in every arm alike: skipping repeats makes
+samplers that propose them often spin through hundreds of free trials, minutes per study.
 """
 
 from __future__ import annotations
