@@ -12,9 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from core.budget import parse_budget
-from search.fidelity import Fidelity
+from search.fidelity import Fidelity, steps_spent
 from search.objective import Objective
-from search.fidelity import steps_spent
 from search.progress import StudyProgress, goal_met, queued_confirmations, queued_retries, trained, trials_left
 from search.space import SpaceDefaults, fixed_config
 from search.study_settings import StudySettings
