@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from models.config import VIDEO_TASK_NAMES, VISUAL_ENCODER_POLICIES, ConfigError, TrialConfig
 from models.location import BackboneLocation
 from models.petl.registry import get_method
@@ -18,9 +21,12 @@ def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]
     spec = get_method(config.method)
     problems = list(config.freeze.problems())
     try:
-        spec.make_config(config.method_params, config.sharing)
+        method_config = spec.make_config(config.method_params, config.sharing)
     except ConfigError as error:
         problems = error.problems + problems
+    else:
+        if spec.backbone_problems is not None:
+            problems = spec.backbone_problems(method_config, lm_config(location), config.freeze) + problems
     problems.extend(config.training.problems())
     if trains_clip(config) and location.clip_model is None:
         problems.append(
@@ -34,3 +40,16 @@ def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]
             "train CLIP on image tasks only, or use 'frozen'"
         )
     return problems
+
+
+def lm_config(location: BackboneLocation) -> Any | None:
+    """The language model's transformers config, read without building it; None when neither
+    the preset declares it nor its folder is on disk (the build then reports the missing weights)."""
+    from transformers import AutoConfig
+
+    if location.preset.lm_config is not None:
+        values = dict(location.preset.lm_config)
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    if (Path(location.language_model) / "config.json").is_file():
+        return AutoConfig.from_pretrained(location.language_model)
+    return None

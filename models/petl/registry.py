@@ -28,6 +28,7 @@ _BUILTIN_MODULES = (
     "models.petl.lora",
     "models.petl.prompt",
     "models.petl.baselines",
+    "models.petl.lst",
 )
 
 
@@ -94,6 +95,9 @@ class MethodSpec:
         tiny_learning_rate: the base rate on the embedded tiny backbone, when not the paper's
             (tuned for 20 epochs at base size; a few hundred CPU steps on a tiny model need more).
         presets: the paper's runs of this method.
+        backbone_problems: checks that need the backbone, `(method config, LM config or None,
+            FreezeConfig or None) -> list[str]`: run with the other checks before anything is
+            built (models.validation), and again by `apply` on the LM it is given.
     """
 
     name: str
@@ -108,6 +112,7 @@ class MethodSpec:
     search: Mapping[str, Any] = field(default_factory=dict)
     tiny_learning_rate: float | None = None
     presets: tuple[RunPreset, ...] = ()
+    backbone_problems: Callable[[Any, Any, FreezeConfig | None], list[str]] | None = None
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
