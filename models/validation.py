@@ -19,14 +19,17 @@ def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]
     """Every problem of the method, its parameters, its sharing mode, the freezing and the
     training settings, and of the freezing against the backbone and the tasks; [] when none."""
     spec = get_method(config.method)
-    problems = list(config.freeze.problems())
+    method_problems: list[str] = []
     try:
-        method_config = spec.make_config(config.method_params, config.sharing)
+        spec.make_config(config.method_params, config.sharing)
     except ConfigError as error:
-        problems = error.problems + problems
-    else:
-        if spec.backbone_problems is not None:
-            problems = spec.backbone_problems(method_config, lm_config(location), config.freeze) + problems
+        method_problems = list(error.problems)
+    if spec.backbone_problems is not None:
+        # Against the backbone too, even when a value above is wrong: every problem at once.
+        method_config = _unchecked_config(spec.config_cls, config.method_params)
+        if method_config is not None:
+            method_problems += spec.backbone_problems(method_config, lm_config(location), config.freeze)
+    problems = method_problems + list(config.freeze.problems())
     problems.extend(config.training.problems())
     if trains_clip(config) and location.clip_model is None:
         problems.append(
@@ -40,6 +43,15 @@ def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]
             "train CLIP on image tasks only, or use 'frozen'"
         )
     return problems
+
+
+def _unchecked_config(config_cls: type, params) -> Any | None:
+    """The method's config from `params`, unvalidated; None when the names do not fit it."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    try:
+        return config_cls(**values)
+    except TypeError:
+        return None
 
 
 def lm_config(location: BackboneLocation) -> Any | None:

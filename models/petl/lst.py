@@ -33,6 +33,7 @@ answer is always the side network's. Answers are a few tokens; the cost is small
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +106,9 @@ def backbone_problems(config: LstConfig, lm_config: Any, freeze: FreezeConfig | 
     widths = side_widths(lm_config)
     uneven = {key: width for key, width in widths.items() if width % r}
     if uneven:
-        found.append(f"lst.reduction_factor={r} must divide the backbone's widths {uneven}; use a divisor of {widths['d_model']} that divides them all")
+        common = math.gcd(*widths.values())
+        divisors = [k for k in range(1, common + 1) if common % k == 0]
+        found.append(f"lst.reduction_factor={r} must divide every width of the backbone {widths}; it does not divide {sorted(uneven)}; use one of {divisors}")
     for key, heads in attention_heads(lm_config).items():
         if not uneven and (widths["d_model"] // r) % heads:
             found.append(f"lst.reduction_factor={r}: the side d_model {widths['d_model'] // r} must split over the {heads} {key}; use a smaller r")
