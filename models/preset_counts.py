@@ -7,7 +7,9 @@ names only set how many per-task modules exist. `python -m search.params` prints
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +75,44 @@ def counts_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def preset_catalogue() -> str:
-    """The run presets with their descriptions, then the backbones."""
+def preset_catalogue(backbone: str = "clip-rn101+bart-base", data_dir: Path = Path("data")) -> str:
+    """The run presets with their descriptions and trainable % on `backbone` (the four image
+    tasks, the paper's definition) beside the published %, then the backbones."""
     from models.backbones.presets import PRESETS
-    from models.petl.presets import RUN_PRESETS
+    from models.petl.presets import IMAGE_TASKS, RUN_PRESETS
 
-    lines = ["run presets:"]
-    lines += [f"  {name:<22}{run.description}" for name, run in sorted(RUN_PRESETS.items())]
+    lines = [f"run presets (trainable % on {backbone}, four image tasks, paper's definition; published % beside):"]
+    with _quiet_logs():  # the meta CLIP tower warns that it has no weights, once per preset
+        for name, run in sorted(RUN_PRESETS.items()):
+            published = _published(run, backbone, data_dir, IMAGE_TASKS)
+            lines.append(f"  {name:<22}{_counted_pct(backbone, name, IMAGE_TASKS, data_dir):>8}  {published:<54}{run.description}")
     lines.append("backbones:")
     lines += [f"  {name}" for name in sorted(PRESETS)]
     return "\n".join(lines)
+
+
+def _counted_pct(backbone: str, preset: str, tasks: tuple[str, ...], data_dir: Path) -> str:
+    from models.config import ConfigError
+
+    try:
+        return f"{preset_counts(backbone, preset, tasks, data_dir)['trainable_pct']:.2f}%"
+    except (ConfigError, OSError):
+        return "n/a"  # a preset that does not build on this backbone (its `--preset` run says why)
+
+
+def _published(run, backbone: str, data_dir: Path, tasks: tuple[str, ...]) -> str:
+    if run.paper_trainable_pct is None:
+        return f"(sizes of {run.size_sibling})" if run.size_sibling else ""
+    published = f"published {run.paper_trainable_pct:.2f}%"
+    if run.paper_backbone == backbone:
+        return published
+    return f"{published} on {run.paper_backbone} (counted {_counted_pct(run.paper_backbone, run.name, tasks, data_dir)})"
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
