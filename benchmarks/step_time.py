@@ -33,7 +33,7 @@ IMAGE_TASKS = ("vqa", "gqa", "nlvr2", "caption")
 QUICK_PRESETS = ("full-ft", "single-adapter", "single-lora")
 # On a CPU a base-size step takes seconds: one preset per distinct forward (sharing modes and
 # V->L only cost what their single / + LayerNorm siblings do at one active task).
-BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln")
+BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln", "single-lst")
 SOURCE_TOKENS, TARGET_TOKENS = 24, 6  # the trial defaults: prefix + 20 question tokens; short answers
 
 
