@@ -7,7 +7,7 @@ ones; the decoder generates the answer as text (PAPER.md §1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -228,7 +228,9 @@ class VLSeq2Seq(nn.Module):
 def _select_rows(encoded: BaseModelOutput, rows: torch.Tensor | None) -> BaseModelOutput:
     """The encoder output's tensors (every field, not only the last hidden state), at `rows`
     (None: all rows); per-layer tuples (hidden states, attentions) are left out."""
-    fields = {k: (v if rows is None else v.index_select(0, rows)) for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+    fields: dict[str, Any] = {
+        k: (v if rows is None else v.index_select(0, rows)) for k, v in encoded.items() if isinstance(v, torch.Tensor)
+    }
     return type(encoded)(**fields)
 
 

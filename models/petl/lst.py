@@ -94,7 +94,11 @@ def backbone_problems(config: LstConfig, lm_config: Any, freeze: FreezeConfig | 
     """The side network against the backbone: widths r divides, layers in range; the freezing."""
     found = []
     if freeze is not None:
-        trained = [flag for flag in ("train_language_model", "train_layernorm", "train_bias", "train_embeddings", "train_lm_head") if getattr(freeze, flag)]
+        trained = [
+            flag
+            for flag in ("train_language_model", "train_layernorm", "train_bias", "train_embeddings", "train_lm_head")
+            if getattr(freeze, flag)
+        ]
         if trained:
             found.append(
                 f"lst runs the backbone without gradients (only the side network and the V->L projection train), "
@@ -108,10 +112,14 @@ def backbone_problems(config: LstConfig, lm_config: Any, freeze: FreezeConfig | 
     if uneven:
         common = math.gcd(*widths.values())
         divisors = [k for k in range(1, common + 1) if common % k == 0]
-        found.append(f"lst.reduction_factor={r} must divide every width of the backbone {widths}; it does not divide {sorted(uneven)}; use one of {divisors}")
+        found.append(
+            f"lst.reduction_factor={r} must divide every width of the backbone {widths}; it does not divide {sorted(uneven)}; use one of {divisors}"
+        )
     for key, heads in attention_heads(lm_config).items():
         if not uneven and (widths["d_model"] // r) % heads:
-            found.append(f"lst.reduction_factor={r}: the side d_model {widths['d_model'] // r} must split over the {heads} {key}; use a smaller r")
+            found.append(
+                f"lst.reduction_factor={r}: the side d_model {widths['d_model'] // r} must split over the {heads} {key}; use a smaller r"
+            )
     depths = {"encoder": _depth(lm_config, "encoder"), "decoder": _depth(lm_config, "decoder")}
     for stack, depth in depths.items():
         name = f"drop_{stack}_layers"
@@ -308,7 +316,9 @@ class LadderSideTuning(nn.Module):
         embeds, mask = self._decoder_input
         self._decoder_input = None
         side = self.active()
-        hidden = side.decoder(embeds, self._rungs["decoder"], attention_mask=mask, encoder_hidden_states=memory, encoder_attention_mask=memory_mask)
+        hidden = side.decoder(
+            embeds, self._rungs["decoder"], attention_mask=mask, encoder_hidden_states=memory, encoder_attention_mask=memory_mask
+        )
         self._rungs["decoder"] = []
         output.last_hidden_state = side.upsample(hidden)  # (B, L, d): what the LM head reads
         return output

@@ -80,7 +80,9 @@ def test_the_backbone_encoder_reads_the_text_only(tiny, make_batch):
     model.task_context.active = "vqa"
     ids, mask, feats, labels = make_batch(n_text=5, n_visual=4)
     lengths = []
-    model.lm.get_encoder().register_forward_hook(lambda m, a, out: lengths.append((out.last_hidden_state.shape[1], out.side_hidden_state.shape[1])))
+    model.lm.get_encoder().register_forward_hook(
+        lambda m, a, out: lengths.append((out.last_hidden_state.shape[1], out.side_hidden_state.shape[1]))
+    )
     model(ids, mask, feats, labels)
     assert lengths == [(5, 5 + 4)]  # backbone: text; side: text + visual
 
@@ -125,7 +127,14 @@ def test_side_network_count_matches_the_authors_layout_on_tiny_t5(tiny_t5):
     # bias, a gate per layer; an upsample out with bias.
     c = tiny_t5.lm.config
     r = 4
-    d, s, inner, ff, heads, buckets = c.d_model, c.d_model // r, c.num_heads * c.d_kv // r, c.d_ff // r, c.num_heads, c.relative_attention_num_buckets
+    d, s, inner, ff, heads, buckets = (
+        c.d_model,
+        c.d_model // r,
+        c.num_heads * c.d_kv // r,
+        c.d_ff // r,
+        c.num_heads,
+        c.relative_attention_num_buckets,
+    )
     attention = 4 * s * inner + s  # q, k, v, o + its RMS norm
     ffn = 2 * s * ff + s
     ladders = lambda n: (n + 1) * (d * s + s) + n  # noqa: E731  (input + one per layer, gates)
@@ -146,7 +155,10 @@ def test_dropped_layers_have_no_side_layer_nor_ladder(tiny_bart):
 
 def test_invalid_values_are_all_reported_at_once():
     with pytest.raises(ConfigError) as caught:
-        get_method("lst").make_config({"reduction_factor": 0, "drop_encoder_layers": (-1,), "drop_decoder_layers": (1, 1), "gate_temperature": 0.0}, SharingMode.SINGLE)
+        get_method("lst").make_config(
+            {"reduction_factor": 0, "drop_encoder_layers": (-1,), "drop_decoder_layers": (1, 1), "gate_temperature": 0.0},
+            SharingMode.SINGLE,
+        )
     problems = caught.value.problems
     assert len(problems) == 4
     assert "wider than the backbone" in problems[0] and "got 0" in problems[0]
