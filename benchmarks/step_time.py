@@ -1,6 +1,6 @@
 """Training-step time and peak memory of every PETL method against full fine-tuning.
 
-    python benchmarks/step_time.py [--quick] [--data-dir data]
+    python benchmarks/step_time.py [--quick] [--data-dir data] [--presets a,b] [--base-only]
 
 Each of the paper's runs (models.petl.presets.RUN_PRESETS, the four image tasks' modules, the
 VQA task active) trains on one synthetic batch of the trial's shapes: text tokens, the CLIP grid
@@ -182,17 +182,24 @@ def measure_backbone(backbone: str, presets, data_dir: Path, batch_size: int, st
     return [{"preset": name, "step_s": median(times[name]), "runs": times[name], **info[name]} for name in presets]
 
 
-def run(data_dir: Path, quick: bool = False) -> Section:
+def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = (), base_only: bool = False) -> Section:
+    """Args:
+    only: measure these presets only (full-ft is always measured: the rows compare against it).
+    base_only: skip the embedded backbone (nothing to build first).
+    """
     from models.petl.presets import RUN_PRESETS
     from training.environment import default_device
 
     device = default_device()
     presets = QUICK_PRESETS if quick else tuple(RUN_PRESETS)
+    cpu = device.type == "cpu"
+    base_presets = BASE_CPU_PRESETS if cpu else presets
+    if only:
+        presets = base_presets = ("full-ft", *(p for p in only if p != "full-ft"))
     # (backbone, presets, batch, steps per round, rounds)
-    plans = [(EMBEDDED, presets, 32, 1 if quick else 2, 2 if quick else 3)]
+    plans = [] if base_only else [(EMBEDDED, presets, 32, 1 if quick else 2, 2 if quick else 3)]
     if not quick:
-        cpu = device.type == "cpu"
-        plans.append((BASE, BASE_CPU_PRESETS if cpu else presets, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
+        plans.append((BASE, base_presets, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
     body, figures = [], {}
     memory_kind = "allocator peak (CUDA)" if device.type == "cuda" else "accounted (see below)"
     for backbone, presets, batch_size, steps, rounds in plans:
@@ -220,15 +227,32 @@ def run(data_dir: Path, quick: bool = False) -> Section:
     )
     return Section(
         title="Training step: each PETL method against full fine-tuning",
-        command="python benchmarks/step_time.py" + (" --quick" if quick else ""),
+        command="python benchmarks/step_time.py"
+        + (" --quick" if quick else "")
+        + (f" --presets {','.join(only)}" if only else "")
+        + (" --base-only" if base_only else ""),
         body="\n\n".join(body),
         figures=figures,
     )
 
 
 def main() -> None:
-    args = benchmark_arguments(__doc__, prepare=EMBEDDED)
-    print_section(run(args.data_dir, args.quick))
+    args = benchmark_arguments(
+        __doc__,
+        ("--presets", {"default": "", "help": "comma-separated run presets to measure (with full-ft); default: all"}),
+        ("--base-only", {"action": "store_true", "help": f"only {BASE} (the embedded backbone is not built)"}),
+    )
+    if not args.base_only:
+        from training.environment import prepare_environment
+
+        prepare_environment(args.data_dir, EMBEDDED, ("vqa",))
+    only = tuple(p for p in args.presets.split(",") if p)
+    from models.petl.presets import RUN_PRESETS
+
+    unknown = sorted(set(only) - set(RUN_PRESETS))
+    if unknown:
+        raise SystemExit(f"step_time.py: --presets names unknown run presets {unknown}; known: {', '.join(sorted(RUN_PRESETS))}")
+    print_section(run(args.data_dir, args.quick, only, args.base_only))
 
 
 if __name__ == "__main__":
