@@ -170,18 +170,15 @@ class LadderStack(nn.Module):
         self.temperature = config.gate_temperature
         self._rungs: list[torch.Tensor] = []
         for i, block in enumerate(_blocks(stack)):
-            block.register_forward_pre_hook(self._merge_hook(i))
+            block.register_forward_pre_hook(_Merge(self, i))
 
-    def _merge_hook(self, i: int):
-        def hook(module, args):
-            # args[0]: the side hidden state entering side layer i, (B, S, d/r)
-            gate = torch.sigmoid(self.gates[i] / self.temperature)
-            rung = self.ladders[i](self._rungs[i])  # (B, S_backbone, d/r)
-            pad = args[0].shape[1] - rung.shape[1]  # visual positions: no backbone state, zeros
-            rung = nn.functional.pad(rung, (0, 0, 0, pad))
-            return (gate * args[0] + (1 - gate) * rung,) + tuple(args[1:])
-
-        return hook
+    def merge(self, i: int, hidden: torch.Tensor) -> torch.Tensor:
+        """The side state entering side layer i with backbone layer i's output gated in."""
+        # hidden: (B, S, d/r); the rung: (B, S', d) with S' <= S (the backbone's positions)
+        gate = torch.sigmoid(self.gates[i] / self.temperature)
+        rung = self.ladders[i](self._rungs[i])  # (B, S', d/r)
+        rung = nn.functional.pad(rung, (0, 0, 0, hidden.shape[1] - rung.shape[1]))  # visual positions: zeros
+        return gate * hidden + (1 - gate) * rung
 
     def forward(self, embeds: torch.Tensor, rungs: list[torch.Tensor], **kwargs) -> torch.Tensor:
         # embeds: (B, S, d); rungs: kept backbone layers' outputs (B, S', d), S' <= S -> (B, S, d/r)
@@ -190,6 +187,31 @@ class LadderStack(nn.Module):
             return self.stack(inputs_embeds=self.input(embeds), use_cache=False, **kwargs).last_hidden_state
         finally:
             self._rungs = []
+
+
+class _Merge:
+    """Forward pre-hook of side layer i: `LadderStack.merge` on its hidden-state argument.
+
+    Hooks are callable objects rather than closures (as models.petl.hooks.OutputDelta), so a deep
+    copy of the model points its hooks at the copied modules, not at the original ones.
+    """
+
+    def __init__(self, stack: LadderStack, i: int):
+        self.stack, self.i = stack, i
+
+    def __call__(self, module, args):
+        return (self.stack.merge(self.i, args[0]),) + tuple(args[1:])
+
+
+class _Rung:
+    """Forward hook of a kept backbone layer: keeps its output, detached, for the side network."""
+
+    def __init__(self, lst: LadderSideTuning, stack: str):
+        self.lst, self.stack = lst, stack
+
+    def __call__(self, module, args, output) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output
+        self.lst.rungs[self.stack].append(hidden.detach())
 
 
 class SideNetwork(nn.Module):
@@ -230,10 +252,9 @@ class LadderSideTuning(nn.Module):
         self.kept = {stack: config.kept_layers(depth, stack) for stack, depth in depths.items()}
         self.sides = nn.ModuleList(SideNetwork(lm, config, self.kept) for _ in range(n_sides))
         self._task_context = [model.task_context]  # plain reference, not a submodule
-        self._lm = [lm]
         self._n_visual: int | None = None
         self._encoder_input: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._rungs: dict[str, list[torch.Tensor]] = {"encoder": [], "decoder": []}
+        self.rungs: dict[str, list[torch.Tensor]] = {"encoder": [], "decoder": []}
         self._memory: tuple[torch.Tensor, torch.Tensor] | None = None
         self._decoder_input: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
@@ -253,7 +274,7 @@ class LadderSideTuning(nn.Module):
         lm.get_decoder().register_forward_hook(self._after_decoder)
         for stack, blocks in stack_blocks(lm).items():
             for i in self.kept[stack]:
-                blocks[i].register_forward_hook(self._rung_hook(stack))
+                blocks[i].register_forward_hook(_Rung(self, stack))
         # The side decoder needs the whole prefix at every step (see the module docstring).
         lm.config.use_cache = False
         if getattr(lm, "generation_config", None) is not None:
@@ -276,24 +297,17 @@ class LadderSideTuning(nn.Module):
         n_text = embeds.shape[1] - self._n_visual  # (B, T+N, d): the text first, the visual tokens last
         self._n_visual = None
         self._encoder_input = (embeds, mask)
-        self._rungs["encoder"] = []
+        self.rungs["encoder"] = []
         # Detached: the text embeddings are frozen, but the concatenation carries the visual
         # tokens' graph, and the backbone must not be differentiated.
         return args, {**kwargs, "inputs_embeds": embeds[:, :n_text].detach(), "attention_mask": mask[:, :n_text]}
-
-    def _rung_hook(self, stack: str):
-        def hook(module, args, output):
-            hidden = output[0] if isinstance(output, tuple) else output
-            self._rungs[stack].append(hidden.detach())
-
-        return hook
 
     def _after_encoder(self, module, args, output):
         assert self._encoder_input is not None  # set by _before_encoder in this call
         embeds, mask = self._encoder_input
         self._encoder_input = None
-        side = self.active().encoder(embeds, self._rungs["encoder"], attention_mask=mask)  # (B, T+N, d/r)
-        self._rungs["encoder"] = []
+        side = self.active().encoder(embeds, self.rungs["encoder"], attention_mask=mask)  # (B, T+N, d/r)
+        self.rungs["encoder"] = []
         self._memory = (side, mask)
         return SideEncoderOutput(last_hidden_state=output.last_hidden_state, side_hidden_state=side, side_attention_mask=mask)
 
@@ -303,7 +317,7 @@ class LadderSideTuning(nn.Module):
         if embeds is None:
             embeds = module.embed_tokens(ids)  # the family's own scaling (BART) included
         self._decoder_input = (embeds.detach(), kwargs.get("attention_mask"))
-        self._rungs["decoder"] = []
+        self.rungs["decoder"] = []
         if encoded is not None and mask is not None and mask.shape[1] != encoded.shape[1]:
             # The mask covers [text ; visual]; the backbone encoded the text only.
             return args, {**kwargs, "encoder_attention_mask": mask[:, : encoded.shape[1]]}
@@ -317,9 +331,9 @@ class LadderSideTuning(nn.Module):
         self._decoder_input = None
         side = self.active()
         hidden = side.decoder(
-            embeds, self._rungs["decoder"], attention_mask=mask, encoder_hidden_states=memory, encoder_attention_mask=memory_mask
+            embeds, self.rungs["decoder"], attention_mask=mask, encoder_hidden_states=memory, encoder_attention_mask=memory_mask
         )
-        self._rungs["decoder"] = []
+        self.rungs["decoder"] = []
         output.last_hidden_state = side.upsample(hidden)  # (B, L, d): what the LM head reads
         return output
 

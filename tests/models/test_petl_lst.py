@@ -3,6 +3,7 @@ prediction (training, generation, choice scoring), its count, and its input chec
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -192,3 +193,15 @@ def test_apply_refuses_a_reduction_the_widths_do_not_allow(tiny_bart):
     # tiny BART: d_model 32 over 4 heads; r = 16 leaves 2 channels for 4 heads.
     with pytest.raises(ConfigError, match="must split over the 4 encoder_attention_heads"):
         tiny_bart.build(trial(reduction_factor=16))
+
+
+def test_a_deep_copy_runs_its_own_side_network(tiny, make_batch):
+    model = tiny.build(trial(reduction_factor=4))
+    model.eval()
+    model.task_context.active = "vqa"
+    copied = copy.deepcopy(model)
+    batch = make_batch()
+    with torch.no_grad():
+        for ladder in copied.petl.sides[0].encoder.ladders:
+            ladder.weight.normal_(0, 1.0)  # hooks that still pointed at the original would not see this
+    assert not torch.equal(copied(*batch), model(*batch))
