@@ -29,6 +29,18 @@ other than the learned gate (residual after the layer, pooled downsampling) are 
 Generation runs the backbone and the side network over the whole prefix at each step (no KV
 cache: the side decoder would need its own, and HF's cache only holds the backbone's), so the
 answer is always the side network's. Answers are a few tokens; the cost is small.
+
+Counting: the authors ran CLIP-T5 only (their pruning loads `T5ForConditionalGeneration`); on
+`clip-rn101+t5-base` the r = 4 side network is 16,386,072 parameters, their layout exactly, and
+the run 7.45% against the published 7.46%: their VL-T5 tokenizer (VL-T5/src/tokenization.py)
+adds 100 visual-order tokens to T5's 32,100 (32,200 embedding rows), where this project's layout
+has t5-base's 32,128 rows + 200 (PAPER.md §1); with their vocabulary the count is 7.46%. On BART,
+which they did not run, the side stacks are BART's own (with their learned positions). T5's
+side encoder applies relative position bias over all of [text ; visual], as this project's
+backbone does, where their `JointEncoder` limits it to text-text pairs.
+
+Sharing: one side network for all tasks (single, the paper's multitask run) or one per task
+(multiple). Not half-shared: a side network has no pair of projections to split.
 """
 
 from __future__ import annotations
