@@ -10,6 +10,7 @@ adapter-hub's `AdapterModelInterface`). Two kinds of places:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,8 +217,6 @@ def narrowed_config(config: Any, reduction: int, encoder_layers: int, decoder_la
 
     The heads are kept (as LST's code keeps them), so each head is `reduction` times narrower.
     """
-    import copy
-
     narrow = copy.deepcopy(config)
     for key, width in side_widths(config).items():
         setattr(narrow, key, width // reduction)
@@ -231,8 +230,6 @@ def narrowed_config(config: Any, reduction: int, encoder_layers: int, decoder_la
 def new_stacks(lm: PreTrainedModel, config: Any) -> tuple[nn.Module, nn.Module]:
     """A fresh encoder and decoder stack of `lm`'s family built from `config`, with no word
     embedding (they are fed embeddings): the body of a side network (models.petl.lst)."""
-    import copy
-
     encoder_cls, decoder_cls = type(lm.get_encoder()), type(lm.get_decoder())
     if _family(lm) == "t5":
         # T5 builds both stacks from one class; the decoder is told apart by its config.
