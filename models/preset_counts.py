@@ -7,9 +7,7 @@ names only set how many per-task modules exist. `python -m search.params` prints
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +80,29 @@ def preset_catalogue(backbone: str = "clip-rn101+bart-base", data_dir: Path = Pa
     from models.petl.presets import IMAGE_TASKS, RUN_PRESETS
 
     lines = [f"run presets (trainable % on {backbone}, four image tasks, paper's definition; published % beside):"]
-    with _quiet_logs():  # the meta CLIP tower warns that it has no weights, once per preset
-        for name, run in sorted(RUN_PRESETS.items()):
-            published = _published(run, backbone, data_dir, IMAGE_TASKS)
-            lines.append(f"  {name:<22}{_counted_pct(backbone, name, IMAGE_TASKS, data_dir):>8}  {published:<54}{run.description}")
+    for name, run in sorted(RUN_PRESETS.items()):
+        published = _published(run, backbone, data_dir, IMAGE_TASKS)
+        lines.append(f"  {name:<22}{_counted_pct(backbone, name, IMAGE_TASKS, data_dir):>8}  {published:<54}{run.description}")
     lines.append("backbones:")
     lines += [f"  {name}" for name in sorted(PRESETS)]
     return "\n".join(lines)
 
 
 def _counted_pct(backbone: str, preset: str, tasks: tuple[str, ...], data_dir: Path) -> str:
+    # The paper's definition only: CLIP's tower (the with-CLIP count) is no part of it.
+    from models.build import build_vl_model
     from models.config import ConfigError
+    from models.location import BackboneLocation
+    from models.params import count_parameters
+    from models.petl.presets import RUN_PRESETS
 
     try:
-        return f"{preset_counts(backbone, preset, tasks, data_dir)['trainable_pct']:.2f}%"
+        model, _ = build_vl_model(
+            RUN_PRESETS[preset].trial_config(backbone, tasks), BackboneLocation.resolve(backbone, data_dir), meta=True
+        )
     except (ConfigError, OSError):
         return "n/a"  # a preset that does not build on this backbone (its `--preset` run says why)
+    return f"{count_parameters(model).trainable_pct:.2f}%"
 
 
 def _published(run, backbone: str, data_dir: Path, tasks: tuple[str, ...]) -> str:
@@ -107,12 +112,3 @@ def _published(run, backbone: str, data_dir: Path, tasks: tuple[str, ...]) -> st
     if run.paper_backbone == backbone:
         return published
     return f"{published} on {run.paper_backbone} (counted {_counted_pct(run.paper_backbone, run.name, tasks, data_dir)})"
-
-
-@contextlib.contextmanager
-def _quiet_logs():
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)

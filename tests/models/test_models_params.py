@@ -80,6 +80,16 @@ def test_lst_reproduces_its_published_percentage_on_clip_t5():
     assert round(100 * result.paper.trainable / (result.paper.total - 128 * 768), 2) == get_run_preset("single-lst").paper_trainable_pct
 
 
+def test_search_params_list_puts_the_published_percentage_beside_ours():
+    from models.preset_counts import _published
+
+    nowhere = Path("/nonexistent-data-dir")
+    assert _published(get_run_preset("single-adapter"), IMAGE, nowhere, IMAGE_TASKS) == "published 4.18%"
+    # Published on another backbone: named, with our count there.
+    assert _published(get_run_preset("single-lst"), IMAGE, nowhere, IMAGE_TASKS) == "published 7.46% on clip-rn101+t5-base (counted 7.45%)"
+    assert _published(get_run_preset("multiple-lora"), IMAGE, nowhere, IMAGE_TASKS) == "(sizes of single-lora)"
+
+
 def test_vl_baselines_by_the_papers_definition():
     # Published: V->L only 1.14%, V->L + LayerNorm 1.18%. By the definition that reproduces every
     # PETL row above, these runs train 1,582,848 and 1,632,000 of 141,156,864 parameters:
