@@ -24,7 +24,7 @@ Checked against the authors' code (github.com/HenryHZY/VL-PET @ 7430cad):
 BartAttentionWithValueAdapter: `attn_value_parallel_adapter`), `src/my_transformers/modeling_t5.py`
 (T5LayerFF / T5LayerSelfAttention: the gate reads x before T5's pre-norm),
 `src/trainer_base.py` (freezing, `weight_initialization`) and `scripts/image-text/*VL-PET-*.sh`.
-The BART runs keep PyTorch's default initialisation (v ~ N(0, 0.02)); the T5 runs zero the up
+The BART runs keep PyTorch's default initialisation of every linear and draw v ~ N(0, 0.02); the T5 runs zero the up
 projections, the small and middle gates' linears and v (`zero_init=True`) and scale by s = 0.3.
 Only middle_y with s = 1 and `zero_init` starts as the backbone; no paper run does, so the
 method is not marked identity-at-init.
@@ -33,8 +33,10 @@ Counting (PAPER.md §3, the authors' `print_trainable_params_percentage`: traina
 the VL model's parameters, CLIP not in it): VL-PET-large on clip-rn101+bart-base is
 6,052,416 / 145,606,464 = 4.16% (published 4.16), small/middle_x/middle_y 2.98% (published
 2.98). The match needs the encoder-only LayerNorms: with the decoder's 29,184 LayerNorm
-parameters trained as well it would be 4.18% / 3.00%. The k down heads hold d * a weights and
-a biases whatever k is, so heads change the function's structure, never the count.
+parameters trained as well it would be 4.18% / 3.00%. The k concatenated down heads are one
+d -> a linear split by rows: k changes neither the count nor the function, only the weights'
+layout (kept as the paper names it). The T5-base run (`vl-pet-large-t5`) counts 17,582,208 /
+240,620,160 = 7.31% on clip-rn101+t5-base; the authors' README publishes BART-base only.
 
 Sharing across tasks: single only. The authors' encoder modules and gates are plain layers of
 the encoder, not per-task modules, and their decoder adapter runs with `--use_single_adapter`;
