@@ -13,6 +13,7 @@ PAPER_AVG = {
     "full-ft": 77.6, "multiple-adapters": 75.9, "half-shared-adapters": 75.9, "single-adapter": 77.4,
     "hyperformer": 76.4, "single-compacter": 75.8, "single-lora": 76.5, "single-prompt": 59.0,
     "vl-only": 47.1, "vl-ln": 62.9,
+    "vl-pet-large": 79.2,  # VL-PET's own CLIP-BART runs (github.com/HenryHZY/VL-PET README), not PAPER.md §6
 }  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """Training-step time and peak memory of every PETL method against full fine-tuning.
 
-    python benchmarks/step_time.py [--quick] [--data-dir data]
+    python benchmarks/step_time.py [--quick] [--presets NAME,...] [--data-dir data]
 
 Each of the paper's runs (models.petl.presets.RUN_PRESETS, the four image tasks' modules, the
 VQA task active) trains on one synthetic batch of the trial's shapes: text tokens, the CLIP grid
@@ -18,6 +18,7 @@ excluded). Weights dominate for PETL methods and optimiser state for full fine-t
 
 from __future__ import annotations
 
+import argparse
 import copy
 import gc
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ IMAGE_TASKS = ("vqa", "gqa", "nlvr2", "caption")
 QUICK_PRESETS = ("full-ft", "single-adapter", "single-lora")
 # On a CPU a base-size step takes seconds: one preset per distinct forward (sharing modes and
 # V->L only cost what their single / + LayerNorm siblings do at one active task).
-BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln")
+BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln", "vl-pet-large")
 SOURCE_TOKENS, TARGET_TOKENS = 24, 6  # the trial defaults: prefix + 20 question tokens; short answers
 
 
@@ -182,17 +183,25 @@ def measure_backbone(backbone: str, presets, data_dir: Path, batch_size: int, st
     return [{"preset": name, "step_s": median(times[name]), "runs": times[name], **info[name]} for name in presets]
 
 
-def run(data_dir: Path, quick: bool = False) -> Section:
+def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Section:
+    """The section: each preset's training step against full fine-tuning's, on both backbones.
+
+    Args:
+        only: measure these presets (and full fine-tuning, the reference) instead of every one.
+    """
     from models.petl.presets import RUN_PRESETS
     from training.environment import default_device
 
     device = default_device()
     presets = QUICK_PRESETS if quick else tuple(RUN_PRESETS)
+    if only:
+        presets = ("full-ft", *(name for name in only if name != "full-ft"))
     # (backbone, presets, batch, steps per round, rounds)
     plans = [(EMBEDDED, presets, 32, 1 if quick else 2, 2 if quick else 3)]
     if not quick:
         cpu = device.type == "cpu"
-        plans.append((BASE, BASE_CPU_PRESETS if cpu else presets, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
+        base = tuple(name for name in BASE_CPU_PRESETS if not only or name in presets) if cpu else presets
+        plans.append((BASE, base, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
     body, figures = [], {}
     memory_kind = "allocator peak (CUDA)" if device.type == "cuda" else "accounted (see below)"
     for backbone, presets, batch_size, steps, rounds in plans:
@@ -220,15 +229,26 @@ def run(data_dir: Path, quick: bool = False) -> Section:
     )
     return Section(
         title="Training step: each PETL method against full fine-tuning",
-        command="python benchmarks/step_time.py" + (" --quick" if quick else ""),
+        command="python benchmarks/step_time.py" + (" --quick" if quick else "") + (f" --presets {','.join(only)}" if only else ""),
         body="\n\n".join(body),
         figures=figures,
     )
 
 
+def preset_names(text: str) -> tuple[str, ...]:
+    from models.petl.presets import RUN_PRESETS
+
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in RUN_PRESETS]
+    if unknown or "" in names:
+        raise argparse.ArgumentTypeError(f"unknown run presets {unknown or ['']}; known: {', '.join(sorted(RUN_PRESETS))}")
+    return names
+
+
 def main() -> None:
-    args = benchmark_arguments(__doc__, prepare=EMBEDDED)
-    print_section(run(args.data_dir, args.quick))
+    presets_option = ("--presets", {"type": preset_names, "default": (), "help": "only these run presets (and full-ft), comma-separated"})
+    args = benchmark_arguments(__doc__, presets_option, prepare=EMBEDDED)
+    print_section(run(args.data_dir, args.quick, args.presets))
 
 
 if __name__ == "__main__":

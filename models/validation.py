@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from models.config import VIDEO_TASK_NAMES, VISUAL_ENCODER_POLICIES, ConfigError, TrialConfig
 from models.location import BackboneLocation
 from models.petl.registry import get_method
@@ -14,13 +17,18 @@ def trains_clip(config: TrialConfig) -> bool:
 
 def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]:
     """Every problem of the method, its parameters, its sharing mode, the freezing and the
-    training settings, and of the freezing against the backbone and the tasks; [] when none."""
+    training settings, of the method's parameters against the LM (`MethodSpec.backbone_problems`,
+    even when some of them are invalid), and of the freezing against the backbone and the tasks; [] when none."""
     spec = get_method(config.method)
-    problems = list(config.freeze.problems())
+    problems: list[str] = []
     try:
         spec.make_config(config.method_params, config.sharing)
     except ConfigError as error:
-        problems = error.problems + problems
+        problems.extend(error.problems)
+    if spec.backbone_problems is not None:
+        # Listed with the others even when some parameters are invalid (the checks skip those).
+        problems.extend(spec.backbone_problems(spec.unchecked_config(config.method_params), lm_config(location), config.freeze))
+    problems.extend(config.freeze.problems())
     problems.extend(config.training.problems())
     if trains_clip(config) and location.clip_model is None:
         problems.append(
@@ -34,3 +42,16 @@ def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]
             "train CLIP on image tasks only, or use 'frozen'"
         )
     return problems
+
+
+def lm_config(location: BackboneLocation) -> Any | None:
+    """The language model's transformers config, read without building it; None when neither
+    the preset declares it nor its folder is on disk (the build then reports the missing weights)."""
+    from transformers import AutoConfig
+
+    if location.preset.lm_config is not None:
+        values = dict(location.preset.lm_config)
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    if (Path(location.language_model) / "config.json").is_file():
+        return AutoConfig.from_pretrained(location.language_model)
+    return None

@@ -27,6 +27,7 @@ _BUILTIN_MODULES = (
     "models.petl.compacter",
     "models.petl.lora",
     "models.petl.prompt",
+    "models.petl.vl_pet",
     "models.petl.baselines",
 )
 
@@ -94,6 +95,9 @@ class MethodSpec:
         tiny_learning_rate: the base rate on the embedded tiny backbone, when not the paper's
             (tuned for 20 epochs at base size; a few hundred CPU steps on a tiny model need more).
         presets: the paper's runs of this method.
+        backbone_problems: checks that need the backbone, `(method config, LM config or None,
+            FreezeConfig or None) -> list[str]`: run with the other checks before anything is
+            built (models.validation), also on a config with invalid values (skip those).
     """
 
     name: str
@@ -108,6 +112,13 @@ class MethodSpec:
     search: Mapping[str, Any] = field(default_factory=dict)
     tiny_learning_rate: float | None = None
     presets: tuple[RunPreset, ...] = ()
+    backbone_problems: Callable[[Any, Any, FreezeConfig | None], list[str]] | None = None
+
+    def unchecked_config(self, params: Mapping[str, Any]) -> Any:
+        """The method's config from `params`, unknown names dropped and nothing validated."""
+        names = {f.name for f in dataclasses.fields(self.config_cls)}
+        # JSON turns tuples into lists; configs are frozen and compare by value, so normalise.
+        return self.config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names})
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
@@ -124,9 +135,7 @@ class MethodSpec:
             accepted = [m.value for m in self.sharing_modes]
             note = f" ({self.sharing_note})" if self.sharing_note else ""
             problems.append(f"method {self.name!r} does not support sharing {sharing.value!r}; use one of {accepted}{note}")
-        # JSON turns tuples into lists; configs are frozen and compare by value, so normalise.
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names}
-        config = self.config_cls(**values)
+        config = self.unchecked_config(params)
         problems.extend(config.problems())
         if problems:
             raise ConfigError(problems)

@@ -62,6 +62,11 @@ PUBLISHED = [
     ("full-ft", IMAGE, IMAGE_TASKS, 100.00),
     ("single-adapter", VIDEO, VIDEO_TASKS, 3.39),
     ("single-lora", VIDEO, VIDEO_TASKS, 5.17),
+    # VL-PET's README (github.com/HenryHZY/VL-PET), CLIP-BART image tasks
+    ("vl-pet-large", IMAGE, IMAGE_TASKS, 4.16),
+    ("vl-pet-middle-x", IMAGE, IMAGE_TASKS, 2.98),
+    ("vl-pet-middle-y", IMAGE, IMAGE_TASKS, 2.98),
+    ("vl-pet-small", IMAGE, IMAGE_TASKS, 2.98),
 ]
 
 
@@ -135,7 +140,9 @@ def test_feature_dimensions_of_the_base_presets(backbone, dim):
     assert visual_feature_dim(location(backbone)) == dim
 
 
-@pytest.mark.parametrize("preset", ["half-shared-adapters", "hyperformer", "single-compacter", "multiple-lora", "single-prompt"])
+@pytest.mark.parametrize(
+    "preset", ["half-shared-adapters", "hyperformer", "single-compacter", "multiple-lora", "single-prompt", "vl-pet-large-t5"]
+)
 def test_run_presets_build_on_t5_base_too(preset):
     # BART-base runs every preset above; T5's layout (relative attention, no biases) differs.
     result = report(preset, "clip-vit-b32+t5-base")
