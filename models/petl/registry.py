@@ -26,6 +26,7 @@ _BUILTIN_MODULES = (
     "models.petl.hyperformer",
     "models.petl.compacter",
     "models.petl.lora",
+    "models.petl.dora",
     "models.petl.prompt",
     "models.petl.baselines",
 )
@@ -94,6 +95,9 @@ class MethodSpec:
         tiny_learning_rate: the base rate on the embedded tiny backbone, when not the paper's
             (tuned for 20 epochs at base size; a few hundred CPU steps on a tiny model need more).
         presets: the paper's runs of this method.
+        backbone_problems: checks of the method's config against the language model it goes
+            into (`backbone_problems(config, lm) -> list[str]`, shapes only, so the meta-device
+            build used for counting runs them too), for what the config alone cannot tell.
     """
 
     name: str
@@ -108,6 +112,7 @@ class MethodSpec:
     search: Mapping[str, Any] = field(default_factory=dict)
     tiny_learning_rate: float | None = None
     presets: tuple[RunPreset, ...] = ()
+    backbone_problems: Callable[[Any, Any], list[str]] | None = None
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
