@@ -73,13 +73,27 @@ def counts_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def preset_catalogue() -> str:
-    """The run presets with their descriptions, then the backbones."""
-    from models.backbones.presets import PRESETS
-    from models.petl.presets import RUN_PRESETS
+CATALOGUE_BACKBONE = "clip-rn101+bart-base"  # the paper's image setting, where its percentages were published
 
-    lines = ["run presets:"]
-    lines += [f"  {name:<22}{run.description}" for name, run in sorted(RUN_PRESETS.items())]
+
+def preset_catalogue(data_dir: Path) -> str:
+    """The run presets with their trainable % on `CATALOGUE_BACKBONE` (image tasks, the paper's
+    definition, counted on the meta device) beside the published one, then the backbones.
+
+    A preset with no published % of its own shows the preset whose sizes it ran with, or "-".
+    """
+    from models.backbones.presets import PRESETS
+    from models.petl.presets import IMAGE_TASKS, RUN_PRESETS
+
+    lines = [f"run presets: trainable % on {CATALOGUE_BACKBONE} ({', '.join(IMAGE_TASKS)}; paper's definition), published beside it"]
+    lines.append(f"  {'preset':<22}{'counted':>9}{'published':>22}  description")
+    for name, run in sorted(RUN_PRESETS.items()):
+        counted = preset_counts(CATALOGUE_BACKBONE, name, IMAGE_TASKS, data_dir)["trainable_pct"]
+        if run.paper_trainable_pct is not None:
+            published = f"{run.paper_trainable_pct:.2f}%"
+        else:
+            published = f"as {run.size_sibling}" if run.size_sibling else "-"
+        lines.append(f"  {name:<22}{counted:>8.2f}%{published:>22}  {run.description}")
     lines.append("backbones:")
     lines += [f"  {name}" for name in sorted(PRESETS)]
     return "\n".join(lines)

@@ -200,6 +200,15 @@ SPEC = register(
                 size_sibling="single-lora",
                 warm_start_rank=7,
             ),
+            RunPreset(
+                "single-pissa",
+                "one LoRA for all tasks, started from W's principal singular triplets (PiSSA; no CLIP-BART run published)",
+                "lora",
+                {**_PAPER_RUN, "init": "pissa"},
+                SharingMode.SINGLE,
+                _PAPER_FREEZE,
+                size_sibling="single-lora",
+            ),
         ),
     )
 )
