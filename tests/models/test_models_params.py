@@ -62,6 +62,8 @@ PUBLISHED = [
     ("full-ft", IMAGE, IMAGE_TASKS, 100.00),
     ("single-adapter", VIDEO, VIDEO_TASKS, 3.39),
     ("single-lora", VIDEO, VIDEO_TASKS, 5.17),
+    ("single-dora", IMAGE, IMAGE_TASKS, 5.96),  # DoRA paper, VL-BART (NVlabs/DoRA scripts/image/dora.sh)
+    ("single-dora-video", VIDEO, VIDEO_TASKS, 5.19),  # scripts/video/dora.sh: LayerNorms frozen
 ]
 
 
