@@ -1,6 +1,6 @@
 """Training-step time and peak memory of every PETL method against full fine-tuning.
 
-    python benchmarks/step_time.py [--quick] [--data-dir data]
+    python benchmarks/step_time.py [--quick] [--presets full-ft,single-dora] [--data-dir data]
 
 Each of the paper's runs (models.petl.presets.RUN_PRESETS, the four image tasks' modules, the
 VQA task active) trains on one synthetic batch of the trial's shapes: text tokens, the CLIP grid
@@ -33,7 +33,7 @@ IMAGE_TASKS = ("vqa", "gqa", "nlvr2", "caption")
 QUICK_PRESETS = ("full-ft", "single-adapter", "single-lora")
 # On a CPU a base-size step takes seconds: one preset per distinct forward (sharing modes and
 # V->L only cost what their single / + LayerNorm siblings do at one active task).
-BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln")
+BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-dora", "single-prompt", "vl-ln")
 SOURCE_TOKENS, TARGET_TOKENS = 24, 6  # the trial defaults: prefix + 20 question tokens; short answers
 
 
@@ -182,17 +182,20 @@ def measure_backbone(backbone: str, presets, data_dir: Path, batch_size: int, st
     return [{"preset": name, "step_s": median(times[name]), "runs": times[name], **info[name]} for name in presets]
 
 
-def run(data_dir: Path, quick: bool = False) -> Section:
+def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Section:
+    """Every preset (or the quick three), or `only` those named (full-ft, the reference, always)."""
     from models.petl.presets import RUN_PRESETS
     from training.environment import default_device
 
     device = default_device()
     presets = QUICK_PRESETS if quick else tuple(RUN_PRESETS)
+    chosen = ("full-ft", *[p for p in only if p != "full-ft"]) if only else ()
     # (backbone, presets, batch, steps per round, rounds)
-    plans = [(EMBEDDED, presets, 32, 1 if quick else 2, 2 if quick else 3)]
+    plans = [(EMBEDDED, chosen or presets, 32, 1 if quick else 2, 2 if quick else 3)]
     if not quick:
         cpu = device.type == "cpu"
-        plans.append((BASE, BASE_CPU_PRESETS if cpu else presets, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
+        base = chosen or (BASE_CPU_PRESETS if cpu else presets)
+        plans.append((BASE, base, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
     body, figures = [], {}
     memory_kind = "allocator peak (CUDA)" if device.type == "cuda" else "accounted (see below)"
     for backbone, presets, batch_size, steps, rounds in plans:
@@ -220,15 +223,23 @@ def run(data_dir: Path, quick: bool = False) -> Section:
     )
     return Section(
         title="Training step: each PETL method against full fine-tuning",
-        command="python benchmarks/step_time.py" + (" --quick" if quick else ""),
+        command="python benchmarks/step_time.py" + (" --quick" if quick else "") + (f" --presets {','.join(chosen)}" if chosen else ""),
         body="\n\n".join(body),
         figures=figures,
     )
 
 
 def main() -> None:
-    args = benchmark_arguments(__doc__, prepare=EMBEDDED)
-    print_section(run(args.data_dir, args.quick))
+    args = benchmark_arguments(
+        __doc__, ("--presets", {"default": "", "help": "comma-separated run presets to time (full-ft is always added)"}), prepare=EMBEDDED
+    )
+    from models.petl.presets import RUN_PRESETS
+
+    only = tuple(p.strip() for p in args.presets.split(",") if p.strip())
+    unknown = sorted(set(only) - set(RUN_PRESETS))
+    if unknown:
+        raise SystemExit(f"--presets names unknown run presets {unknown}; known: {', '.join(sorted(RUN_PRESETS))}")
+    print_section(run(args.data_dir, args.quick, only))
 
 
 if __name__ == "__main__":

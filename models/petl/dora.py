@@ -37,6 +37,7 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 
 from models.backbones.sites import projections
 from models.config import FreezeConfig, SharingMode
@@ -90,7 +91,7 @@ def apply(model, config: DoraConfig, sharing: SharingMode) -> None:
     insert_branches(model, config, sharing, DoraBranch, lambda linear, branch: rewrite_output(linear, branch.rewrite))
 
 
-def backbone_problems(config: DoraConfig, lm: nn.Module) -> list[str]:
+def backbone_problems(config: DoraConfig, lm: PreTrainedModel) -> list[str]:
     """DoRA's checks against the LM: each targeted module is a plain float `nn.Linear`, and a PiSSA rank fits.
 
     DoRA normalises the rows of the weight it reads (`layer.weight` as d_out x d_in): a linear

@@ -24,6 +24,7 @@ from typing import cast
 
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from models.backbones.sites import PROJECTION_ROLES, projections
 from models.config import FreezeConfig, SharingMode
@@ -83,7 +84,7 @@ def lora_problems(prefix: str, config: LoraConfig) -> list[str]:
     return found
 
 
-def backbone_problems(config: LoraConfig, lm: nn.Module) -> list[str]:
+def backbone_problems(config: LoraConfig, lm: PreTrainedModel) -> list[str]:
     """LoRA's checks against the backbone: a PiSSA rank must fit every targeted weight."""
     return rank_problems("lora", config, lm)
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from models.petl.lora import LoraBranch, LoraConfig
 
+PEFT_METHODS = ("lora", "dora")  # the registry keys whose models this format expresses
 PEFT_PREFIX = "base_model.model."
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -53,6 +54,9 @@ class _Layout:
 def peft_lora_config(model, config: LoraConfig, task: str | None = None, base_model: str | None = None) -> peft.LoraConfig:
     """The peft `LoraConfig` that describes `model`'s LoRA (a model on the meta device will do).
 
+    DoRA sets `use_dora`; PiSSA sets `init_lora_weights="pissa"`, so peft starts training
+    from the same A, B and residual (a trained PiSSA model is refused by `export_peft` instead).
+
     Target modules are the adapted linears' full dotted names in the Hugging Face LM; the bias
     setting is "all" when LM biases train (T5 has none), else "none".
 
@@ -66,8 +70,8 @@ def peft_lora_config(model, config: LoraConfig, task: str | None = None, base_mo
         PeftFormatError: no LoRA branches, a missing or unknown `task`, or LM weights other
             than biases train.
     """
-    _refuse_residual_base(config)
-    return _peft_config(_layout(model, task), config, base_model)
+    # A configuration (nothing trained yet): peft runs PiSSA's SVD itself on the original weights.
+    return _peft_config(_layout(model, task), config, base_model, pissa=getattr(config, "init", "default") == "pissa")
 
 
 def _refuse_residual_base(config: LoraConfig) -> None:
@@ -108,7 +112,8 @@ def write_adapter(model, config: LoraConfig, folder: Path, task: str | None = No
     from safetensors.torch import save_file
 
     layout = _layout(model, task)
-    peft_config = _peft_config(layout, config, base_model)
+    # Trained A/B are loaded, never initialised: a PiSSA init here would take a second SVD of the residual.
+    peft_config = _peft_config(layout, config, base_model, pissa=False)
     state = {}
     for branch in layout.branches:
         A, B = branch.pair(layout.index)
@@ -163,10 +168,11 @@ def _layout(model, task: str | None) -> _Layout:
     return _Layout(branches, task, tasks.index(task) if task is not None else 0, biases)
 
 
-def _peft_config(layout: _Layout, config: LoraConfig, base_model: str | None) -> peft.LoraConfig:
+def _peft_config(layout: _Layout, config: LoraConfig, base_model: str | None, pissa: bool) -> peft.LoraConfig:
     from peft import LoraConfig as PeftLoraConfig
 
     return PeftLoraConfig(
+        init_lora_weights="pissa" if pissa else True,
         r=config.rank,
         # peft types lora_alpha int but scales by any number; the float keeps adapter_config.json as it was.
         lora_alpha=config.alpha,  # type: ignore[arg-type]

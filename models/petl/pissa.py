@@ -14,7 +14,7 @@ same residual: a run folder keeps only the trained tensors and reloads exactly.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from transformers import PreTrainedModel
 
 from models.backbones.sites import projections
 
@@ -37,7 +37,7 @@ def principal_factors(weight: torch.Tensor, rank: int, scaling: float) -> tuple[
     return A, B, residual
 
 
-def rank_problems(prefix: str, config, lm: nn.Module) -> list[str]:
+def rank_problems(prefix: str, config, lm: PreTrainedModel) -> list[str]:
     """PiSSA's rank against the targeted weights: r singular triplets need r <= min(d_out, d_in).
 
     One line per offending weight shape, naming the first such weight and how many share it.

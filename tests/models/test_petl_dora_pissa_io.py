@@ -139,3 +139,16 @@ def test_dora_exports_to_peft_and_merges_with_identical_outputs(tiny, make_batch
     assert (lm_logits(loaded, make_batch) - expected).abs().max() <= 1e-5
     merge_lora(model, method_config, tmp_path / "merged")
     assert (lm_logits(merged(tmp_path / "merged"), make_batch) - expected).abs().max() <= 1e-5
+
+
+def test_configs_describe_dora_and_pissa_for_peft_to_train(tiny_t5):
+    """search.export --format peft on a trial: peft starts the same method (use_dora, its own PiSSA SVD)."""
+    from models.petl.peft_format import peft_lora_config
+
+    config = trial("dora", rank=4, init="pissa", targets=("q",))
+    model = tiny_t5.build(config)
+    described = peft_lora_config(model, get_method("dora").make_config(config.method_params, config.sharing))
+    assert described.use_dora is True and described.init_lora_weights == "pissa"
+    plain = trial("lora", rank=4, targets=("q",))
+    described = peft_lora_config(tiny_t5.build(plain), get_method("lora").make_config(plain.method_params, plain.sharing))
+    assert described.use_dora is False and described.init_lora_weights is True
