@@ -32,21 +32,13 @@ def plain_lm(model) -> nn.Module:
     """
     branches = lora_branches(model)
     if not branches:
-        raise PeftFormatError("the model has no LoRA branches; build it with method 'lora'")
+        raise PeftFormatError("the model has no LoRA branches; build it with method 'lora' or 'dora'")
     # The memo keeps the branches out of the copy: the copied hooks that refer to them are dropped.
     lm = copy.deepcopy(model.lm, memo={id(b): b for b in branches})
     ours = {id(b) for b in branches}
     for module in lm.modules():
         for key, hook in list(module._forward_hooks.items()):
-            # LoRA's hook holds its branch; DoRA's holds the branch's bound `rewrite`.
-            held = (
-                hook.delta
-                if isinstance(hook, OutputDelta)
-                else getattr(hook.rewrite, "__self__", None)
-                if isinstance(hook, OutputRewrite)
-                else None
-            )
-            if id(held) in ours:
+            if id(_branch_of(hook)) in ours:
                 del module._forward_hooks[key]
                 module._forward_hooks_with_kwargs.pop(key, None)
                 module._forward_hooks_always_called.pop(key, None)
@@ -54,6 +46,15 @@ def plain_lm(model) -> nn.Module:
     if hooked:
         raise PeftFormatError(f"modules {hooked[:3]} of the LM carry hooks other than LoRA's; only a LoRA model merges into plain weights")
     return lm
+
+
+def _branch_of(hook) -> object:
+    # LoRA's hook holds its branch; DoRA's holds the branch's bound `rewrite`.
+    if isinstance(hook, OutputDelta):
+        return hook.delta
+    if isinstance(hook, OutputRewrite):
+        return getattr(hook.rewrite, "__self__", None)
+    return None
 
 
 def merge_lora(model, config: LoraConfig, folder: Path, task: str | None = None, tokenizer=None) -> Path:
