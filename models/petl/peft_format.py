@@ -78,8 +78,9 @@ def _refuse_residual_base(config: LoraConfig) -> None:
     if getattr(config, "init", "default") == "pissa":
         raise PeftFormatError(
             "init='pissa' replaced each targeted weight W by the residual W - (alpha / r) B0 A0, which a peft adapter "
-            "loaded onto the original model cannot carry; merge the run into full weights with "
-            "models.petl.lora_merge.merge_lora, or train with init 'default' to export an adapter"
+            "loaded onto the original model cannot carry; merge it into full weights instead "
+            "(search.export --run RUN --format peft --merge, or models.petl.lora_merge.merge_lora), or train with init 'default' "
+            "to export an adapter"
         )
 
 
