@@ -34,7 +34,9 @@ IMAGE_TASKS = ("vqa", "gqa", "nlvr2", "caption")
 QUICK_PRESETS = ("full-ft", "single-adapter", "single-lora")
 # On a CPU a base-size step takes seconds: one preset per distinct forward (sharing modes and
 # V->L only cost what their single / + LayerNorm siblings do at one active task).
-BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln", "vl-pet-large")
+BASE_CPU_PRESETS = (
+    "full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-dora", "single-prompt", "vl-ln", "vl-pet-large",
+)  # fmt: skip
 SOURCE_TOKENS, TARGET_TOKENS = 24, 6  # the trial defaults: prefix + 20 question tokens; short answers
 
 
@@ -194,13 +196,12 @@ def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Sect
 
     device = default_device()
     presets = QUICK_PRESETS if quick else tuple(RUN_PRESETS)
-    if only:
-        presets = ("full-ft", *(name for name in only if name != "full-ft"))
+    chosen = ("full-ft", *[p for p in only if p != "full-ft"]) if only else ()
     # (backbone, presets, batch, steps per round, rounds)
-    plans = [(EMBEDDED, presets, 32, 1 if quick else 2, 2 if quick else 3)]
+    plans = [(EMBEDDED, chosen or presets, 32, 1 if quick else 2, 2 if quick else 3)]
     if not quick:
         cpu = device.type == "cpu"
-        base = tuple(name for name in BASE_CPU_PRESETS if not only or name in presets) if cpu else presets
+        base = chosen or (BASE_CPU_PRESETS if cpu else presets)
         plans.append((BASE, base, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
     body, figures = [], {}
     memory_kind = "allocator peak (CUDA)" if device.type == "cuda" else "accounted (see below)"
@@ -229,7 +230,7 @@ def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Sect
     )
     return Section(
         title="Training step: each PETL method against full fine-tuning",
-        command="python benchmarks/step_time.py" + (" --quick" if quick else "") + (f" --presets {','.join(only)}" if only else ""),
+        command="python benchmarks/step_time.py" + (" --quick" if quick else "") + (f" --presets {','.join(chosen)}" if chosen else ""),
         body="\n\n".join(body),
         figures=figures,
     )

@@ -1,4 +1,9 @@
-"""Cross-field checks of a trial against its backbone, all collected before anything is built."""
+"""Cross-field checks of a trial against its backbone, all collected before anything is built.
+
+Checks that need the language model's weights' shapes (a method's `lm_problems`, e.g.
+PiSSA's rank) run once the LM is loaded, in `models.build.assemble_vl_model`, before any PETL
+module is inserted; on the meta device too, so parameter counting refuses them first.
+"""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ _BUILTIN_MODULES = (
     "models.petl.hyperformer",
     "models.petl.compacter",
     "models.petl.lora",
+    "models.petl.dora",
     "models.petl.prompt",
     "models.petl.vl_pet",
     "models.petl.baselines",
@@ -98,6 +99,10 @@ class MethodSpec:
         backbone_problems: checks that need the backbone, `(method config, LM config or None,
             FreezeConfig or None) -> list[str]`: run with the other checks before anything is
             built (models.validation), also on a config with invalid values (skip those).
+        lm_problems: checks of the method's config against the loaded language model's weights
+            (`lm_problems(config, lm) -> list[str]`, shapes only, so the meta-device build used
+            for counting runs them too), for what the LM config cannot tell (PiSSA's rank
+            against each targeted weight's shape).
     """
 
     name: str
@@ -113,6 +118,7 @@ class MethodSpec:
     tiny_learning_rate: float | None = None
     presets: tuple[RunPreset, ...] = ()
     backbone_problems: Callable[[Any, Any, FreezeConfig | None], list[str]] | None = None
+    lm_problems: Callable[[Any, Any], list[str]] | None = None
 
     def unchecked_config(self, params: Mapping[str, Any]) -> Any:
         """The method's config from `params`, unknown names dropped and nothing validated."""

@@ -67,6 +67,8 @@ PUBLISHED = [
     ("vl-pet-middle-x", IMAGE, IMAGE_TASKS, 2.98),
     ("vl-pet-middle-y", IMAGE, IMAGE_TASKS, 2.98),
     ("vl-pet-small", IMAGE, IMAGE_TASKS, 2.98),
+    ("single-dora", IMAGE, IMAGE_TASKS, 5.96),  # DoRA paper, VL-BART (NVlabs/DoRA scripts/image/dora.sh)
+    ("single-dora-video", VIDEO, VIDEO_TASKS, 5.19),  # scripts/video/dora.sh: LayerNorms frozen
 ]
 
 
