@@ -11,7 +11,9 @@ rounds are what a user waits for on the second `make demo`: the search itself.
 
 The launch arguments default to `make demo`'s (`--budget 5%`). The rounds interleave the arms
 (`common.interleaved`). "Same trials" compares every trial of the two studies: state, the
-sampled configuration and the scores, to 1e-6.
+sampled configuration and the scores, to 1e-6; with several local workers (the default since
+`--workers auto`) the trials differ from run to run, so each round's hypervolume (searched trials,
+Optuna's values) says whether the faster search found as good a front.
 """
 
 from __future__ import annotations
@@ -54,10 +56,30 @@ def trials_of(storage: Path) -> list[tuple]:
     ]
 
 
+def hypervolume_of(storage: Path) -> float:
+    """The hypervolume (core.pareto.hypervolume_2d) of the study's searched trials, from Optuna's
+    values, which every commit stores alike; confirmation seeds (trials repeating another) are left out."""
+    import optuna
+    import pandas as pd
+
+    from core.pareto import hypervolume_2d
+
+    url = f"sqlite:///{storage}"
+    (name,) = optuna.get_all_study_names(url)
+    trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+    rows = [
+        {"status": "complete", "score": t.values[0], "trainable_pct": t.values[1]}
+        for t in trials
+        if t.state.name == "COMPLETE" and all(v <= 0 for v in t.constraints.values()) and "replicate_of" not in t.user_attrs
+    ]
+    return hypervolume_2d(pd.DataFrame(rows, columns=["status", "score", "trainable_pct"]))
+
+
 def run(other: Path, data_dir: Path, other_data_dir: Path, rounds: int, extra: tuple[str, ...]) -> Section:
     checkouts = {"this checkout": (REPO, data_dir), f"older ({other.name})": (other.resolve(), other_data_dir)}
     root = Path(tempfile.mkdtemp(prefix="vlpetl-launch-time-"))
     found: dict[str, list[list[tuple]]] = {name: [] for name in checkouts}
+    volumes: dict[str, list[float]] = {name: [] for name in checkouts}
     try:
         for index, (checkout, data) in enumerate(checkouts.values()):  # untimed: prepare each arm's caches
             warm = ("--budget", "5%", "--trials", "1", "--no-reference", "--no-warm-start", "--rungs", "0")
@@ -70,6 +92,7 @@ def run(other: Path, data_dir: Path, other_data_dir: Path, rounds: int, extra: t
                 storage = root / f"{list(checkouts).index(name)}-{len(found[name])}.db"
                 seconds = timed(lambda: launch(checkout, data, storage, extra, root / "round.log"))
                 found[name].append(trials_of(storage))
+                volumes[name].append(hypervolume_of(storage))
                 return seconds
 
             return one_round
@@ -77,28 +100,32 @@ def run(other: Path, data_dir: Path, other_data_dir: Path, rounds: int, extra: t
         times = interleaved({name: arm(name) for name in checkouts}, rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return section(other, data_dir, other_data_dir, rounds, extra, times, found)
+    return section(other, data_dir, other_data_dir, rounds, extra, times, found, volumes)
 
 
-def section(other, data_dir, other_data_dir, rounds, extra, times, found) -> Section:
+def section(other, data_dir, other_data_dir, rounds, extra, times, found, volumes) -> Section:
     names = list(times)
     mine, older = (median(times[name]) for name in names)
     every = [trials for name in names for trials in found[name]]
     same = all(trials == every[0] for trials in every)
     first = every[0]
-    rows = [[name, f"{median(times[name]):.0f}", " / ".join(f"{s:.0f}" for s in times[name])] for name in names]
+    rows = [
+        [name, f"{median(times[name]):.0f}", " / ".join(f"{s:.0f}" for s in times[name]), " / ".join(f"{v:.1f}" for v in volumes[name])]
+        for name in names
+    ]
     states = {state: sum(t[1] == state for t in first) for state in sorted({t[1] for t in first})}
     body = (
         f"{datetime.date.today().isoformat()}, {os.cpu_count()} CPU cores visible, load average at the end "
         f"{load_average()}. `python -m search.launch {' '.join(extra)}` in each checkout, caches prepared beforehand, "
         f"a fresh database each round, {rounds} interleaved rounds per arm.\n\n"
-        + table(["checkout", "seconds (median)", "each round"], rows)
+        + table(["checkout", "seconds (median)", "each round", "hypervolume of each round"], rows)
         + f"\n\nThis checkout / older: **{mine / older:.2f}x**. "
         + (
             f"Same trials in every round of both arms: {len(first)} trials "
             f"({', '.join(f'{n} {s.lower()}' for s, n in states.items())}), identical configurations and scores."
             if same
-            else "The arms found **different trials** (configurations or scores differ): the times are not comparable."
+            else "The arms found **different trials** (configurations or scores differ, as they do when either runs "
+            "several workers): compare the hypervolumes of their fronts beside the times."
         )
     )
     command = (
@@ -109,7 +136,12 @@ def section(other, data_dir, other_data_dir, rounds, extra, times, found) -> Sec
         title="`make demo` against an older commit",
         command=command,
         body=body,
-        figures={"this_over_older": mine / older, "same_trials": float(same)},
+        figures={
+            "this_over_older": mine / older,
+            "same_trials": float(same),
+            "hypervolume_this": median(volumes[names[0]]),
+            "hypervolume_older": median(volumes[names[1]]),
+        },
     )
 
 

@@ -1,6 +1,6 @@
 """Training-step time and peak memory of every PETL method against full fine-tuning.
 
-    python benchmarks/step_time.py [--quick] [--data-dir data] [--presets a,b] [--base-only]
+    python benchmarks/step_time.py [--quick] [--presets NAME,...] [--base-only] [--data-dir data]
 
 Each of the paper's runs (models.petl.presets.RUN_PRESETS, the four image tasks' modules, the
 VQA task active) trains on one synthetic batch of the trial's shapes: text tokens, the CLIP grid
@@ -18,6 +18,7 @@ excluded). Weights dominate for PETL methods and optimiser state for full fine-t
 
 from __future__ import annotations
 
+import argparse
 import copy
 import gc
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ IMAGE_TASKS = ("vqa", "gqa", "nlvr2", "caption")
 QUICK_PRESETS = ("full-ft", "single-adapter", "single-lora")
 # On a CPU a base-size step takes seconds: one preset per distinct forward (sharing modes and
 # V->L only cost what their single / + LayerNorm siblings do at one active task).
-BASE_CPU_PRESETS = ("full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-prompt", "vl-ln", "single-lst")
+BASE_CPU_PRESETS = (
+    "full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-dora", "single-prompt", "vl-ln", "vl-pet-large",
+    "single-lst",
+)  # fmt: skip
 SOURCE_TOKENS, TARGET_TOKENS = 24, 6  # the trial defaults: prefix + 20 question tokens; short answers
 
 
@@ -183,23 +187,24 @@ def measure_backbone(backbone: str, presets, data_dir: Path, batch_size: int, st
 
 
 def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = (), base_only: bool = False) -> Section:
-    """Args:
-    only: measure these presets only (full-ft is always measured: the rows compare against it).
-    base_only: skip the embedded backbone (nothing to build first).
+    """The section: each preset's training step against full fine-tuning's, on both backbones.
+
+    Args:
+        only: measure these presets (and full fine-tuning, the reference) instead of every one.
+        base_only: only the base-size backbone (the embedded one is not needed, nor built).
     """
     from models.petl.presets import RUN_PRESETS
     from training.environment import default_device
 
     device = default_device()
     presets = QUICK_PRESETS if quick else tuple(RUN_PRESETS)
-    cpu = device.type == "cpu"
-    base_presets = BASE_CPU_PRESETS if cpu else presets
-    if only:
-        presets = base_presets = ("full-ft", *(p for p in only if p != "full-ft"))
+    chosen = ("full-ft", *[p for p in only if p != "full-ft"]) if only else ()
     # (backbone, presets, batch, steps per round, rounds)
-    plans = [] if base_only else [(EMBEDDED, presets, 32, 1 if quick else 2, 2 if quick else 3)]
+    plans = [] if base_only else [(EMBEDDED, chosen or presets, 32, 1 if quick else 2, 2 if quick else 3)]
     if not quick:
-        plans.append((BASE, base_presets, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
+        cpu = device.type == "cpu"
+        base = chosen or (BASE_CPU_PRESETS if cpu else presets)
+        plans.append((BASE, base, 4 if cpu else 32, 1 if cpu else 10, 2 if cpu else 3))
     body, figures = [], {}
     memory_kind = "allocator peak (CUDA)" if device.type == "cuda" else "accounted (see below)"
     for backbone, presets, batch_size, steps, rounds in plans:
@@ -229,30 +234,32 @@ def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = (), base_on
         title="Training step: each PETL method against full fine-tuning",
         command="python benchmarks/step_time.py"
         + (" --quick" if quick else "")
-        + (f" --presets {','.join(only)}" if only else "")
+        + (f" --presets {','.join(chosen)}" if chosen else "")
         + (" --base-only" if base_only else ""),
         body="\n\n".join(body),
         figures=figures,
     )
 
 
+def preset_names(text: str) -> tuple[str, ...]:
+    from models.petl.presets import RUN_PRESETS
+
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in RUN_PRESETS]
+    if unknown or "" in names:
+        raise argparse.ArgumentTypeError(f"unknown run presets {unknown or ['']}; known: {', '.join(sorted(RUN_PRESETS))}")
+    return names
+
+
 def main() -> None:
-    args = benchmark_arguments(
-        __doc__,
-        ("--presets", {"default": "", "help": "comma-separated run presets to measure (with full-ft); default: all"}),
-        ("--base-only", {"action": "store_true", "help": f"only {BASE} (the embedded backbone is not built)"}),
-    )
+    presets_option = ("--presets", {"type": preset_names, "default": (), "help": "only these run presets (and full-ft), comma-separated"})
+    base_option = ("--base-only", {"action": "store_true", "help": f"only {BASE} (the embedded backbone is not built)"})
+    args = benchmark_arguments(__doc__, presets_option, base_option)
     if not args.base_only:
         from training.environment import prepare_environment
 
         prepare_environment(args.data_dir, EMBEDDED, ("vqa",))
-    only = tuple(p for p in args.presets.split(",") if p)
-    from models.petl.presets import RUN_PRESETS
-
-    unknown = sorted(set(only) - set(RUN_PRESETS))
-    if unknown:
-        raise SystemExit(f"step_time.py: --presets names unknown run presets {unknown}; known: {', '.join(sorted(RUN_PRESETS))}")
-    print_section(run(args.data_dir, args.quick, only, args.base_only))
+    print_section(run(args.data_dir, args.quick, args.presets, args.base_only))
 
 
 if __name__ == "__main__":

@@ -83,12 +83,17 @@ def assemble_vl_model(
             before PETL modules are inserted; None keeps the fresh projection.
 
     Raises:
-        ConfigError: invalid method parameters or sharing mode.
+        ConfigError: invalid method parameters or sharing mode, or parameters that do not fit
+            this language model's weights (`MethodSpec.lm_problems`).
         RuntimeError: `visual_state` does not fit the projection (missing, extra or
             mis-shaped tensors).
     """
     spec = get_method(config.method)
     method_config = spec.make_config(config.method_params, config.sharing)
+    # Before anything is inserted: every misfit of the parameters to this LM, listed at once.
+    misfits = spec.lm_problems(method_config, lm) if spec.lm_problems is not None else []
+    if misfits:
+        raise ConfigError(misfits)
     layernorm = _layernorm_factory(lm)
     visual = VisualEmbedding(feat_dim, lm.config.d_model, layernorm, word_embedding(lm), order_token_ids)
     if visual_state is not None:

@@ -42,6 +42,8 @@ LR_SCHEDULES = ("linear", "cosine", "constant")
 # Production options (search.train) whose default is left out of `TrialConfig.to_dict()`, so the
 # configs stored by studies before these options existed stay equal to today's for the same trial.
 _OMITTED_WHEN_DEFAULT = {"grad_accumulation": 1, "lr_schedule": "linear", "eval_at": ()}
+# Freezing options left out of `TrialConfig.to_dict()` at their default, for the same reason.
+_FREEZE_OMITTED_WHEN_DEFAULT = {"train_decoder_layernorm": True}
 # Video tasks read per-frame features (PAPER.md §4); the other tasks read images.
 VIDEO_TASK_NAMES = ("tvqa", "how2qa", "tvc", "yc2c")
 
@@ -61,6 +63,8 @@ class FreezeConfig:
             position embeddings train.
         train_lm_head: the LM head trains.
         train_bias: every bias of the LM trains, LayerNorm biases included (the paper's LoRA run).
+        train_decoder_layernorm: with `train_layernorm`, the decoder's LayerNorms train too; False
+            trains the encoder's only (VL-PET's runs: `--unfreeze_encoder_layer_norms`).
         visual_encoder: the CLIP encoder's policy, one of VISUAL_ENCODER_POLICIES. Features are
             cached, so only "frozen" can train today; the others are counted by
             `trainable_pct_with_clip` (models.params).
@@ -72,6 +76,7 @@ class FreezeConfig:
     train_embeddings: bool = False
     train_lm_head: bool = False
     train_bias: bool = False
+    train_decoder_layernorm: bool = True
     visual_encoder: str = "frozen"
 
     def problems(self) -> list[str]:
@@ -186,7 +191,8 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `from_dict(to_dict())` gives back an equal config.
 
-        The production-only training options are left out at their defaults (`_OMITTED_WHEN_DEFAULT`):
+        The production-only training options are left out at their defaults (`_OMITTED_WHEN_DEFAULT`,
+        and `_FREEZE_OMITTED_WHEN_DEFAULT` for freezing):
         a search trial's dict is the same as before they existed, so stored configs still compare equal.
         """
         return {
@@ -195,7 +201,11 @@ class TrialConfig:
             "method": self.method,
             "method_params": dict(self.method_params),
             "sharing": self.sharing.value,
-            "freeze": dataclasses.asdict(self.freeze),
+            "freeze": {
+                key: value
+                for key, value in dataclasses.asdict(self.freeze).items()
+                if key not in _FREEZE_OMITTED_WHEN_DEFAULT or value != _FREEZE_OMITTED_WHEN_DEFAULT[key]
+            },
             "training": {
                 key: value
                 for key, value in dataclasses.asdict(self.training).items()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.backbones.clip_encoder import GridEncoder, grid_path_parameters
-from models.backbones.sites import is_layernorm, word_embedding_modules
+from models.backbones.sites import is_layernorm, stack_modules, word_embedding_modules
 from models.config import TrialConfig
 from models.vl_model import VLSeq2Seq
 
@@ -16,7 +16,9 @@ def apply_freezing(model: VLSeq2Seq, config: TrialConfig) -> None:
     if freeze.train_language_model:
         lm.requires_grad_(True)
     if freeze.train_layernorm:
-        for module in lm.modules():
+        # VL-PET trains the encoder's LayerNorms only (the decoder's keep text generation intact).
+        scope = lm if freeze.train_decoder_layernorm else stack_modules(lm, "encoder")
+        for module in scope.modules():
             if is_layernorm(module):
                 module.requires_grad_(True)
     if freeze.train_embeddings:

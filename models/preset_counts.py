@@ -73,42 +73,41 @@ def counts_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def preset_catalogue(backbone: str = "clip-rn101+bart-base", data_dir: Path = Path("data")) -> str:
-    """The run presets with their descriptions and trainable % on `backbone` (the four image
-    tasks, the paper's definition) beside the published %, then the backbones."""
+CATALOGUE_BACKBONE = "clip-rn101+bart-base"  # the paper's image setting, where its percentages were published
+
+
+def preset_catalogue(data_dir: Path) -> str:
+    """The run presets with their trainable % on `CATALOGUE_BACKBONE` (image tasks, the paper's
+    definition, counted on the meta device) beside the published one, then the backbones.
+
+    A preset with no published % of its own shows the preset whose sizes it ran with, or "-".
+    """
     from models.backbones.presets import PRESETS
     from models.petl.presets import IMAGE_TASKS, RUN_PRESETS
 
-    lines = [f"run presets (trainable % on {backbone}, four image tasks, paper's definition; published % beside):"]
+    lines = [f"run presets: trainable % on {CATALOGUE_BACKBONE} ({', '.join(IMAGE_TASKS)}; paper's definition), published beside it"]
+    lines.append(f"  {'preset':<22}{'counted':>9}{'published':>22}  description")
     for name, run in sorted(RUN_PRESETS.items()):
-        published = _published(run, backbone, data_dir, IMAGE_TASKS)
-        lines.append(f"  {name:<22}{_counted_pct(backbone, name, IMAGE_TASKS, data_dir):>8}  {published:<54}{run.description}")
+        counted = preset_counts(CATALOGUE_BACKBONE, name, IMAGE_TASKS, data_dir)["trainable_pct"]
+        published, note = published_column(name, data_dir)
+        lines.append(f"  {name:<22}{counted:>8.2f}%{published:>22}  {run.description}{note}")
     lines.append("backbones:")
     lines += [f"  {name}" for name in sorted(PRESETS)]
     return "\n".join(lines)
 
 
-def _counted_pct(backbone: str, preset: str, tasks: tuple[str, ...], data_dir: Path) -> str:
-    # The paper's definition only: CLIP's tower (the with-CLIP count) is no part of it.
-    from models.build import build_vl_model
-    from models.config import ConfigError
-    from models.location import BackboneLocation
-    from models.params import count_parameters
-    from models.petl.presets import RUN_PRESETS
+def published_column(preset: str, data_dir: Path) -> tuple[str, str]:
+    """(the catalogue's published cell, a note after the description) of a run preset.
 
-    try:
-        model, _ = build_vl_model(
-            RUN_PRESETS[preset].trial_config(backbone, tasks), BackboneLocation.resolve(backbone, data_dir), meta=True
-        )
-    except (ConfigError, OSError):
-        return "n/a"  # a preset that does not build on this backbone (its `--preset` run says why)
-    return f"{count_parameters(model).trainable_pct:.2f}%"
+    A % published on another backbone than `CATALOGUE_BACKBONE` (LST's CLIP-T5) is marked and
+    the note names that backbone with our count there.
+    """
+    from models.petl.presets import IMAGE_TASKS, RUN_PRESETS
 
-
-def _published(run, backbone: str, data_dir: Path, tasks: tuple[str, ...]) -> str:
+    run = RUN_PRESETS[preset]
     if run.paper_trainable_pct is None:
-        return f"(sizes of {run.size_sibling})" if run.size_sibling else ""
-    published = f"published {run.paper_trainable_pct:.2f}%"
-    if run.paper_backbone == backbone:
-        return published
-    return f"{published} on {run.paper_backbone} (counted {_counted_pct(run.paper_backbone, run.name, tasks, data_dir)})"
+        return (f"as {run.size_sibling}" if run.size_sibling else "-"), ""
+    if run.paper_backbone == CATALOGUE_BACKBONE:
+        return f"{run.paper_trainable_pct:.2f}%", ""
+    there = preset_counts(run.paper_backbone, preset, IMAGE_TASKS, data_dir)["trainable_pct"]
+    return f"{run.paper_trainable_pct:.2f}%*", f" (* published on {run.paper_backbone}, where it counts {there:.2f}%)"

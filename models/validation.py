@@ -1,4 +1,9 @@
-"""Cross-field checks of a trial against its backbone, all collected before anything is built."""
+"""Cross-field checks of a trial against its backbone, all collected before anything is built.
+
+Checks that need the language model's weights' shapes (a method's `lm_problems`, e.g.
+PiSSA's rank) run once the LM is loaded, in `models.build.assemble_vl_model`, before any PETL
+module is inserted; on the meta device too, so parameter counting refuses them first.
+"""
 
 from __future__ import annotations
 
@@ -17,19 +22,18 @@ def trains_clip(config: TrialConfig) -> bool:
 
 def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]:
     """Every problem of the method, its parameters, its sharing mode, the freezing and the
-    training settings, and of the freezing against the backbone and the tasks; [] when none."""
+    training settings, of the method's parameters against the LM (`MethodSpec.backbone_problems`,
+    even when some of them are invalid), and of the freezing against the backbone and the tasks; [] when none."""
     spec = get_method(config.method)
-    method_problems: list[str] = []
+    problems: list[str] = []
     try:
         spec.make_config(config.method_params, config.sharing)
     except ConfigError as error:
-        method_problems = list(error.problems)
+        problems.extend(error.problems)
     if spec.backbone_problems is not None:
-        # Against the backbone too, even when a value above is wrong: every problem at once.
-        method_config = _unchecked_config(spec.config_cls, config.method_params)
-        if method_config is not None:
-            method_problems += spec.backbone_problems(method_config, lm_config(location), config.freeze)
-    problems = method_problems + list(config.freeze.problems())
+        # Listed with the others even when some parameters are invalid (the checks skip those).
+        problems.extend(spec.backbone_problems(spec.unchecked_config(config.method_params), lm_config(location), config.freeze))
+    problems.extend(config.freeze.problems())
     problems.extend(config.training.problems())
     if trains_clip(config) and location.clip_model is None:
         problems.append(
@@ -43,15 +47,6 @@ def trial_problems(config: TrialConfig, location: BackboneLocation) -> list[str]
             "train CLIP on image tasks only, or use 'frozen'"
         )
     return problems
-
-
-def _unchecked_config(config_cls: type, params) -> Any | None:
-    """The method's config from `params`, unvalidated; None when the names do not fit it."""
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    try:
-        return config_cls(**values)
-    except TypeError:
-        return None
 
 
 def lm_config(location: BackboneLocation) -> Any | None:

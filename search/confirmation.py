@@ -115,6 +115,7 @@ def confirm_study(
     seeds: int = DEFAULT_SEEDS,
     scope: str = "best",
     time_limit: float | None = None,
+    on_queued: Callable[[int], None] | None = None,
 ) -> list[tuple[int, int]]:
     """Train the missing confirmation seeds of the study's reference and best configurations.
 
@@ -126,6 +127,8 @@ def confirm_study(
         seeds: Seeds per confirmed configuration, its own included (1: nothing to do).
         scope: "best" (reference and best within budget) or "front" (every front configuration too).
         time_limit: Stop starting confirmation trials after this many seconds.
+        on_queued: Called with the number of trials each round queued, before this process trains
+            them (`search.launch` starts its local workers again there, to train them in parallel).
 
     Returns:
         ``(trial, seed)`` of every confirmation queued, in order.
@@ -158,6 +161,8 @@ def confirm_study(
             len(queued),
         )
         done.extend(queued)
+        if on_queued is not None:
+            on_queued(len(queued))
         run_until_target(study, objective, target=0, time_limit=remaining, engine=engine)
     else:
         results = load_results(engine, study.study_name)

@@ -8,8 +8,9 @@
 The recipe (YAML or JSON, by the file's suffix) holds the full trial configuration, the
 scores and parameter counts the search measured, and where it came from; it is what
 `python -m search.train --recipe FILE` trains. `--format peft` writes a folder with peft's
-adapter_config.json for a LoRA trial (rank, alpha, dropout, target modules, bias, base model),
-for users who train with peft themselves; other methods have no peft form and keep to the recipe.
+adapter_config.json for a LoRA or DoRA trial (rank, alpha, dropout, target modules, bias, base
+model, `use_dora`, PiSSA's `init_lora_weights`), for users who train with peft themselves; other
+methods have no peft form and keep to the recipe.
 `--trial N` takes a completed trial by number: an unknown or unfinished one exits with 2 and
 lists the completed trials; no trial within `--budget` exits with 1.
 
@@ -17,7 +18,8 @@ From a trained run folder (`--run`, written by `python -m search.train`), `--for
 writes `adapter_model.safetensors` with the trained LoRA weights, which
 `peft.PeftModel.from_pretrained` loads onto the Hugging Face language model; `--merge` instead
 folds LoRA into the language model's weights and saves it (and the tokenizer) with
-`save_pretrained`, for transformers alone. The V->L projection is not part of the language
+`save_pretrained`, for transformers alone. DoRA exports as peft's `use_dora`; a trained PiSSA
+run only merges (its frozen weights are residuals that a peft adapter cannot carry). The V->L projection is not part of the language
 model: a caption or a visual question still needs the run folder (`inference.load_run`).
 """
 
@@ -202,14 +204,14 @@ def export_run(*, run: Path, out: Path, merge: bool = False, task: str | None = 
     from inference import RunFolderError, load_run
     from models.petl import get_method
     from models.petl.lora_merge import merge_lora
-    from models.petl.peft_format import PeftFormatError, export_peft
+    from models.petl.peft_format import PEFT_METHODS, PeftFormatError, export_peft
 
     try:
         loaded = load_run(run, (data_dir or default_data_dir()).resolve(), device="cpu")
     except RunFolderError as error:
         fail(PROGRAM, f"--run: {error}")
     config = loaded.config
-    if config.method != "lora":
+    if config.method not in PEFT_METHODS:
         fail(
             PROGRAM,
             f"--run {str(run)!r} trained method {config.method!r}, which peft's LoRA format cannot express; "
@@ -217,7 +219,7 @@ def export_run(*, run: Path, out: Path, merge: bool = False, task: str | None = 
         )
     if task is not None and task not in config.tasks:
         fail(PROGRAM, f"--task {task!r} is not a task of the run; its tasks: {', '.join(config.tasks)}")
-    lora = get_method("lora").make_config(config.method_params, config.sharing)
+    lora = get_method(config.method).make_config(config.method_params, config.sharing)
     created = not out.exists()
     try:
         if merge:

@@ -128,7 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"only the best third of each rung go on, by non-dominated sorting on score and trainable %% (0: off; default {DEFAULT_RUNGS})",
     )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
-    parser.add_argument("--workers", type=int, default=1, help="parallel local worker processes on this study (default 1)")
+    parser.add_argument(
+        "--workers",
+        default="auto",
+        help="parallel local worker processes on this study (default auto: one per GPU, else one per CPU core as far as "
+        "memory allows; 1 gives a study that proposes the same trials on every run)",
+    )
     add_device_argument(parser)
     parser.add_argument(
         "--gpus",
@@ -173,7 +178,7 @@ class LaunchOptions:
     space: Path | None = None
     rungs: int = DEFAULT_RUNGS
     no_warm_start: bool = False
-    workers: int = 1
+    workers: str | int = "auto"
     device: str = "auto"
     gpus: str | None = None
     count_clip: bool = False
@@ -214,14 +219,13 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, f"--trials must be >= 1, got {args.trials}")
     if args.step_budget is not None and args.step_budget < 1:
         fail(PROGRAM, f"--step-budget must be >= 1 training steps, got {args.step_budget}")
-    if args.workers < 1:
-        fail(PROGRAM, f"--workers must be >= 1, got {args.workers}")
+    workers_asked = _workers_flag(args.workers)
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
         fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
-    from training.devices import DeviceError, local_worker_devices
+    from training.devices import DeviceError, gpus_in_use, local_worker_devices
 
     try:
-        devices = local_worker_devices(args.device, args.gpus, args.workers)
+        gpus = gpus_in_use(args.device, args.gpus)
     except DeviceError as error:
         fail(PROGRAM, str(error))
     if args.steps is not None and args.steps < 1:
@@ -252,9 +256,12 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, "--backbone " + "; ".join(error.problems))
     data_dir = (args.data_dir or default_data_dir()).resolve()
     try:
-        BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init).require_weights()
+        location = BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init)
+        location.require_weights()
     except ConfigError as error:
         fail(PROGRAM, f"--backbone {backbone!r}: " + "; ".join(error.problems))
+    workers = _worker_count(workers_asked, gpus, location)
+    devices = local_worker_devices(args.device, args.gpus, workers.count)
     data = _data_spec(args)
     tasks = data.names
     if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
@@ -312,6 +319,7 @@ def _validate(args: LaunchOptions) -> dict:
         "data": data,
         "loaded": loaded,
         "devices": devices,
+        "workers": workers,
     }
 
 
@@ -339,11 +347,43 @@ def _data_spec(args: LaunchOptions):
     return spec.subset(names)
 
 
+def _workers_flag(text: str | int) -> int | None:
+    """`--workers`: a whole number >= 1, or auto (None)."""
+    value = str(text).strip()
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        fail(PROGRAM, f"--workers must be a whole number >= 1 or auto, got {value or repr(text)}; e.g. --workers 1 for a repeatable study")
+    return int(value)
+
+
+def _worker_count(asked: int | None, gpus: tuple[int, ...], location) -> "LocalWorkers":
+    """The local workers: as asked, or the machine's default (training.worker_count)."""
+    if asked is not None:
+        return LocalWorkers(asked, "as asked (--workers)")
+    from training.worker_count import MachineResources, default_workers, weight_bytes
+
+    files = [location.clip_checkpoint, location.language_model if Path(location.language_model).is_dir() else None]
+    count = default_workers(gpus, MachineResources.here(), weight_bytes(files))
+    return LocalWorkers(count.count, f"auto: {count.reason}")
+
+
+@dataclass(frozen=True)
+class LocalWorkers:
+    """How many local worker processes train the study (the launcher counted), and why that many."""
+
+    count: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.count} local worker{'s' if self.count != 1 else ''} ({self.reason})"
+
+
 def _budget_slug(text: str) -> str:
     return "budget-" + text.replace("%", "pct").replace(".", "_")
 
 
-def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded, devices) -> int:
+def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study, space, objectives, data, loaded, devices, workers) -> int:
     import optuna
 
     from search.liveness import WorkerGuard, WorkerStopped, fail_dead_trials, study_liveness, study_storage
@@ -367,7 +407,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
 
     started = time.perf_counter()
     log.info("data directory: %s", data_dir)
-    log.info("training on %s", ", ".join(d.where() for d in devices))
+    log.info("%s; training on %s", workers.describe(), ", ".join(d.where() for d in devices))
     requested = StudySettings(
         budget=budget.text,
         backbone=backbone,
@@ -471,13 +511,27 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     baseline = {name: task.majority_baseline for name, task in env.tasks.items()}
     guard = WorkerGuard(study_obj, engine, study_liveness(study_obj))
     guard.install()  # Ctrl-C / SIGTERM: the running trial is failed and queued again, not lost
-    workers = _start_workers(devices[1:], study, storage, data_dir)
+    processes = _start_workers(devices[1:], study, storage, data_dir)
     try:
-        run_until_target(study_obj, guard.wrap(objective), settings.target_trials, args.time_limit, engine, settings.step_budget)
+        run_until_target(
+            study_obj, guard.wrap(objective), settings.target_trials, args.time_limit, engine, settings.step_budget, workers=workers.count
+        )
+        _wait(processes)  # their last trials are results the confirmation must rank
         if guard.signal_name is None:
             remaining = None if args.time_limit is None else args.time_limit - (time.perf_counter() - started)
+
+            def helpers(queued: int) -> None:  # the launcher trains one, its local workers the others
+                processes.extend(_start_workers(devices[1:queued], study, storage, data_dir))
+
             confirm_study(
-                study_obj, guard.wrap(objective), engine, budget, seeds=args.confirm_seeds, scope=args.confirm, time_limit=remaining
+                study_obj,
+                guard.wrap(objective),
+                engine,
+                budget,
+                seeds=args.confirm_seeds,
+                scope=args.confirm,
+                time_limit=remaining,
+                on_queued=helpers,
             )
     except WorkerStopped:
         retry = guard.release()
@@ -490,8 +544,8 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         return guard.exit_code
     finally:
         if guard.signal_name is not None:
-            _stop(workers)  # each releases its running trial at once, as on its own
-        _wait(workers)
+            _stop(processes)  # each releases its running trial at once, as on its own
+        _wait(processes)
     fail_dead_trials(study_obj)  # once more on the way out, as search.worker does
     if guard.signal_name is not None:
         print(f"{PROGRAM}: stopped by {guard.signal_name} between trials; run the same command again to resume", file=sys.stderr)
@@ -504,6 +558,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
     print(front_report(results, budget))
     print(f"Hypervolume: {hypervolume_text(results)}")
     print(saved_compute(study_obj.get_trials(deepcopy=False)).describe().capitalize())
+    print(f"Trained by: {workers.describe()}")
     print(f"Results stored in: {redact(storage)}  (Optuna tables + trial_results)")
     print(f"Elapsed: {time.perf_counter() - started:.0f} s")
     print(f"Browse: python -m dashboard --storage '{redact(storage)}'")

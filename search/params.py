@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         from models.preset_counts import preset_catalogue
 
-        print(preset_catalogue())
+        logging.basicConfig(level=logging.ERROR)  # open_clip warns that the meta tower has no weights
+        print(preset_catalogue((args.data_dir or default_data_dir()).resolve()))
         return 0
     if args.space:
         from search.space_file import load_space

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from models.petl.peft_format import ADAPTER_CONFIG, PeftFormatError
+from models.petl.peft_format import ADAPTER_CONFIG, PEFT_METHODS, PeftFormatError
 
 __all__ = ["ADAPTER_CONFIG", "BackboneNotBuilt", "PeftFormatError", "adapter_config_text"]
 
@@ -46,8 +46,8 @@ def adapter_config_text(config: Mapping[str, Any], data_dir: Path) -> tuple[str,
     from models.petl.peft_format import peft_lora_config, per_task
 
     trial = TrialConfig.from_dict(config)
-    if trial.method != "lora":
-        raise PeftFormatError(f"method {trial.method!r} is not LoRA; peft's LoRA format cannot express it")
+    if trial.method not in PEFT_METHODS:
+        raise PeftFormatError(f"method {trial.method!r} is not LoRA or DoRA; peft's LoRA format cannot express it")
     location = BackboneLocation.resolve(trial.backbone, data_dir)
     if location.preset.embedded and not Path(location.language_model).is_dir():
         raise BackboneNotBuilt(
@@ -59,7 +59,7 @@ def adapter_config_text(config: Mapping[str, Any], data_dir: Path) -> tuple[str,
             f"LoRA with sharing {trial.sharing.value!r} trains one LoRA per task ({', '.join(trial.tasks)}); a peft adapter holds one"
         )
     base_model = location.preset.language_model or location.language_model
-    peft_config = peft_lora_config(model, get_method("lora").make_config(trial.method_params, trial.sharing), base_model=base_model)
+    peft_config = peft_lora_config(model, get_method(trial.method).make_config(trial.method_params, trial.sharing), base_model=base_model)
     with tempfile.TemporaryDirectory(prefix="vlpetl-peft-") as folder:
         peft_config.save_pretrained(folder)  # peft's own serialisation (sets as lists, its version fields)
         return (Path(folder) / ADAPTER_CONFIG).read_text(), base_model

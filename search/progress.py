@@ -39,14 +39,24 @@ def queued_retries(trials: list[FrozenTrial]) -> int:
 
 
 def goal_met(trials: list[FrozenTrial], target: int, step_budget: int | None) -> bool:
-    """Whether the study needs no new trial: it has `target` trained trials, or its trials have
-    used or committed (running) `step_budget` training steps. A target of 0 is no trial goal:
-    with a step budget that decides; without one (confirmation rounds) only owed trials run."""
+    """Whether the study needs no new trial: its trained and running search trials reach
+    `target`, or its trials have used or committed (running) `step_budget` training steps. A
+    target of 0 is no trial goal: with a step budget that decides; without one (confirmation
+    rounds) only owed trials run.
+
+    A running trial counts as committed, so N workers do not start N - 1 trials past the goal;
+    one that fails or stops at a rung leaves its worker (alive: it was running it) to train
+    another, and a dead worker's is released and queued again (search.liveness).
+    """
     if step_budget is not None and steps_spent(trials, include_running=True) >= step_budget:
         return True
     if target > 0:
-        return sum(trained(t) for t in trials) >= target
+        return sum(trained(t) or _running_search_trial(t) for t in trials) >= target
     return step_budget is None
+
+
+def _running_search_trial(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.RUNNING and _REPLICATE_ATTR not in trial.user_attrs
 
 
 def trials_left(trials: list[FrozenTrial], target: int, step_budget: int | None) -> int:
@@ -73,19 +83,24 @@ class StudyProgress:
         max_attempts: stop after this many new trials of any outcome (guards against a space
             where almost nothing fits the budget).
         step_budget: training steps the study may use, stopped trials' included; the bar then counts steps.
+        workers: local workers on the study, named on the bar when more than one.
+        show: draw the bar (a worker started by `search.launch` leaves it to the launcher's).
     """
 
-    def __init__(self, target: int, already: int, max_attempts: int, step_budget: int | None = None):
+    def __init__(self, target: int, already: int, max_attempts: int, step_budget: int | None = None, workers: int = 1, show: bool = True):
         self.target = target
         self.step_budget = step_budget
         self.max_attempts = max_attempts
         self.attempts = 0
         self.trained_here = 0
         self.goal_reached = False  # why it stopped the study: the goal, not max_attempts
+        by = f" ({workers} workers)" if workers > 1 else ""
         if step_budget is None:
-            self.bar = tqdm(total=target, initial=already, desc="trials trained", unit="trial", dynamic_ncols=True)
+            self.bar = tqdm(total=target, initial=already, desc="trials trained" + by, unit="trial", dynamic_ncols=True, disable=not show)
         else:
-            self.bar = tqdm(total=step_budget, initial=already, desc="training steps", unit="step", dynamic_ncols=True)
+            self.bar = tqdm(
+                total=step_budget, initial=already, desc="training steps" + by, unit="step", dynamic_ncols=True, disable=not show
+            )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # A trial stopped at a rung trained, part of the way: not the attempts that guard against

@@ -66,6 +66,8 @@ def run_until_target(
     engine: Engine | None = None,
     step_budget: int | None = None,
     collect_garbage: bool = True,
+    workers: int = 1,
+    show_progress: bool = True,
 ) -> int:
     """Train trials until the study (all its workers together) has `target` trained ones (or,
     with `step_budget`, has used that many training steps) and no retry of a failed trial is
@@ -83,6 +85,8 @@ def run_until_target(
             without it (an in-memory study) it leaves at once.
         collect_garbage: run the cyclic collector after each trial (what a trained model needs;
             a surrogate objective allocates nothing worth a quarter-second collection).
+        workers: local workers on the study, for the progress bar's label.
+        show_progress: draw the progress bar (local workers leave it to their launcher's).
 
     Returns:
         How many trials this process trained.
@@ -109,7 +113,9 @@ def run_until_target(
                 continue  # a dead trial was released: train its retry
             return trained_here
         already = done if step_budget is None else steps_spent(trials)
-        progress = StudyProgress(target, already, max_attempts=10 * remaining + owed, step_budget=step_budget)
+        progress = StudyProgress(
+            target, already, max_attempts=10 * remaining + owed, step_budget=step_budget, workers=workers, show=show_progress
+        )
         try:
             # gc_after_trial: a failed trial's model and optimiser sit in reference cycles with
             # its traceback; collect them before the next trial allocates its own.

@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=None, help="this worker's sampler seed (default: random, so workers propose different trials)"
     )
     add_device_argument(parser)
-    parser.add_argument("--quiet", action="store_true", help="no final summary (for workers started by search.launch --workers)")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no final summary (for workers started by search.launch, whose bar counts every worker's trials)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -136,7 +140,13 @@ def _train(args: WorkerOptions, storage: str) -> int:
     while True:
         try:
             trained_here += run_until_target(
-                study, guard.wrap(objective), settings.target_trials, args.time_limit, joined.engine, settings.step_budget
+                study,
+                guard.wrap(objective),
+                settings.target_trials,
+                args.time_limit,
+                joined.engine,
+                settings.step_budget,
+                show_progress=not args.quiet,
             )
             break
         except WorkerStopped:

@@ -73,7 +73,15 @@ def shared_run(data_dir: Path, env, tmp_path_factory: pytest.TempPathFactory) ->
     data = ("--data-dir", str(data_dir))
     tasks = ",".join(SHARED_TASKS)
     launch = _cli(
-        "search.launch", *f"--budget 5% --trials 2 --steps 30 --tasks {tasks}".split(), "--study", SHARED_STUDY, "--storage", url, *data
+        "search.launch",
+        "--workers",
+        "1",
+        *f"--budget 5% --trials 2 --steps 30 --tasks {tasks}".split(),
+        "--study",
+        SHARED_STUDY,
+        "--storage",
+        url,
+        *data,
     )
     recipe = work / "best.yaml"
     _cli("search.export", "--study", SHARED_STUDY, "--storage", url, "--budget", "5%", "--out", str(recipe))

@@ -102,9 +102,31 @@ def local_worker_devices(
     the machine's view and trains on `cuda:<its GPU>`.
 
     Raises:
+        DeviceError: as `gpus_in_use`.
+    """
+    device, gpus = _device_and_gpus(device_text, gpus_text, cuda_devices)
+    plan = []
+    for index, gpu in enumerate(worker_gpus(workers, gpus)):
+        if gpu is None:
+            plan.append(WorkerDevice(device))
+        elif index == 0:
+            plan.append(WorkerDevice(torch.device("cuda", gpu)))
+        else:
+            plan.append(WorkerDevice(torch.device("cuda"), gpu))
+    return plan
+
+
+def gpus_in_use(device_text: str | None, gpus_text: str | None, cuda_devices: int | None = None) -> tuple[int, ...]:
+    """The GPUs (the machine's indices) the local workers train on; empty on the CPU.
+
+    Raises:
         DeviceError: a bad `--device` or `--gpus` (parse_device, parse_gpus), `--gpus` with
             `--device cpu`, or `--gpus` with a `--device cuda:N` that says otherwise.
     """
+    return _device_and_gpus(device_text, gpus_text, cuda_devices)[1]
+
+
+def _device_and_gpus(device_text: str | None, gpus_text: str | None, cuda_devices: int | None) -> tuple[torch.device, tuple[int, ...]]:
     count = cuda_count() if cuda_devices is None else cuda_devices
     text = (device_text or "auto").strip()
     if gpus_text is not None and text == "auto":
@@ -119,23 +141,12 @@ def local_worker_devices(
                 f"--device {text!r} and --gpus {gpus_text!r} both say which GPU to use; "
                 "give --gpus alone (each worker takes the next GPU in the list)"
             )
-        gpus = parse_gpus(gpus_text, count)
-    elif device.type != "cuda":
-        gpus = ()
-    elif named_one:
-        gpus = (device.index,)
-    else:
-        gpus = tuple(range(count))
-    assigned = worker_gpus(workers, gpus)
-    plan = []
-    for index, gpu in enumerate(assigned):
-        if gpu is None:
-            plan.append(WorkerDevice(device))
-        elif index == 0:
-            plan.append(WorkerDevice(torch.device("cuda", gpu)))
-        else:
-            plan.append(WorkerDevice(torch.device("cuda"), gpu))
-    return plan
+        return device, parse_gpus(gpus_text, count)
+    if device.type != "cuda":
+        return device, ()
+    if named_one:
+        return device, (device.index,)
+    return device, tuple(range(count))
 
 
 def worker_gpus(workers: int, gpus: tuple[int, ...]) -> list[int | None]:

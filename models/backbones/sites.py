@@ -125,6 +125,29 @@ def _bart_sites(lm: PreTrainedModel) -> list[Site]:
     return sites
 
 
+def sublayer_input(lm: PreTrainedModel, site: Site) -> nn.Module:
+    """The module whose first input is the residual stream entering `site`'s sublayer.
+
+    A gate that reads the sublayer's input x as well as its output (VL-PET) hooks this module's
+    input: T5's whole layer (x before its pre-norm), BART's attention itself, and BART's fc1 for
+    the FFN (x after the previous post-norm), where the FFN site is fc2.
+    """
+    if _family(lm) == "t5":
+        t5: Any = lm
+        block = (t5.encoder if site.stack == "encoder" else t5.decoder).block[site.layer]
+        position = {"self_attn": 0, "cross_attn": 1}.get(site.kind.split(".")[1], len(block.layer) - 1)
+        return block.layer[position]
+    if site.kind.endswith("ffn"):
+        bart_layer: Any = _ffn_container(lm, site)
+        return bart_layer.fc1
+    return site.module
+
+
+def stack_modules(lm: PreTrainedModel, stack: str) -> nn.Module:
+    """The encoder or the decoder stack of a T5 or BART model."""
+    return lm.get_encoder() if stack == "encoder" else lm.get_decoder()
+
+
 def projections(lm: PreTrainedModel, roles: tuple[str, ...]) -> list[Projection]:
     """The linear layers of the given roles, in forward order.
 

@@ -45,3 +45,27 @@ def add_to_output(layer: nn.Module, delta: Callable[[torch.Tensor], torch.Tensor
         The hook handle; `handle.remove()` detaches it.
     """
     return layer.register_forward_hook(OutputDelta(delta))
+
+
+class OutputRewrite:
+    """The forward hook of `rewrite_output`: `rewrite(layer, input, output)` replaces the output.
+
+    For a method that needs the layer's own output and weights, not only its input (DoRA
+    rescales the frozen linear's output). Like `OutputDelta`, a callable object that keeps the
+    module reachable (`hook.rewrite`), so lora_merge can drop it and a deep copy follows it.
+    """
+
+    def __init__(self, rewrite: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]):
+        self.rewrite = rewrite
+
+    def __call__(self, module, args, output):
+        return self.rewrite(module, args[0], output)
+
+
+def rewrite_output(layer: nn.Module, rewrite: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]):
+    """Replace a layer's output by `rewrite(layer, x, layer(x))`.
+
+    Returns:
+        The hook handle; `handle.remove()` detaches it.
+    """
+    return layer.register_forward_hook(OutputRewrite(rewrite))

@@ -1,8 +1,10 @@
-"""LoRA folded into the language model's weights: a plain Hugging Face model for transformers alone.
+"""LoRA (DoRA, PiSSA) folded into the language model's weights: a plain Hugging Face model for transformers alone.
 
 peft does the arithmetic, not this file: the adapter is exported (`export_peft`), loaded onto
 the LM as it was before LoRA with `PeftModel.from_pretrained`, and `merge_and_unload()` folds
-`W + (alpha / r) B A` into each targeted linear, so the merge is the format's own definition.
+`W + (alpha / r) B A` into each targeted linear (DoRA: rescaled by its magnitude), so the merge
+is the format's own definition. With PiSSA, W is the model's residual, so the merged weight is
+the trained model's.
 "The LM before LoRA" is a copy of `model.lm` without LoRA's forward hooks: LoRA never replaces
 a module (models.petl.hooks), so dropping the hooks leaves the backbone with its trained biases.
 The V->L projection is not part of the LM: the merged folder is the text model only.
@@ -17,9 +19,9 @@ from pathlib import Path
 
 from torch import nn
 
-from models.petl.hooks import OutputDelta
+from models.petl.hooks import OutputDelta, OutputRewrite
 from models.petl.lora import LoraConfig
-from models.petl.peft_format import PeftFormatError, export_peft, lora_branches
+from models.petl.peft_format import PeftFormatError, lora_branches, write_adapter
 
 
 def plain_lm(model) -> nn.Module:
@@ -30,13 +32,13 @@ def plain_lm(model) -> nn.Module:
     """
     branches = lora_branches(model)
     if not branches:
-        raise PeftFormatError("the model has no LoRA branches; build it with method 'lora'")
+        raise PeftFormatError("the model has no LoRA branches; build it with method 'lora' or 'dora'")
     # The memo keeps the branches out of the copy: the copied hooks that refer to them are dropped.
     lm = copy.deepcopy(model.lm, memo={id(b): b for b in branches})
     ours = {id(b) for b in branches}
     for module in lm.modules():
         for key, hook in list(module._forward_hooks.items()):
-            if isinstance(hook, OutputDelta) and id(hook.delta) in ours:
+            if id(_branch_of(hook)) in ours:
                 del module._forward_hooks[key]
                 module._forward_hooks_with_kwargs.pop(key, None)
                 module._forward_hooks_always_called.pop(key, None)
@@ -44,6 +46,15 @@ def plain_lm(model) -> nn.Module:
     if hooked:
         raise PeftFormatError(f"modules {hooked[:3]} of the LM carry hooks other than LoRA's; only a LoRA model merges into plain weights")
     return lm
+
+
+def _branch_of(hook) -> object:
+    # LoRA's hook holds its branch; DoRA's holds the branch's bound `rewrite`.
+    if isinstance(hook, OutputDelta):
+        return hook.delta
+    if isinstance(hook, OutputRewrite):
+        return getattr(hook.rewrite, "__self__", None)
+    return None
 
 
 def merge_lora(model, config: LoraConfig, folder: Path, task: str | None = None, tokenizer=None) -> Path:
@@ -66,7 +77,8 @@ def merge_lora(model, config: LoraConfig, folder: Path, task: str | None = None,
 
     lm = plain_lm(model)
     with tempfile.TemporaryDirectory(prefix="vlpetl-lora-") as adapter:
-        export_peft(model, config, Path(adapter), task=task)
+        # On the model's own LM: with PiSSA its targeted weights are the residuals the adapter was trained on.
+        write_adapter(model, config, Path(adapter), task=task)
         merged = PeftModel.from_pretrained(lm, adapter).merge_and_unload()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

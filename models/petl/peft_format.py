@@ -6,9 +6,14 @@ Two callers share it, so a configuration and a trained model describe their LoRA
 trial's model built on the meta device). peft is an optional dependency (`.[peft]`), imported
 only when a function here runs.
 
-What peft's LoRA format holds: one A/B pair per targeted linear and, optionally, the biases
-(`bias="all"`). What it cannot: other trained LM weights (LayerNorms, embeddings, the whole
-LM), several tasks' pairs at once, and the V->L projection, which is not part of the LM.
+What peft's LoRA format holds: one A/B pair per targeted linear, DoRA's magnitude vector
+(`use_dora=True`, models.petl.dora), and, optionally, the biases (`bias="all"`). What it cannot:
+other trained LM weights (LayerNorms, embeddings, the whole LM), several tasks' pairs at once,
+and the V->L projection, which is not part of the LM.
+
+PiSSA (`init="pissa"`) replaced each targeted W by a residual the adapter alone cannot carry, so
+`export_peft` refuses it; `models.petl.lora_merge` folds it into full weights instead (it loads
+the adapter onto the model's own residual LM, where A/B are a plain LoRA).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 
     from models.petl.lora import LoraBranch, LoraConfig
 
+PEFT_METHODS = ("lora", "dora")  # the registry keys whose models this format expresses
 PEFT_PREFIX = "base_model.model."
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -48,6 +54,9 @@ class _Layout:
 def peft_lora_config(model, config: LoraConfig, task: str | None = None, base_model: str | None = None) -> peft.LoraConfig:
     """The peft `LoraConfig` that describes `model`'s LoRA (a model on the meta device will do).
 
+    DoRA sets `use_dora`; PiSSA sets `init_lora_weights="pissa"`, so peft starts training
+    from the same A, B and residual (a trained PiSSA model is refused by `export_peft` instead).
+
     Target modules are the adapted linears' full dotted names in the Hugging Face LM; the bias
     setting is "all" when LM biases train (T5 has none), else "none".
 
@@ -61,7 +70,18 @@ def peft_lora_config(model, config: LoraConfig, task: str | None = None, base_mo
         PeftFormatError: no LoRA branches, a missing or unknown `task`, or LM weights other
             than biases train.
     """
-    return _peft_config(_layout(model, task), config, base_model)
+    # A configuration (nothing trained yet): peft runs PiSSA's SVD itself on the original weights.
+    return _peft_config(_layout(model, task), config, base_model, pissa=getattr(config, "init", "default") == "pissa")
+
+
+def _refuse_residual_base(config: LoraConfig) -> None:
+    if getattr(config, "init", "default") == "pissa":
+        raise PeftFormatError(
+            "init='pissa' replaced each targeted weight W by the residual W - (alpha / r) B0 A0, which a peft adapter "
+            "loaded onto the original model cannot carry; merge it into full weights instead "
+            "(search.export --run RUN --format peft --merge, or models.petl.lora_merge.merge_lora), or train with init 'default' "
+            "to export an adapter"
+        )
 
 
 def export_peft(model, config: LoraConfig, folder: Path, task: str | None = None, base_model: str | None = None) -> Path:
@@ -80,17 +100,30 @@ def export_peft(model, config: LoraConfig, folder: Path, task: str | None = None
         base_model: recorded as `base_model_name_or_path`.
 
     Raises:
-        PeftFormatError (a ValueError): as `peft_lora_config`.
+        PeftFormatError (a ValueError): as `peft_lora_config`, or a PiSSA model (its base weights
+            are residuals; merge it with `models.petl.lora_merge.merge_lora` instead).
     """
+    _refuse_residual_base(config)
+    return write_adapter(model, config, folder, task, base_model)
+
+
+def write_adapter(model, config: LoraConfig, folder: Path, task: str | None = None, base_model: str | None = None) -> Path:
+    """`export_peft` without the PiSSA check: the adapter as it sits on the model's own LM, whose
+    targeted weights are PiSSA's residuals when `config.init` is "pissa" (models.petl.lora_merge)."""
     from safetensors.torch import save_file
 
     layout = _layout(model, task)
-    peft_config = _peft_config(layout, config, base_model)
+    # Trained A/B are loaded, never initialised: a PiSSA init here would take a second SVD of the residual.
+    peft_config = _peft_config(layout, config, base_model, pissa=False)
     state = {}
     for branch in layout.branches:
         A, B = branch.pair(layout.index)
         state[f"{PEFT_PREFIX}{branch.path}.lora_A.weight"] = A.weight.detach().cpu().contiguous()
         state[f"{PEFT_PREFIX}{branch.path}.lora_B.weight"] = B.weight.detach().cpu().contiguous()
+        magnitudes = getattr(branch, "magnitude", None)  # DoRA's, one per B: the task's B picks it
+        if magnitudes is not None:
+            magnitude = magnitudes[min(layout.index, len(magnitudes) - 1)]
+            state[f"{PEFT_PREFIX}{branch.path}.lora_magnitude_vector"] = magnitude.detach().cpu().contiguous()
     wrapped = {b.path for b in layout.branches}
     for name, parameter in layout.biases.items():
         owner = name.rsplit(".", 1)[0]
@@ -120,7 +153,7 @@ def per_task(model) -> bool:
 def _layout(model, task: str | None) -> _Layout:
     branches = lora_branches(model)
     if not branches:
-        raise PeftFormatError("the model has no LoRA branches; build it with method 'lora'")
+        raise PeftFormatError("the model has no LoRA branches; build it with method 'lora' or 'dora'")
     tasks = model.task_context.tasks
     if per_task(model) and task is None:
         raise PeftFormatError(f"LoRA weights differ per task here; pass task= one of {list(tasks)}")
@@ -136,16 +169,18 @@ def _layout(model, task: str | None) -> _Layout:
     return _Layout(branches, task, tasks.index(task) if task is not None else 0, biases)
 
 
-def _peft_config(layout: _Layout, config: LoraConfig, base_model: str | None) -> peft.LoraConfig:
+def _peft_config(layout: _Layout, config: LoraConfig, base_model: str | None, pissa: bool) -> peft.LoraConfig:
     from peft import LoraConfig as PeftLoraConfig
 
     return PeftLoraConfig(
+        init_lora_weights="pissa" if pissa else True,
         r=config.rank,
         # peft types lora_alpha int but scales by any number; the float keeps adapter_config.json as it was.
         lora_alpha=config.alpha,  # type: ignore[arg-type]
         lora_dropout=config.dropout,
         target_modules=sorted(b.path for b in layout.branches),
         bias="all" if layout.biases else "none",
+        use_dora=any(hasattr(b, "magnitude") for b in layout.branches),
         task_type="SEQ_2_SEQ_LM",
         base_model_name_or_path=base_model,
     )

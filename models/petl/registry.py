@@ -26,7 +26,9 @@ _BUILTIN_MODULES = (
     "models.petl.hyperformer",
     "models.petl.compacter",
     "models.petl.lora",
+    "models.petl.dora",
     "models.petl.prompt",
+    "models.petl.vl_pet",
     "models.petl.baselines",
     "models.petl.lst",
 )
@@ -100,7 +102,11 @@ class MethodSpec:
         presets: the paper's runs of this method.
         backbone_problems: checks that need the backbone, `(method config, LM config or None,
             FreezeConfig or None) -> list[str]`: run with the other checks before anything is
-            built (models.validation), and again by `apply` on the LM it is given.
+            built (models.validation), also on a config with invalid values (skip those).
+        lm_problems: checks of the method's config against the loaded language model's weights
+            (`lm_problems(config, lm) -> list[str]`, shapes only, so the meta-device build used
+            for counting runs them too), for what the LM config cannot tell (PiSSA's rank
+            against each targeted weight's shape).
     """
 
     name: str
@@ -116,6 +122,13 @@ class MethodSpec:
     tiny_learning_rate: float | None = None
     presets: tuple[RunPreset, ...] = ()
     backbone_problems: Callable[[Any, Any, FreezeConfig | None], list[str]] | None = None
+    lm_problems: Callable[[Any, Any], list[str]] | None = None
+
+    def unchecked_config(self, params: Mapping[str, Any]) -> Any:
+        """The method's config from `params`, unknown names dropped and nothing validated."""
+        names = {f.name for f in dataclasses.fields(self.config_cls)}
+        # JSON turns tuples into lists; configs are frozen and compare by value, so normalise.
+        return self.config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names})
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
@@ -132,9 +145,7 @@ class MethodSpec:
             accepted = [m.value for m in self.sharing_modes]
             note = f" ({self.sharing_note})" if self.sharing_note else ""
             problems.append(f"method {self.name!r} does not support sharing {sharing.value!r}; use one of {accepted}{note}")
-        # JSON turns tuples into lists; configs are frozen and compare by value, so normalise.
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names}
-        config = self.config_cls(**values)
+        config = self.unchecked_config(params)
         problems.extend(config.problems())
         if problems:
             raise ConfigError(problems)

@@ -68,7 +68,7 @@ def real_study(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Real
     path = root / "s.db"
     url = f"sqlite:///{path}"
     _cli(
-        "search.launch", "--confirm-seeds", "1", "--budget", REAL_BUDGET, "--trials", "2", "--steps", "10", "--tasks", "vqa",
+        "search.launch", "--workers", "1", "--confirm-seeds", "1", "--budget", REAL_BUDGET, "--trials", "2", "--steps", "10", "--tasks", "vqa",
         "--study", REAL_STUDY, "--storage", url, "--data-dir", str(data_dir),
     )  # fmt: skip
     exported, printed = {}, ""

@@ -62,6 +62,13 @@ PUBLISHED = [
     ("full-ft", IMAGE, IMAGE_TASKS, 100.00),
     ("single-adapter", VIDEO, VIDEO_TASKS, 3.39),
     ("single-lora", VIDEO, VIDEO_TASKS, 5.17),
+    # VL-PET's README (github.com/HenryHZY/VL-PET), CLIP-BART image tasks
+    ("vl-pet-large", IMAGE, IMAGE_TASKS, 4.16),
+    ("vl-pet-middle-x", IMAGE, IMAGE_TASKS, 2.98),
+    ("vl-pet-middle-y", IMAGE, IMAGE_TASKS, 2.98),
+    ("vl-pet-small", IMAGE, IMAGE_TASKS, 2.98),
+    ("single-dora", IMAGE, IMAGE_TASKS, 5.96),  # DoRA paper, VL-BART (NVlabs/DoRA scripts/image/dora.sh)
+    ("single-dora-video", VIDEO, VIDEO_TASKS, 5.19),  # scripts/video/dora.sh: LayerNorms frozen
 ]
 
 
@@ -80,14 +87,12 @@ def test_lst_reproduces_its_published_percentage_on_clip_t5():
     assert round(100 * result.paper.trainable / (result.paper.total - 128 * 768), 2) == get_run_preset("single-lst").paper_trainable_pct
 
 
-def test_search_params_list_puts_the_published_percentage_beside_ours():
-    from models.preset_counts import _published
+def test_search_params_list_names_the_backbone_of_a_percentage_published_elsewhere():
+    from models.preset_counts import published_column
 
     nowhere = Path("/nonexistent-data-dir")
-    assert _published(get_run_preset("single-adapter"), IMAGE, nowhere, IMAGE_TASKS) == "published 4.18%"
-    # Published on another backbone: named, with our count there.
-    assert _published(get_run_preset("single-lst"), IMAGE, nowhere, IMAGE_TASKS) == "published 7.46% on clip-rn101+t5-base (counted 7.45%)"
-    assert _published(get_run_preset("multiple-lora"), IMAGE, nowhere, IMAGE_TASKS) == "(sizes of single-lora)"
+    assert published_column("single-adapter", nowhere) == ("4.18%", "")
+    assert published_column("single-lst", nowhere) == ("7.46%*", " (* published on clip-rn101+t5-base, where it counts 7.45%)")
 
 
 def test_vl_baselines_by_the_papers_definition():
@@ -155,7 +160,9 @@ def test_feature_dimensions_of_the_base_presets(backbone, dim):
     assert visual_feature_dim(location(backbone)) == dim
 
 
-@pytest.mark.parametrize("preset", ["half-shared-adapters", "hyperformer", "single-compacter", "multiple-lora", "single-prompt"])
+@pytest.mark.parametrize(
+    "preset", ["half-shared-adapters", "hyperformer", "single-compacter", "multiple-lora", "single-prompt", "vl-pet-large-t5"]
+)
 def test_run_presets_build_on_t5_base_too(preset):
     # BART-base runs every preset above; T5's layout (relative attention, no biases) differs.
     result = report(preset, "clip-vit-b32+t5-base")

@@ -131,7 +131,19 @@ def test_random_init_builds_the_exact_architecture_and_trains_a_step(backbone, d
 def test_launch_without_weights_fails_before_writing_and_names_random_init(tmp_path, empty_caches):
     env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "search.launch", "--budget", "5%", "--backbone", "clip-rn101+t5-base", "--data-dir", str(tmp_path / "data")],
+        [
+            sys.executable,
+            "-m",
+            "search.launch",
+            "--workers",
+            "1",
+            "--budget",
+            "5%",
+            "--backbone",
+            "clip-rn101+t5-base",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -38,7 +38,8 @@ def intended_trainable(model, config: TrialConfig) -> set[str]:
     if freeze.train_language_model:
         wanted |= set(lm_names.values())
     if freeze.train_layernorm:
-        wanted |= {lm_names[id(p)] for m in lm.modules() if is_layernorm(m) for p in m.parameters()}
+        scope = lm if freeze.train_decoder_layernorm else lm.get_encoder()
+        wanted |= {lm_names[id(p)] for m in scope.modules() if is_layernorm(m) for p in m.parameters()}
     if freeze.train_bias:
         wanted |= {name for name in lm_names.values() if name.endswith(".bias")}
     if freeze.train_embeddings:

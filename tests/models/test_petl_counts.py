@@ -88,6 +88,15 @@ def test_lora_attention(tiny, sharing):
     assert petl_count(tiny, "lora", sharing, **params) == expected
 
 
+@pytest.mark.parametrize("sharing", list(SharingMode))
+def test_dora_is_lora_plus_a_magnitude_per_b(tiny, sharing):
+    d, r = tiny.d_model, 4
+    n_down, n_up = sides(sharing, "down")
+    expected = ATTENTION_MODULES * 2 * (n_down * r * d + n_up * r * d + n_up * d)  # q and v: d -> d, magnitude d
+    params = dict(rank=r, targets=("q", "v"), shared_projection="down")
+    assert petl_count(tiny, "dora", sharing, **params) == expected
+
+
 def test_lora_every_target(tiny):
     d, r, d_ff = tiny.d_model, 2, 64
     attention = ATTENTION_MODULES * 4 * (r * d + r * d)  # q, k, v, o

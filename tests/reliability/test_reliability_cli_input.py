@@ -34,6 +34,7 @@ def _fails(program, argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (launch, ["--budget", "5%", "--rungs", "10"], ["--rungs", "0 (no multi-fidelity) to 4", "got 10"]),
         (launch, ["--budget", "5%", "--step-budget", "0"], ["--step-budget", ">= 1 training steps", "got 0"]),
         (launch, ["--budget", "5%", "--workers", "0"], ["--workers", ">= 1", "got 0"]),
+        (launch, ["--budget", "5%", "--workers", "two"], ["--workers", ">= 1 or auto", "got two", "--workers 1"]),
         (launch, ["--budget", "5%", "--seed", "x"], ["--seed", "invalid int value: 'x'"]),
         (launch, ["--budget", "5%", "--objectives", "trainable_pct,score"], ["'trainable_pct,score'", "give score,trainable_pct"]),
         (launch, ["--budget", "5%", "--objectives", "score,trainable_pct,speed"], ["speed", "known: score, trainable_pct, train_time"]),

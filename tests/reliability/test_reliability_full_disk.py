@@ -31,7 +31,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def _launch(url: str, data_dir: Path, trials: int) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "search.launch", "--budget", "5%", "--trials", str(trials), "--steps", "1", "--rungs", "0",
+        sys.executable, "-m", "search.launch", "--workers", "1", "--budget", "5%", "--trials", str(trials), "--steps", "1", "--rungs", "0",
         "--no-reference", "--no-warm-start", "--confirm-seeds", "1", "--tasks", "vqa", "--study", "disk",
         "--storage", url, "--data-dir", str(data_dir),
     ]  # fmt: skip

@@ -65,6 +65,8 @@ def test_an_exported_recipe_records_the_redacted_url() -> None:
     [
         [
             "search.launch",
+            "--workers",
+            "1",
             "--confirm-seeds",
             "1",
             "--budget",

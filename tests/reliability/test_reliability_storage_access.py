@@ -86,7 +86,7 @@ def test_a_real_study_keeps_its_password_out_of_logs_database_and_exports(data_d
         space = tmp_path / "space.yaml"
         space.write_text("methods:\n  vl_only:\n    learning_rate_scale: [1.0]\noptimizer: [adamw]\n")
         launch = run_cli(
-            "search.launch", "--confirm-seeds", "1", "--budget", "5%", "--trials", "1", "--steps", "1", "--tasks", "vqa", "--rungs", "0",
+            "search.launch", "--workers", "1", "--confirm-seeds", "1", "--budget", "5%", "--trials", "1", "--steps", "1", "--tasks", "vqa", "--rungs", "0",
             "--no-warm-start", "--no-reference", "--space", str(space), "--study", "creds", "--storage", url,
             "--data-dir", str(data_dir),
         )  # fmt: skip

@@ -36,7 +36,7 @@ def worker(url: str, data_dir: Path) -> subprocess.CompletedProcess:
 
 def launch(url: str, data_dir: Path, study: str = STUDY) -> subprocess.CompletedProcess:
     return cli(
-        "search.launch", "--budget", "5%", "--trials", "1", "--steps", "4", "--rungs", "0", "--no-warm-start", "--no-reference", "--confirm-seeds", "1",
+        "search.launch", "--workers", "1", "--budget", "5%", "--trials", "1", "--steps", "4", "--rungs", "0", "--no-warm-start", "--no-reference", "--confirm-seeds", "1",
         "--tasks", "vqa", "--study", study, "--storage", url, "--data-dir", str(data_dir),
     )  # fmt: skip
 

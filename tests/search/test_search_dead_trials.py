@@ -70,7 +70,7 @@ def test_a_retry_then_the_confirmation_seeds_run_before_queued_search_trials(tmp
 def test_a_relaunch_releases_a_dead_trial_even_when_the_goal_is_met(data_dir, env, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     command = [
-        sys.executable, "-m", "search.launch", "--budget", "5%", "--trials", "1", "--steps", "2", "--rungs", "0",
+        sys.executable, "-m", "search.launch", "--workers", "1", "--budget", "5%", "--trials", "1", "--steps", "2", "--rungs", "0",
         "--no-warm-start", "--no-reference", "--confirm-seeds", "1", "--tasks", "vqa", "--study", "dead",
         "--storage", url, "--data-dir", str(data_dir),
     ]  # fmt: skip

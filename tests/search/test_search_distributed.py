@@ -454,6 +454,8 @@ def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
     argv = [
         "-m",
         "search.launch",
+        "--workers",
+        "1",
         "--confirm-seeds",
         "1",
         "--budget",

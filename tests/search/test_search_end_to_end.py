@@ -109,7 +109,19 @@ def test_relaunch_resumes_without_repeating_trials(shared_run, data_dir, tmp_pat
     before = len(optuna.load_study(study_name=shared_run.study, storage=url).trials)
     # The default tasks and steps differ from the study's: the stored settings win, and say so.
     again = cli(
-        "search.launch", "--budget", "5%", "--trials", "2", "--study", shared_run.study, "--storage", url, "--data-dir", str(data_dir)
+        "search.launch",
+        "--workers",
+        "1",
+        "--budget",
+        "5%",
+        "--trials",
+        "2",
+        "--study",
+        shared_run.study,
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
     )
     assert "resuming it with its stored settings" in again.stderr and "tasks, steps ignored" in again.stderr
     after = optuna.load_study(study_name=shared_run.study, storage=url).trials
@@ -149,6 +161,8 @@ def test_the_main_command_runs_on_a_fresh_data_directory(tmp_path):
     data_dir = tmp_path / "fresh" / "data"
     launch = cli(
         "search.launch",
+        "--workers",
+        "1",
         "--budget",
         "5%",
         "--data-dir",

@@ -34,6 +34,8 @@ def study(data_dir, env, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('extra') / 'studies.db'}"
     cli(
         "search.launch",
+        "--workers",
+        "1",
         "--confirm-seeds",
         "1",
         "--budget",

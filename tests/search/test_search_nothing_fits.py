@@ -17,7 +17,7 @@ def test_a_budget_nothing_fits_is_explained(data_dir, env, tmp_path) -> None:
     # Every method trains at least the V->L projection (tens of thousands of parameters on the
     # embedded backbone): 1k admits nothing, so no trial trains and the study ends without an answer.
     command = [
-        sys.executable, "-m", "search.launch", "--budget", "1k", "--trials", "1", "--steps", "1", "--rungs", "0",
+        sys.executable, "-m", "search.launch", "--workers", "1", "--budget", "1k", "--trials", "1", "--steps", "1", "--rungs", "0",
         "--no-reference", "--no-warm-start", "--tasks", "vqa", "--study", "tiny", "--storage", url, "--data-dir", str(data_dir),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)

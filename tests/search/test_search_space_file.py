@@ -79,7 +79,19 @@ def test_launch_rejects_a_bad_space_file_before_writing_anything(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("methods:\n  lora:\n    rank: {low: 64, high: 8}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "search.launch", "--budget", "5%", "--data-dir", str(tmp_path / "data"), "--space", str(space)],
+        [
+            sys.executable,
+            "-m",
+            "search.launch",
+            "--workers",
+            "1",
+            "--budget",
+            "5%",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--space",
+            str(space),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -32,7 +32,7 @@ def test_a_two_trial_search_runs_on_a_spec_backbone(tmp_path: Path) -> None:
     data_dir, url = tmp_path / "data", f"sqlite:///{tmp_path / 'studies.db'}"
     # As a user types it: relative paths, from the folder that holds the weights and the data.
     spec = "clip=RN50:rn50.safetensors,lm=t5-v1_1-tiny"
-    argv = ["--budget", "50%", "--backbone", spec, "--trials", "2", "--steps", "2", "--rungs", "0", "--no-warm-start"]
+    argv = ["--workers", "1", "--budget", "50%", "--backbone", spec, "--trials", "2", "--steps", "2", "--rungs", "0", "--no-warm-start"]
     argv += [
         "--confirm-seeds",
         "1",

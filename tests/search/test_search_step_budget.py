@@ -49,6 +49,16 @@ def test_the_goal_is_the_first_of_the_trial_count_and_the_step_budget():
     assert trials_left(trials, target=2, step_budget=400) == 1
 
 
+def test_a_running_trial_counts_towards_the_trial_goal_so_workers_do_not_overshoot_it():
+    trials = [frozen(TrialState.COMPLETE), frozen(TrialState.RUNNING)]
+    assert goal_met(trials, target=2, step_budget=None), "another worker's running trial is the second"
+    assert not goal_met(trials, target=3, step_budget=None)
+    failed = [frozen(TrialState.COMPLETE), frozen(TrialState.FAIL)]
+    assert not goal_met(failed, target=2, step_budget=None), "a failed trial leaves room for another"
+    confirming = [frozen(TrialState.COMPLETE), create_trial(state=TrialState.RUNNING, user_attrs={"replicate_of": 0})]
+    assert not goal_met(confirming, target=2, step_budget=None), "a confirmation seed is no searched trial"
+
+
 def test_a_study_with_a_step_budget_starts_trials_until_it_is_spent():
     study = optuna.create_study(directions=["maximize", "minimize"])
 

@@ -96,6 +96,8 @@ def runs(user_data, data_dir, tmp_path_factory) -> dict[str, dict]:
         url = f"sqlite:///{folder / 'studies.db'}"
         launch = cli(
             "search.launch",
+            "--workers",
+            "1",
             "--confirm-seeds",
             "1",
             "--budget",
@@ -178,6 +180,8 @@ def test_relaunch_resumes_the_same_data_and_a_changed_file_is_refused(runs, user
     # The launcher refuses the same way on a relaunch from the changed copy.
     again = cli(
         "search.launch",
+        "--workers",
+        "1",
         "--confirm-seeds",
         "1",
         "--budget",
@@ -201,6 +205,8 @@ def test_short_form_finds_val_and_test_beside_train(user_data, data_dir, tmp_pat
     url = f"sqlite:///{tmp_path / 'short.db'}"
     launch = cli(
         "search.launch",
+        "--workers",
+        "1",
         "--confirm-seeds",
         "1",
         "--budget",

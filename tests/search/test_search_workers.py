@@ -49,11 +49,38 @@ def test_two_local_workers_share_one_study_without_duplicates(data_dir, env):
     done = rows[rows["status"].isin(["complete", "infeasible"])]
     assert sorted(done["trial_number"]) == sorted(complete), "every finished trial recorded once in both tables"
     assert not rows["trial_number"].duplicated().any()
+    assert (rows["status"] == "complete").sum() == 3, "a running trial counts towards the goal: no worker starts a fourth"
 
     # A worker started later finds the goal reached and trains nothing.
     joined = run("search.worker", "--study", "two-workers", "--storage", url, "--data-dir", str(data_dir))
     assert joined.returncode == 0, joined.stderr[-3000:]
     assert "trained 0 trials of study 'two-workers'" in joined.stdout
+
+
+def test_without_workers_the_launch_runs_one_per_core_and_says_so(data_dir, env):
+    """The default `--workers auto` on this machine: as many local workers as training.worker_count
+    allows (one per core on a CPU, within memory), named in the log and the summary; the study
+    still trains exactly its goal, and the confirmation seeds are trained by them together."""
+    from models.location import BackboneLocation
+    from search.launch import _worker_count
+
+    expected = _worker_count(None, (), BackboneLocation.resolve("tiny-clip+tiny-t5-vlp", data_dir))
+    url = f"sqlite:///{data_dir / 'auto-workers.db'}"
+    result = run(
+        "search.launch", "--budget", "5%", "--trials", "2", "--steps", "6", "--rungs", "0", "--tasks", "vqa",
+        "--device", "cpu", "--study", "auto-workers", "--storage", url, "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{expected.describe()}; training on" in result.stderr
+    assert f"Trained by: {expected.describe()}" in result.stdout
+    assert expected.reason.startswith("auto: ")
+    started = result.stderr.count("started local worker")
+    # N - 1 workers for the search, then up to N - 1 again for the 2 confirmation seeds
+    assert started == (expected.count - 1) + min(expected.count, 2) - 1, result.stderr[-3000:]
+    rows = load_results(make_engine(url), "auto-workers")
+    searched = rows[(rows["status"] == "complete") & rows["replicate_of"].isna()]
+    assert len(searched) == 2, "the goal, not one trial more per extra worker"
+    assert (rows["replicate_of"].notna() & (rows["status"] == "complete")).sum() == 2
 
 
 def test_worker_on_a_missing_study_fails_clearly(tmp_path):

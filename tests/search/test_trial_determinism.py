@@ -36,7 +36,7 @@ def postgres_url() -> Iterator[str]:
 
 def launch_one_trial(url: str, threads: int, data_dir: Path, space: Path) -> None:
     """A 1-trial study in a fresh process whose torch starts with `threads` intra-op threads."""
-    argv = [sys.executable, "-m", "search.launch", "--budget", "50%", "--tasks", "vqa", "--trials", "1", "--steps", "80"]
+    argv = [sys.executable, "-m", "search.launch", "--workers", "1", "--budget", "50%", "--tasks", "vqa", "--trials", "1", "--steps", "80"]
     argv += ["--rungs", "0", "--no-reference", "--no-warm-start", "--confirm-seeds", "1", "--seed", "3", "--space", str(space)]
     argv += ["--study", STUDY, "--storage", url, "--data-dir", str(data_dir)]
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

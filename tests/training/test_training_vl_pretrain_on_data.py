@@ -85,7 +85,7 @@ def test_a_search_runs_on_the_pretrained_backbone(pretrained) -> None:
     root, stdout, _ = pretrained
     spec = re.search(r"search from it with: --backbone '([^']+)'", stdout).group(1)
     result = _command(
-        "search.launch", "--budget", "50%", "--backbone", spec, "--data", "data.yaml", "--trials", "1", "--steps", "2",
+        "search.launch", "--workers", "1", "--budget", "50%", "--backbone", spec, "--data", "data.yaml", "--trials", "1", "--steps", "2",
         "--rungs", "0", "--no-warm-start", "--no-reference", "--confirm-seeds", "1", "--study", "from-vlp",
         "--storage", f"sqlite:///{root / 'studies.db'}", "--data-dir", str(root / "cache"), cwd=root,
     )  # fmt: skip
