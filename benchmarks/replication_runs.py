@@ -17,7 +17,7 @@ from pathlib import Path
 
 TABLE1 = (
     "full-ft", "multiple-adapters", "half-shared-adapters", "single-adapter", "hyperformer", "single-compacter",
-    "single-lora", "single-dora", "single-pissa", "single-prompt", "vl-ln", "vl-only", "vl-pet-large",
+    "single-lora", "single-dora", "single-pissa", "single-prompt", "vl-ln", "vl-only", "vl-pet-large", "single-lst",
 )  # fmt: skip
 VIDEO_PRESETS = ("full-ft", "single-adapter", "single-lora")
 VLP_PRESETS = ("full-ft", "single-adapter")

@@ -1,6 +1,6 @@
 """Training-step time and peak memory of every PETL method against full fine-tuning.
 
-    python benchmarks/step_time.py [--quick] [--presets NAME,...] [--data-dir data]
+    python benchmarks/step_time.py [--quick] [--presets NAME,...] [--base-only] [--data-dir data]
 
 Each of the paper's runs (models.petl.presets.RUN_PRESETS, the four image tasks' modules, the
 VQA task active) trains on one synthetic batch of the trial's shapes: text tokens, the CLIP grid
@@ -36,6 +36,7 @@ QUICK_PRESETS = ("full-ft", "single-adapter", "single-lora")
 # V->L only cost what their single / + LayerNorm siblings do at one active task).
 BASE_CPU_PRESETS = (
     "full-ft", "single-adapter", "hyperformer", "single-compacter", "single-lora", "single-dora", "single-prompt", "vl-ln", "vl-pet-large",
+    "single-lst",
 )  # fmt: skip
 SOURCE_TOKENS, TARGET_TOKENS = 24, 6  # the trial defaults: prefix + 20 question tokens; short answers
 
@@ -185,11 +186,12 @@ def measure_backbone(backbone: str, presets, data_dir: Path, batch_size: int, st
     return [{"preset": name, "step_s": median(times[name]), "runs": times[name], **info[name]} for name in presets]
 
 
-def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Section:
+def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = (), base_only: bool = False) -> Section:
     """The section: each preset's training step against full fine-tuning's, on both backbones.
 
     Args:
         only: measure these presets (and full fine-tuning, the reference) instead of every one.
+        base_only: only the base-size backbone (the embedded one is not needed, nor built).
     """
     from models.petl.presets import RUN_PRESETS
     from training.environment import default_device
@@ -198,7 +200,7 @@ def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Sect
     presets = QUICK_PRESETS if quick else tuple(RUN_PRESETS)
     chosen = ("full-ft", *[p for p in only if p != "full-ft"]) if only else ()
     # (backbone, presets, batch, steps per round, rounds)
-    plans = [(EMBEDDED, chosen or presets, 32, 1 if quick else 2, 2 if quick else 3)]
+    plans = [] if base_only else [(EMBEDDED, chosen or presets, 32, 1 if quick else 2, 2 if quick else 3)]
     if not quick:
         cpu = device.type == "cpu"
         base = chosen or (BASE_CPU_PRESETS if cpu else presets)
@@ -230,7 +232,10 @@ def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = ()) -> Sect
     )
     return Section(
         title="Training step: each PETL method against full fine-tuning",
-        command="python benchmarks/step_time.py" + (" --quick" if quick else "") + (f" --presets {','.join(chosen)}" if chosen else ""),
+        command="python benchmarks/step_time.py"
+        + (" --quick" if quick else "")
+        + (f" --presets {','.join(chosen)}" if chosen else "")
+        + (" --base-only" if base_only else ""),
         body="\n\n".join(body),
         figures=figures,
     )
@@ -248,8 +253,13 @@ def preset_names(text: str) -> tuple[str, ...]:
 
 def main() -> None:
     presets_option = ("--presets", {"type": preset_names, "default": (), "help": "only these run presets (and full-ft), comma-separated"})
-    args = benchmark_arguments(__doc__, presets_option, prepare=EMBEDDED)
-    print_section(run(args.data_dir, args.quick, args.presets))
+    base_option = ("--base-only", {"action": "store_true", "help": f"only {BASE} (the embedded backbone is not built)"})
+    args = benchmark_arguments(__doc__, presets_option, base_option)
+    if not args.base_only:
+        from training.environment import prepare_environment
+
+        prepare_environment(args.data_dir, EMBEDDED, ("vqa",))
+    print_section(run(args.data_dir, args.quick, args.presets, args.base_only))
 
 
 if __name__ == "__main__":

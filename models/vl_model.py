@@ -7,7 +7,7 @@ ones; the decoder generates the answer as text (PAPER.md §1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -189,9 +189,9 @@ class VLSeq2Seq(nn.Module):
             (R,) summed token log-probabilities.
         """
         embeds, mask = self.encoder_inputs(input_ids, attention_mask, feats, image_index, visual_mask)
-        hidden = self.lm.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        encoded = self.lm.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
         logits = self.lm(
-            encoder_outputs=BaseModelOutput(last_hidden_state=hidden.index_select(0, choice_example)),
+            encoder_outputs=_select_rows(encoded, choice_example),
             attention_mask=mask.index_select(0, choice_example),
             labels=choice_labels,
         ).logits
@@ -214,13 +214,24 @@ class VLSeq2Seq(nn.Module):
         # The LM is a T5/BART ...ForConditionalGeneration: PreTrainedModel's type has no generate.
         lm = cast("GenerationMixin", self.lm)
         token_ids = lm.generate(
-            encoder_outputs=BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state),
+            # The whole output: a PETL method may carry its own per-row state in it (models.petl.lst),
+            # which generation then expands with the rows.
+            encoder_outputs=_select_rows(encoder_outputs, None),
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             do_sample=False,
         )
         return cast(torch.Tensor, token_ids)  # the ids themselves: return_dict_in_generate is off
+
+
+def _select_rows(encoded: BaseModelOutput, rows: torch.Tensor | None) -> BaseModelOutput:
+    """The encoder output's tensors (every field, not only the last hidden state), at `rows`
+    (None: all rows); per-layer tuples (hidden states, attentions) are left out."""
+    fields: dict[str, Any] = {
+        k: (v if rows is None else v.index_select(0, rows)) for k, v in encoded.items() if isinstance(v, torch.Tensor)
+    }
+    return type(encoded)(**fields)
 
 
 def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

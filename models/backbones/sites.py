@@ -10,6 +10,7 @@ adapter-hub's `AdapterModelInterface`). Two kinds of places:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,3 +197,71 @@ def word_embedding_modules(lm: PreTrainedModel) -> list[nn.Module]:
         if name.endswith("embed_positions"):
             found.append(module)
     return found
+
+
+def stack_blocks(lm: PreTrainedModel) -> dict[str, list[nn.Module]]:
+    """The transformer layers of the encoder and of the decoder, in forward order.
+
+    A layer's output (its first item when it returns a tuple) is the hidden state the next
+    layer reads: what a ladder side network taps (models.petl.lst).
+    """
+    if _family(lm) == "t5":
+        t5: Any = lm
+        return {"encoder": list(t5.encoder.block), "decoder": list(t5.decoder.block)}
+    return {"encoder": list(lm.model.encoder.layers), "decoder": list(lm.model.decoder.layers)}
+
+
+def side_widths(config: Any) -> dict[str, int]:
+    """The widths a narrowed copy of the LM divides by its reduction factor, by config key.
+
+    T5's attention width is heads x d_kv; BART's is d_model split over its heads, so the head
+    count must divide the narrowed d_model ("heads" is listed for that check, never divided).
+    """
+    if config.model_type in ("t5", "mt5"):
+        return {"d_model": config.d_model, "d_kv": config.d_kv, "d_ff": config.d_ff}
+    if config.model_type in ("bart", "mbart"):
+        return {
+            "d_model": config.d_model,
+            "encoder_ffn_dim": config.encoder_ffn_dim,
+            "decoder_ffn_dim": config.decoder_ffn_dim,
+        }
+    raise ValueError(f"no side-network map for model_type {config.model_type!r}; supported: t5, mt5, bart, mbart")
+
+
+def attention_heads(config: Any) -> dict[str, int]:
+    """Heads per stack: a BART side network keeps them, so they must divide its narrowed d_model."""
+    if config.model_type in ("t5", "mt5"):
+        return {}  # T5 narrows d_kv per head instead
+    return {"encoder_attention_heads": config.encoder_attention_heads, "decoder_attention_heads": config.decoder_attention_heads}
+
+
+def narrowed_config(config: Any, reduction: int, encoder_layers: int, decoder_layers: int) -> Any:
+    """A copy of an LM config with every width divided by `reduction` and the given depths.
+
+    The heads are kept (as LST's code keeps them), so each head is `reduction` times narrower.
+    """
+    narrow = copy.deepcopy(config)
+    for key, width in side_widths(config).items():
+        setattr(narrow, key, width // reduction)
+    if config.model_type in ("t5", "mt5"):
+        narrow.num_layers, narrow.num_decoder_layers = encoder_layers, decoder_layers
+    else:
+        narrow.encoder_layers, narrow.decoder_layers = encoder_layers, decoder_layers
+    return narrow
+
+
+def new_stacks(lm: PreTrainedModel, config: Any) -> tuple[nn.Module, nn.Module]:
+    """A fresh encoder and decoder stack of `lm`'s family built from `config`, with no word
+    embedding (they are fed embeddings): the body of a side network (models.petl.lst)."""
+    encoder_cls, decoder_cls = type(lm.get_encoder()), type(lm.get_decoder())
+    if _family(lm) == "t5":
+        # T5 builds both stacks from one class; the decoder is told apart by its config.
+        encoder_config, decoder_config = copy.deepcopy(config), copy.deepcopy(config)
+        encoder_config.is_decoder, encoder_config.use_cache = False, False
+        decoder_config.is_decoder, decoder_config.num_layers = True, config.num_decoder_layers
+        encoder, decoder = encoder_cls(encoder_config), decoder_cls(decoder_config)
+    else:
+        encoder, decoder = encoder_cls(config), decoder_cls(config)
+    for stack in (encoder, decoder):
+        stack.embed_tokens = None  # a vocabulary-sized table that inputs_embeds never reads
+    return encoder, decoder

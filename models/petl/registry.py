@@ -30,6 +30,7 @@ _BUILTIN_MODULES = (
     "models.petl.prompt",
     "models.petl.vl_pet",
     "models.petl.baselines",
+    "models.petl.lst",
 )
 
 
@@ -45,7 +46,9 @@ class RunPreset:
         sharing: sharing mode across tasks.
         freeze: what trains besides the PETL modules.
         learning_rate: the paper's learning rate (PAPER.md §4, image tasks).
-        paper_trainable_pct: its trainable % on CLIP-BART, image tasks (PAPER.md §6), when published.
+        paper_trainable_pct: its published trainable % on `paper_backbone`, image tasks (PAPER.md §6).
+        paper_backbone: the backbone preset the published % was measured on (CLIP-BART unless
+            the method's paper ran another, e.g. LST's CLIP-T5).
         size_sibling: a preset whose sizes this one ran with (no % of its own published).
         warm_start_rank: its place among a study's warm starts (1 first: the paper's strongest);
             None: not a warm start (full fine-tuning is the reference trial instead).
@@ -59,6 +62,7 @@ class RunPreset:
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     learning_rate: float = 1e-3
     paper_trainable_pct: float | None = None
+    paper_backbone: str = "clip-rn101+bart-base"
     size_sibling: str | None = None
     warm_start_rank: int | None = None
 

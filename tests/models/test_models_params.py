@@ -77,6 +77,24 @@ def test_published_percentages_reproduce_to_two_decimals(preset, backbone, tasks
     assert round(report(preset, backbone, tasks).paper.trainable_pct, 2) == published
 
 
+def test_lst_reproduces_its_published_percentage_on_clip_t5():
+    # LST's Table 2 is CLIP-T5 (r = 4): 7.46%. Its VL code's tokenizer (VL-T5/src/tokenization.py)
+    # has 100 visual-order tokens, so t5-base's embedding has 32,000 + 100 + 100 = 32,200 rows where
+    # ours has 32,128 + 200 = 32,328 (PAPER.md §1): 128 rows of 768 more in our total.
+    result = report("single-lst", "clip-rn101+t5-base")
+    assert result.components["petl"].total == 16_386_072  # the side network's closed form at t5-base
+    assert round(result.paper.trainable_pct, 2) == 7.45
+    assert round(100 * result.paper.trainable / (result.paper.total - 128 * 768), 2) == get_run_preset("single-lst").paper_trainable_pct
+
+
+def test_search_params_list_names_the_backbone_of_a_percentage_published_elsewhere():
+    from models.preset_counts import published_column
+
+    nowhere = Path("/nonexistent-data-dir")
+    assert published_column("single-adapter", nowhere) == ("4.18%", "")
+    assert published_column("single-lst", nowhere) == ("7.46%*", " (* published on clip-rn101+t5-base, where it counts 7.45%)")
+
+
 def test_vl_baselines_by_the_papers_definition():
     # Published: V->L only 1.14%, V->L + LayerNorm 1.18%. By the definition that reproduces every
     # PETL row above, these runs train 1,582,848 and 1,632,000 of 141,156,864 parameters:

@@ -1,18 +1,21 @@
 """Every registered method x every sharing mode it supports x tiny T5 and tiny BART.
 
-Build, forward, backward; exactly the intended parameters train and only they get gradients;
+Build, forward, backward; the meta-device count equals the built model's; exactly the intended parameters train and only they get gradients;
 per-task modules route by the active task; methods that start as the identity do; trainable
 weights round-trip through save/load with identical outputs. A new method needs no edits here.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
 import torch
 
 from models.backbones.sites import is_layernorm, word_embedding_modules
+from models.build import assemble_vl_model
+from models.params import count_parameters
 from models.config import SharingMode, TrialConfig
 from models.petl import get_method, method_names
 from models.weights import load_trainable, save_trainable
@@ -116,6 +119,19 @@ def test_trainable_weights_round_trip(tiny, make_batch, tmp_path, method, sharin
     for task in TASKS:
         model.task_context.active = reloaded.task_context.active = task
         assert torch.equal(model(ids, mask, feats, labels), reloaded(ids, mask, feats, labels))
+
+
+@pytest.mark.parametrize(("method", "sharing"), CASES, ids=[f"{m}-{s.value}" for m, s in CASES])
+def test_meta_device_count_equals_the_built_model(tiny, method, sharing):
+    # search.params and the budget check count on the meta device; training builds for real.
+    config = trial(method, sharing)
+    built = tiny.build(config)
+    feat_dim = built.visual_embedding.feat_proj[0].in_features
+    with torch.device("meta"):
+        lm = type(tiny.lm)(copy.deepcopy(tiny.lm.config))  # the same architecture, visual-order rows included
+        meta_model = assemble_vl_model(config, lm, feat_dim, tiny.order_ids)
+    assert next(meta_model.parameters()).is_meta
+    assert count_parameters(meta_model) == count_parameters(built)
 
 
 @pytest.mark.parametrize("method", method_names())
