@@ -252,7 +252,8 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, "--backbone " + "; ".join(error.problems))
     data_dir = (args.data_dir or default_data_dir()).resolve()
     try:
-        BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init).require_weights()
+        location = BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init)
+        location.require_weights()
     except ConfigError as error:
         fail(PROGRAM, f"--backbone {backbone!r}: " + "; ".join(error.problems))
     data = _data_spec(args)
@@ -275,7 +276,7 @@ def _validate(args: LaunchOptions) -> dict:
     if problem := data_dir_problem(data_dir):
         fail(PROGRAM, problem)
     from search.objective import OBJECTIVES
-    from search.space_file import SpaceError, load_space
+    from search.space_file import SpaceError, load_space, study_problems
 
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     unknown_objectives = [o for o in objectives if o not in OBJECTIVES]
@@ -287,9 +288,11 @@ def _validate(args: LaunchOptions) -> dict:
         )
 
     try:
-        space = load_space(args.space)
+        space = load_space(args.space, count_clip=args.count_clip)
     except SpaceError as error:
         fail(PROGRAM, f"--space: {error}")
+    if contradictions := study_problems(space, location.clip_model, tasks):
+        fail_lines(PROGRAM, [f"--space {space.source}: {line}" for line in contradictions])
     study = args.study or f"{'+'.join(tasks)}-{_budget_slug(budget.text)}"
     loaded = None
     if data.generated is None:  # the user's data: every problem found before anything is written

@@ -16,6 +16,7 @@ from search.fidelity import Fidelity, steps_spent
 from search.objective import Objective
 from search.progress import StudyProgress, goal_met, queued_confirmations, queued_retries, trained, trials_left
 from search.space import SpaceDefaults, fixed_config
+from search.space_file import DEFAULT_SPACE_SOURCE, Choices
 from search.study_settings import StudySettings
 from storage.engine import RETRY_DELAYS_S, is_disconnect
 from training.environment import TrialEnvironment
@@ -42,7 +43,43 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
     if over:
         log.info("not searched, every configuration is over the budget: %s", ", ".join(sorted(over)))
         defaults = dataclasses.replace(defaults, space=space.without(over))
+    if settings.space_source == DEFAULT_SPACE_SOURCE:  # a user's file searches what it says
+        defaults = _fitting_freeze_choices(defaults, lambda config: count_trial_parameters(config, env, with_clip=settings.count_clip), budget)
     return defaults
+
+
+def _fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[Any], Any], budget) -> SpaceDefaults:
+    """The default space without the freezing choices a trial would waste: one that trains
+    nothing more than the method's default freezing on this backbone (biases of T5, which has
+    none), or one that adds parameters and puts the method's default configuration over the
+    budget (the word embedding is 4.7% of the tiny backbone, a quarter of BART-base; CLIP's last
+    block, counted with --count-clip, 14% of the tiny one). The choice is judged at the method's
+    default sizes: a draw at other sizes that is still over is caught by the objective's
+    pre-check, as any configuration is. Deterministic in the settings and the backbone, so every
+    worker of a study narrows the space the same way."""
+    space = defaults.space
+    for method, searched in defaults.space.methods.items():
+        base_params = space.fixed_params(method, {})
+        if base_params is None:
+            continue
+        base = measure(fixed_config(base_params, defaults)).trainable
+        for name, parameter in searched.params.items():
+            if not name.startswith("freeze.") or not isinstance(parameter, Choices):
+                continue
+            kept, dropped = [], []
+            for value in parameter.values:
+                params = space.fixed_params(method, {name: value})
+                count = measure(fixed_config(params, defaults)) if params is not None else None
+                if params == base_params or (count is not None and count.trainable < base) or (
+                    count is not None and count.trainable > base and budget.allows(count)
+                ):
+                    kept.append(value)
+                else:
+                    dropped.append(value)
+            if dropped and kept:
+                log.info("%s.%s: not searched %s (trains nothing more here, or over the budget)", method, name, dropped)
+                space = space.narrowed(method, name, tuple(kept))
+    return dataclasses.replace(defaults, space=space)
 
 
 def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> Objective:

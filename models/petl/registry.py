@@ -29,6 +29,12 @@ _BUILTIN_MODULES = (
     "models.petl.prompt",
     "models.petl.baselines",
 )
+# The freezing flags the default search space searches for a method besides its own block
+# (search.space_file gives their choices; visual_encoder only where CLIP is counted). A method
+# whose freezing is its definition (the baselines), or whose paper freezing a flag contradicts,
+# names fewer in `MethodSpec.searched_freeze`. train_lm_head is left out: it is the word
+# embedding in BART-base and T5-base (tied), so train_embeddings already searches it there.
+SEARCHED_FREEZE = ("train_layernorm", "train_bias", "train_vl_projection", "train_embeddings", "visual_encoder")
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ class MethodSpec:
         tiny_learning_rate: the base rate on the embedded tiny backbone, when not the paper's
             (tuned for 20 epochs at base size; a few hundred CPU steps on a tiny model need more).
         presets: the paper's runs of this method.
+        searched_freeze: the `FreezeConfig` flags the default space searches for this method
+            (`SEARCHED_FREEZE` unless the method says otherwise); its block may still name others.
     """
 
     name: str
@@ -108,6 +116,7 @@ class MethodSpec:
     search: Mapping[str, Any] = field(default_factory=dict)
     tiny_learning_rate: float | None = None
     presets: tuple[RunPreset, ...] = ()
+    searched_freeze: tuple[str, ...] = SEARCHED_FREEZE
 
     def make_config(self, params: Mapping[str, Any], sharing: SharingMode) -> Any:
         """Build and validate the method's config, reporting every problem at once.
