@@ -314,7 +314,9 @@ def study_problems(space: SearchSpace, clip_model: str | None, tasks: tuple[str,
             continue
         where = f"methods.{method}.freeze.visual_encoder {training}"
         if clip_model is None:
-            problems.append(f"{where}: this backbone reads precomputed (cached) features and has no CLIP image tower to train; use [frozen]")
+            problems.append(
+                f"{where}: this backbone reads precomputed (cached) features and has no CLIP image tower to train; use [frozen]"
+            )
         if video:
             problems.append(f"{where}: video tasks {video} read cached per-frame features; train CLIP on image tasks only, or use [frozen]")
     return problems

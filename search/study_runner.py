@@ -11,7 +11,9 @@ import optuna
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from core.budget import parse_budget
+from core.budget import Budget, parse_budget
+from core.counts import ParameterCount
+from models.config import TrialConfig
 from search.fidelity import Fidelity, steps_spent
 from search.objective import Objective
 from search.progress import StudyProgress, goal_met, queued_confirmations, queued_retries, trained, trials_left
@@ -44,11 +46,13 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
         log.info("not searched, every configuration is over the budget: %s", ", ".join(sorted(over)))
         defaults = dataclasses.replace(defaults, space=space.without(over))
     if settings.space_source == DEFAULT_SPACE_SOURCE:  # a user's file searches what it says
-        defaults = _fitting_freeze_choices(defaults, lambda config: count_trial_parameters(config, env, with_clip=settings.count_clip), budget)
+        defaults = fitting_freeze_choices(
+            defaults, lambda config: count_trial_parameters(config, env, with_clip=settings.count_clip), budget
+        )
     return defaults
 
 
-def _fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[Any], Any], budget) -> SpaceDefaults:
+def fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[TrialConfig], ParameterCount], budget: Budget) -> SpaceDefaults:
     """The default space without the freezing choices a trial would waste: one that trains
     nothing more than the method's default freezing on this backbone (biases of T5, which has
     none), or one that adds parameters and puts the method's default configuration over the
@@ -56,7 +60,7 @@ def _fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[Any], An
     block, counted with --count-clip, 14% of the tiny one). The choice is judged at the method's
     default sizes: a draw at other sizes that is still over is caught by the objective's
     pre-check, as any configuration is. Deterministic in the settings and the backbone, so every
-    worker of a study narrows the space the same way."""
+    worker of a study narrows the space the same way; the method's default always stays."""
     space = defaults.space
     for method, searched in defaults.space.methods.items():
         base_params = space.fixed_params(method, {})
@@ -66,18 +70,18 @@ def _fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[Any], An
         for name, parameter in searched.params.items():
             if not name.startswith("freeze.") or not isinstance(parameter, Choices):
                 continue
-            kept, dropped = [], []
+            kept = []
             for value in parameter.values:
                 params = space.fixed_params(method, {name: value})
-                count = measure(fixed_config(params, defaults)) if params is not None else None
-                if params == base_params or (count is not None and count.trainable < base) or (
-                    count is not None and count.trainable > base and budget.allows(count)
-                ):
+                if params == base_params:
                     kept.append(value)
-                else:
-                    dropped.append(value)
-            if dropped and kept:
-                log.info("%s.%s: not searched %s (trains nothing more here, or over the budget)", method, name, dropped)
+                elif params is not None:
+                    count = measure(fixed_config(params, defaults))
+                    if count.trainable < base or (count.trainable > base and budget.allows(count)):
+                        kept.append(value)
+            if len(kept) < len(parameter.values):
+                dropped = [v for v in parameter.values if v not in kept]
+                log.info("%s.%s: not searched %s (trains nothing more on this backbone, or over the budget)", method, name, dropped)
                 space = space.narrowed(method, name, tuple(kept))
     return dataclasses.replace(defaults, space=space)
 
