@@ -58,7 +58,7 @@ def main() -> None:
             training=training,
         )
 
-    print(f"| single adapter (factor 16) on {DEFAULT_SEARCH_BACKBONE}, VQA | trainable | % (paper) | % (CLIP counted) |")
+    print(f"| single adapter (factor 16) on {DEFAULT_SEARCH_BACKBONE}, VQA | trainable (CLIP counted) | % (paper) | % (CLIP counted) |")
     print("| --- | ---: | ---: | ---: |")
     for label, freeze in CHOICES:
         paper, counted = count_trial_parameters(config(**freeze), env), count_trial_parameters(config(**freeze), env, with_clip=True)

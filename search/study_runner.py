@@ -62,6 +62,7 @@ def fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[TrialConf
     pre-check, as any configuration is. Deterministic in the settings and the backbone, so every
     worker of a study narrows the space the same way; the method's default always stays."""
     space = defaults.space
+    dropped: list[str] = []
     for method, searched in defaults.space.methods.items():
         base_params = space.fixed_params(method, {})
         if base_params is None:
@@ -80,9 +81,10 @@ def fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[TrialConf
                     if count.trainable < base or (count.trainable > base and budget.allows(count)):
                         kept.append(value)
             if len(kept) < len(parameter.values):
-                dropped = [v for v in parameter.values if v not in kept]
-                log.info("%s.%s: not searched %s (trains nothing more on this backbone, or over the budget)", method, name, dropped)
+                dropped.append(f"{method}.{name}={[v for v in parameter.values if v not in kept]}")
                 space = space.narrowed(method, name, tuple(kept))
+    if dropped:
+        log.info("freezing choices not searched (they train nothing more on this backbone, or are over the budget): %s", ", ".join(dropped))
     return dataclasses.replace(defaults, space=space)
 
 
