@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.space:
         from search.space_file import load_space
 
-        print(load_space(count_clip=args.count_clip).text, end="")
+        print(load_space(search_clip=args.count_clip).text, end="")
         return 0
     if args.preset is None:
         fail(PROGRAM, "--preset is required; python -m search.params --list shows the run presets")

@@ -28,9 +28,11 @@ that each method names in `MethodSpec.searched_freeze` (every method with module
 LayerNorms, biases, the V->L projection, the word embedding; the baselines, whose freezing is
 what they are, none), so the method's own default freeze is one of the choices and the warm
 starts keep it. CLIP's policy (frozen or its last block) is searched only when the study counts
-CLIP in the budget (`search.launch --count-clip`): under the paper's counting CLIP costs
+CLIP in the budget (`search.launch --count-clip`) and CLIP can train (a backbone with a CLIP
+image tower, image tasks only: `clip_trainable`): under the paper's counting CLIP costs
 nothing, so the budget could not bound it, and a trial whose CLIP trains reads pixels at every
-step instead of cached features. Per study, `search.study_runner.study_defaults` drops a
+step instead of cached features. A space file that would train CLIP where it cannot is refused
+before the study starts (`study_problems`), one line per method. Per study, `search.study_runner.study_defaults` drops a
 freezing choice that trains nothing more on the backbone or that cannot fit the budget.
 
 A space maps an Optuna trial to a `TrialConfig`. Parameter names are prefixed by their method
@@ -234,18 +236,19 @@ def _default(method: str, name: str) -> Any:
     return OUTSIDE
 
 
-def load_space(path: Path | str | None = None, count_clip: bool = False) -> SearchSpace:
+def load_space(path: Path | str | None = None, search_clip: bool = False) -> SearchSpace:
     """Read and validate a space file (the default space when `path` is None).
 
     Args:
-        count_clip: CLIP's grid path counts in the budget (`search.launch --count-clip`): the
-            default space then searches CLIP's policy too. A file says for itself.
+        search_clip: the default space searches CLIP's policy too: for a study that counts CLIP
+            in its budget (`search.launch --count-clip`) where CLIP can train (`clip_trainable`).
+            A file says for itself.
 
     Raises:
         SpaceError: every problem in the file, with the value, the rule and the fix.
     """
     if path is None:
-        data = default_space_data(count_clip)
+        data = default_space_data(search_clip)
         return dataclasses.replace(
             parse_space(data, DEFAULT_SPACE_SOURCE), text=yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
         )
@@ -268,23 +271,23 @@ def load_space(path: Path | str | None = None, count_clip: bool = False) -> Sear
     return dataclasses.replace(parse_space(data, source), text=text)
 
 
-def default_space_data(count_clip: bool = False) -> dict[str, Any]:
+def default_space_data(search_clip: bool = False) -> dict[str, Any]:
     """The default space as a space file's mapping: every registered method's search block, with
     the freezing choices of `DEFAULT_FREEZE` it searches (`MethodSpec.searched_freeze`) where its
-    block does not name them; CLIP's policy only when CLIP is counted (`count_clip`)."""
+    block does not name them; CLIP's policy only with `search_clip`."""
     return {
-        "methods": {spec.name: {**_plain(spec.search), **_freeze_block(spec, count_clip)} for spec in methods()},
+        "methods": {spec.name: {**_plain(spec.search), **_freeze_block(spec, search_clip)} for spec in methods()},
         "optimizer": list(DEFAULT_OPTIMIZERS),
         "sam_rho": dict(DEFAULT_SAM_RHO),
     }
 
 
-def _freeze_block(spec, count_clip: bool) -> dict[str, list[Any]]:
+def _freeze_block(spec, search_clip: bool) -> dict[str, list[Any]]:
     named = {key.removeprefix("freeze.") for key in spec.search if key.startswith("freeze.")} | set(spec.search.get("freeze", {}))
     return {
         f"freeze.{flag}": list(DEFAULT_FREEZE[flag])
         for flag in spec.searched_freeze
-        if flag in DEFAULT_FREEZE and flag not in named and (flag != "visual_encoder" or count_clip)
+        if flag in DEFAULT_FREEZE and flag not in named and (flag != "visual_encoder" or search_clip)
     }
 
 
@@ -294,6 +297,14 @@ def _plain(block: Mapping[str, Any]) -> dict[str, Any]:
         key: list(value) if isinstance(value, (list, tuple)) else dict(value) if isinstance(value, Mapping) else value
         for key, value in block.items()
     }
+
+
+def clip_trainable(clip_model: str | None, tasks: tuple[str, ...]) -> bool:
+    """Whether a study's CLIP can train: the backbone has a CLIP image tower (`clip_model`; None:
+    it reads precomputed features) and every task reads images (video tasks read cached
+    per-frame features). Where it cannot, the default space does not search CLIP's policy, and a
+    space file that does is refused (`study_problems`)."""
+    return clip_model is not None and not set(tasks) & set(VIDEO_TASK_NAMES)
 
 
 def study_problems(space: SearchSpace, clip_model: str | None, tasks: tuple[str, ...]) -> list[str]:

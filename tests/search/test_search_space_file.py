@@ -154,7 +154,7 @@ def _freeze_params(space, method: str) -> set[str]:
 
 
 def test_the_default_space_searches_freezing_and_clip_only_when_clip_is_counted(capsys):
-    paper, counted = load_space(), load_space(count_clip=True)
+    paper, counted = load_space(), load_space(search_clip=True)
     for method in ("adapter", "hyperformer", "compacter", "lora", "prompt"):
         assert _freeze_params(paper, method) == FREEZE_FLAGS
         assert _freeze_params(counted, method) == FREEZE_FLAGS | {"visual_encoder"}
@@ -216,9 +216,9 @@ def test_choices_that_train_nothing_more_or_cannot_fit_are_not_searched():
 
 
 def test_a_space_that_trains_clip_on_cached_features_is_refused_line_by_line():
-    from search.space_file import study_problems
+    from search.space_file import clip_trainable, study_problems
 
-    space = load_space(count_clip=True)
+    space = load_space(search_clip=True)
     assert study_problems(space, "tiny-clip-vit", ("vqa",)) == []
     lines = study_problems(space, None, ("tvqa", "vqa"))
     # One line per method and reason, all at once: no CLIP tower (precomputed features), video tasks.
@@ -226,3 +226,21 @@ def test_a_space_that_trains_clip_on_cached_features_is_refused_line_by_line():
     assert "methods.adapter.freeze.visual_encoder ['last_block']: this backbone reads precomputed (cached) features" in lines[0]
     assert "video tasks ['tvqa'] read cached per-frame features" in lines[1] and "[frozen]" in lines[1]
     assert study_problems(load_space(), None, ("tvqa",)) == []  # the paper's counting never trains CLIP
+    # The default space of a --count-clip study searches CLIP only where it can train.
+    assert clip_trainable("tiny-clip-vit", ("vqa", "gqa"))
+    assert not clip_trainable("tiny-clip-vit", ("vqa", "tvqa")) and not clip_trainable(None, ("vqa",))
+
+
+def test_launch_refuses_a_space_that_trains_clip_with_video_tasks_before_writing_anything(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "methods:\n  adapter:\n    freeze: {visual_encoder: [frozen, last_block]}\n  lora:\n    freeze.visual_encoder: [trainable]\n"
+    )
+    command = [sys.executable, "-m", "search.launch", "--budget", "5%", "--tasks", "tvqa,vqa", "--data-dir", str(tmp_path / "data")]
+    result = subprocess.run([*command, "--space", str(space)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, lines  # one per method, both at once
+    assert "methods.adapter.freeze.visual_encoder ['last_block']: video tasks ['tvqa'] read cached per-frame features" in lines[0]
+    assert "methods.lora.freeze.visual_encoder ['trainable']" in lines[1] and "[frozen]" in lines[1]
+    assert not (tmp_path / "data").exists()
