@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -244,3 +245,12 @@ def test_launch_refuses_a_space_that_trains_clip_with_video_tasks_before_writing
     assert "methods.adapter.freeze.visual_encoder ['last_block']: video tasks ['tvqa'] read cached per-frame features" in lines[0]
     assert "methods.lora.freeze.visual_encoder ['trainable']" in lines[1] and "[frozen]" in lines[1]
     assert not (tmp_path / "data").exists()
+
+
+def test_the_trial_line_names_a_freezing_choice_that_is_not_the_methods_own():
+    from models.config import FreezeConfig, TrialConfig
+    from search.objective import _params_text
+
+    lora = TrialConfig("tiny-clip+tiny-t5", ("vqa",), "lora", {"rank": 4}, freeze=FreezeConfig(train_layernorm=True, train_bias=True))
+    assert _params_text(lora) == "rank=4 freeze.train_layernorm=True"  # LoRA's own freezing trains biases, not LayerNorms
+    assert _params_text(dataclasses.replace(lora, freeze=FreezeConfig(train_layernorm=False, train_bias=True))) == "rank=4"
