@@ -25,6 +25,7 @@ __all__ = [
     "AVERAGE_SCORE",
     "DIMMED_OPACITY",
     "MAX_HYPERPARAMETERS",
+    "MEMORY_AXIS",
     "PCT_AXIS",
     "PEAK_MEMORY",
     "STATUSES",
@@ -37,6 +38,7 @@ __all__ = [
     "front_table",
     "hover_text",
     "key_hyperparameters",
+    "memory_front_report",
     "plot_frame",
     "score_options",
     "selected_trials",
@@ -53,7 +55,8 @@ __all__ = [
 DIMMED_OPACITY = 0.3
 # Hover boxes taller than this hide the chart.
 MAX_HYPERPARAMETERS = 8
-# Not stored yet: the results table may gain it; the axis is offered only once it has values.
+# Recorded by trials since schema version 2 (None where not measurable); the memory axis and front
+# are offered only once some complete trial has a value.
 PEAK_MEMORY = "peak_memory_mb"
 TASK_PREFIX = "task:"
 AVERAGE_SCORE = "average over tasks"
@@ -73,10 +76,11 @@ class Axis:
 
 
 PCT_AXIS = Axis("trainable parameters (%)", "trainable_pct", log=True, fmt=PERCENT)
+MEMORY_AXIS = Axis("peak memory (MiB)", PEAK_MEMORY, log=False, fmt=MEMORY)
 _AXES = (
     PCT_AXIS,
     Axis("trainable parameters", "trainable_params", log=True, fmt=COUNT),
-    Axis("peak memory (MiB)", PEAK_MEMORY, log=False, fmt=MEMORY),
+    MEMORY_AXIS,
     Axis("training time (s)", "train_seconds", log=False, fmt=SECONDS),
 )
 
@@ -384,6 +388,32 @@ def front_report(df: pd.DataFrame, budget: Budget | None = None) -> pd.DataFrame
         report[f"budget {budget.text}"] = ["within" if f else "over (reference)" for f in fits]
     report["hyperparameters"] = front["hyperparameters"]
     return report
+
+
+def memory_front_report(df: pd.DataFrame) -> pd.DataFrame:
+    """The front of score against peak training memory (``--objectives ...,peak_memory``), as text.
+
+    The same trials as :func:`plot_frame` marks on the front of the memory axis: complete,
+    with a recorded peak memory, none with a higher score at no more memory. Cheapest first.
+
+    Args:
+        df: One study's results (a configuration's seeds folded by ``core.seeds.by_configuration``).
+
+    Returns:
+        Columns trial, method, score, peak memory, trainable % and hyperparameters; empty when
+        no complete trial recorded its memory.
+    """
+    columns = ["trial", "method", "score", "peak memory", "trainable %", "hyperparameters"]
+    if PEAK_MEMORY not in df.columns:
+        return pd.DataFrame(columns=columns, dtype="object")
+    points = plot_frame(df, MEMORY_AXIS)
+    front = points[points["on_front"]]
+    rows = [
+        [str(row["trial_number"]), row["method"], mean_text(row), MEMORY(row[PEAK_MEMORY]), PERCENT(row["trainable_pct"]),
+         _params_line(row["config"], ", ")]
+        for row in front.to_dict("records")
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns, dtype="object")
 
 
 def trials_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -65,9 +65,11 @@ class FreezeConfig:
         train_bias: every bias of the LM trains, LayerNorm biases included (the paper's LoRA run).
         train_decoder_layernorm: with `train_layernorm`, the decoder's LayerNorms train too; False
             trains the encoder's only (VL-PET's runs: `--unfreeze_encoder_layer_norms`).
-        visual_encoder: the CLIP encoder's policy, one of VISUAL_ENCODER_POLICIES. Features are
-            cached, so only "frozen" can train today; the others are counted by
-            `trainable_pct_with_clip` (models.params).
+        visual_encoder: the CLIP encoder's policy, one of VISUAL_ENCODER_POLICIES: "frozen" reads
+            the cached features; "last_block" and "trainable" put the CLIP grid encoder inside
+            the model (models.freezing.attach_trainable_clip), which then reads pixels at every
+            step (image tasks on a backbone with a CLIP tower only: models.validation). Its
+            parameters count only with CLIP counted (models.params, `search.launch --count-clip`).
     """
 
     train_language_model: bool = False

@@ -282,7 +282,7 @@ def _validate(args: LaunchOptions) -> dict:
     if problem := data_dir_problem(data_dir):
         fail(PROGRAM, problem)
     from search.objective import OBJECTIVES
-    from search.space_file import SpaceError, load_space
+    from search.space_file import SpaceError, clip_trainable, load_space, study_problems
 
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     unknown_objectives = [o for o in objectives if o not in OBJECTIVES]
@@ -294,9 +294,12 @@ def _validate(args: LaunchOptions) -> dict:
         )
 
     try:
-        space = load_space(args.space)
+        # CLIP's policy is searched where CLIP counts in the budget and can train at all.
+        space = load_space(args.space, search_clip=args.count_clip and clip_trainable(location.clip_model, tasks))
     except SpaceError as error:
         fail(PROGRAM, f"--space: {error}")
+    if contradictions := study_problems(space, location.clip_model, tasks):
+        fail_lines(PROGRAM, [f"--space {space.source}: {line}" for line in contradictions])
     study = args.study or f"{'+'.join(tasks)}-{_budget_slug(budget.text)}"
     loaded = None
     if data.generated is None:  # the user's data: every problem found before anything is written

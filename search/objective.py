@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from models.config import TrialConfig
 from models.features import file_digest
+from models.petl import get_method
 from models.weight_digests import weight_digests
 from tasks.digests import summary
 from core.counts import ParameterCount
@@ -264,7 +265,10 @@ def data_identity(env: TrialEnvironment) -> dict:
 
 
 def _params_text(config: TrialConfig) -> str:
-    return " ".join(f"{k}={v}" for k, v in config.method_params.items())
+    """The method's parameters, then the freezing where it is not the method's own (a searched choice)."""
+    own = dataclasses.asdict(get_method(config.method).freeze)
+    changed = {k: v for k, v in dataclasses.asdict(config.freeze).items() if own[k] != v}
+    return " ".join([*(f"{k}={v}" for k, v in config.method_params.items()), *(f"freeze.{k}={v}" for k, v in changed.items())])
 
 
 def _describe(error: BaseException) -> str:

@@ -3,6 +3,7 @@
     python -m search.params --backbone clip-rn101+bart-base --preset single-adapter [--tasks vqa,gqa] [--json]
     python -m search.params --list
     python -m search.params --space > my-space.yaml      # the default search space, to edit
+    python -m search.params --space --count-clip         # ... of a --count-clip study (CLIP's policy too)
 
 Prints trainable / total parameters by the paper's definition (PAPER.md §3: CLIP excluded)
 and with the CLIP image tower, and a breakdown by component. Nothing is downloaded or
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the default search space as YAML (every PETL method's search block): a template for search.launch --space FILE",
     )
+    parser.add_argument(
+        "--count-clip",
+        action="store_true",
+        help="with --space: the default space of a search.launch --count-clip study (it also searches CLIP's policy)",
+    )
     parser.add_argument("--tasks", default=None, help="comma-separated task names (default: the paper's four)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the embedded tiny backbone lives (default ./data)")
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.space:
         from search.space_file import load_space
 
-        print(load_space().text, end="")
+        print(load_space(search_clip=args.count_clip).text, end="")
         return 0
     if args.preset is None:
         fail(PROGRAM, "--preset is required; python -m search.params --list shows the run presets")

@@ -23,7 +23,17 @@ format, a template to edit and pass with `--space FILE`):
 
 The default space takes each registered method's block (`MethodSpec.search`, in the
 registry's order) and searches AdamW and SAM; a method added to the registry is searched
-without touching any other file.
+without touching any other file. It also searches the freezing choices of `DEFAULT_FREEZE`
+that each method names in `MethodSpec.searched_freeze` (every method with modules of its own:
+LayerNorms, biases, the V->L projection, the word embedding; the baselines, whose freezing is
+what they are, none), so the method's own default freeze is one of the choices and the warm
+starts keep it. CLIP's policy (frozen or its last block) is searched only when the study counts
+CLIP in the budget (`search.launch --count-clip`) and CLIP can train (a backbone with a CLIP
+image tower, image tasks only: `clip_trainable`): under the paper's counting CLIP costs
+nothing, so the budget could not bound it, and a trial whose CLIP trains reads pixels at every
+step instead of cached features. A space file that would train CLIP where it cannot is refused
+before the study starts (`study_problems`), one line per method. Per study, `search.study_runner.study_defaults` drops a
+freezing choice that trains nothing more on the backbone or that cannot fit the budget.
 
 A space maps an Optuna trial to a `TrialConfig`. Parameter names are prefixed by their method
 (`adapter.reduction_factor`, `lora.sharing`, `compacter.freeze.train_layernorm`) so that the
@@ -45,7 +55,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from models.config import OPTIMIZERS, VISUAL_ENCODER_POLICIES, ConfigError, FreezeConfig
+from models.config import OPTIMIZERS, VIDEO_TASK_NAMES, VISUAL_ENCODER_POLICIES, ConfigError, FreezeConfig
 from models.petl import get_method, method_names
 from models.petl.registry import methods
 
@@ -54,6 +64,22 @@ DEFAULT_SPACE_SOURCE = "the default space (each PETL method's search block)"
 DEFAULT_OPTIMIZERS = ["adamw", "sam"]
 DEFAULT_SAM_RHO = {"low": 0.01, "high": 0.2, "log": True}
 _TOP_LEVEL = ("methods", "optimizer", "sam_rho")
+# The freezing choices of the default space (each method searches those its MethodSpec names in
+# `searched_freeze`), the paper's usual value first. Measured on the default backbone
+# (tiny-clip+tiny-t5-vlp, VQA; BENCHMARKS.md "Freezing choices"): LayerNorms 0.15% and the V->L
+# projection 1.8% of the model, the tied word embedding 4.7% (never within 5% beside any
+# method), CLIP's last block 14% of the model counted with CLIP and about a fifth more time per
+# trial, its whole grid path 43%; so "trainable" CLIP is left to full fine-tuning comparisons
+# (a space file may name it). `search.study_runner.study_defaults` drops, per study, a choice
+# that trains nothing more (biases on T5) or whose method's default configuration with it is
+# over the budget.
+DEFAULT_FREEZE: Mapping[str, tuple[Any, ...]] = {
+    "train_layernorm": (True, False),
+    "train_bias": (False, True),
+    "train_vl_projection": (True, False),
+    "train_embeddings": (False, True),
+    "visual_encoder": ("frozen", "last_block"),
+}
 _FREEZE_FLAGS = tuple(f.name for f in dataclasses.fields(FreezeConfig))
 _COMMON = ("sharing", "learning_rate", "learning_rate_scale")
 OUTSIDE = object()  # "not a value of this parameter" (None can be a legitimate choice)
@@ -145,6 +171,11 @@ class SearchSpace:
     def without(self, methods: set[str]) -> "SearchSpace":
         return dataclasses.replace(self, methods={k: v for k, v in self.methods.items() if k not in methods})
 
+    def narrowed(self, method: str, name: str, values: tuple[Any, ...]) -> "SearchSpace":
+        """This space with `method`'s parameter `name` reduced to the choices `values`."""
+        params = {**self.methods[method].params, name: Choices(values)}
+        return dataclasses.replace(self, methods={**self.methods, method: MethodSpace(method, params)})
+
     def sample(self, trial) -> dict[str, Any]:
         """Draw one point: {"method", "params", "sharing", "freeze", "learning_rate"|"learning_rate_scale",
         "optimizer", "sam_rho"}; conditional parameters are asked for only where they apply."""
@@ -205,14 +236,19 @@ def _default(method: str, name: str) -> Any:
     return OUTSIDE
 
 
-def load_space(path: Path | str | None = None) -> SearchSpace:
+def load_space(path: Path | str | None = None, search_clip: bool = False) -> SearchSpace:
     """Read and validate a space file (the default space when `path` is None).
+
+    Args:
+        search_clip: the default space searches CLIP's policy too: for a study that counts CLIP
+            in its budget (`search.launch --count-clip`) where CLIP can train (`clip_trainable`).
+            A file says for itself.
 
     Raises:
         SpaceError: every problem in the file, with the value, the rule and the fix.
     """
     if path is None:
-        data = default_space_data()
+        data = default_space_data(search_clip)
         return dataclasses.replace(
             parse_space(data, DEFAULT_SPACE_SOURCE), text=yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
         )
@@ -235,12 +271,23 @@ def load_space(path: Path | str | None = None) -> SearchSpace:
     return dataclasses.replace(parse_space(data, source), text=text)
 
 
-def default_space_data() -> dict[str, Any]:
-    """The default space as a space file's mapping: every registered method's search block."""
+def default_space_data(search_clip: bool = False) -> dict[str, Any]:
+    """The default space as a space file's mapping: every registered method's search block, with
+    the freezing choices of `DEFAULT_FREEZE` it searches (`MethodSpec.searched_freeze`) where its
+    block does not name them; CLIP's policy only with `search_clip`."""
     return {
-        "methods": {spec.name: _plain(spec.search) for spec in methods()},
+        "methods": {spec.name: {**_plain(spec.search), **_freeze_block(spec, search_clip)} for spec in methods()},
         "optimizer": list(DEFAULT_OPTIMIZERS),
         "sam_rho": dict(DEFAULT_SAM_RHO),
+    }
+
+
+def _freeze_block(spec, search_clip: bool) -> dict[str, list[Any]]:
+    named = {key.removeprefix("freeze.") for key in spec.search if key.startswith("freeze.")} | set(spec.search.get("freeze", {}))
+    return {
+        f"freeze.{flag}": list(DEFAULT_FREEZE[flag])
+        for flag in spec.searched_freeze
+        if flag in DEFAULT_FREEZE and flag not in named and (flag != "visual_encoder" or search_clip)
     }
 
 
@@ -250,6 +297,40 @@ def _plain(block: Mapping[str, Any]) -> dict[str, Any]:
         key: list(value) if isinstance(value, (list, tuple)) else dict(value) if isinstance(value, Mapping) else value
         for key, value in block.items()
     }
+
+
+def clip_trainable(clip_model: str | None, tasks: tuple[str, ...]) -> bool:
+    """Whether a study's CLIP can train: the backbone has a CLIP image tower (`clip_model`; None:
+    it reads precomputed features) and every task reads images (video tasks read cached
+    per-frame features). Where it cannot, the default space does not search CLIP's policy, and a
+    space file that does is refused (`study_problems`)."""
+    return clip_model is not None and not set(tasks) & set(VIDEO_TASK_NAMES)
+
+
+def study_problems(space: SearchSpace, clip_model: str | None, tasks: tuple[str, ...]) -> list[str]:
+    """Freezing choices of `space` that contradict the study's backbone or tasks, one line each.
+
+    A trial whose CLIP trains reads images through it at every step, so a space that can pick
+    a policy other than "frozen" needs a backbone with a CLIP image tower (`clip_model`; None:
+    it reads precomputed features) and image tasks only (video tasks read cached per-frame
+    features). `models.validation.trial_problems` says the same of one trial; this says it of
+    the space before the study starts, so no trial is drawn only to fail.
+    """
+    problems = []
+    video = sorted(set(tasks) & set(VIDEO_TASK_NAMES))
+    for method, searched in space.methods.items():
+        parameter = searched.params.get("freeze.visual_encoder")
+        training = [v for v in _values(parameter) if v != "frozen"] if parameter is not None else []
+        if not training:
+            continue
+        where = f"methods.{method}.freeze.visual_encoder {training}"
+        if clip_model is None:
+            problems.append(
+                f"{where}: this backbone reads precomputed (cached) features and has no CLIP image tower to train; use [frozen]"
+            )
+        if video:
+            problems.append(f"{where}: video tasks {video} read cached per-frame features; train CLIP on image tasks only, or use [frozen]")
+    return problems
 
 
 def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:

@@ -11,11 +11,14 @@ import optuna
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from core.budget import parse_budget
+from core.budget import Budget, parse_budget
+from core.counts import ParameterCount
+from models.config import TrialConfig
 from search.fidelity import Fidelity, steps_spent
 from search.objective import Objective
 from search.progress import StudyProgress, goal_met, queued_confirmations, queued_retries, trained, trials_left
 from search.space import SpaceDefaults, fixed_config
+from search.space_file import DEFAULT_SPACE_SOURCE, Choices
 from search.study_settings import StudySettings
 from storage.engine import RETRY_DELAYS_S, is_disconnect
 from training.environment import TrialEnvironment
@@ -42,7 +45,47 @@ def study_defaults(settings: StudySettings, env: TrialEnvironment) -> SpaceDefau
     if over:
         log.info("not searched, every configuration is over the budget: %s", ", ".join(sorted(over)))
         defaults = dataclasses.replace(defaults, space=space.without(over))
+    if settings.space_source == DEFAULT_SPACE_SOURCE:  # a user's file searches what it says
+        defaults = fitting_freeze_choices(
+            defaults, lambda config: count_trial_parameters(config, env, with_clip=settings.count_clip), budget
+        )
     return defaults
+
+
+def fitting_freeze_choices(defaults: SpaceDefaults, measure: Callable[[TrialConfig], ParameterCount], budget: Budget) -> SpaceDefaults:
+    """The default space without the freezing choices a trial would waste: one that trains
+    nothing more than the method's default freezing on this backbone (biases of T5, which has
+    none), or one that adds parameters and puts the method's default configuration over the
+    budget (the word embedding is 4.7% of the tiny backbone, a quarter of BART-base; CLIP's last
+    block, counted with --count-clip, 14% of the tiny one). The choice is judged at the method's
+    default sizes: a draw at other sizes that is still over is caught by the objective's
+    pre-check, as any configuration is. Deterministic in the settings and the backbone, so every
+    worker of a study narrows the space the same way; the method's default always stays."""
+    space = defaults.space
+    dropped: list[str] = []
+    for method, searched in defaults.space.methods.items():
+        base_params = space.fixed_params(method, {})
+        if base_params is None:
+            continue
+        base = measure(fixed_config(base_params, defaults)).trainable
+        for name, parameter in searched.params.items():
+            if not name.startswith("freeze.") or not isinstance(parameter, Choices):
+                continue
+            kept = []
+            for value in parameter.values:
+                params = space.fixed_params(method, {name: value})
+                if params == base_params:
+                    kept.append(value)
+                elif params is not None:
+                    count = measure(fixed_config(params, defaults))
+                    if count.trainable < base or (count.trainable > base and budget.allows(count)):
+                        kept.append(value)
+            if len(kept) < len(parameter.values):
+                dropped.append(f"{method}.{name}={[v for v in parameter.values if v not in kept]}")
+                space = space.narrowed(method, name, tuple(kept))
+    if dropped:
+        log.info("freezing choices not searched (they train nothing more on this backbone, or are over the budget): %s", ", ".join(dropped))
+    return dataclasses.replace(defaults, space=space)
 
 
 def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engine, study_name: str) -> Objective:

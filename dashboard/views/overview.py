@@ -1,4 +1,11 @@
-"""Overview: every study at a glance, then the selected study's Pareto front."""
+"""Overview: every study at a glance, then the selected study's Pareto front.
+
+The front of score against trainable % is always shown; when trials recorded their peak
+training memory (every trial since schema version 2, and the objective of
+`search.launch --objectives score,trainable_pct,peak_memory`), the front of score against peak
+memory is shown below it too, chart and table, so both trade-offs read at once without
+switching the x axis.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ import streamlit as st
 from dashboard import ui
 from dashboard.charts import pareto_figure
 from dashboard.processing import (
+    MEMORY_AXIS,
     STATUSES,
     front_report,
+    memory_front_report,
     plot_frame,
     score_options,
     selected_trials,
@@ -117,3 +126,12 @@ if front.empty:
 else:
     with st.container(key="front_table"):
         st.table(front.set_index("trial"))
+
+memory_front = memory_front_report(configs)
+if not memory_front.empty:
+    st.subheader("Pareto front (score vs peak training memory)")
+    memory_points = plot_frame(configs, MEMORY_AXIS)
+    st.plotly_chart(pareto_figure(memory_points, x_axis=MEMORY_AXIS), key="memory_pareto")
+    st.caption("Memory the trial added at its peak while training (MiB); dimmed points use more memory for a lower score.")
+    with st.container(key="memory_front_table"):
+        st.table(memory_front.set_index("trial"))

@@ -40,6 +40,9 @@ def _baseline(
             search=search,
             tiny_learning_rate=tiny_learning_rate,
             presets=(preset,),
+            # The freezing is the baseline (V->L + LayerNorm differs from V->L only by one flag),
+            # so the default space searches none of it; CLIP's policy is not part of it.
+            searched_freeze=("visual_encoder",),
         )
     )
 

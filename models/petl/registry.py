@@ -32,6 +32,12 @@ _BUILTIN_MODULES = (
     "models.petl.baselines",
     "models.petl.lst",
 )
+# The freezing flags the default search space searches for a method besides its own block
+# (search.space_file gives their choices; visual_encoder only where CLIP is counted). A method
+# whose freezing is its definition (the baselines), or whose paper freezing a flag contradicts,
+# names fewer in `MethodSpec.searched_freeze`. train_lm_head is left out: it is the word
+# embedding in BART-base and T5-base (tied), so train_embeddings already searches it there.
+SEARCHED_FREEZE = ("train_layernorm", "train_bias", "train_vl_projection", "train_embeddings", "visual_encoder")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class MethodSpec:
             (`lm_problems(config, lm) -> list[str]`, shapes only, so the meta-device build used
             for counting runs them too), for what the LM config cannot tell (PiSSA's rank
             against each targeted weight's shape).
+        searched_freeze: the `FreezeConfig` flags the default space searches for this method
+            (`SEARCHED_FREEZE` unless the method says otherwise); its block may still name others.
     """
 
     name: str
@@ -123,6 +131,7 @@ class MethodSpec:
     presets: tuple[RunPreset, ...] = ()
     backbone_problems: Callable[[Any, Any, FreezeConfig | None], list[str]] | None = None
     lm_problems: Callable[[Any, Any], list[str]] | None = None
+    searched_freeze: tuple[str, ...] = SEARCHED_FREEZE
 
     def unchecked_config(self, params: Mapping[str, Any]) -> Any:
         """The method's config from `params`, unknown names dropped and nothing validated."""

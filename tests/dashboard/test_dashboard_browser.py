@@ -19,6 +19,7 @@ from dashboard_helpers import SPACE_STUDY, seed_space_study
 
 from core.pareto import pareto_front
 from dashboard.importance import DEFAULT_AXES, parcoords_frame, rank_parameters
+from dashboard.processing import memory_front_report
 from dashboard.screenshot import (
     CHROMIUM,
     COUNT_POINTS,
@@ -126,6 +127,14 @@ def _front(real_study: Any) -> Any:
         engine.dispose()
 
 
+def _memory_front(real_study: Any) -> list[str]:
+    engine = make_readonly_engine(real_study.url)
+    try:
+        return memory_front_report(load_results(engine, real_study.study))["trial"].tolist()
+    finally:
+        engine.dispose()
+
+
 def test_overview_as_a_new_user_sees_it(page: Any, served: str, real_study: Any) -> None:
     page.goto(served)  # no ?budget=: the study's own budget must fill the box
 
@@ -148,6 +157,11 @@ def test_overview_as_a_new_user_sees_it(page: Any, served: str, real_study: Any)
         assert re.fullmatch(r"\d+\.\d\d%", pct) and float(pct[:-1]) == pytest.approx(row["trainable_pct"], abs=0.005)
         assert re.fullmatch(r"\d{1,3}(,\d{3})*", count) and int(count.replace(",", "")) == row["trainable_params"]
         assert within in ("within", "over (reference)")
+    # Trials record their peak memory, so the memory front is drawn beside the parameter front.
+    memory = page.evaluate(_REPORT, "memory_front_table")
+    assert memory["header"][:5] == ["trial", "method", "score", "peak memory", "trainable %"]
+    assert [r[0] for r in memory["rows"]] == _memory_front(real_study)
+    assert page.locator(".st-key-memory_pareto .js-plotly-plot").count() == 1
     overview_ready(page)
     capture(page, ROOT / "test-artifacts" / "dashboard.png")
 

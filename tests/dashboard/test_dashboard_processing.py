@@ -23,7 +23,10 @@ from dashboard import (
 from dashboard.processing import (
     DIMMED_OPACITY,
     MAX_HYPERPARAMETERS,
+    MEMORY_AXIS,
     PEAK_MEMORY,
+    front_report,
+    memory_front_report,
     score_options,
     selected_trials,
     with_task_columns,
@@ -119,6 +122,23 @@ def test_axes_offered(results: pd.DataFrame) -> None:
     assert points["x"].tolist() == sorted(points["x"]) and len(points) == 4
     assert "peak memory (MiB): 1,512.0 MiB" in points["hover"].iloc[0]  # units and separators, not 1512.04
     assert PEAK_MEMORY in trials_table(memory).columns
+
+
+def test_memory_front_beside_the_parameter_front(results: pd.DataFrame) -> None:
+    # Complete trials: #0 77.4 at 4.18%, #1 76.5 at 5.93%, #2 47.1 at 1.14%, #5 77.6 at 100%.
+    # In memory #5 (800 MiB) dominates #0 (900 MiB), and #1 (300 MiB) is no longer dominated.
+    memory = {0: 900.0, 1: 300.0, 2: 200.0, 5: 800.0}
+    with_memory = results.assign(**{PEAK_MEMORY: results["trial_number"].map(memory)})
+    assert front_report(with_memory)["trial"].tolist() == ["2", "0", "5"]
+    report = memory_front_report(with_memory)
+    assert report["trial"].tolist() == ["2", "1", "5"]  # cheapest first
+    assert report.columns.tolist() == ["trial", "method", "score", "peak memory", "trainable %", "hyperparameters"]
+    assert report.iloc[1][["method", "score", "peak memory", "trainable %"]].tolist() == ["lora", "76.5", "300.0 MiB", "5.93%"]
+    points = plot_frame(with_memory, MEMORY_AXIS)
+    assert points.loc[points["on_front"], "trial_number"].tolist() == [2, 1, 5]  # what the memory chart draws as its front
+    # No memory recorded (a database from before it, or not measurable): no memory front at all.
+    assert memory_front_report(results).empty
+    assert memory_front_report(results.assign(**{PEAK_MEMORY: float("nan")})).empty
 
 
 def test_front_per_task_and_per_axis(results: pd.DataFrame) -> None:

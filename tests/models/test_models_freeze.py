@@ -58,3 +58,50 @@ def test_bias_switch_trains_every_lm_bias_and_no_layernorm_weight(tiny):
         assert names and all(n.endswith(".bias") for n in names)
         assert any("layer_norm.bias" in n for n in names)
         assert not any(n.endswith("layer_norm.weight") for n in names)
+
+
+def _expected_trainable(model, freeze: FreezeConfig, family: str) -> set[str]:
+    """What `freeze` names, read off parameter names (independently of models.freezing)."""
+    word = "lm.shared.weight" if family == "t5" else "lm.model.shared.weight"
+    positions = {"lm.model.encoder.embed_positions.weight", "lm.model.decoder.embed_positions.weight"}
+    names = set()
+    for name, _ in model.named_parameters():
+        in_lm = name.startswith("lm.")
+        if (
+            name.startswith("petl.")
+            or (freeze.train_vl_projection and name.startswith("visual_embedding."))
+            or (freeze.train_layernorm and in_lm and ("layer_norm" in name or "layernorm" in name))
+            or (freeze.train_bias and in_lm and name.endswith(".bias"))
+            or (freeze.train_embeddings and (name == word or name in positions))
+        ):
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize(
+    "method, choices",
+    [
+        # LoRA's paper freezing trains biases, not LayerNorms: the opposite of both, V->L frozen.
+        ("lora", {"train_layernorm": True, "train_bias": False, "train_vl_projection": False, "train_embeddings": False}),
+        ("adapter", {"train_layernorm": False, "train_bias": True, "train_vl_projection": True, "train_embeddings": True}),
+    ],
+)
+def test_sampled_freezing_choices_reach_the_model(tiny, method, choices):
+    """A default-space trial whose freeze.* values are forced (as an enqueued trial is) builds a
+    model whose trainable parameters are exactly those the values name, and counts them."""
+    import optuna
+
+    from models.params import count_parameters
+    from search.space import SpaceDefaults, config_from_trial
+    from search.space_file import load_space
+
+    space = load_space()
+    params = space.fixed_params(method, {f"freeze.{flag}": value for flag, value in choices.items()})
+    assert params is not None and {f"{method}.freeze.{flag}" for flag in choices} <= set(params)
+    config = config_from_trial(optuna.trial.FixedTrial(params), SpaceDefaults("tiny-clip+tiny-t5", ("vqa",), BASE.training, space))
+    assert config.freeze == FreezeConfig(**choices)
+    model = tiny.build(config)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    expected = _expected_trainable(model, config.freeze, tiny.family)
+    assert trainable == expected
+    assert count_parameters(model).trainable == sum(p.numel() for n, p in model.named_parameters() if n in expected)

@@ -61,7 +61,15 @@ def study(data_dir, env, tmp_path_factory):
 
 def test_the_method_is_in_the_default_space_and_in_search_params(data_dir, env):
     space = yaml.safe_load(cli("search.params", "--space").stdout)
-    assert space["methods"]["output_scaling"] == {"learning_rate_scale": [1.0, 2.0]}
+    searched = space["methods"]["output_scaling"]
+    assert {k: v for k, v in searched.items() if not k.startswith("freeze.")} == {"learning_rate_scale": [1.0, 2.0]}
+    # Its block, plus the freezing every method with modules of its own searches.
+    assert [k for k in searched if k.startswith("freeze.")] == [
+        "freeze.train_layernorm",
+        "freeze.train_bias",
+        "freeze.train_vl_projection",
+        "freeze.train_embeddings",
+    ]
     assert "output-scaling" in cli("search.params", "--list").stdout
     counted = json.loads(
         cli(
