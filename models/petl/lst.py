@@ -384,6 +384,9 @@ SPEC = register(
         },
         tiny_learning_rate=5e-3,
         backbone_problems=backbone_problems,
+        # The backbone gets no gradient (backbone_problems refuses training any of it): of the
+        # default space's freezing choices only the V->L projection, which the side network feeds, can train.
+        searched_freeze=("train_vl_projection",),
         presets=(
             RunPreset(
                 "single-lst",

@@ -197,7 +197,8 @@ def test_warm_starts_and_the_reference_keep_the_papers_freezing():
 def test_a_default_study_samples_freezing_choices_in_its_first_24_trials():
     """The launch's queue (reference, then the paper's configurations) and the TPE sampler's own
     draws, asked as a study asks them, without training: at least two freezing choices that are
-    not a method's default are drawn among the first 24 trials."""
+    not a method's default are drawn among the first 24 trials, and at least one of the methods
+    that came after VL-Adapter (DoRA, VL-PET, LST)."""
     from models.petl import get_method
     from search.objective import REFERENCE_ATTR
 
@@ -207,15 +208,17 @@ def test_a_default_study_samples_freezing_choices_in_its_first_24_trials():
     study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
     for _, params in warm_start_params(space.space):
         study.enqueue_trial(params)
-    drawn = set()
+    drawn, methods = set(), set()
     for _ in range(24):
         trial = study.ask()
         if not trial.user_attrs.get(REFERENCE_ATTR):
             config = config_from_trial(trial, space)
+            methods.add(config.method)
             if config.freeze != get_method(config.method).freeze:
                 drawn.add((config.method, config.freeze))
         study.tell(trial, [50.0, 1.0])
     assert len({freeze for _, freeze in drawn}) >= 2, drawn
+    assert methods & {"dora", "vl_pet", "lst"}, methods
 
 
 def test_choices_that_train_nothing_more_or_cannot_fit_are_not_searched():
@@ -234,8 +237,11 @@ def test_a_space_that_trains_clip_on_cached_features_is_refused_line_by_line():
     space = load_space(search_clip=True)
     assert study_problems(space, "tiny-clip-vit", ("vqa",)) == []
     lines = study_problems(space, None, ("tvqa", "vqa"))
-    # One line per method and reason, all at once: no CLIP tower (precomputed features), video tasks.
-    assert len(lines) == 2 * len(space.methods)
+    # One line per method that searches CLIP's policy (LST's backbone never trains) and reason, all
+    # at once: no CLIP tower (precomputed features), video tasks.
+    searching = [name for name, method in space.methods.items() if "freeze.visual_encoder" in method.params]
+    assert "lst" not in searching and "adapter" in searching
+    assert len(lines) == 2 * len(searching)
     assert "methods.adapter.freeze.visual_encoder ['last_block']: this backbone reads precomputed (cached) features" in lines[0]
     assert "video tasks ['tvqa'] read cached per-frame features" in lines[1] and "[frozen]" in lines[1]
     assert study_problems(load_space(), None, ("tvqa",)) == []  # the paper's counting never trains CLIP
