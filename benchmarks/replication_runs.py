@@ -41,9 +41,10 @@ class Settings:
             if self.eval_limit else "whole evaluation splits"
         )  # fmt: skip
         vlp = f"{self.vlp_steps} steps" if self.vlp_steps else "the project's default recipe"
+        video = f", video tasks {', '.join(self.video_tasks)} in another" if self.video_tasks else ""
         return (
             f"Settings: backbone `{BACKBONE}` (project-pretrained); image tasks {', '.join(self.tasks)} trained together "
-            f"in one model, video tasks {', '.join(self.video_tasks)} in another; **{self.steps} training steps** of batch "
+            f"in one model{video}; **{self.steps} training steps** of batch "
             f"32 per trial, tasks in turn (round robin); **{self.seeds} seeds** (0-{self.seeds - 1}) per configuration, "
             f"reported as mean +- standard deviation; {scored}; learning rates of the tiny backbone "
             f"(each method's `tiny_learning_rate` in models/petl/registry.py); `{VLP_BACKBONE}` VL-pretrained with {vlp}. The paper trains base-size "
@@ -117,6 +118,20 @@ def _train(label: str, config, env, ood_env=None) -> Run:
         file=sys.stderr, flush=True,
     )  # fmt: skip
     return Run(outcome.score, dict(outcome.task_scores), outcome.params.trainable_pct, seconds, ood)
+
+
+def run_table1(data_dir: Path, settings: Settings, presets: tuple[str, ...]) -> Results:
+    """Train Table 1's arms of `presets` only, every seed: rows for methods added after a full run,
+    beside anchors trained again in the same run (a full run's rows may come from another build)."""
+    from training.environment import prepare_environment
+
+    env = _limited(prepare_environment(data_dir, BACKBONE, settings.tasks), settings.eval_limit)
+    results: Results = {"table1": {}, "baseline": {"image": _baseline(env)}}
+    for preset in presets:
+        results["table1"][preset] = [
+            _train(preset, _config(preset, BACKBONE, settings.tasks, settings, s), env) for s in range(settings.seeds)
+        ]
+    return results
 
 
 def run_experiments(data_dir: Path, settings: Settings) -> Results:

@@ -29,6 +29,7 @@ A_FILE, A_DIR = "a-file", "a-dir"
         ("replication", ["--seeds", "0"], ["argument --seeds", "must be a whole number >= 1"]),
         ("replication", ["--tasks", "vqa,nope"], ["argument --tasks", "give tasks of the generated benchmark"]),
         ("replication", ["--out", A_DIR], ["argument --out", "is a folder"]),
+        ("replication", ["--presets", "single-lst,nope"], ["argument --presets", "unknown run presets ['nope']", "single-dora"]),
         ("multitask", ["--steps", "-1"], ["argument --steps", "got '-1'"]),
         ("pretraining", ["--data-dir", A_FILE], ["argument --data-dir", "is a file"]),
         ("dashboard_render", ["--runs", "x"], ["argument --runs", "got 'x'"]),
