@@ -467,6 +467,12 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         sampler=make_sampler(settings.sampler, settings.seed),
         load_if_exists=True,
     )
+    if existing := len(study_obj.get_trials(deepcopy=False)):
+        # A relaunch: a sampler seeded as the first launch's would draw its first random
+        # configurations again (trained already: each one pruned as a repeat, a retry's turn
+        # included). Seeded by the study's seed and its trial count, the search goes on, and a
+        # relaunch of the same study state proposes the same trials.
+        study_obj.sampler = make_sampler(settings.sampler, settings.seed + existing)
     owed_first(study_obj)
     # A trial whose worker died (a SIGKILL, say) is failed and queued again now, whatever the goal:
     # Optuna looks only before starting a trial, and a study at its goal starts none.

@@ -33,11 +33,11 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from search.trial_info import worker_id
 from storage import TrialRecord, TrialStatus, mark_trial_failed, record_trial
-from storage.engine import is_disconnect, retry_on_disconnect
+from storage.engine import is_disconnect, retry_on_disconnect, write_refusal
 from storage.urls import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -367,9 +367,18 @@ def await_other_trials(study: optuna.Study, engine: Engine, time_left: float | N
 
 
 def _storage_outage(error: BaseException) -> bool:
-    """A lost database connection, raised by our storage calls or through Optuna's."""
+    """A lost database connection, raised by our storage calls or through Optuna's.
+
+    Optuna wraps every SQLAlchemy error of a commit in a StorageInternalError, the ones a cut
+    connection leaves behind included (the driver's "connection is closed" InterfaceError, a
+    session that must roll back first), not only the OperationalError `is_disconnect` knows. Such
+    a trial is the database's failure, not its configuration's: queued again (as often as the
+    study's max_retry allows). Only bad data (DataError, IntegrityError) and a database that
+    refuses writes (a full disk: search.cli_common ends the run) are not outages.
+    """
     if isinstance(error, optuna.exceptions.StorageInternalError):
-        error = error.__cause__ if error.__cause__ is not None else error
+        cause = error.__cause__
+        return not isinstance(cause, (DataError, IntegrityError)) and write_refusal(error) is None
     return isinstance(error, DBAPIError) and is_disconnect(error)
 
 

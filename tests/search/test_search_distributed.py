@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 import pandas as pd
 import pytest
 import sqlalchemy
@@ -273,7 +273,27 @@ def test_an_error_after_the_outcome_is_recorded_fails_the_row_as_optuna_fails_th
     storage.engine.dispose()
 
 
-def test_a_trial_the_database_failed_after_its_outcome_is_queued_again(backend_url: str) -> None:
+def _closed_connection_through_optuna() -> Exception:
+    # What Optuna raises when a commit meets a connection the server closed: the driver's
+    # InterfaceError (no OperationalError, not marked invalidated) wrapped in its own error.
+    try:
+        try:
+            raise InterfaceError("COMMIT", {}, Exception("the connection is closed"))
+        except InterfaceError as error:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from error
+    except optuna.exceptions.StorageInternalError as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        lambda: OperationalError("UPDATE trials", {}, Exception("server closed the connection unexpectedly")),
+        _closed_connection_through_optuna,
+    ],
+    ids=["operational-error", "optuna-wrapped-interface-error"],
+)
+def test_a_trial_the_database_failed_after_its_outcome_is_queued_again(backend_url: str, outage) -> None:
     engine, storage, study, guard = _guarded_study(backend_url, "outage")
     calls = []
 
@@ -283,7 +303,7 @@ def test_a_trial_the_database_failed_after_its_outcome_is_queued_again(backend_u
                                          error="over the budget", finished_at=datetime.now(UTC)))  # fmt: skip
         calls.append(trial.number)
         if len(calls) == 1:  # the connection stayed down through every retry
-            raise OperationalError("UPDATE trials", {}, Exception("server closed the connection unexpectedly"))
+            raise outage()
         return 0.0, 10.0
 
     study.optimize(guard.wrap(objective), n_trials=2, catch=(Exception,))
