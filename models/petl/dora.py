@@ -42,7 +42,7 @@ from transformers import PreTrainedModel
 from models.backbones.sites import projections
 from models.config import FreezeConfig, SharingMode
 from models.petl.hooks import rewrite_output
-from models.petl.lora import LoraBranch, LoraConfig, insert_branches, lora_problems
+from models.petl.lora import LORA_SEARCH, LoraBranch, LoraConfig, insert_branches, lora_problems
 from models.petl.pissa import rank_problems
 from models.petl.registry import MethodSpec, RunPreset, register
 
@@ -128,12 +128,7 @@ SPEC = register(
         sharing_modes=(SharingMode.SINGLE, SharingMode.MULTIPLE, SharingMode.HALF_SHARED),
         learning_rate=1e-3,
         identity_at_init=True,
-        search={
-            "rank": [2, 4, 8, 16, 32, 64, 128],
-            "alpha": [16.0, 32.0],
-            "sharing": ["single", "multiple"],
-            "learning_rate_scale": [0.5, 1.0, 2.0],
-        },
+        search=dict(LORA_SEARCH),
         tiny_learning_rate=5e-3,
         presets=(
             RunPreset(

@@ -162,6 +162,15 @@ _PAPER_RUN = {"rank": 128, "alpha": 32.0, "dropout": 0.1, "targets": ("q", "v")}
 _PAPER_FREEZE = FreezeConfig(train_layernorm=False, train_bias=True)  # every LM bias, not LN weights
 
 
+# The default space's LoRA block; DoRA searches the same grid, so the two compare at equal sizes.
+LORA_SEARCH = {
+    "rank": [2, 4, 8, 16, 32, 64, 128],
+    "alpha": [16.0, 32.0],
+    "sharing": ["single", "multiple"],
+    "learning_rate_scale": [0.5, 1.0, 2.0],
+}
+
+
 SPEC = register(
     MethodSpec(
         name="lora",
@@ -173,12 +182,7 @@ SPEC = register(
         sharing_modes=(SharingMode.SINGLE, SharingMode.MULTIPLE, SharingMode.HALF_SHARED),
         learning_rate=1e-3,
         identity_at_init=True,
-        search={
-            "rank": [2, 4, 8, 16, 32, 64, 128],
-            "alpha": [16.0, 32.0],
-            "sharing": ["single", "multiple"],
-            "learning_rate_scale": [0.5, 1.0, 2.0],
-        },
+        search=LORA_SEARCH,
         tiny_learning_rate=5e-3,
         presets=(
             RunPreset(
