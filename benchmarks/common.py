@@ -158,6 +158,19 @@ def print_section(section: Section) -> None:
 # ("argument --steps: must be a whole number >= 1, got '0'"), exit 2.
 
 
+def run_preset_names(text: str) -> tuple[str, ...]:
+    """`--presets`: run presets of models.petl.presets, comma-separated, each known."""
+    import argparse
+
+    from models.petl.presets import RUN_PRESETS
+
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in RUN_PRESETS]
+    if unknown or "" in names:
+        raise argparse.ArgumentTypeError(f"unknown run presets {unknown or ['']}; known: {', '.join(sorted(RUN_PRESETS))}")
+    return names
+
+
 def positive_int(text: str) -> int:
     """A count (steps, seeds, trials, rounds, threads): a whole number >= 1."""
     import argparse

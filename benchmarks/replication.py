@@ -23,21 +23,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import add_common_arguments, generated_tasks, load_average, machine, out_file, parse, positive_int
+from common import add_common_arguments, generated_tasks, load_average, machine, out_file, parse, positive_int, run_preset_names
 from replication_findings import findings_section
 from replication_runs import Settings, run_experiments, run_table1
 from replication_tables import experiment_tables, table1
-
-
-def run_presets(text: str) -> tuple[str, ...]:
-    """`--presets`: run presets of models.petl.presets, comma-separated, each known."""
-    from models.petl.presets import RUN_PRESETS
-
-    names = tuple(name.strip() for name in text.split(","))
-    unknown = [name for name in names if name not in RUN_PRESETS]
-    if unknown or "" in names:
-        raise argparse.ArgumentTypeError(f"unknown run presets {unknown or ['']}; known: {', '.join(sorted(RUN_PRESETS))}")
-    return names
 
 
 def main() -> int:
@@ -60,7 +49,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--presets",
-        type=run_presets,
+        type=run_preset_names,
         default=None,
         help="train only Table 1's rows of these run presets (comma-separated) and write that table alone, e.g. for methods "
         "added after the last full run, with anchors such as full-ft beside them",

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import run_preset_names
+
 
 def measure(preset: str, backbone: str, batch: int) -> dict:
     """One arm, in this process."""
@@ -51,7 +53,7 @@ def measure(preset: str, backbone: str, batch: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--presets", required=True, help="comma-separated run presets")
+    parser.add_argument("--presets", required=True, type=run_preset_names, help="comma-separated run presets")
     parser.add_argument("--backbones", default="clip-rn101+bart-base", help="comma-separated base-size backbone presets")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--one", nargs=2, metavar=("PRESET", "BACKBONE"), help=argparse.SUPPRESS)  # a child process's arm
@@ -60,7 +62,7 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], args.one[1], args.batch)))
         return
     for backbone in args.backbones.split(","):
-        for preset in args.presets.split(","):
+        for preset in args.presets:
             child = [sys.executable, __file__, "--presets", preset, "--batch", str(args.batch), "--one", preset, backbone]
             result = subprocess.run(child, capture_output=True, text=True, check=True)
             print(result.stdout.strip().splitlines()[-1], flush=True)

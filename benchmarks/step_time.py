@@ -18,7 +18,6 @@ excluded). Weights dominate for PETL methods and optimiser state for full fine-t
 
 from __future__ import annotations
 
-import argparse
 import copy
 import gc
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import Section, benchmark_arguments, interleaved, median, print_section, table, timed
+from common import Section, benchmark_arguments, interleaved, median, print_section, run_preset_names, table, timed
 
 EMBEDDED = "tiny-clip+tiny-t5"
 BASE = "clip-rn101+bart-base"
@@ -241,18 +240,11 @@ def run(data_dir: Path, quick: bool = False, only: tuple[str, ...] = (), base_on
     )
 
 
-def preset_names(text: str) -> tuple[str, ...]:
-    from models.petl.presets import RUN_PRESETS
-
-    names = tuple(name.strip() for name in text.split(","))
-    unknown = [name for name in names if name not in RUN_PRESETS]
-    if unknown or "" in names:
-        raise argparse.ArgumentTypeError(f"unknown run presets {unknown or ['']}; known: {', '.join(sorted(RUN_PRESETS))}")
-    return names
-
-
 def main() -> None:
-    presets_option = ("--presets", {"type": preset_names, "default": (), "help": "only these run presets (and full-ft), comma-separated"})
+    presets_option = (
+        "--presets",
+        {"type": run_preset_names, "default": (), "help": "only these run presets (and full-ft), comma-separated"},
+    )
     base_option = ("--base-only", {"action": "store_true", "help": f"only {BASE} (the embedded backbone is not built)"})
     args = benchmark_arguments(__doc__, presets_option, base_option)
     if not args.base_only:

@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.budget import BudgetError, parse_budget
 from core.data_dir import data_dir_problem
@@ -30,6 +31,9 @@ from search.cli_common import (
     refuse_dash_values,
     write_refusals_end_the_run,
 )
+
+if TYPE_CHECKING:
+    from training.worker_count import WorkerCount
 
 log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
@@ -360,26 +364,15 @@ def _workers_flag(text: str | int) -> int | None:
     return int(value)
 
 
-def _worker_count(asked: int | None, gpus: tuple[int, ...], location) -> "LocalWorkers":
-    """The local workers: as asked, or the machine's default (training.worker_count)."""
-    if asked is not None:
-        return LocalWorkers(asked, "as asked (--workers)")
-    from training.worker_count import MachineResources, default_workers, weight_bytes
+def _worker_count(asked: int | None, gpus: tuple[int, ...], location) -> "WorkerCount":
+    """The local workers (the launcher counted): as asked, or the machine's default (training.worker_count)."""
+    from training.worker_count import MachineResources, WorkerCount, default_workers, weight_bytes
 
+    if asked is not None:
+        return WorkerCount(asked, "as asked (--workers)")
     files = [location.clip_checkpoint, location.language_model if Path(location.language_model).is_dir() else None]
     count = default_workers(gpus, MachineResources.here(), weight_bytes(files))
-    return LocalWorkers(count.count, f"auto: {count.reason}")
-
-
-@dataclass(frozen=True)
-class LocalWorkers:
-    """How many local worker processes train the study (the launcher counted), and why that many."""
-
-    count: int
-    reason: str
-
-    def describe(self) -> str:
-        return f"{self.count} local worker{'s' if self.count != 1 else ''} ({self.reason})"
+    return WorkerCount(count.count, f"auto: {count.reason}")
 
 
 def _budget_slug(text: str) -> str:

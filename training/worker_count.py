@@ -53,6 +53,9 @@ class WorkerCount:
     count: int
     reason: str
 
+    def describe(self) -> str:
+        return f"{self.count} local worker{'s' if self.count != 1 else ''} ({self.reason})"
+
 
 def default_workers(gpus: tuple[int, ...], resources: MachineResources, weight_bytes: int) -> WorkerCount:
     """One worker per GPU in use; on a CPU one per core, as many as the memory holds (at least one).
