@@ -1,14 +1,16 @@
-"""Rung reliability: how well a trial's score early in training ranks it by its final score.
+"""Rung reliability: how well a trial's measures early in training rank it by its final score.
 
-    python benchmarks/rung_reliability.py [--measured 24] [--steps 225] [--out benchmarks/measured/rung_trials.json]
+    python benchmarks/rung_reliability.py [--measured 24] [--steps 225] [--jobs CORES] [--out benchmarks/measured/rung_trials.json]
 
-Multi-fidelity stops a trial on its score at a rung, so that score must rank trials as their
-final scores do. This measures it. `--measured` configurations are drawn from the default search
-space within a 5% budget (random sampler, fixed seed) and trained for real on the default study's
-tasks and backbone; at each candidate rung position (1/9, 2/9, 1/3, 1/2 and 2/3 of the steps) the
-whole validation split is predicted once, so that the score on any first-N sample of it can be
-computed afterwards. The table gives Spearman's rank correlation between the rung score (each
-position x sample size) and the final score, and what each rung costs in training steps.
+Multi-fidelity stops a trial on a measure taken at a rung, so that measure must rank trials as
+their final scores do. This measures it. `--measured` configurations are drawn from the default
+search space within a 5% budget (random sampler, fixed seed) and trained for real on the default
+study's tasks and backbone, `--jobs` at a time (each on one thread, as search trials run). At each
+candidate rung position (1/9, 2/9, 1/3, 1/2 and 2/3 of the steps) the first 128 validation
+examples of each task are answered and their held-out (teacher-forced) loss is taken, so that
+either measure on any first-N sample can be computed afterwards; the training loss, which the
+loop logs every 20 steps, costs nothing. The table gives Spearman's rank correlation between each
+measure (position x sample size) and the final score, and what scoring a rung costs in training steps.
 
 The measured trials are written to `--out` (JSON): benchmarks/search_efficiency.py replays them
 as its surrogate, so that the search comparisons run in minutes without training.
@@ -16,20 +18,25 @@ as its surrogate, so that the search comparisons run in minutes without training
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
+import os
 import json
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 import optuna
+from tqdm.auto import tqdm
 
 from common import Section, benchmark_arguments, out_file, positive_int, print_section, table
 
 BUDGET_PCT = 5.0
 FRACTIONS = ((1, 9), (2, 9), (1, 3), (1, 2), (2, 3))  # candidate rung positions, of the trial's steps
-SAMPLES = (32, 64, 128)  # first-N validation examples per task, besides the whole split
+SAMPLES = (32, 64, 128)  # first-N validation examples per task (64 ranked as well as the whole split, 2026-12-06)
+LOSS_WINDOW = 20  # steps per point of a trial's training-loss curve (training.loop)
 DEFAULT_OUT = Path(__file__).parent / "measured" / "rung_trials.json"
 
 
@@ -37,56 +44,105 @@ def rung_steps(steps: int) -> tuple[int, ...]:
     return tuple(sorted({max(1, steps * a // b) for a, b in FRACTIONS if steps * a // b < steps}))
 
 
-def measure(env, defaults, count: int, seed: int = 12345) -> list[dict]:
-    """Train `count` in-budget configurations with every candidate rung; their scores by rung and sample."""
+def draw(defaults, env, count: int, seed: int = 12345) -> list[dict]:
+    """`count` configurations drawn at random from the default space within the budget (their Optuna parameters)."""
     from search.space import config_from_trial
-    from training.trial import count_trial_parameters, train_trial
+    from training.trial import count_trial_parameters
 
     sampler = optuna.samplers.RandomSampler(seed=seed)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    measured: list[dict] = []
-    while len(measured) < count:
+    drawn: list[dict] = []
+    while len(drawn) < count:
         trial = study.ask()
-        config = config_from_trial(trial, defaults)
-        pct = count_trial_parameters(config, env).trainable_pct
-        if pct > BUDGET_PCT:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            continue
-        steps = config.training.steps
-        whole = max(len(task.evaluation) for task in env.tasks.values())
-        run_config = dataclasses.replace(
-            config, training=dataclasses.replace(config.training, eval_at=rung_steps(steps), eval_sample=whole)
-        )
-        predictions: list[tuple[int, dict[str, dict]]] = []
-        began = time.perf_counter()
-        outcome = train_trial(run_config, env, show_progress=False, evaluation_predictions=predictions).outcome
-        seconds = time.perf_counter() - began
-        scored = len(predictions) + 1  # the rungs and the final scoring, each of the whole split
-        examples = sum(len(task.evaluation) for task in env.tasks.values())
-        measured.append({
-            "number": len(measured),
-            "params": dict(trial.params),
-            "method": config.method,
-            "pct": pct,
-            "score": outcome.score,
-            "task_scores": outcome.task_scores,
-            "steps": steps,
-            "rungs": {str(step): rung_scores(env, answers) for step, answers in predictions},
-            "seconds_per_step": (seconds - outcome.evaluate_seconds) / steps,
-            "seconds_per_example": outcome.evaluate_seconds / (scored * examples),
-        })  # fmt: skip
-        print(f"measured {len(measured)}/{count}: {config.method} {pct:.2f}% -> {outcome.score:.1f} ({seconds:.0f} s)", flush=True)
-        study.tell(trial, [outcome.score, pct])
+        pct = count_trial_parameters(config_from_trial(trial, defaults), env).trainable_pct
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)  # the random sampler reads no history
+        if pct <= BUDGET_PCT:
+            drawn.append(dict(trial.params))
+    return drawn
+
+
+_WORKER: dict = {}  # each process's environment and space defaults (measure_one runs in a pool)
+
+
+def _start_worker(data_dir: Path, steps: int) -> None:
+    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE as BACKBONE
+    from models.config import TrainingConfig
+    from search.launch import DEFAULT_TASKS
+    from search.space import SpaceDefaults
+    from training.environment import prepare_environment
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    _WORKER["env"] = prepare_environment(data_dir, BACKBONE, DEFAULT_TASKS)
+    _WORKER["defaults"] = SpaceDefaults(BACKBONE, DEFAULT_TASKS, TrainingConfig(steps=steps))
+
+
+def measure_one(number: int, params: dict) -> dict:
+    """Train one configuration with every candidate rung: its scores and held-out losses by rung and sample."""
+    from search.space import config_from_trial
+    from training.trial import count_trial_parameters, train_trial
+
+    env, defaults = _WORKER["env"], _WORKER["defaults"]
+    config = config_from_trial(optuna.trial.FixedTrial(params), defaults)
+    pct = count_trial_parameters(config, env).trainable_pct
+    steps = config.training.steps
+    rung_training = dataclasses.replace(config.training, eval_at=rung_steps(steps), eval_sample=max(SAMPLES))
+    run_config = dataclasses.replace(config, training=rung_training)
+    predictions: list[tuple[int, dict[str, dict]]] = []
+    losses: list[tuple[int, dict[str, dict]]] = []
+    began = time.perf_counter()
+    outcome = train_trial(run_config, env, show_progress=False, evaluation_predictions=predictions, evaluation_losses=losses).outcome
+    seconds = time.perf_counter() - began
+    examples = len(predictions) * max(SAMPLES) * len(env.tasks) + sum(len(task.evaluation) for task in env.tasks.values())
+    return {
+        "number": number,
+        "params": params,
+        "method": config.method,
+        "pct": pct,
+        "score": outcome.score,
+        "task_scores": outcome.task_scores,
+        "steps": steps,
+        "rungs": {str(step): rung_scores(env, answers) for step, answers in predictions},
+        "rung_losses": {str(step): rung_losses(per_task) for step, per_task in losses},
+        "loss_curve": outcome.losses,  # training loss, one mean per LOSS_WINDOW steps
+        "seconds": seconds,
+        "seconds_per_step": (seconds - outcome.evaluate_seconds) / steps,
+        "seconds_per_example": outcome.evaluate_seconds / examples,  # the rungs' and the final scoring's
+    }  # fmt: skip
+
+
+def measure(data_dir: Path, steps: int, count: int, jobs: int, on_measured: Callable[[list[dict]], None]) -> list[dict]:
+    """Train `count` in-budget configurations, `jobs` at a time (each trial runs on one thread);
+    `on_measured` gets the trials measured so far after each one (to save them as they come)."""
+    _start_worker(data_dir, steps)
+    drawn = draw(_WORKER["defaults"], _WORKER["env"], count)
+    measured: list[dict] = []
+    with concurrent.futures.ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(data_dir, steps)) as pool:
+        futures = [pool.submit(measure_one, n, params) for n, params in enumerate(drawn)]
+        for future in tqdm(concurrent.futures.as_completed(futures), total=count, desc="measured", unit="trial"):
+            m = future.result()
+            measured.append(m)
+            measured.sort(key=lambda m: m["number"])
+            on_measured(measured)
+            tqdm.write(f"trial {m['number']}: {m['method']} {m['pct']:.2f}% -> {m['score']:.1f} ({m['seconds']:.0f} s)")
     return measured
 
 
 def rung_scores(env, answers: dict[str, dict]) -> dict[str, float]:
-    """The average task score on the first N examples of each task's answers, per N ("all": every one)."""
+    """The average task score on the first N examples of each task's answers, per N."""
     scores = {}
-    for sample in (*SAMPLES, None):
+    for sample in SAMPLES:
         per_task = [env.tasks[name].score(dict(itertools.islice(got.items(), sample))) for name, got in answers.items()]
-        scores["all" if sample is None else str(sample)] = sum(per_task) / len(per_task)
+        scores[str(sample)] = sum(per_task) / len(per_task)
     return scores
+
+
+def rung_losses(per_task: dict[str, dict]) -> dict[str, float]:
+    """The average over tasks of the mean held-out loss on each task's first N examples, per N."""
+    losses = {}
+    for sample in SAMPLES:
+        per = [statistics.fmean(itertools.islice(by_key.values(), sample)) for by_key in per_task.values()]
+        losses[str(sample)] = statistics.fmean(per)
+    return losses
 
 
 def spearman(x: list[float], y: list[float]) -> float:
@@ -95,12 +151,35 @@ def spearman(x: list[float], y: list[float]) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def correlations(measured: list[dict]) -> dict[tuple[str, str], float]:
-    """(rung step, sample) -> Spearman's rho between the rung score and the final score."""
+def training_loss_at(measured: dict, step: int) -> float:
+    """The training loss of the last LOSS_WINDOW steps that end at or before `step` (free: the loop logs it)."""
+    points = step // LOSS_WINDOW
+    if points < 1:
+        raise ValueError(f"no training-loss point ends by step {step} (one per {LOSS_WINDOW} steps)")
+    return float(measured["loss_curve"][points - 1])
+
+
+def correlations(measured: list[dict]) -> dict[tuple[str, str, str], float]:
+    """(measure, rung step, sample) -> Spearman's rho between the rung's measure and the final score.
+
+    Measures: "score" (the official metric on generated answers), "loss" (minus the held-out
+    loss) and "train" (minus the training loss before the rung; sample "-"): larger is better in each.
+    """
     finals = [m["score"] for m in measured]
     steps = list(measured[0]["rungs"])
     samples = list(measured[0]["rungs"][steps[0]])
-    return {(step, sample): spearman([m["rungs"][step][sample] for m in measured], finals) for step in steps for sample in samples}
+    rho = {}
+    for step in steps:
+        for sample in samples:
+            rho["score", step, sample] = spearman([m["rungs"][step][sample] for m in measured], finals)
+            if all("rung_losses" in m for m in measured):
+                rho["loss", step, sample] = spearman([-m["rung_losses"][step][sample] for m in measured], finals)
+        if all("loss_curve" in m for m in measured) and int(step) >= LOSS_WINDOW:
+            rho["train", step, "-"] = spearman([-training_loss_at(m, int(step)) for m in measured], finals)
+    return rho
+
+
+MEASURES = {"score": "score on generated answers", "loss": "held-out loss", "train": "training loss, last 20 steps"}
 
 
 def report(measured: list[dict], tasks: int) -> tuple[str, dict[str, float]]:
@@ -110,58 +189,68 @@ def report(measured: list[dict], tasks: int) -> tuple[str, dict[str, float]]:
     step_s = statistics.median(m["seconds_per_step"] for m in measured)
     example_s = statistics.median(m["seconds_per_example"] for m in measured)
     total = measured[0]["steps"]
+    columns = [(measure, sample) for measure in MEASURES for sample in (samples if measure != "train" else ["-"])]
+    columns = [c for c in columns if any((c[0], step, c[1]) in rho for step in steps)]
+    header = [
+        "rung step",
+        *[f"{MEASURES[m]}" + (f", first {s}" if s not in ("all", "-") else ", whole split" if s == "all" else "") for m, s in columns],
+    ]
+    rows = [
+        [f"{step} ({int(step) / total:.0%})", *[f"{rho[m, step, s]:.2f}" if (m, step, s) in rho else "" for m, s in columns]]
+        for step in steps
+    ]
     whole = {sample: int(sample) if sample != "all" else None for sample in samples}
-    rows = [[f"{step} ({int(step) / total:.0%})", *[f"{rho[step, s]:.2f}" for s in samples]] for step in steps]
-    cost = [
-        f"{s}: {tasks * (whole[s] or 0) * example_s / step_s:.0f} steps" if whole[s] else "all: see below" for s in samples
-    ]  # fmt: skip
+    cost = [f"{s}: {tasks * (whole[s] or 0) * example_s / step_s:.1f} steps" for s in samples if whole[s]]
     text = (
-        table(["rung step", *[f"rho, first {s} per task" if s != "all" else "rho, whole split" for s in samples]], rows)
-        + f"\n\nCost of one rung in training steps (median {step_s:.3f} s per step, {1000 * example_s:.1f} ms per scored example, "
-        f"{tasks} tasks): " + "; ".join(cost) + "."
+        table(header, rows) + f"\n\nCost of scoring one rung's generated answers, in training steps (median {step_s:.3f} s per step, "
+        f"{1000 * example_s:.1f} ms per scored example, {tasks} tasks; per task sample): " + "; ".join(cost) + "."
     )
-    return text, {f"rho_{step}_{sample}": value for (step, sample), value in rho.items()}
+    return text, {f"rho_{m}_{step}_{sample}": value for (m, step, sample), value in rho.items()}
 
 
-def run(data_dir: Path, measured_count: int, steps: int | None, out: Path) -> Section:
+def run(data_dir: Path, measured_count: int, steps: int | None, out: Path, jobs: int) -> Section:
     from core.software import run_environment
     from models.backbones.presets import DEFAULT_SEARCH_BACKBONE as BACKBONE
     from models.config import TrainingConfig
     from search.objective import data_identity
     from search.launch import DEFAULT_TASKS
-    from search.space import SpaceDefaults
-    from training.environment import prepare_environment
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     steps = steps or TrainingConfig().steps
-    env = prepare_environment(data_dir, BACKBONE, DEFAULT_TASKS)
-    defaults = SpaceDefaults(BACKBONE, DEFAULT_TASKS, TrainingConfig(steps=steps))
-    measured = measure(env, defaults, measured_count)
+    command = f"python benchmarks/rung_reliability.py --measured {measured_count}" + (
+        f" --steps {steps}" if steps != TrainingConfig().steps else ""
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "command": f"python benchmarks/rung_reliability.py --measured {measured_count}"
-        + (f" --steps {steps}" if steps != TrainingConfig().steps else ""),
-        "backbone": BACKBONE,
-        "tasks": list(DEFAULT_TASKS),
-        "steps": steps,
-        "budget_pct": BUDGET_PCT,
-        "environment": run_environment(str(env.device)),  # packages and git revision
-        "inputs": data_identity(env),  # the backbone's and the benchmark's digests
-        "trials": measured,
-    }
-    out.write_text(json.dumps(document, indent=1) + "\n")
+
+    def save(measured: list[dict]) -> None:  # after every trial: a long run stopped early keeps what it measured
+        env = _WORKER["env"]
+        document = {
+            "command": command,
+            "backbone": BACKBONE,
+            "tasks": list(DEFAULT_TASKS),
+            "steps": steps,
+            "budget_pct": BUDGET_PCT,
+            "environment": run_environment(str(env.device)),  # packages and git revision
+            "inputs": data_identity(env),  # the backbone's and the benchmark's digests
+            "trials": measured,
+        }
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text(json.dumps(document, indent=1) + "\n")
+        partial.replace(out)
+
+    measured = measure(data_dir, steps, measured_count, jobs, save)
     text, figures = report(measured, len(DEFAULT_TASKS))
     scores = sorted(m["score"] for m in measured)
     body = (
         f"{len(measured)} configurations drawn at random from the default space within a {BUDGET_PCT:g}% budget, each trained "
         f"{steps} steps on {', '.join(DEFAULT_TASKS)} with `{BACKBONE}`; final scores {scores[0]:.1f}-{scores[-1]:.1f} "
-        f"(median {statistics.median(scores):.1f}). Spearman's rho between the score at a rung and the final score:\n\n"
+        f"(median {statistics.median(scores):.1f}). Spearman's rho between a measure at a rung and the final score "
+        "(losses negated, so that larger is better in every column):\n\n"
         + text
         + f"\n\nThe measured trials are in `{out.name}`, which `benchmarks/search_efficiency.py` replays."
     )
     return Section(
-        title="Rung reliability: early scores against final scores",
-        command=f"python benchmarks/rung_reliability.py --measured {measured_count}",
+        title="Rung reliability: early measures against final scores",
+        command=command,
         body=body,
         figures=figures,
     )
@@ -173,8 +262,12 @@ def main() -> None:
         ("--measured", {"type": positive_int, "default": 24, "help": "configurations to train (default 24)"}),
         ("--steps", {"type": positive_int, "default": None, "help": "training steps of each (default: the default study's, 225)"}),
         ("--out", {"type": out_file, "default": DEFAULT_OUT, "help": f"where the measured trials go (default {DEFAULT_OUT})"}),
+        (
+            "--jobs",
+            {"type": positive_int, "default": os.cpu_count() or 1, "help": "trials trained at once, one thread each (default: the cores)"},
+        ),
     )
-    print_section(run(args.data_dir, args.measured, args.steps, args.out))
+    print_section(run(args.data_dir, args.measured, args.steps, args.out, args.jobs))
 
 
 if __name__ == "__main__":

@@ -138,9 +138,10 @@ class Surrogate:
         trial.set_user_attr(STEPS_PLANNED_ATTR, steps)
         if self.fidelity is not None:
             judge = RungJudge(trial, pct, self.fidelity)
+            measured = result["rung_losses"] if self.fidelity.measure == "loss" else result["rungs"]
             for step in self.fidelity.rung_steps(steps):
                 try:
-                    judge(step, {"rung": result["rungs"][str(step)][str(self.fidelity.eval_sample)]})
+                    judge(step, {"rung": measured[str(step)][str(self.fidelity.eval_sample)]})
                 except RungPruned:
                     trial.set_user_attr(STEPS_RUN_ATTR, step)
                     self.trial_steps.append(step)
@@ -217,11 +218,17 @@ def _trials_text(n: float, trials: int) -> str:
     return f"{n:.1f} ({n / trials:.2f}x)" if math.isfinite(n) else f"not within {trials}"
 
 
-def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seeds: int, sampler: str) -> tuple[str, dict]:
-    """The default sampler with and without rungs: training steps to reach the same hypervolume."""
+def default_fidelity():
+    """The rule a study launched with the defaults uses (search.launch)."""
     from search.fidelity import Fidelity
+    from search.launch import DEFAULT_RUNG_MEASURE, DEFAULT_RUNGS
 
-    fidelity = Fidelity()
+    return Fidelity.for_study(DEFAULT_RUNGS, DEFAULT_RUNG_MEASURE)
+
+
+def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seeds: int, sampler: str, fidelity=None) -> tuple[str, dict]:
+    """The default sampler with and without rungs: training steps to reach the same hypervolume."""
+    fidelity = fidelity or default_fidelity()
     full_runs, rung_runs = [], []
     for seed in range(seeds):
         plain = Surrogate(measured, env, defaults, budget_pct)
@@ -239,7 +246,7 @@ def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seed
     rows = [
         ["off", f"{trials} trained trials", f"{full_steps:,.0f}", f"{goal:.1f}", _steps_text(statistics.median(full_reach))],
         [f"on: rungs after {', '.join(map(str, fidelity.rung_steps(int(measured[0]['steps']))))} steps, eta {fidelity.reduction}, "
-         f"{fidelity.eval_sample} examples per task",
+         f"{fidelity.measure} on {fidelity.eval_sample} examples per task",
          f"{2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
          f"{2 * full_steps:,.0f}", f"{statistics.median(hypervolume(s.trials) for s, _ in rung_runs):.1f}",
          _steps_text(statistics.median(reach))],
@@ -271,15 +278,14 @@ def _ratio_text(ratio: float) -> str:
     return f"{100 * ratio:.0f}%" if math.isfinite(ratio) else "more than twice (not reached)"
 
 
-def rung_correlation(measured: list[dict]) -> float:
-    """Spearman's rho between the first default rung's score and the final score."""
+def rung_correlation(measured: list[dict], fidelity=None) -> float:
+    """Spearman's rho between the first default rung's measure (a loss negated) and the final score."""
     from scipy.stats import spearmanr
 
-    from search.fidelity import Fidelity
-
-    fidelity = Fidelity()
+    fidelity = fidelity or default_fidelity()
     first = str(fidelity.rung_steps(int(measured[0]["steps"]))[0])
-    rung = [m["rungs"][first][str(fidelity.eval_sample)] for m in measured]
+    sample = str(fidelity.eval_sample)
+    rung = [fidelity.ranked({"rung": (m["rung_losses"] if fidelity.measure == "loss" else m["rungs"])[first][sample]}) for m in measured]
     return float(spearmanr(rung, [m["score"] for m in measured]).statistic)
 
 

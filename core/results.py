@@ -22,6 +22,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "STATUSES",
     "VALIDATION_PREFIX",
+    "HELD_OUT_LOSS_PREFIX",
     "WORKER_LENGTH",
     "Kind",
     "LearningCurve",
@@ -133,11 +134,13 @@ JSON_COLUMNS: tuple[str, ...] = tuple(c.name for c in RESULT_SCHEMA if c.kind is
 
 # The learning curve: series name -> {str(step): value}; JSON object keys are text, so steps
 # are stored as their decimal text. "loss" is the training loss (the mean over the window
-# that ends at the step); "validation <task>" the task's score at each scheduled evaluation.
+# that ends at the step); "validation <task>" the task's score at each scheduled evaluation, or
+# "held-out loss <task>" its held-out loss where the evaluations measured that.
 LearningCurve = dict[str, dict[str, float]]
 LOSS_SERIES = "loss"
 LOSS_WINDOW = 20  # training.loop logs the mean loss of every 20 steps
 VALIDATION_PREFIX = "validation "
+HELD_OUT_LOSS_PREFIX = "held-out loss "  # a task's held-out loss at each rung measured by it (search.fidelity)
 
 
 def learning_curve(
@@ -145,6 +148,7 @@ def learning_curve(
     window: int,
     steps: int,
     evaluations: Iterable[tuple[int, Mapping[str, float]]] = (),
+    measure: str = "score",
 ) -> LearningCurve | None:
     """The ``learning_curve`` column of a trial.
 
@@ -152,7 +156,9 @@ def learning_curve(
         losses: The mean training loss of each window of ``window`` steps, in order.
         window: Steps per loss point; the last window ends at ``steps``.
         steps: The trial's training steps.
-        evaluations: ``(step, task -> score)`` of each scheduled evaluation.
+        evaluations: ``(step, task -> value)`` of each scheduled evaluation.
+        measure: what the evaluations measured: "score" (series "validation <task>") or the
+            held-out "loss" (series "held-out loss <task>").
 
     Returns:
         The curve, or None when there are no points.
@@ -161,9 +167,10 @@ def learning_curve(
     if losses:
         ends = [min((i + 1) * window, steps) for i in range(len(losses))]
         curve[LOSS_SERIES] = {str(end): float(loss) for end, loss in zip(ends, losses, strict=True)}
-    for step, scores in evaluations:
-        for task, score in scores.items():
-            curve.setdefault(f"{VALIDATION_PREFIX}{task}", {})[str(step)] = float(score)
+    prefix = HELD_OUT_LOSS_PREFIX if measure == "loss" else VALIDATION_PREFIX
+    for step, values in evaluations:
+        for task, value in values.items():
+            curve.setdefault(f"{prefix}{task}", {})[str(step)] = float(value)
     return curve or None
 
 

@@ -39,9 +39,13 @@ OPTIMIZERS = ("adamw", "sam")
 # How the learning rate moves after its linear warm-up (transformers' schedules): linear decay to
 # 0 (the paper, and every search trial), half a cosine down to 0, or held constant.
 LR_SCHEDULES = ("linear", "cosine", "constant")
+# What a scheduled evaluation measures: each task's official metric on generated answers, or the
+# held-out (teacher-forced) loss of its reference answers (training.validation_loss), which ranks
+# trials from the first rungs on where generated answers do not (search.fidelity).
+EVAL_MEASURES = ("score", "loss")
 # Production options (search.train) whose default is left out of `TrialConfig.to_dict()`, so the
 # configs stored by studies before these options existed stay equal to today's for the same trial.
-_OMITTED_WHEN_DEFAULT = {"grad_accumulation": 1, "lr_schedule": "linear", "eval_at": ()}
+_OMITTED_WHEN_DEFAULT = {"grad_accumulation": 1, "lr_schedule": "linear", "eval_at": (), "eval_measure": "score"}
 # Freezing options left out of `TrialConfig.to_dict()` at their default, for the same reason.
 _FREEZE_OMITTED_WHEN_DEFAULT = {"train_decoder_layernorm": True}
 # Video tasks read per-frame features (PAPER.md §4); the other tasks read images.
@@ -115,6 +119,7 @@ class TrainingConfig:
     # Also score a validation sample after each of these steps: the multi-fidelity rungs
     # (search.fidelity), which are not evenly spaced.
     eval_at: tuple[int, ...] = ()
+    eval_measure: str = "score"  # one of EVAL_MEASURES: what the scheduled evaluations measure
     task_sampling: str = "proportional"  # one of TASK_SAMPLING: how each step picks its task
     optimizer: str = "adamw"  # one of OPTIMIZERS; "sam" wraps AdamW in sharpness-aware minimisation
     sam_rho: float = 0.05  # SAM's neighbourhood radius (Foret et al. 2021's default)
@@ -160,6 +165,13 @@ class TrainingConfig:
             found.append(
                 f"training.eval_every must be >= 0 and training.eval_sample >= 1, got eval_every={self.eval_every}, "
                 f"eval_sample={self.eval_sample}"
+            )
+        if self.eval_measure not in EVAL_MEASURES:
+            found.append(f"training.eval_measure must be one of {list(EVAL_MEASURES)}, got {self.eval_measure!r}")
+        elif self.eval_measure == "loss" and self.eval_every:
+            found.append(
+                f"training.eval_measure 'loss' cannot be combined with eval_every={self.eval_every}: those evaluations keep the "
+                "best checkpoint by its score; use eval_measure 'score' (the held-out loss is for the search's rungs, eval_at)"
             )
         at = self.eval_at
         steps_ok = isinstance(at, tuple) and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < self.steps for n in at)

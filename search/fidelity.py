@@ -40,6 +40,12 @@ from typing import Iterable, Mapping
 import optuna
 
 RUNG_PREFIX = "rung_score:"  # user attribute per rung step: the average validation-sample score
+RUNG_LOSS_PREFIX = "rung_loss:"  # the same for the held-out loss (averaged over tasks)
+RUNG_ATTR_PREFIX = {"score": RUNG_PREFIX, "loss": RUNG_LOSS_PREFIX}
+# A measure must lead by this much to dominate (rung measures come from a sample): score points,
+# or nats of mean held-out loss. See the module docstring for how each was chosen.
+MARGINS = {"score": 1.0, "loss": 0.02}
+LAST_RUNG = {"score": 0.5, "loss": 0.5}  # the last rung's position for each measure (measured: see the docstring)
 TRAINABLE_PCT_ATTR = "trainable_pct"
 STEPS_RUN_ATTR = "steps_run"
 STEPS_PLANNED_ATTR = "steps_planned"
@@ -50,19 +56,48 @@ class Fidelity:
     """The rung schedule and the promotion rule.
 
     Attributes:
-        rungs: scored checkpoints before the end of training (0 disables multi-fidelity).
+        rungs: measured checkpoints before the end of training (0 disables multi-fidelity).
         reduction: eta, the fraction 1 / eta of a rung's trials that go on, and the ratio
             between successive rung positions.
         last: the last rung's position, as a fraction of the steps (measured: see above).
-        eval_sample: validation examples per task scored at a rung.
-        margin: score points by which a trial must lead to dominate another (rung scores are noisy).
+        eval_sample: validation examples per task measured at a rung.
+        measure: what ranks trials at a rung: "loss", the held-out loss of the reference
+            answers (lower is better), or "score", the official metric on generated answers.
+        margin: by how much a trial's measure must lead to dominate another's (a sample's
+            measure is noisy); None: the measure's MARGINS.
     """
 
     rungs: int = 1
     reduction: int = 3
     last: float = 0.5
     eval_sample: int = 64
-    margin: float = 1.0
+    measure: str = "score"
+    margin: float | None = None
+
+    @classmethod
+    def for_study(cls, rungs: int, measure: str) -> "Fidelity":
+        """A study's rule: its rung count and measure, at the positions measured for that measure."""
+        return cls(rungs=rungs, measure=measure, last=LAST_RUNG[measure])
+
+    def __post_init__(self) -> None:
+        if self.measure not in RUNG_ATTR_PREFIX:
+            raise ValueError(f"Fidelity.measure must be one of {sorted(RUNG_ATTR_PREFIX)}, got {self.measure!r}")
+        if self.margin is None:
+            object.__setattr__(self, "margin", MARGINS[self.measure])
+
+    @property
+    def attr_prefix(self) -> str:
+        """The trial user attribute each rung's measure is stored under (then the step)."""
+        return RUNG_ATTR_PREFIX[self.measure]
+
+    def ranked(self, task_values: Mapping[str, float]) -> float:
+        """A rung's value over the tasks, larger is better (a loss is negated)."""
+        mean = sum(task_values.values()) / len(task_values)
+        return -mean if self.measure == "loss" else mean
+
+    def value_text(self, value: float) -> str:
+        """A `ranked` value as the measure reads: a loss as the (positive) loss."""
+        return f"{-value:.3f}" if self.measure == "loss" else f"{value:.1f}"
 
     def rung_steps(self, steps: int) -> tuple[int, ...]:
         """The steps after which a trial of `steps` steps is scored (empty: no rung fits)."""
@@ -77,7 +112,7 @@ class Fidelity:
         if len(population) <= self.reduction:
             return True
         keep = math.ceil(len(population) / self.reduction)
-        return number in best_by_fronts(population, keep, self.margin)
+        return number in best_by_fronts(population, keep, float(self.margin or 0.0))
 
 
 NO_FIDELITY = Fidelity(rungs=0)
@@ -142,26 +177,31 @@ class RungJudge:
         self.exempt = exempt
         trial.set_user_attr(TRAINABLE_PCT_ATTR, trainable_pct)
 
-    def __call__(self, step: int, task_scores: dict[str, float]) -> None:
-        score = sum(task_scores.values()) / len(task_scores)
-        self.trial.set_user_attr(f"{RUNG_PREFIX}{step}", score)
+    def __call__(self, step: int, task_values: dict[str, float]) -> None:
+        fidelity = self.fidelity
+        value = fidelity.ranked(task_values)
+        self.trial.set_user_attr(f"{fidelity.attr_prefix}{step}", -value if fidelity.measure == "loss" else value)
         if self.exempt:
             return
-        population = rung_population(self.trial.study.get_trials(deepcopy=False), step)
-        population[self.trial.number] = (score, self.trainable_pct)
-        if self.fidelity.goes_on(self.trial.number, population):
+        population = rung_population(self.trial.study.get_trials(deepcopy=False), step, fidelity.measure)
+        population[self.trial.number] = (value, self.trainable_pct)
+        if fidelity.goes_on(self.trial.number, population):
             return
+        margin = float(fidelity.margin or 0.0)
         others = [(n, v) for n, v in population.items() if n != self.trial.number]
         dominators = sorted(
-            ((n, s) for n, (s, pct) in others if _dominates((s, pct), (score, self.trainable_pct), self.fidelity.margin)),
+            ((n, v) for n, (v, pct) in others if _dominates((v, pct), (value, self.trainable_pct), margin)),
             key=lambda item: -item[1],
         )
-        shown = ", ".join(f"#{number} ({value:.1f})" for number, value in dominators[:3])
+        shown = ", ".join(f"#{number} ({fidelity.value_text(v)})" for number, v in dominators[:3])
+        what = "held-out loss" if fidelity.measure == "loss" else "score"
         raise RungPruned(
-            f"stopped at step {step}: score {score:.1f} on the rung sample is not among the best 1/{self.fidelity.reduction} "
-            f"of the {len(population)} trials scored there (non-dominated sorting on rung score and trainable %)"
+            f"stopped at step {step}: {what} {fidelity.value_text(value)} on the rung sample is not among the best "
+            f"1/{fidelity.reduction} of the {len(population)} trials measured there (non-dominated sorting on rung {what} "
+            "and trainable %)"
             + (
-                f"; {len(dominators)} lead it by more than {self.fidelity.margin:g} points with no more trainable parameters: {shown}"
+                f"; {len(dominators)} lead it by more than {margin:g} {'nats' if fidelity.measure == 'loss' else 'points'} with no "
+                f"more trainable parameters: {shown}"
                 if dominators
                 else ""
             ),
@@ -169,11 +209,12 @@ class RungJudge:
         )
 
 
-def rung_population(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> dict[int, tuple[float, float]]:
-    """Trial number -> (score, trainable %) of every trial scored at rung `step`."""
-    key = f"{RUNG_PREFIX}{step}"
+def rung_population(trials: Iterable[optuna.trial.FrozenTrial], step: int, measure: str = "score") -> dict[int, tuple[float, float]]:
+    """Trial number -> (rung value, larger is better; trainable %) of every trial measured at rung `step`."""
+    key = f"{RUNG_ATTR_PREFIX[measure]}{step}"
+    sign = -1.0 if measure == "loss" else 1.0
     return {
-        t.number: (float(t.user_attrs[key]), float(t.user_attrs[TRAINABLE_PCT_ATTR]))
+        t.number: (sign * float(t.user_attrs[key]), float(t.user_attrs[TRAINABLE_PCT_ATTR]))
         for t in trials
         if key in t.user_attrs and TRAINABLE_PCT_ATTR in t.user_attrs
     }
@@ -184,7 +225,7 @@ def with_rungs(training, fidelity: Fidelity):
     at = fidelity.rung_steps(training.steps)
     if not at:
         return training
-    return dataclasses.replace(training, eval_at=at, eval_sample=fidelity.eval_sample)
+    return dataclasses.replace(training, eval_at=at, eval_sample=fidelity.eval_sample, eval_measure=fidelity.measure)
 
 
 @dataclass(frozen=True)

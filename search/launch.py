@@ -40,6 +40,8 @@ PROGRAM = "search.launch"
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set (PAPER.md §5)
 DEFAULT_RUNGS = 1  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
+RUNG_MEASURES = ("loss", "score")  # search.fidelity.RUNG_ATTR_PREFIX's keys
+DEFAULT_RUNG_MEASURE = "score"
 MAX_RUNGS = 4  # the first rung after 1/54 of the steps: earlier, a score says nothing yet
 
 
@@ -131,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-fidelity rungs (MO-ASHA): score each trial after 1/2 of its steps (more rungs: also 1/6, 1/18 ...) and let "
         f"only the best third of each rung go on, by non-dominated sorting on score and trainable %% (0: off; default {DEFAULT_RUNGS})",
     )
+    parser.add_argument(
+        "--rung-measure",
+        choices=RUNG_MEASURES,
+        default=DEFAULT_RUNG_MEASURE,
+        help="what ranks trials at a rung: 'loss', the held-out loss of the reference answers on the rung's sample, or "
+        f"'score', the official metric on generated answers (default {DEFAULT_RUNG_MEASURE})",
+    )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument(
         "--workers",
@@ -181,6 +190,7 @@ class LaunchOptions:
     confirm: str = "best"
     space: Path | None = None
     rungs: int = DEFAULT_RUNGS
+    rung_measure: str = DEFAULT_RUNG_MEASURE
     no_warm_start: bool = False
     workers: str | int = "auto"
     device: str = "auto"
@@ -419,6 +429,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         objectives=objectives,
         random_init=args.random_init,
         rungs=args.rungs,
+        rung_measure=args.rung_measure,
         data=None if data.generated is not None else data.to_dict(),
     )
     settings = _resumed_settings(storage, study, requested)
@@ -613,6 +624,7 @@ def _resumed_settings(storage: str, study: str, requested):
         "objectives",
         "random_init",
         "rungs",
+        "rung_measure",
         "data",
     )
     ignored = [name for name in searched if getattr(requested, name) != getattr(stored, name)]

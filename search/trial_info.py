@@ -47,5 +47,5 @@ def outcome_fields(outcome: "TrialOutcome", steps: int, started: float) -> dict[
             # parameter counting, the duplicate check and the database writes before training
             "setup_s": max(0.0, total - outcome.train_seconds),
         },
-        "learning_curve": learning_curve(outcome.losses, LOSS_WINDOW, steps, outcome.evaluations),
+        "learning_curve": learning_curve(outcome.losses, LOSS_WINDOW, steps, outcome.evaluations, outcome.evaluation_measure),
     }

@@ -115,6 +115,14 @@ class Collator:
         batch.weights = torch.tensor([w for _, w in sampled], dtype=torch.float32)
         return batch
 
+    def targets(
+        self, examples: Sequence[TextExample], targets: Sequence[str], max_target_tokens: int, max_source_tokens: int | None = None
+    ) -> Batch:
+        """Encoder inputs with the given target of each example as labels (a held-out loss)."""
+        batch = self.inputs(examples, max_source_tokens)
+        batch.labels = self._labels(list(targets), max_target_tokens)
+        return batch
+
     def choices(self, examples: Sequence[TextExample], max_source_tokens: int | None = None, max_target_tokens: int | None = None) -> Batch:
         """Encoder inputs plus every example's candidate answers, for the fixed-answer scorer.
 

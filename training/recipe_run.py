@@ -214,7 +214,7 @@ def train_recipe(recipe: dict, config, data, data_dir: Path, out: Path, checkpoi
     }
     write_atomic(out / run_folder.METRICS, json.dumps(metrics, indent=2) + "\n")
     write_atomic(out / run_folder.RECIPE, json.dumps({**recipe, "config": config.to_dict()}, indent=2) + "\n")
-    curve = learning_curve(outcome.losses, LOSS_WINDOW, config.training.steps, outcome.evaluations)
+    curve = learning_curve(outcome.losses, LOSS_WINDOW, config.training.steps, outcome.evaluations, outcome.evaluation_measure)
     write_atomic(out / run_folder.CURVE, json.dumps(curve or {}, indent=2) + "\n")
     _save_tokenizer(trained.tokenizer, out / run_folder.TOKENIZER)
     backbone = {"name": config.backbone, "random_init": env.location.random_init, **weight_digests(env.location)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,6 +22,7 @@ from training.evaluate import generate_answers
 from training.loop import train
 from training.memory import PeakMemory
 from training.trial_threads import trial_threads
+from training.validation_loss import example_losses
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,8 @@ class TrialOutcome:
         params: trainable and total parameters by the paper's definition.
         train_seconds: wall time of training and evaluation.
         losses: the training-loss curve (one point per 20 steps).
-        evaluations: (step, task scores on a validation sample) of each scheduled evaluation.
+        evaluations: (step, task -> value on a validation sample) of each scheduled evaluation:
+            scores, or held-out losses under `training.eval_measure` "loss" (`evaluation_measure`).
         peak_memory_mb: memory the trial added at its peak (training.memory), when measurable.
         evaluate_seconds: the part of `train_seconds` spent scoring (scheduled and final).
         param_breakdown: component -> {"trainable": n, "total": n} (the results row's
@@ -51,6 +54,7 @@ class TrialOutcome:
     peak_memory_mb: float | None = None
     evaluate_seconds: float = 0.0
     param_breakdown: dict[str, dict[str, int]] | None = None
+    evaluation_measure: str = "score"  # what `evaluations` hold: models.config.EVAL_MEASURES
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def train_trial(
     on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
     checkpoints: CheckpointPlan | None = None,
     evaluation_predictions: list[tuple[int, dict[str, dict]]] | None = None,
+    evaluation_losses: list[tuple[int, dict[str, dict]]] | None = None,
 ) -> TrainedTrial:
     """`run_trial`, keeping the trained model and its tokenizer (to save, or score again).
 
@@ -108,10 +113,11 @@ def train_trial(
         checkpoints: a production run's checkpoints and resume (training.loop.train); None in searches.
         evaluation_predictions: when given, each scheduled evaluation appends (step, task ->
             example key -> answer), so that a benchmark can score any part of the sample.
+        evaluation_losses: the same with each example's held-out loss (training.validation_loss).
     """
     # A fixed thread count on CPU: the same score on any machine (training.trial_threads).
     with trial_threads(env.device), PeakMemory(env.device) as memory:
-        trained = _train_and_score(config, env, show_progress, on_evaluation, checkpoints, evaluation_predictions)
+        trained = _train_and_score(config, env, show_progress, on_evaluation, checkpoints, evaluation_predictions, evaluation_losses)
     return dataclasses.replace(trained, outcome=dataclasses.replace(trained.outcome, peak_memory_mb=memory.megabytes))
 
 
@@ -130,6 +136,7 @@ def _train_and_score(
     on_evaluation,
     checkpoints: CheckpointPlan | None = None,
     evaluation_predictions: list[tuple[int, dict[str, dict]]] | None = None,
+    evaluation_losses: list[tuple[int, dict[str, dict]]] | None = None,
 ) -> TrainedTrial:
     start = time.perf_counter()
     model, tokenizer = build_vl_model(config, env.location)
@@ -148,14 +155,20 @@ def _train_and_score(
     def evaluate(step: int) -> dict[str, float]:
         nonlocal evaluating
         began = time.perf_counter()
-        answers: dict[str, dict] | None = None if evaluation_predictions is None else {}
-        scores = score_model(model, tokenizer, config, env, show_progress=False, sample=training.eval_sample, predictions=answers)
+        answers: dict[str, dict] | None = None if evaluation_predictions is None or training.eval_measure == "loss" else {}
+        if training.eval_measure == "loss":
+            losses = held_out_losses(model, tokenizer, config, env, sample=training.eval_sample)
+            values = {task: statistics.fmean(by_key.values()) for task, by_key in losses.items()}
+        else:
+            values = score_model(model, tokenizer, config, env, show_progress=False, sample=training.eval_sample, predictions=answers)
         evaluating += time.perf_counter() - began
         if evaluation_predictions is not None and answers is not None:
             evaluation_predictions.append((step, answers))
+        if evaluation_losses is not None:
+            evaluation_losses.append((step, held_out_losses(model, tokenizer, config, env, sample=training.eval_sample)))
         if on_evaluation is not None:
-            on_evaluation(step, scores)
-        return scores
+            on_evaluation(step, values)
+        return values
 
     result = train(
         model,
@@ -184,8 +197,40 @@ def _train_and_score(
         result.evaluations,
         evaluate_seconds=evaluating,
         param_breakdown=_param_breakdown(model),
+        evaluation_measure=training.eval_measure,
     )
     return TrainedTrial(outcome, model, tokenizer, predictions)
+
+
+def held_out_losses(
+    model: VLSeq2Seq, tokenizer: PreTrainedTokenizerBase, config: TrialConfig, env: TrialEnvironment, sample: int | None = None
+) -> dict[str, dict[int | str, float]]:
+    """Task -> example key -> teacher-forced loss on the split a search scores (its first `sample` examples)."""
+    training = config.training
+    collator = Collator(tokenizer, env.features, training.max_source_tokens, pixels=model.visual_encoder is not None)
+    losses = {}
+    with trial_threads(env.device):
+        for name in config.tasks:
+            task = env.tasks[name]
+            examples = _search_examples(task, env)[:sample]
+            losses[name] = example_losses(
+                model,
+                collator,
+                examples,
+                name,
+                training.eval_batch_size,
+                task.max_target_tokens,
+                env.device,
+                max_source_tokens=task.max_source_tokens,
+                precision=training.precision,
+            )
+    return losses
+
+
+def _search_examples(task, env: TrialEnvironment) -> list:
+    """The examples a search scores a task on: its search split, at most `search_examples` of them."""
+    examples = task.splits[task.search_split].examples
+    return examples[: task.search_examples] if env.for_search and task.search_examples else examples
 
 
 def score_model(
@@ -228,9 +273,7 @@ def _score_tasks(
     scores = {}
     for name in config.tasks:
         task = env.tasks[name]
-        examples = task.splits[split or task.search_split].examples
-        if split is None and env.for_search and task.search_examples:
-            examples = examples[: task.search_examples]
+        examples = task.splits[split].examples if split else _search_examples(task, env)
         if sample is not None:
             examples = examples[:sample]
         answers = generate_answers(

@@ -38,6 +38,11 @@ def test_curve_of_the_result_contract() -> None:
     ]
 
 
+def test_rung_losses_are_their_own_series_not_validation_scores() -> None:
+    stored = learning_curve([2.5, 1.5], window=20, steps=30, evaluations=[(10, {"vqa": 2.1})], measure="loss")
+    assert stored == {"loss": {"20": 2.5, "30": 1.5}, "held-out loss vqa": {"10": 2.1}}
+
+
 def test_old_loss_lists_draw_at_steps_one_two_and_junk_is_dropped() -> None:
     assert _points(curve_frame([2.5, 1.5])) == [(1.0, "loss", 2.5), (2.0, "loss", 1.5)]
     frame = curve_frame({"loss": {"20": 2.0, "40": float("nan")}, "val_loss": {"20": 2.2, "40": 1.9}})

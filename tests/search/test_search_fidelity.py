@@ -14,12 +14,14 @@ from optuna.trial import TrialState, create_trial
 from models.config import TrainingConfig
 from core.budget import parse_budget
 from search.fidelity import (
+    RUNG_LOSS_PREFIX,
     RUNG_PREFIX,
     STEPS_PLANNED_ATTR,
     STEPS_RUN_ATTR,
     TRAINABLE_PCT_ATTR,
     Fidelity,
     best_by_fronts,
+    rung_population,
     saved_compute,
     with_rungs,
 )
@@ -144,7 +146,7 @@ def test_a_dominated_trial_stops_at_the_first_rung_and_is_recorded_with_the_reas
     assert stopped.user_attrs[f"{RUNG_PREFIX}{RUNG}"] < 100.0
     row = load_results(engine, "fidelity").set_index("trial_number").loc[stopped.number]
     assert row["status"] == "pruned"
-    assert f"stopped at step {RUNG}" in row["error"] and "not among the best 1/3 of the 4 trials scored there" in row["error"]
+    assert f"stopped at step {RUNG}" in row["error"] and "not among the best 1/3 of the 4 trials measured there" in row["error"]
     assert "3 lead it by more than 1 points with no more trainable parameters: #0 (100.0), #1 (100.0), #2 (100.0)" in row["error"]
     saved = saved_compute(study.trials)
     assert (saved.stopped, saved.steps_run, saved.steps_planned) == (1, RUNG, STEPS)
@@ -163,3 +165,54 @@ def test_a_warm_start_runs_to_the_end_even_when_dominated_at_a_rung(stopped_stud
     assert warm.state == TrialState.COMPLETE, warm.user_attrs
     assert [f"{RUNG_PREFIX}{s}" in warm.user_attrs for s in RUNGS] == [True] * 2
     assert warm.user_attrs[f"{RUNG_PREFIX}{RUNG}"] < 100.0  # dominated there, yet not stopped
+
+
+def test_a_rung_measured_by_held_out_loss_ranks_the_lower_loss_first():
+    fidelity = Fidelity(measure="loss")
+    assert fidelity.ranked({"vqa": 1.5, "gqa": 2.5}) == -2.0 and fidelity.value_text(-2.0) == "2.000"
+    trials = [frozen(n, 1.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": loss}) for n, loss in enumerate([0.5, 0.9, 0.7, 1.2])]
+    population = rung_population(trials, RUNG, "loss")
+    assert population == {0: (-0.5, 1.0), 1: (-0.9, 1.0), 2: (-0.7, 1.0), 3: (-1.2, 1.0)}
+    assert rung_population(trials, RUNG, "score") == {}, "a score rung never reads a loss rung's values"
+    assert [n for n in population if fidelity.goes_on(n, population)] == [0, 2]
+    with pytest.raises(ValueError, match="measure must be one of"):
+        Fidelity(measure="accuracy")
+
+
+def test_rungs_by_held_out_loss_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
+    training = TrainingConfig(steps=STEPS, seed=3)
+    config = config_from_point(
+        {"method": "adapter", "params": {"reduction_factor": 16}, "freeze": {}, "optimizer": "adamw"},
+        SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=training),
+    )
+    plain = run_trial(config, env, show_progress=False)
+    seen: list[tuple[int, dict[str, float]]] = []
+    measured = run_trial(
+        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(rungs=2, eval_sample=16, measure="loss"))),
+        env,
+        show_progress=False,
+        on_evaluation=lambda step, values: seen.append((step, values)),
+    )
+    assert [step for step, _ in seen] == list(RUNGS)
+    assert seen[1][1]["vqa"] < seen[0][1]["vqa"], "the held-out loss falls as the trial learns"
+    assert measured.losses == plain.losses and measured.task_scores == plain.task_scores
+    assert measured.evaluation_measure == "loss" and measured.evaluations == seen
+
+
+def test_a_trial_behind_on_held_out_loss_stops_at_the_first_rung(env, data_dir):
+    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
+    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
+    url = f"sqlite:///{data_dir / 'fidelity-loss.db'}"
+    engine = make_engine(url)
+    init_schema(engine)
+    study = optuna.create_study(study_name="fidelity-loss", storage=url, directions=["maximize", "minimize"])
+    for number in range(3):  # a held-out loss of 0.01 with no trainable parameters: nothing learns that in 6 steps
+        study.add_trial(frozen(number, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}))
+    fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss")
+    study.optimize(Objective(env, defaults, parse_budget("5%"), engine, "fidelity-loss", fidelity=fidelity), n_trials=1, catch=(Exception,))
+    stopped = study.trials[-1]
+    assert stopped.state == TrialState.PRUNED and stopped.user_attrs[STEPS_RUN_ATTR] == RUNG
+    assert stopped.user_attrs[f"{RUNG_LOSS_PREFIX}{RUNG}"] > 0.01
+    error = load_results(engine, "fidelity-loss").set_index("trial_number").loc[stopped.number]["error"]
+    assert f"stopped at step {RUNG}: held-out loss" in error and "non-dominated sorting on rung held-out loss" in error
+    assert "3 lead it by more than 0.02 nats with no more trainable parameters: #0 (0.010)" in error

@@ -166,3 +166,11 @@ def test_bad_production_options_are_named():
     problems = " ".join(TrainingConfig(grad_accumulation=0, lr_schedule="step").problems())
     assert "grad_accumulation must be an integer >= 1" in problems and "lr_schedule must be one of" in problems
     assert "cannot be combined with optimizer 'sam'" in " ".join(TrainingConfig(grad_accumulation=2, optimizer="sam").problems())
+
+
+def test_the_evaluation_measure_is_named_and_kept_out_of_production_evaluations():
+    assert "eval_measure must be one of ['score', 'loss'], got 'bleu'" in " ".join(TrainingConfig(eval_measure="bleu").problems())
+    refused = " ".join(TrainingConfig(eval_measure="loss", eval_every=50).problems())
+    assert "eval_measure 'loss' cannot be combined with eval_every=50" in refused and "use eval_measure 'score'" in refused
+    assert TrainingConfig(eval_measure="loss", steps=40, eval_at=(10,)).problems() == []
+    assert "eval_measure" not in TrialConfig("tiny-clip+tiny-t5", ("vqa",), "adapter").to_dict()["training"], "left out at its default"
