@@ -24,6 +24,7 @@ _STATM = Path("/proc/self/statm")
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _RESET_PEAK_RSS = "5"  # clear_refs command: reset the peak resident set (VmHWM) to the current one
+_RESET_SLACK = 2**20
 
 # The kernel keeps one peak per process: a measurement that resets it first folds the peak so
 # far into every measurement still open (nested ones), so that none of them loses it.
@@ -57,7 +58,9 @@ def _reset_kernel_peak() -> bool:
         _CLEAR_REFS.write_text(_RESET_PEAK_RSS)
     except OSError:
         return False
-    return True
+    # A kernel that took the write but kept the old peak would report it as this block's: after a
+    # real reset the peak is the resident set itself (the slack covers pages touched in between).
+    return _kernel_peak_bytes() <= _rss_bytes() + _RESET_SLACK
 
 
 class PeakMemory:

@@ -52,3 +52,14 @@ def test_where_the_kernel_peak_cannot_be_reset_a_thread_samples(monkeypatch) -> 
         assert peak.megabytes is None
     else:
         assert peak.megabytes is not None and 60 <= peak.megabytes < 200
+
+
+@needs_kernel_peak
+def test_a_reset_the_kernel_ignores_falls_back_to_the_thread(monkeypatch, tmp_path) -> None:
+    memory._reset_kernel_peak()
+    hold(64)  # the kernel's peak is now 64 MB above the resident set
+    monkeypatch.setattr(memory, "_CLEAR_REFS", tmp_path / "clear_refs")  # takes the write, resets nothing
+    with PeakMemory(CPU) as peak:
+        pass
+    assert peak._thread is not None  # not the stale 64 MB
+    assert peak.megabytes is not None and peak.megabytes < 60
