@@ -34,6 +34,7 @@ A_FILE, A_DIR = "a-file", "a-dir"
         ("pretraining", ["--data-dir", A_FILE], ["argument --data-dir", "is a file"]),
         ("dashboard_render", ["--runs", "x"], ["argument --runs", "got 'x'"]),
         ("launch_time", ["--other", A_DIR, "--rounds", "0"], ["argument --rounds", "got '0'"]),
+        ("overhead", ["--rounds", "0"], ["argument --rounds", "must be a whole number >= 1, got '0'"]),
     ],
 )
 def test_a_benchmark_script_refuses_bad_flags_before_any_work(script, argv, needles, tmp_path, monkeypatch, capsys) -> None:
