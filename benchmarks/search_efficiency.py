@@ -178,7 +178,7 @@ def run_study(sampler: str, seed: int, objective: Surrogate, trials: int = 0, st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, seed))
-        run_until_target(study, objective, trials, None, step_budget=step_budget, collect_garbage=False)
+        run_until_target(study, objective, trials, None, step_budget=step_budget, collect_garbage=False, show_progress=False)
     return study
 
 
@@ -303,6 +303,11 @@ def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, sample
 
     document = load_measured(measured_path)
     measured = document["trials"]
+    if default_fidelity().measure == "loss" and not all("rung_losses" in m for m in measured):
+        raise MeasuredFileError(
+            f"--measured {measured_path}: its trials have no held-out losses at the rungs (measured before they were recorded), "
+            "and the default rungs rank by them; write it again with python benchmarks/rung_reliability.py --out FILE"
+        )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     tasks = tuple(document.get("tasks", ("vqa",)))
     # Only the backbone is read (to count parameters on the meta device, for the configuration's

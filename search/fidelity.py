@@ -1,33 +1,41 @@
-"""Multi-fidelity: trials are scored at a rung on their way to full fidelity, and only the best
+"""Multi-fidelity: trials are measured at rungs on their way to full fidelity, and only the best
 of each rung go on (asynchronous successive halving, promoting by non-dominated sorting).
 
-A trial trains for the study's full step count but is scored on a validation sample at its
-rungs: after half of its steps by default, and with more rungs at 1/eta, 1/eta^2 ... of that
-(ASHA's geometric spacing). At a rung the trial goes on only when it is among the best 1 / eta
-of every trial scored at that rung so far, best by non-dominated sorting over (rung score,
-trainable %), ties within the last front broken by crowding distance: MO-ASHA (Schmucker et al.
-2021; Syne Tune's multi-objective ASHA), in its stopping form, which needs no pause and resume
-of trials. Otherwise it stops there and the rest of its steps are saved.
+A trial trains for the study's full step count but is measured on a validation sample at its
+rungs: by default after 1/9 and 1/3 of its steps (`last` and 1/eta, 1/eta^2 ... of it: ASHA's
+geometric spacing). At a rung the trial goes on only when it is among the best 1 / eta of every
+trial measured at that rung so far, best by non-dominated sorting over (rung measure, trainable
+%), ties within the last front broken by crowding distance: MO-ASHA (Schmucker et al. 2021;
+Syne Tune's multi-objective ASHA), in its stopping form, which needs no pause and resume of
+trials. Otherwise it stops there and the rest of its steps are saved.
 
-Why one rung at half the steps: benchmarks/rung_reliability.py trained 32 configurations of the
-default space and measured Spearman's rank correlation between each rung's score and the final
-score. Before a third of the steps it was -0.24 to 0.22 whatever the sample (the warm-up has
-barely ended and every model still answers like the majority baseline): a rung there stops
-trials at random. At half the steps it was 0.56-0.64, and 64 examples per task ranked as well as
-the whole split, for the cost of about 2 training steps. The reduction factor 3 is ASHA's usual
-one: two thirds stop, which with one rung at half the steps saves a third of a trial's steps on
-average, and the benchmark's surrogate measures what that buys against no rungs.
+What a rung measures: the held-out loss of the reference answers (training.validation_loss), not
+the score of generated answers. benchmarks/rung_reliability.py trained 32 configurations of the
+default space for real and measured Spearman's rank correlation between each rung measure and
+the final score (BENCHMARKS.md appendix, 2026-12-07). The held-out loss ranked trials from the
+first rung on: 0.76 after 1/9 of the steps, 0.81 after 2/9, 0.80 after 1/3, and 32 examples per
+task ranked as well as 128. Generated answers did not until half the steps (0.16-0.37 before,
+0.60-0.68 at half): until a model has learnt a task, greedy decoding gives most questions the
+same few answers, while the loss moves with every step of learning. So the rungs come at 1/9
+and 1/3, on 32 examples per task (about 3.5 training steps of forward passes each); on the
+benchmark's surrogate of those trials this schedule reached the rung-free arm's hypervolume
+with the fewest training steps of the schedules tried (one rung at 1/9 or 2/9 by loss, or at 1/2
+by score, the rule before). The reduction factor 3 is ASHA's usual one: two thirds stop at each
+rung. `measure="score"` keeps the older rule (one rung at half the steps, 64 examples), which
+studies launched before the held-out loss go on using.
 
 Only the score is low-fidelity: the trainable share is exact before training, so the trial with
 the fewest trainable parameters at a rung is always on its first front, at one end of it: a
-small configuration is put behind only by one as small that scores better, not for learning
-slower than a large one. A score must lead by `margin` points to dominate, because rung scores
-come from a sample.
+small configuration is put behind only by one as small that learns better, not for learning
+slower than a large one. A measure must lead by `margin` to dominate (MARGINS: 1 score point, or
+0.02 nats of held-out loss), because rung measures come from a sample: across the 32 measured
+trials, the gap between a trial's loss on 32 examples per task and on 128 varied by 0.024 nats
+(standard deviation), against 0.5-0.7 between trials.
 
 Why not Optuna's pruners: `Trial.report` and `should_prune` are single-objective only, and a
-score threshold alone would stop every small-budget trial, which is exactly the trade-off the
+threshold alone would stop every small-budget trial, which is exactly the trade-off the
 search explores. Why written here: non-dominated sorting with a noise margin, over a rung's
-scores read from the study's trials, is a few lines; Optuna's own sorting is private API.
+measures read from the study's trials, is a few lines; Optuna's own sorting is private API.
 """
 
 from __future__ import annotations
@@ -45,7 +53,10 @@ RUNG_ATTR_PREFIX = {"score": RUNG_PREFIX, "loss": RUNG_LOSS_PREFIX}
 # A measure must lead by this much to dominate (rung measures come from a sample): score points,
 # or nats of mean held-out loss. See the module docstring for how each was chosen.
 MARGINS = {"score": 1.0, "loss": 0.02}
-LAST_RUNG = {"score": 0.5, "loss": 0.5}  # the last rung's position for each measure (measured: see the docstring)
+# Each measure's last rung position and sample per task, as measured (see the docstring): the
+# held-out loss ranks from 1/9 of the steps on, on 32 examples; generated answers only from 1/2, on 64.
+LAST_RUNG = {"score": 0.5, "loss": 1 / 3}
+RUNG_SAMPLE = {"score": 64, "loss": 32}
 TRAINABLE_PCT_ATTR = "trainable_pct"
 STEPS_RUN_ATTR = "steps_run"
 STEPS_PLANNED_ATTR = "steps_planned"
@@ -67,17 +78,17 @@ class Fidelity:
             measure is noisy); None: the measure's MARGINS.
     """
 
-    rungs: int = 1
+    rungs: int = 2
     reduction: int = 3
-    last: float = 0.5
-    eval_sample: int = 64
-    measure: str = "score"
+    last: float = LAST_RUNG["loss"]
+    eval_sample: int = RUNG_SAMPLE["loss"]
+    measure: str = "loss"
     margin: float | None = None
 
     @classmethod
     def for_study(cls, rungs: int, measure: str) -> "Fidelity":
-        """A study's rule: its rung count and measure, at the positions measured for that measure."""
-        return cls(rungs=rungs, measure=measure, last=LAST_RUNG[measure])
+        """A study's rule: its rung count and measure, at the position and sample measured for that measure."""
+        return cls(rungs=rungs, measure=measure, last=LAST_RUNG[measure], eval_sample=RUNG_SAMPLE[measure])
 
     def __post_init__(self) -> None:
         if self.measure not in RUNG_ATTR_PREFIX:

@@ -39,10 +39,10 @@ log = logging.getLogger("search.launch")
 PROGRAM = "search.launch"
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set (PAPER.md §5)
-DEFAULT_RUNGS = 1  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
+DEFAULT_RUNGS = 2  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
 RUNG_MEASURES = ("loss", "score")  # search.fidelity.RUNG_ATTR_PREFIX's keys
-DEFAULT_RUNG_MEASURE = "score"
-MAX_RUNGS = 4  # the first rung after 1/54 of the steps: earlier, a score says nothing yet
+DEFAULT_RUNG_MEASURE = "loss"  # search.fidelity.Fidelity's
+MAX_RUNGS = 4  # the first rung after 1/81 of the steps (1/54 by score): earlier, nothing has been learnt to measure
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rungs",
         type=int,
         default=DEFAULT_RUNGS,
-        help="multi-fidelity rungs (MO-ASHA): score each trial after 1/2 of its steps (more rungs: also 1/6, 1/18 ...) and let "
-        f"only the best third of each rung go on, by non-dominated sorting on score and trainable %% (0: off; default {DEFAULT_RUNGS})",
+        help="multi-fidelity rungs (MO-ASHA): measure each trial after 1/3 and 1/9 of its steps (1/2 and 1/6 with --rung-measure "
+        "score; more rungs: also 1/27 ...) and let only the best third of each rung go on, by non-dominated sorting on the rung's "
+        f"measure and trainable %% (0: off; default {DEFAULT_RUNGS})",
     )
     parser.add_argument(
         "--rung-measure",
@@ -247,8 +248,8 @@ def _validate(args: LaunchOptions) -> dict:
     if not 0 <= args.rungs <= MAX_RUNGS:
         fail(
             PROGRAM,
-            f"--rungs must be 0 (no multi-fidelity) to {MAX_RUNGS}, got {args.rungs}; the default {DEFAULT_RUNGS} scores trials "
-            "after half of their steps",
+            f"--rungs must be 0 (no multi-fidelity) to {MAX_RUNGS}, got {args.rungs}; the default {DEFAULT_RUNGS} measures trials "
+            "after 1/9 and 1/3 of their steps",
         )
     from search.confirmation import MAX_SEEDS, SCOPES
 

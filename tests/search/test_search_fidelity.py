@@ -49,13 +49,18 @@ def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.CO
     return trial
 
 
-def test_rungs_end_at_half_the_steps_and_are_spaced_geometrically_before():
-    assert Fidelity().rung_steps(225) == (112,)
-    assert Fidelity(rungs=3).rung_steps(225) == (12, 37, 112)
-    assert Fidelity(rungs=2, reduction=2).rung_steps(100) == (25, 50)
+def test_rungs_end_at_a_third_of_the_steps_and_are_spaced_geometrically_before():
+    assert Fidelity().rung_steps(225) == (25, 75) and Fidelity().measure == "loss" and Fidelity().eval_sample == 32
+    assert Fidelity(rungs=3).rung_steps(225) == (8, 25, 75)
+    assert Fidelity(rungs=2, reduction=2, last=0.5).rung_steps(100) == (25, 50)
     assert Fidelity(rungs=0).rung_steps(225) == ()
-    assert Fidelity(rungs=2).rung_steps(5) == (2,), "a rung that would come before step 1 is dropped"
-    assert launch.DEFAULT_RUNGS == Fidelity().rungs, "search.launch's default is the rule's"
+    assert Fidelity(rungs=2).rung_steps(5) == (1,), "a rung that would come before step 1 is dropped"
+    assert (launch.DEFAULT_RUNGS, launch.DEFAULT_RUNG_MEASURE) == (Fidelity().rungs, Fidelity().measure), (
+        "search.launch's default is the rule's"
+    )
+    assert Fidelity.for_study(2, "loss") == Fidelity()
+    score = Fidelity.for_study(1, "score")  # what studies launched before the held-out loss ranked by, as then
+    assert (score.rung_steps(225), score.eval_sample, score.margin) == ((112,), 64, 1.0)
 
 
 def test_a_rung_keeps_its_best_third_by_fronts_with_the_smallest_trial_on_the_first():
@@ -112,7 +117,7 @@ def test_rungs_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
     plain = run_trial(config, env, show_progress=False)
     seen = []
     scored = run_trial(
-        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(rungs=2, eval_sample=16))),
+        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(rungs=2, eval_sample=16, measure="score", last=0.5))),
         env,
         show_progress=False,
         on_evaluation=lambda step, scores: seen.append(step),
@@ -133,7 +138,9 @@ def stopped_study(env, data_dir):
     study = optuna.create_study(study_name="fidelity", storage=url, directions=["maximize", "minimize"])
     for number in range(3):
         study.add_trial(frozen(number, 0.0, {RUNG: 100.0}))
-    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16))
+    objective = Objective(
+        env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16, measure="score", last=0.5)
+    )
     study.optimize(objective, n_trials=1, catch=(Exception,))
     return study, engine
 
@@ -159,7 +166,9 @@ def test_a_warm_start_runs_to_the_end_even_when_dominated_at_a_rung(stopped_stud
     space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
     defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
     study.enqueue_trial({"method": "adapter", "adapter.reduction_factor": 16}, user_attrs={WARM_START_ATTR: "single-adapter"})
-    objective = Objective(env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16))
+    objective = Objective(
+        env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16, measure="score", last=0.5)
+    )
     study.optimize(objective, n_trials=1, catch=(Exception,))
     warm = study.trials[-1]
     assert warm.state == TrialState.COMPLETE, warm.user_attrs
@@ -188,7 +197,7 @@ def test_rungs_by_held_out_loss_do_not_change_the_result_of_a_trial_that_runs_to
     plain = run_trial(config, env, show_progress=False)
     seen: list[tuple[int, dict[str, float]]] = []
     measured = run_trial(
-        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(rungs=2, eval_sample=16, measure="loss"))),
+        dataclasses.replace(config, training=with_rungs(config.training, Fidelity(rungs=2, eval_sample=16, measure="loss", last=0.5))),
         env,
         show_progress=False,
         on_evaluation=lambda step, values: seen.append((step, values)),
@@ -208,7 +217,7 @@ def test_a_trial_behind_on_held_out_loss_stops_at_the_first_rung(env, data_dir):
     study = optuna.create_study(study_name="fidelity-loss", storage=url, directions=["maximize", "minimize"])
     for number in range(3):  # a held-out loss of 0.01 with no trainable parameters: nothing learns that in 6 steps
         study.add_trial(frozen(number, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}))
-    fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss")
+    fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss", last=0.5)
     study.optimize(Objective(env, defaults, parse_budget("5%"), engine, "fidelity-loss", fidelity=fidelity), n_trials=1, catch=(Exception,))
     stopped = study.trials[-1]
     assert stopped.state == TrialState.PRUNED and stopped.user_attrs[STEPS_RUN_ATTR] == RUNG
