@@ -342,7 +342,7 @@ def run(
         f"{scores[0]:.1f}-{scores[-1]:.1f}, median {statistics.median(scores):.1f}). {seeds} seeds per arm. This is a surrogate, "
         "not a real study: see the script's docstring.\n\n"
         f"Samplers, each until {trials} trained trials:\n\n" + texts["samplers"] + "\n\n"
-        f"Multi-fidelity (the default sampler, {result['default_sampler']}; Spearman's rho between the first rung's score and "
+        f"Multi-fidelity (the default sampler, {result['default_sampler']}; Spearman's rho between the first rung's measure and "
         f"the final score: {result['rung_final_rank_correlation']:.2f}):\n\n" + texts["fidelity"]
     )
     return Section(
