@@ -242,7 +242,8 @@ def _search_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
         parts.append(f"{COUNT(settings['step_budget'])} training steps in all")
     parts.append(f"{COUNT(settings['steps'])} steps each" if settings.get("steps") else "default steps")
     if settings.get("rungs"):
-        parts.append(f"{settings['rungs']} fidelity rungs")
+        measure = "held-out loss" if settings.get("rung_measure") == "loss" else "score"  # studies before it ranked by score
+        parts.append(f"{settings['rungs']} fidelity rungs by {measure}")
     if settings.get("sampler"):
         parts.append(f"{settings['sampler']} sampler")
     if settings.get("seed") is not None:
