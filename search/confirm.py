@@ -107,8 +107,8 @@ def _confirm(args: ConfirmOptions, joined) -> int:
             scope="front" if args.front else "best",
             time_limit=args.time_limit,
         )
-    except WorkerStopped:
-        retry = guard.release()
+    except WorkerStopped as stop:
+        retry = guard.release(stop)
         outcome = f"queued again as trial {retry}" if retry is not None else "not queued again (its error says why)"
         print(f"{PROGRAM}: stopped by {guard.signal_name}; trial {guard.interrupted} failed and {outcome}", file=sys.stderr)
         return guard.exit_code

@@ -547,8 +547,8 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
                 time_limit=remaining,
                 on_queued=helpers,
             )
-    except WorkerStopped:
-        retry = guard.release()
+    except WorkerStopped as stop:
+        retry = guard.release(stop)
         outcome = f"queued again as trial {retry}" if retry is not None else "not queued again (its error says why)"
         print(
             f"{PROGRAM}: stopped by {guard.signal_name}; trial {guard.interrupted} failed and {outcome}; "

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -382,6 +383,20 @@ def _storage_outage(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and is_disconnect(error)
 
 
+def _free_interrupted_frames(stop: BaseException) -> None:
+    """Drop the locals of every frame the stop unwound, and so what only they held.
+
+    Why: the stop is raised wherever the trial is, and library code is not always safe against
+    it. transformers (5.x) starts its weight-loading thread pool outside its try/finally, so a
+    stop that lands while the pool starts a thread leaves that thread unregistered and the pool
+    never shut down. The thread waits for work until the pool is freed, and the interpreter's
+    exit waits for the thread: a launcher printed its stop and then hung (CI, 2026-12-07). The
+    pool is held by its loader's frame, which the exception's traceback keeps alive; clearing
+    the frames frees it, and a freed pool wakes its threads, which end.
+    """
+    traceback.clear_frames(stop.__traceback__)
+
+
 class WorkerStopped(KeyboardInterrupt):
     """Raised inside a running trial when its worker is asked to stop.
 
@@ -410,8 +425,8 @@ class WorkerGuard:
         guard.install()
         try:
             run(guard.wrap(objective))
-        except WorkerStopped:
-            guard.release()
+        except WorkerStopped as stop:
+            guard.release(stop)
     """
 
     def __init__(self, study: optuna.Study, engine: Engine, liveness: Liveness):
@@ -503,8 +518,11 @@ class WorkerGuard:
         self.interrupted = self.current.number
         raise WorkerStopped(f"worker {worker_id()} was stopped by {self.signal_name} before the trial finished")
 
-    def release(self) -> int | None:
+    def release(self, stop: WorkerStopped) -> int | None:
         """Queue the interrupted trial again and record why it failed.
+
+        Args:
+            stop: The exception the stop signal raised, caught by the caller.
 
         Returns:
             The number of the new trial; None when no trial was interrupted, it was not
@@ -512,6 +530,7 @@ class WorkerGuard:
         """
         if self.interrupted is None:
             return None
+        _free_interrupted_frames(stop)
         trial = next((t for t in self.study.get_trials(deepcopy=False) if t.number == self.interrupted), None)
         if trial is None or trial.state != TrialState.FAIL:
             return None

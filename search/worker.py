@@ -149,8 +149,8 @@ def _train(args: WorkerOptions, storage: str) -> int:
                 show_progress=not args.quiet,
             )
             break
-        except WorkerStopped:
-            retry = guard.release()
+        except WorkerStopped as stop:
+            retry = guard.release(stop)
             outcome = f"queued again as trial {retry}" if retry is not None else "not queued again (its error says why)"
             print(f"{PROGRAM}: stopped by {guard.signal_name}; trial {guard.interrupted} failed and {outcome}", file=sys.stderr)
             return guard.exit_code

@@ -523,6 +523,56 @@ def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
     assert rows.set_index("trial_number").loc[interrupted, "status"] == "failed"
 
 
+# Runs search.launch with a stop signal sent at the moment a trial's transformers weight loader
+# starts a pool thread: the main thread is then inside Thread.start, the one place a stop leaves
+# an unregistered thread behind (search.liveness._free_interrupted_frames says why).
+STOP_WHILE_LOADING = """
+import os, runpy, signal, sys, threading, time
+
+start_thread = threading.Thread._bootstrap_inner
+sent = []
+
+
+def in_a_trial():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        if frame.f_code.co_name == "run" and frame.f_code.co_filename.endswith(os.path.join("search", "liveness.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def bootstrap(thread):
+    if not sent and thread.name.startswith("ThreadPoolExecutor") and in_a_trial():
+        sent.append(thread.name)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the main thread takes the signal while it waits for this thread to start
+    start_thread(thread)
+
+
+threading.Thread._bootstrap_inner = bootstrap
+sys.argv = ["search.launch", *sys.argv[1:]]
+runpy.run_module("search.launch", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_while_the_weights_load_still_ends_the_launcher(data_dir: Path, env, tmp_path: Path, processes: Processes) -> None:
+    # CI, 2026-12-07: the launcher printed its stop, then waited forever for the loader's thread.
+    script = tmp_path / "stop_while_loading.py"
+    script.write_text(STOP_WHILE_LOADING)
+    url = default_storage_url(tmp_path / "db")
+    argv = [
+        str(script), "--workers", "1", "--confirm-seeds", "1", "--budget", "5%", "--tasks", "vqa", "--trials", "1",
+        "--steps", "40", "--rungs", "0", "--no-warm-start", "--no-reference", "--study", "stop-loading", "--storage", url,
+        "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    launch = processes.start("launch", argv)
+    assert processes.wait(launch, 120) == 128 + signal.SIGINT, processes.logs()
+    assert "spawn_materialize" in processes.logs(), "the stop must land in the weight loader"
+    assert "stopped by SIGINT; trial 0 failed and queued again as trial 1" in processes.logs()
+
+
 @pytest.mark.slow
 def test_sigterm_to_the_launcher_stops_its_local_workers_and_releases_their_trials(
     data_dir: Path, env, tmp_path: Path, processes: Processes
