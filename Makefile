@@ -19,8 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m search.launch --budget 5%
 
+# One test process per core (pytest-xdist), each file on one process: the suite is mostly
+# one-thread trials, so a single process left a core idle (CI took 39 minutes on 2 cores).
+# Files stay whole so that their module fixtures (trained studies) are built once.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # Lint and format (settings in pyproject.toml), then types on the library packages ([tool.mypy]).
 check: $(STAMP)

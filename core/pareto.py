@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["best_within_budget", "hypervolume_2d", "pareto_front", "pareto_mask"]
+__all__ = ["best_within_budget", "hypervolume_2d", "pareto_front", "pareto_mask", "ranked_within_budget"]
 
 _COMPLETE = "complete"
 
@@ -89,6 +89,16 @@ def best_within_budget(df: pd.DataFrame, *, max_pct: float | None = None, max_pa
     Raises:
         ValueError: If a limit is negative or not a number.
     """
+    ranked = ranked_within_budget(df, max_pct=max_pct, max_params=max_params)
+    return None if ranked.empty else ranked.iloc[0]
+
+
+def ranked_within_budget(df: pd.DataFrame, *, max_pct: float | None = None, max_params: int | None = None) -> pd.DataFrame:
+    """The complete trials that fit the budget, best first, in :func:`best_within_budget`'s order.
+
+    Raises:
+        ValueError: If a limit is negative or not a number.
+    """
     for name, limit in (("max_pct", max_pct), ("max_params", max_params)):
         if limit is not None and not (isinstance(limit, int | float) and limit >= 0):
             raise ValueError(f"{name} must be a number >= 0 or None, but got {limit!r}.")
@@ -97,10 +107,7 @@ def best_within_budget(df: pd.DataFrame, *, max_pct: float | None = None, max_pa
         keep &= df["trainable_pct"] <= max_pct
     if max_params is not None:
         keep &= df["trainable_params"] <= max_params
-    if not keep.any():
-        return None
-    ranked = df[keep].sort_values(["score", "trainable_params", "trial_number"], ascending=[False, True, True])
-    return ranked.iloc[0]
+    return df[keep].sort_values(["score", "trainable_params", "trial_number"], ascending=[False, True, True])
 
 
 def hypervolume_2d(df: pd.DataFrame, reference: tuple[float, float] = (0.0, 100.0)) -> float:

@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine
 
 from core.budget import Budget
-from core.pareto import best_within_budget, pareto_front
+from core.pareto import best_within_budget, pareto_front, ranked_within_budget
 from core.seeds import by_configuration, seed_of, seeds_wanted
 from search.objective import REFERENCE_ATTR, REPLICATE_ATTR, SEED_ATTR
 from search.queue_order import owed_first
@@ -67,6 +67,18 @@ def confirmation_targets(configs: pd.DataFrame, budget: Budget, scope: str) -> l
     if scope == "front":
         targets.extend(int(n) for n in pareto_front(configs)["trial_number"])
     return list(dict.fromkeys(targets))
+
+
+def runners_up(configs: pd.DataFrame, budget: Budget, targets: Iterable[int]) -> list[int]:
+    """The configurations within `budget` after the targets, best mean score first: those a
+    round trains beside its targets when workers would otherwise wait (`confirm_study`'s `slots`).
+
+    The next round confirms whichever of them takes the lead once a target's mean falls; trained
+    now, on workers that would idle through the round, they cost the round no time.
+    """
+    chosen = set(targets)
+    ranked = ranked_within_budget(configs, max_pct=budget.max_pct, max_params=budget.count)
+    return [int(n) for n in ranked["trial_number"] if int(n) not in chosen]
 
 
 def missing_seeds(results: pd.DataFrame, trials: Iterable[FrozenTrial], number: int, seeds: int) -> list[int]:
@@ -116,6 +128,7 @@ def confirm_study(
     scope: str = "best",
     time_limit: float | None = None,
     on_queued: Callable[[int], None] | None = None,
+    slots: int = 1,
 ) -> list[tuple[int, int]]:
     """Train the missing confirmation seeds of the study's reference and best configurations.
 
@@ -129,6 +142,10 @@ def confirm_study(
         time_limit: Stop starting confirmation trials after this many seconds.
         on_queued: Called with the number of trials each round queued, before this process trains
             them (`search.launch` starts its local workers again there, to train them in parallel).
+        slots: Trials that train at once (the launcher's workers). A round that confirms fewer
+            tops up with the runners-up's missing seeds (:func:`runners_up`), so that no worker
+            waits out the round idle: on the 2-core default study the lead changed after round 1
+            and a third round trained one trial while the other core idled.
 
     Returns:
         ``(trial, seed)`` of every confirmation queued, in order.
@@ -149,10 +166,15 @@ def confirm_study(
             log.warning("the time limit ended confirmation after %d round(s); python -m search.confirm goes on", round_number - 1)
             break
         results = load_results(engine, study.study_name)
-        targets = confirmation_targets(by_configuration(results), budget, scope)
+        configs = by_configuration(results)
+        targets = confirmation_targets(configs, budget, scope)
         queued = enqueue_confirmations(study, results, targets, seeds)
         if not queued:
             break
+        for runner_up in runners_up(configs, budget, targets):
+            if len(queued) >= slots:
+                break
+            queued += enqueue_confirmations(study, results, [runner_up], min(seeds, 1 + slots - len(queued)))
         log.info(
             "confirming %s with %d seeds each (round %d): %d more trial(s)",
             ", ".join(f"trial {n}" for n in dict.fromkeys(n for n, _ in queued)),

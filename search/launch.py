@@ -546,6 +546,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
                 scope=args.confirm,
                 time_limit=remaining,
                 on_queued=helpers,
+                slots=workers.count,
             )
     except WorkerStopped as stop:
         retry = guard.release(stop)

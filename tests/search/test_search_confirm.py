@@ -95,6 +95,25 @@ def test_the_lead_is_confirmed_until_the_best_by_mean_has_its_seeds(study) -> No
     assert confirm_study(study, objective, engine, budget, seeds=2) == []
 
 
+def test_spare_workers_confirm_the_runner_up_in_the_same_round(study) -> None:
+    study, objective, engine, _ = study
+    # Three workers: round 1 confirms the reference and "a", and "b" (the runner-up within the
+    # budget) on the worker that would otherwise wait; when "a" falls to 55, "b" already has
+    # its seeds and no second round is needed: 3 trials, 1 round instead of 2.
+    rounds = []
+    queued = confirm_study(study, objective, engine, parse_budget("2%"), seeds=2, slots=3, on_queued=rounds.append)
+    assert queued == [(0, 1), (1, 1), (2, 1)] and rounds == [3]
+    configs = by_configuration(load_results(engine, STUDY))
+    assert list(configs["score"]) == [79.0, 55.0, 57.5] and list(configs["seeds"]) == [2, 2, 2]
+
+
+def test_a_round_that_fills_its_workers_adds_no_runner_up(study) -> None:
+    study, objective, engine, _ = study
+    rounds = []
+    queued = confirm_study(study, objective, engine, parse_budget("2%"), seeds=2, slots=2, on_queued=rounds.append)
+    assert queued == [(0, 1), (1, 1), (2, 1)] and rounds == [2, 1], "as with one worker: the reference and the best fill round 1"
+
+
 def test_more_seeds_and_the_whole_front(study) -> None:
     study, objective, engine, _ = study
     configs = by_configuration(load_results(engine, STUDY))
