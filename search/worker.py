@@ -116,8 +116,9 @@ def run_worker(args: WorkerOptions) -> int:
     device_or_fail(PROGRAM, args.device)  # checked before waiting for the study; parsed again where it is used
     check_folders(PROGRAM, args.data_dir, args.data_root)
     configure_logging()
-    if args.quiet:  # its launcher has said how the study's space was narrowed: once, not once per worker
-        logging.getLogger("search.study_runner").setLevel(logging.WARNING)
+    if args.quiet:  # its launcher has said where the data is and how the space was narrowed: once, not once per worker
+        for said_by_the_launcher in ("search.study_runner", "training.environment"):
+            logging.getLogger(said_by_the_launcher).setLevel(logging.WARNING)
     if args.threads:
         import torch
 

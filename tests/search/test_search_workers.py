@@ -77,6 +77,8 @@ def test_without_workers_the_launch_runs_one_per_core_and_says_so(data_dir, env)
     started = result.stderr.count("started local worker")
     # N - 1 workers for the search, then up to N - 1 again for the 2 confirmation seeds
     assert started == (expected.count - 1) + min(expected.count, 2) - 1, result.stderr[-3000:]
+    for said_once in ("benchmark: ", "freezing choices not searched"):  # by the launcher, not again by each worker
+        assert result.stderr.count(said_once) == 1, result.stderr[-3000:]
     rows = load_results(make_engine(url), "auto-workers")
     searched = rows[(rows["status"] == "complete") & rows["replicate_of"].isna()]
     assert len(searched) == 2, "the goal, not one trial more per extra worker"
