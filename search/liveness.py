@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 import traceback
 import warnings
@@ -397,6 +398,10 @@ def _free_interrupted_frames(stop: BaseException) -> None:
     traceback.clear_frames(stop.__traceback__)
 
 
+# How long a stopped trial may go on before the stop is raised again (WorkerGuard._insist).
+_STOP_REPEAT_SECONDS = 5
+
+
 class WorkerStopped(KeyboardInterrupt):
     """Raised inside a running trial when its worker is asked to stop.
 
@@ -502,16 +507,39 @@ class WorkerGuard:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.signal_name is not None:
+            if self.current is not None and self.current.number == self.interrupted:
+                self._interrupt()  # the stop raised before was lost (see _insist): raise it again
             return  # already stopping: let the release finish
         self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + signum
         log.warning("%s received: stopping (a running trial is released and queued again)", self.signal_name)
         if self.current is not None:
+            self._insist(signum, self.current.number)
             self._interrupt()
         try:
             self.study.stop()  # between trials: the loop ends after the trial being told
         except RuntimeError:  # not in the optimisation loop: nothing is claimed
             raise SystemExit(self.exit_code) from None
+
+    def _insist(self, signum: int, number: int) -> None:
+        """Signal the main thread again while trial `number` still runs, every few seconds.
+
+        Why: the stop is raised wherever the main thread is, and Python prints and drops an
+        exception raised inside a weakref callback or a ``__del__``; the trial then trained on to
+        its end (CI, 2026-12-07: "Exception ignored in: WeakKeyDictionary...remove"). A stop that
+        went through leaves the trial within milliseconds, long before the first repeat.
+        """
+
+        def watch() -> None:
+            while True:
+                time.sleep(_STOP_REPEAT_SECONDS)
+                current = self.current
+                if current is None or current.number != number:
+                    return
+                log.warning("trial %d still runs %s s after the stop: stopping it again", number, _STOP_REPEAT_SECONDS)
+                signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+        threading.Thread(target=watch, name="stop-repeat", daemon=True).start()
 
     def _interrupt(self) -> None:
         assert self.current is not None
