@@ -523,7 +523,7 @@ def test_ctrl_c_releases_the_running_trial_and_relaunching_resumes_the_study(
     assert rows.set_index("trial_number").loc[interrupted, "status"] == "failed"
 
 
-# Runs search.launch with a stop signal sent at the moment a trial's transformers weight loader
+# Run before search.launch (_stopped_launch): sends a stop signal at the moment a trial's transformers weight loader
 # starts a pool thread: the main thread is then inside Thread.start, the one place a stop leaves
 # an unregistered thread behind (search.liveness._free_interrupted_frames says why).
 STOP_WHILE_LOADING = """
@@ -551,29 +551,36 @@ def bootstrap(thread):
 
 
 threading.Thread._bootstrap_inner = bootstrap
-sys.argv = ["search.launch", *sys.argv[1:]]
-runpy.run_module("search.launch", run_name="__main__", alter_sys=True)
 """
+
+
+def _stopped_launch(injection: str, steps: int, data_dir: Path, tmp_path: Path, processes: Processes) -> str:
+    """Run a one-trial `search.launch` after `injection` (code that sends the stop), wait for it to
+    exit 130 (SIGINT), and return all it printed."""
+    script = tmp_path / "launch_with_a_stop.py"
+    script.write_text(
+        injection + 'sys.argv = ["search.launch", *sys.argv[1:]]\nrunpy.run_module("search.launch", run_name="__main__", alter_sys=True)\n'
+    )
+    url = default_storage_url(tmp_path / "db")
+    argv = [
+        str(script), "--workers", "1", "--confirm-seeds", "1", "--budget", "5%", "--tasks", "vqa", "--trials", "1",
+        "--steps", str(steps), "--rungs", "0", "--no-warm-start", "--no-reference", "--study", "stopped", "--storage", url,
+        "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    launch = processes.start("launch", argv)
+    assert processes.wait(launch, 120) == 128 + signal.SIGINT, processes.logs()
+    return (processes.folder / "launch.log").read_text()
 
 
 @pytest.mark.slow
 def test_a_stop_while_the_weights_load_still_ends_the_launcher(data_dir: Path, env, tmp_path: Path, processes: Processes) -> None:
     # CI, 2026-12-07: the launcher printed its stop, then waited forever for the loader's thread.
-    script = tmp_path / "stop_while_loading.py"
-    script.write_text(STOP_WHILE_LOADING)
-    url = default_storage_url(tmp_path / "db")
-    argv = [
-        str(script), "--workers", "1", "--confirm-seeds", "1", "--budget", "5%", "--tasks", "vqa", "--trials", "1",
-        "--steps", "40", "--rungs", "0", "--no-warm-start", "--no-reference", "--study", "stop-loading", "--storage", url,
-        "--data-dir", str(data_dir),
-    ]  # fmt: skip
-    launch = processes.start("launch", argv)
-    assert processes.wait(launch, 120) == 128 + signal.SIGINT, processes.logs()
-    assert "spawn_materialize" in processes.logs(), "the stop must land in the weight loader"
-    assert "stopped by SIGINT; trial 0 failed and queued again as trial 1" in processes.logs()
+    printed = _stopped_launch(STOP_WHILE_LOADING, 40, data_dir, tmp_path, processes)
+    assert "spawn_materialize" in printed, "the stop must land in the weight loader"
+    assert "stopped by SIGINT; trial 0 failed and queued again as trial 1" in printed
 
 
-# Runs search.launch with a stop signal handled inside a weakref callback, as a trial builds its
+# Run before search.launch (_stopped_launch): has a stop signal handled inside a weakref callback, as a trial builds its
 # model: Python prints and drops an exception raised there, so the first stop is lost.
 STOP_IN_A_CALLBACK = """
 import os, runpy, signal, sys, time, weakref
@@ -603,25 +610,13 @@ def build_after_a_lost_stop(*args, **kwargs):
 
 
 training.trial.build_vl_model = build_after_a_lost_stop
-sys.argv = ["search.launch", *sys.argv[1:]]
-runpy.run_module("search.launch", run_name="__main__", alter_sys=True)
 """
 
 
 @pytest.mark.slow
 def test_a_stop_lost_in_a_callback_is_raised_again(data_dir: Path, env, tmp_path: Path, processes: Processes) -> None:
     # CI, 2026-12-07: "Exception ignored in: WeakKeyDictionary...remove", then the trial trained to its end.
-    script = tmp_path / "stop_in_a_callback.py"
-    script.write_text(STOP_IN_A_CALLBACK)
-    url = default_storage_url(tmp_path / "db")
-    argv = [
-        str(script), "--workers", "1", "--confirm-seeds", "1", "--budget", "5%", "--tasks", "vqa", "--trials", "1",
-        "--steps", "400", "--rungs", "0", "--no-warm-start", "--no-reference", "--study", "lost-stop", "--storage", url,
-        "--data-dir", str(data_dir),
-    ]  # fmt: skip
-    launch = processes.start("launch", argv)
-    assert processes.wait(launch, 120) == 128 + signal.SIGINT, processes.logs()
-    printed = (processes.folder / "launch.log").read_text()
+    printed = _stopped_launch(STOP_IN_A_CALLBACK, 400, data_dir, tmp_path, processes)
     assert "Exception ignored" in printed, "the first stop must be the lost one"
     assert "trial 0 still runs 5 s after the stop: stopping it again" in printed
     assert "stopped by SIGINT; trial 0 failed and queued again as trial 1" in printed
