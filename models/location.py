@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import open_clip
-
 from models.backbones.availability import clip_quick_gelu, language_model_dir, weight_sources
 from models.backbones.backbone_spec import is_backbone_spec
 from models.backbones.presets import PRESETS, BackbonePreset, get_preset
@@ -95,6 +93,8 @@ class BackboneLocation:
         root = embedded_dir(data_dir, preset)
         config_file = root / "clip" / f"{preset.clip_model}.json"
         if config_file.exists():
+            import open_clip  # here, not at the top: it imports torchvision and transformers (seconds)
+
             open_clip.add_model_config(config_file)
         # A VL-pretrained preset must have its projection (a missing file fails the build loudly).
         projection = root / VL_PROJECTION_FILE

@@ -27,7 +27,7 @@ PROGRAM = "search.confirm"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from search.confirmation import DEFAULT_SEEDS, MAX_SEEDS
+    from search.confirmation_limits import DEFAULT_SEEDS, MAX_SEEDS
     from storage.urls import STORAGE_ENV
 
     parser = argparse.ArgumentParser(prog=f"python -m {PROGRAM}", description=__doc__.split("\n\n")[0], allow_abbrev=False)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def confirm(args: ConfirmOptions) -> int:
     """Train the study's missing confirmation seeds and print its front; returns the exit status."""
-    from search.confirmation import MAX_SEEDS
+    from search.confirmation_limits import MAX_SEEDS
     from search.join import check_folders, open_study, storage_url, wait_for_study
 
     if not 2 <= args.seeds <= MAX_SEEDS:

@@ -29,13 +29,11 @@ from core.budget import Budget
 from core.pareto import best_within_budget, pareto_front, ranked_within_budget
 from core.seeds import by_configuration, seed_of, seeds_wanted
 from search.objective import REFERENCE_ATTR, REPLICATE_ATTR, SEED_ATTR
+from search.confirmation_limits import DEFAULT_SEEDS, MAX_SEEDS, SCOPES
 from search.queue_order import owed_first
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("best", "front")
-DEFAULT_SEEDS = 2
-MAX_SEEDS = 10
 # Rounds of "confirm the best by mean, if it has too few seeds": each round confirms the
 # configurations that lead then; three rounds settle a lead that changes twice.
 MAX_ROUNDS = 3

@@ -219,13 +219,10 @@ def launch(options: LaunchOptions) -> int:
 
 
 def _validate(args: LaunchOptions) -> dict:
-    from models.backbones.backbone_spec import canonical_backbone
-    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE
-    from models.location import BackboneLocation
-    from models.config import ConfigError
-    from storage import StorageURLError, default_storage_url
-    from storage.persistent import validate_persistent_storage_url
-
+    # The flags are checked in order of what checking them costs: first those that need no more
+    # than the standard library, then the light modules (tasks, storage URLs), and only then
+    # torch and open_clip (the devices, the backbone's weights: seconds of imports), so that a
+    # mistyped flag fails at once.
     try:
         budget = parse_budget(args.budget)
     except BudgetError as error:
@@ -237,12 +234,6 @@ def _validate(args: LaunchOptions) -> dict:
     workers_asked = _workers_flag(args.workers)
     if args.time_limit is not None and not (0 < args.time_limit < math.inf):
         fail(PROGRAM, f"--time-limit must be a finite number > 0 seconds, got {args.time_limit}; e.g. --time-limit 3600")
-    from training.devices import DeviceError, gpus_in_use, local_worker_devices
-
-    try:
-        gpus = gpus_in_use(args.device, args.gpus)
-    except DeviceError as error:
-        fail(PROGRAM, str(error))
     if args.steps is not None and args.steps < 1:
         fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     if not 0 <= args.rungs <= MAX_RUNGS:
@@ -251,7 +242,7 @@ def _validate(args: LaunchOptions) -> dict:
             f"--rungs must be 0 (no multi-fidelity) to {MAX_RUNGS}, got {args.rungs}; the default {DEFAULT_RUNGS} measures trials "
             "after 1/9 and 1/3 of their steps",
         )
-    from search.confirmation import MAX_SEEDS, SCOPES
+    from search.confirmation_limits import MAX_SEEDS, SCOPES
 
     if not 1 <= args.confirm_seeds <= MAX_SEEDS:
         fail(
@@ -265,11 +256,39 @@ def _validate(args: LaunchOptions) -> dict:
         )
     if args.sampler not in SAMPLERS:
         fail(PROGRAM, f"--sampler {args.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
+    if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
+        fail(PROGRAM, f"--study {args.study!r} must be 1-100 letters, digits or _.+- starting with a letter or digit")
+    if args.storage is not None and not args.storage.strip():
+        fail(PROGRAM, "--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit --storage for the default")
+    from models.backbones.backbone_spec import canonical_backbone
+    from models.backbones.presets import DEFAULT_SEARCH_BACKBONE
+    from models.config import ConfigError
+
     try:  # a spec is stored by its canonical text (absolute paths), checked against its files
         backbone = canonical_backbone(args.backbone or DEFAULT_SEARCH_BACKBONE)
     except ConfigError as error:
         fail(PROGRAM, "--backbone " + "; ".join(error.problems))
+    data = _data_spec(args)
+    tasks = data.names
     data_dir = (args.data_dir or default_data_dir()).resolve()
+    from storage import StorageURLError, default_storage_url
+    from storage.persistent import validate_persistent_storage_url
+
+    storage = args.storage or default_storage_url(data_dir)
+    try:
+        storage = validate_persistent_storage_url(storage)
+    except StorageURLError as error:
+        fail(PROGRAM, str(error))
+    if problem := data_dir_problem(data_dir):
+        fail(PROGRAM, problem)
+    from training.devices import DeviceError, gpus_in_use, local_worker_devices
+
+    try:
+        gpus = gpus_in_use(args.device, args.gpus)
+    except DeviceError as error:
+        fail(PROGRAM, str(error))
+    from models.location import BackboneLocation
+
     try:
         location = BackboneLocation.resolve(backbone, data_dir, random_init=args.random_init)
         location.require_weights()
@@ -277,25 +296,12 @@ def _validate(args: LaunchOptions) -> dict:
         fail(PROGRAM, f"--backbone {backbone!r}: " + "; ".join(error.problems))
     workers = _worker_count(workers_asked, gpus, location)
     devices = local_worker_devices(args.device, args.gpus, workers.count)
-    data = _data_spec(args)
-    tasks = data.names
-    if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", args.study):
-        fail(PROGRAM, f"--study {args.study!r} must be 1-100 letters, digits or _.+- starting with a letter or digit")
-    if args.storage is not None and not args.storage.strip():
-        fail(PROGRAM, "--storage is empty; give a database URL such as 'sqlite:///path/to/studies.db', or omit --storage for the default")
-    storage = args.storage or default_storage_url(data_dir)
-    try:
-        storage = validate_persistent_storage_url(storage)
-    except StorageURLError as error:
-        fail(PROGRAM, str(error))
     from storage.engine import StorageUnreachableError, check_reachable
 
     try:
         check_reachable(storage)  # a server that is down or refuses the password: say so now
     except StorageUnreachableError as error:
         fail(PROGRAM, f"--storage: {error}")
-    if problem := data_dir_problem(data_dir):
-        fail(PROGRAM, problem)
     from search.objective import OBJECTIVES
     from search.space_file import SpaceError, clip_trainable, load_space, study_problems
 

@@ -13,8 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import open_clip
-
 from models.backbones.presets import BackbonePreset
 
 LANGUAGE_MODEL_ENV = "VLPETL_LANGUAGE_MODEL"  # a local save_pretrained directory
@@ -68,7 +66,7 @@ def clip_quick_gelu(preset: BackbonePreset) -> bool:
     """Whether the preset's CLIP weights were trained with QuickGELU (OpenAI's were)."""
     if preset.clip_model is None or preset.clip_pretrained is None:
         return False
-    return bool(open_clip.get_pretrained_cfg(preset.clip_model, preset.clip_pretrained).get("quick_gelu", False))
+    return bool(_pretrained_cfg(preset.clip_model, preset.clip_pretrained).get("quick_gelu", False))
 
 
 def language_model_on_disk(name: str) -> bool:
@@ -98,7 +96,7 @@ def clip_checkpoint_file(model: str, checkpoint: str) -> Path | None:
     """The file open_clip loads for a checkpoint: `checkpoint` itself, or the tag's cached file."""
     if Path(checkpoint).is_file():
         return Path(checkpoint)
-    cfg = open_clip.get_pretrained_cfg(model, checkpoint)
+    cfg = _pretrained_cfg(model, checkpoint)
     if not cfg:
         return None
     from huggingface_hub import try_to_load_from_cache
@@ -116,7 +114,7 @@ def clip_checkpoint_file(model: str, checkpoint: str) -> Path | None:
 
 
 def _clip_download_hint(model: str, tag: str) -> str:
-    repo = os.path.split(open_clip.get_pretrained_cfg(model, tag).get("hf_hub", ""))[0]
+    repo = os.path.split(_pretrained_cfg(model, tag).get("hf_hub", ""))[0]
     return f"huggingface-cli download {repo}" if repo else f"open_clip.create_model({model!r}, pretrained={tag!r})"
 
 
@@ -124,3 +122,11 @@ def _hub_cache() -> str:
     from huggingface_hub import constants
 
     return str(constants.HF_HUB_CACHE)
+
+
+def _pretrained_cfg(model: str, tag: str) -> dict:
+    # Imported here, not at the top: open_clip imports torchvision and transformers (seconds),
+    # which a command that only checks its flags, or resolves an embedded backbone, never needs.
+    import open_clip
+
+    return open_clip.get_pretrained_cfg(model, tag)

@@ -72,3 +72,33 @@ def test_the_typed_options_are_the_parser_flags_with_the_same_defaults(module, o
     fields = getattr(cli, options)
     assert list(parsed) == [field.name for field in dataclasses.fields(fields)]
     assert fields(**parsed) == fields(**{required[0].lstrip("-"): required[1]})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search.launch", "--budget", "lots"],
+        ["search.launch", "--budget", "5%", "--sampler", "grid"],
+        ["search.launch", "--budget", "5%", "--tasks", "vqa,klingon"],
+        ["search.launch", "--budget", "5%", "--backbone", "gpt-9"],
+        ["search.launch", "--budget", "5%", "--storage", "mysql://x/y"],
+        ["search.confirm", "--help"],
+    ],
+)
+def test_a_mistyped_flag_fails_before_the_heavy_libraries_load(tmp_path, argv):
+    """A user who mistypes a flag hears of it at once: torch, open_clip and transformers take
+    seconds to import (a bad flag took 15 s before its check came first), and no check of a
+    flag's text needs them."""
+    program = (
+        "import runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        f"    runpy.run_module({argv[0]!r}, run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "heavy = sorted(m for m in ('torch', 'open_clip', 'transformers', 'optuna') if m in sys.modules)\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    expected_code = 0 if "--help" in argv else 2
+    assert result.stdout.strip().splitlines()[-1] == f"{expected_code} []", result.stdout + result.stderr
