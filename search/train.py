@@ -57,10 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _training_overrides(args: argparse.Namespace, training):
-    """The recipe's training block with the flags applied; exits with one line on a bad value."""
+def _check_flags(args: argparse.Namespace) -> None:
+    """The flags' own values, checked before the recipe and torch load (seconds of imports):
+    a mistyped flag fails at once. Exits with one line on a bad value."""
     from models.config import LR_SCHEDULES
 
+    if args.steps is not None and args.steps < 1:
+        fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         fail(PROGRAM, f"--checkpoint-every must be >= 1 (steps between checkpoints), got {args.checkpoint_every}; leave it out for none")
     if args.grad_accumulation is not None and args.grad_accumulation < 1:
@@ -69,6 +72,10 @@ def _training_overrides(args: argparse.Namespace, training):
         fail(PROGRAM, f"--eval-every must be >= 0 (0: score only after training), got {args.eval_every}")
     if args.lr_schedule is not None and args.lr_schedule not in LR_SCHEDULES:
         fail(PROGRAM, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {args.lr_schedule!r}")
+
+
+def _training_overrides(args: argparse.Namespace, training):
+    """The recipe's training block with the (checked) flags applied; exits with one line on a bad combination."""
     flags = {
         "steps": args.steps,
         "grad_accumulation": args.grad_accumulation,
@@ -108,9 +115,8 @@ def _check_writable(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _check_flags(args)
     device = device_or_fail(PROGRAM, args.device)
-    if args.steps is not None and args.steps < 1:
-        fail(PROGRAM, f"--steps must be >= 1, got {args.steps}")
     try:
         recipe, config = load_recipe(args.recipe)
     except ValueError as error:

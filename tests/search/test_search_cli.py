@@ -83,6 +83,8 @@ def test_the_typed_options_are_the_parser_flags_with_the_same_defaults(module, o
         ["search.launch", "--budget", "5%", "--backbone", "gpt-9"],
         ["search.launch", "--budget", "5%", "--storage", "mysql://x/y"],
         ["search.confirm", "--help"],
+        ["search.train", "--recipe", "best.yaml", "--checkpoint-every", "0"],
+        ["search.train", "--recipe", "best.yaml", "--lr-schedule", "step"],
     ],
 )
 def test_a_mistyped_flag_fails_before_the_heavy_libraries_load(tmp_path, argv):
