@@ -18,8 +18,9 @@ end (default file: benchmarks/measured/rung_trials.json; the file says how it wa
    hypervolume at `--trials` (hypervolume: storage.hypervolume_2d, reference score 0 at 100%).
 3. Multi-fidelity: the default sampler without rungs runs until `--trials` // 2 trained trials;
    with the default rungs (search.fidelity, the real RungJudge replaying the measured rung
-   scores) it runs on a step budget twice as large. The figure: the training steps the rung arm
-   needs to reach the rung-free arm's median final hypervolume, over the rung-free arm's steps.
+   scores) it runs until it reaches the rung-free arm's median final hypervolume, or on a step
+   budget twice as large. The figure: the training steps the rung arm needs to reach that
+   hypervolume, over the rung-free arm's steps.
 
 `--json` prints only the figures, as one JSON object. The surrogate's landscape is piecewise
 constant (nearest neighbour), so the figures say how fast each arm finds the good regions of
@@ -96,12 +97,13 @@ class Surrogate:
         budget_pct: the trainable-parameter budget, as the study enforces it.
     """
 
-    def __init__(self, measured: list[dict], env, defaults, budget_pct: float, fidelity=None):
+    def __init__(self, measured: list[dict], env, defaults, budget_pct: float, fidelity=None, goal: float | None = None):
         self.measured = measured
         self.env = env
         self.defaults = defaults
         self.budget_pct = budget_pct
         self.fidelity = fidelity
+        self.goal = goal  # stop the study once its hypervolume reaches this: the steps to reach it are all that is measured
         self.trial_steps: list[int] = []  # training steps each trial ran, in trial order
 
     def nearest(self, params: dict) -> dict:
@@ -126,6 +128,8 @@ class Surrogate:
         from search.objective import CONSTRAINT_KEY
         from search.space import config_from_trial
 
+        if self.goal is not None and hypervolume(trial.study.get_trials(deepcopy=False)) >= self.goal - 1e-9:
+            trial.study.stop()  # after this trial: an arm that stops many trials early would otherwise run hundreds more
         config = config_from_trial(trial, self.defaults)
         pct = self.trainable_pct(config)
         over = max(0.0, pct - self.budget_pct) / 100
@@ -236,7 +240,7 @@ def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seed
     full_steps = statistics.median(sum(steps) for _, steps in full_runs)
     goal = statistics.median(hypervolume(study.trials) for study, _ in full_runs)
     for seed in range(seeds):
-        rungs = Surrogate(measured, env, defaults, budget_pct, fidelity)
+        rungs = Surrogate(measured, env, defaults, budget_pct, fidelity, goal=goal)
         rung_runs.append((run_study(sampler, seed, rungs, step_budget=int(2 * full_steps)), rungs.trial_steps))
     reach = [_steps_to_reach(study, steps, goal) for study, steps in rung_runs]
     full_reach = [_steps_to_reach(study, steps, goal) for study, steps in full_runs]
@@ -247,11 +251,11 @@ def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seed
         ["off", f"{trials} trained trials", f"{full_steps:,.0f}", f"{goal:.1f}", _steps_text(statistics.median(full_reach))],
         [f"on: rungs after {', '.join(map(str, fidelity.rung_steps(int(measured[0]['steps']))))} steps, eta {fidelity.reduction}, "
          f"{fidelity.measure} on {fidelity.eval_sample} examples per task",
-         f"{2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
-         f"{2 * full_steps:,.0f}", f"{statistics.median(hypervolume(s.trials) for s, _ in rung_runs):.1f}",
+         f"{goal:.1f} hypervolume, or {2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
+         f"{statistics.median(sum(steps) for _, steps in rung_runs):,.0f}", f"{statistics.median(hypervolume(s.trials) for s, _ in rung_runs):.1f}",
          _steps_text(statistics.median(reach))],
     ]  # fmt: skip
-    text = table(["rungs", "goal", "training steps", "median final hypervolume", f"median steps to reach {goal:.1f}"], rows)
+    text = table(["rungs", "goal", "training steps (median)", "median hypervolume at the end", f"median steps to reach {goal:.1f}"], rows)
     text += (
         f"\n\nThe rung arm reached the rung-free arm's median final hypervolume with **{_ratio_text(ratio)}** of that arm's "
         f"{full_steps:,.0f} training steps (median over {seeds} seeds; seeds that reached it: "
@@ -295,8 +299,19 @@ def default_sampler() -> str:
     return LaunchOptions(budget="5%").sampler
 
 
-def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, samplers=SAMPLERS) -> tuple[dict, dict]:
-    """The figures and the texts of the tables."""
+@dataclasses.dataclass(frozen=True)
+class SurrogateInputs:
+    """What a surrogate study needs: the measured trials and the space they were drawn from."""
+
+    document: dict
+    measured: list[dict]
+    env: object
+    defaults: object
+    budget_pct: float
+
+
+def surrogate_inputs(data_dir: Path, measured_path: Path) -> SurrogateInputs:
+    """The measured trials, checked, and the environment that counts their parameters."""
     from models.config import TrainingConfig
     from search.space import SpaceDefaults
     from training.environment import prepare_environment
@@ -314,7 +329,13 @@ def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, sample
     # own tasks); one task's features are the least preparation that gives it.
     env = prepare_environment(data_dir, document["backbone"], ("vqa",))
     defaults = SpaceDefaults(document["backbone"], tasks, TrainingConfig(steps=int(document["steps"])))
-    budget_pct = float(document.get("budget_pct", 5.0))
+    return SurrogateInputs(document, measured, env, defaults, float(document.get("budget_pct", 5.0)))
+
+
+def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, samplers=SAMPLERS) -> tuple[dict, dict]:
+    """The figures and the texts of the tables."""
+    inputs = surrogate_inputs(data_dir, measured_path)
+    document, measured, env, defaults, budget_pct = inputs.document, inputs.measured, inputs.env, inputs.defaults, inputs.budget_pct
     default = default_sampler()
     samplers_text, sampler_figures = compare_samplers(measured, env, defaults, budget_pct, trials, seeds, samplers, default)
     fidelity_text, fidelity_figures = multi_fidelity(measured, env, defaults, budget_pct, trials // 2, seeds, default)

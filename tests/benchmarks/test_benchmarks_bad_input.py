@@ -25,6 +25,8 @@ A_FILE, A_DIR = "a-file", "a-dir"
         ("run_all", ["--only", "nope"], ["--only names unknown benchmarks ['nope']", "known: step_time"]),
         ("step_time", ["--threads", "0"], ["argument --threads", "must be a whole number >= 1, got '0'"]),
         ("search_efficiency", ["--data-dir", f"{A_FILE}/data"], ["cannot be created", "a-file' is a file"]),
+        ("promotion_rules", ["--seeds", "0"], ["argument --seeds", "must be a whole number >= 1, got '0'"]),
+        ("promotion_rules", ["--measured", A_DIR], ["--measured a-dir: no such file", "rung_reliability.py"]),
         ("throughput", ["--trials", "0"], ["argument --trials", "must be a whole number >= 1"]),
         ("replication", ["--seeds", "0"], ["argument --seeds", "must be a whole number >= 1"]),
         ("replication", ["--tasks", "vqa,nope"], ["argument --tasks", "give tasks of the generated benchmark"]),

@@ -14,6 +14,7 @@ from optuna.trial import TrialState, create_trial
 from models.config import TrainingConfig
 from core.budget import parse_budget
 from search.fidelity import (
+    matched_by_finished,
     RUNG_LOSS_PREFIX,
     RUNG_PREFIX,
     STEPS_PLANNED_ATTR,
@@ -88,6 +89,23 @@ def test_a_rung_with_too_few_trials_stops_nobody():
     assert all(Fidelity().goes_on(n, population) for n in population)
     population[3] = (15.0, 5.0)
     assert not Fidelity().goes_on(1, population) and Fidelity().goes_on(0, population)
+
+
+def test_a_trial_level_with_a_finished_one_no_larger_is_matched():
+    population = {
+        0: (-2.50, 2.0),  # finished
+        1: (-2.51, 3.0),  # level with 0 within 0.02 nats, larger: matched by 0
+        2: (-2.45, 3.0),  # 0.05 nats better than 0: it may end ahead, not matched
+        3: (-2.50, 1.0),  # level with 0 but smaller: it could widen the front, not matched
+        4: (-2.60, 2.5),  # worse than 0 and larger: matched
+    }
+    finished = [0]
+    assert matched_by_finished(1, population, finished, margin=0.02) == [0]
+    assert matched_by_finished(2, population, finished, margin=0.02) == []
+    assert matched_by_finished(3, population, finished, margin=0.02) == []
+    assert matched_by_finished(4, population, finished, margin=0.02) == [0]
+    assert matched_by_finished(0, population, finished, margin=0.02) == [], "a finished trial never matches itself"
+    assert matched_by_finished(1, population, [], margin=0.02) == [], "only finished trials match: a running one may still stop"
 
 
 def test_a_score_within_the_margin_does_not_dominate():
@@ -225,3 +243,25 @@ def test_a_trial_behind_on_held_out_loss_stops_at_the_first_rung(env, data_dir):
     error = load_results(engine, "fidelity-loss").set_index("trial_number").loc[stopped.number]["error"]
     assert f"stopped at step {RUNG}: held-out loss" in error and "non-dominated sorting on rung held-out loss" in error
     assert "3 lead it by more than 0.02 nats with no more trainable parameters: #0 (0.010)" in error
+
+
+def test_a_trial_level_with_a_finished_smaller_one_stops_even_when_asha_would_promote_it(env, data_dir):
+    """One finished trial with no trainable parameters and a held-out loss nothing reaches in 6
+    steps: on a rung of two trials successive halving promotes everyone, but the new trial could
+    at best finish level with the finished one, so it stops and says why."""
+    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
+    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
+    url = f"sqlite:///{data_dir / 'fidelity-matched.db'}"
+    engine = make_engine(url)
+    init_schema(engine)
+    study = optuna.create_study(study_name="fidelity-matched", storage=url, directions=["maximize", "minimize"])
+    study.add_trial(frozen(0, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}))
+    fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss", last=0.5)
+    study.optimize(
+        Objective(env, defaults, parse_budget("5%"), engine, "fidelity-matched", fidelity=fidelity), n_trials=1, catch=(Exception,)
+    )
+    stopped = study.trials[-1]
+    assert stopped.state == TrialState.PRUNED and stopped.user_attrs[STEPS_RUN_ATTR] == RUNG
+    error = load_results(engine, "fidelity-matched").set_index("trial_number").loc[stopped.number]["error"]
+    assert f"stopped at step {RUNG}: held-out loss" in error and "does not beat trial #0's 0.010 there by more than 0.02 nats" in error
+    assert "#0 finished with no more trainable parameters (0.00% against" in error and "at best finish level with it" in error
