@@ -144,23 +144,26 @@ def test_rungs_do_not_change_the_result_of_a_trial_that_runs_to_the_end(env):
     assert scored.losses == plain.losses and scored.task_scores == plain.task_scores
 
 
+def _adapter_trial_after(env, data_dir, name: str, earlier: list, fidelity: Fidelity):
+    """A study of the `earlier` trials, then one real adapter trial (6 steps) under `fidelity`."""
+    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
+    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
+    url = f"sqlite:///{data_dir / f'{name}.db'}"
+    engine = make_engine(url)
+    init_schema(engine)
+    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    for trial in earlier:
+        study.add_trial(trial)
+    study.optimize(Objective(env, defaults, parse_budget("5%"), engine, name, fidelity=fidelity), n_trials=1, catch=(Exception,))
+    return study, engine
+
+
 @pytest.fixture(scope="module")
 def stopped_study(env, data_dir):
     """Three earlier trials that scored 100 at the first rung with no trainable parameters, then a
     real adapter trial: whatever it learns in 6 steps, it is not among the best third there."""
-    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
-    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
-    url = f"sqlite:///{data_dir / 'fidelity.db'}"
-    engine = make_engine(url)
-    init_schema(engine)
-    study = optuna.create_study(study_name="fidelity", storage=url, directions=["maximize", "minimize"])
-    for number in range(3):
-        study.add_trial(frozen(number, 0.0, {RUNG: 100.0}))
-    objective = Objective(
-        env, defaults, parse_budget("5%"), engine, "fidelity", fidelity=Fidelity(rungs=2, eval_sample=16, measure="score", last=0.5)
-    )
-    study.optimize(objective, n_trials=1, catch=(Exception,))
-    return study, engine
+    earlier = [frozen(number, 0.0, {RUNG: 100.0}) for number in range(3)]
+    return _adapter_trial_after(env, data_dir, "fidelity", earlier, Fidelity(rungs=2, eval_sample=16, measure="score", last=0.5))
 
 
 def test_a_dominated_trial_stops_at_the_first_rung_and_is_recorded_with_the_reason(stopped_study):
@@ -227,16 +230,10 @@ def test_rungs_by_held_out_loss_do_not_change_the_result_of_a_trial_that_runs_to
 
 
 def test_a_trial_behind_on_held_out_loss_stops_at_the_first_rung(env, data_dir):
-    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
-    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
-    url = f"sqlite:///{data_dir / 'fidelity-loss.db'}"
-    engine = make_engine(url)
-    init_schema(engine)
-    study = optuna.create_study(study_name="fidelity-loss", storage=url, directions=["maximize", "minimize"])
-    for number in range(3):  # a held-out loss of 0.01 with no trainable parameters: nothing learns that in 6 steps
-        study.add_trial(frozen(number, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}))
+    # A held-out loss of 0.01 with no trainable parameters: nothing learns that in 6 steps.
+    earlier = [frozen(number, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}) for number in range(3)]
     fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss", last=0.5)
-    study.optimize(Objective(env, defaults, parse_budget("5%"), engine, "fidelity-loss", fidelity=fidelity), n_trials=1, catch=(Exception,))
+    study, engine = _adapter_trial_after(env, data_dir, "fidelity-loss", earlier, fidelity)
     stopped = study.trials[-1]
     assert stopped.state == TrialState.PRUNED and stopped.user_attrs[STEPS_RUN_ATTR] == RUNG
     assert stopped.user_attrs[f"{RUNG_LOSS_PREFIX}{RUNG}"] > 0.01
@@ -249,17 +246,9 @@ def test_a_trial_level_with_a_finished_smaller_one_stops_even_when_asha_would_pr
     """One finished trial with no trainable parameters and a held-out loss nothing reaches in 6
     steps: on a rung of two trials successive halving promotes everyone, but the new trial could
     at best finish level with the finished one, so it stops and says why."""
-    space = parse_space({"methods": {"adapter": {"reduction_factor": [16]}}, "optimizer": ["adamw"]})
-    defaults = SpaceDefaults(backbone="tiny-clip+tiny-t5", tasks=("vqa",), training=TrainingConfig(steps=STEPS), space=space)
-    url = f"sqlite:///{data_dir / 'fidelity-matched.db'}"
-    engine = make_engine(url)
-    init_schema(engine)
-    study = optuna.create_study(study_name="fidelity-matched", storage=url, directions=["maximize", "minimize"])
-    study.add_trial(frozen(0, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}))
+    earlier = [frozen(0, 0.0, {}, **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01})]
     fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss", last=0.5)
-    study.optimize(
-        Objective(env, defaults, parse_budget("5%"), engine, "fidelity-matched", fidelity=fidelity), n_trials=1, catch=(Exception,)
-    )
+    study, engine = _adapter_trial_after(env, data_dir, "fidelity-matched", earlier, fidelity)
     stopped = study.trials[-1]
     assert stopped.state == TrialState.PRUNED and stopped.user_attrs[STEPS_RUN_ATTR] == RUNG
     error = load_results(engine, "fidelity-matched").set_index("trial_number").loc[stopped.number]["error"]
