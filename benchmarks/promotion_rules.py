@@ -1,6 +1,6 @@
 """Multi-fidelity on the surrogate under other promotion rules: does the rule limit the saving?
 
-    python benchmarks/promotion_rules.py [--measured FILE] [--seeds 15] [--quick]
+    python benchmarks/promotion_rules.py [--measured FILE] [--seeds 15] [--workers N] [--quick]
 
 search_efficiency.py measures the default rule (search.fidelity: rungs after 1/9 and 1/3 of the
 steps, eta 3, a 0.02-nat margin, and a trial stopped when a finished one matches it). This runs the same comparison, the default sampler with and
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from common import benchmark_arguments, positive_int, table
-from search_efficiency import DEFAULT_MEASURED, MeasuredFileError, default_sampler, multi_fidelity, surrogate_inputs
+from search_efficiency import DEFAULT_MEASURED, MeasuredFileError, default_sampler, default_workers, multi_fidelity, surrogate_inputs
 
 
 def variants() -> dict[str, object]:
@@ -45,6 +45,7 @@ def main() -> None:
         __doc__,
         ("--measured", {"type": Path, "default": DEFAULT_MEASURED, "help": f"measured trials to replay (default {DEFAULT_MEASURED})"}),
         ("--seeds", {"type": positive_int, "default": None, "help": "seeds per arm (default 15)"}),
+        ("--workers", {"type": positive_int, "default": None, "help": "study processes (default: one per usable core)"}),
     )
     seeds = args.seeds or (2 if args.quick else 15)
     trials = 6 if args.quick else 24
@@ -56,7 +57,7 @@ def main() -> None:
     sampler = default_sampler()
     rows = []
     for name, fidelity in variants().items():
-        _, figures = multi_fidelity(inputs.measured, inputs.env, inputs.defaults, inputs.budget_pct, trials, seeds, sampler, fidelity)
+        _, figures = multi_fidelity(inputs, trials, seeds, sampler, fidelity, workers=args.workers or default_workers())
         ratio = figures["multi_fidelity_step_ratio"]
         rows.append([name, f"{ratio:.3f}"])
         print(f"{name}: {ratio:.3f}", file=sys.stderr, flush=True)

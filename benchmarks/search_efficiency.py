@@ -1,7 +1,7 @@
 """Search efficiency: samplers against random search, and multi-fidelity against none, on a
 surrogate of measured trials.
 
-    python benchmarks/search_efficiency.py [--measured FILE] [--trials 48] [--seeds 15] [--json] [--quick]
+    python benchmarks/search_efficiency.py [--measured FILE] [--trials 48] [--seeds 15] [--workers N] [--json] [--quick]
 
 Comparing samplers needs many studies over many seeds; on a 2-core CPU that is only affordable
 on a surrogate. This one replays REAL trials: those that benchmarks/rung_reliability.py trained
@@ -27,6 +27,10 @@ constant (nearest neighbour), so the figures say how fast each arm finds the goo
 the real space, not how well it models fine detail. Unlike search.objective, a repeat of a
 configuration is trained again (and counted) here, in every arm alike: skipping repeats makes
 samplers that propose them often spin through hundreds of free trials, minutes per study.
+
+The studies are independent (one per arm and seed), so they run on `--workers` processes, by
+default one per usable core; each study is deterministic in its seed, so the figures do not
+depend on the number of workers (`--json` took 258 s on 2 cores, 609 s on one process before).
 """
 
 from __future__ import annotations
@@ -38,13 +42,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: thousands
 import dataclasses
 import json
 import math
+import multiprocessing
 import statistics
 import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import optuna
 import pandas as pd
+
+from tqdm import tqdm
 
 from common import Section, benchmark_arguments, positive_int, print_section, table, target
 
@@ -162,16 +170,77 @@ def hypervolume(trials: list[optuna.trial.FrozenTrial]) -> float:
     return hypervolume_2d(pd.DataFrame(rows, columns=["score", "trainable_pct", "status"])) if rows else 0.0
 
 
-def curve_by_trained(study: optuna.Study) -> list[float]:
-    """The hypervolume after each trained trial (index n - 1: after n)."""
-    from search.progress import trained
+@dataclasses.dataclass(frozen=True)
+class StudyJob:
+    """One surrogate study: a sampler and seed, its goal, and whether it has rungs.
 
-    curve, seen = [], []
-    for trial in study.trials:
-        seen.append(trial)
-        if trained(trial):
-            curve.append(hypervolume(seen))
-    return curve
+    Attributes:
+        trials: run until this many trained trials (0: until `step_budget`).
+        step_budget: run until this many training steps.
+        fidelity: the rung rule (None: every trial runs to the end).
+        goal: stop once the study's hypervolume reaches this.
+    """
+
+    sampler: str
+    seed: int
+    trials: int = 0
+    step_budget: int | None = None
+    fidelity: object = None
+    goal: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    """A surrogate study as the figures read it, trial by trial, in trial order (a study itself
+    does not cross processes: its trials hold the sampler's state).
+
+    Attributes:
+        trained: whether each trial was trained (not over the budget).
+        steps: the training steps each trial ran (at a rung when it stopped there).
+        hypervolume: the study's hypervolume after each trial.
+        stopped: trials stopped at a rung.
+        completed: trials that ran to the end or were over the budget (Optuna's COMPLETE).
+    """
+
+    trained: tuple[bool, ...]
+    steps: tuple[int, ...]
+    hypervolume: tuple[float, ...]
+    stopped: int
+    completed: int
+
+    @classmethod
+    def of(cls, study: optuna.Study, trial_steps: list[int]) -> "Trace":
+        from search.progress import trained
+
+        flags, curve, seen, value = [], [], [], 0.0
+        for trial in study.trials:
+            seen.append(trial)
+            flags.append(trained(trial))
+            if flags[-1]:  # only a trained trial can move the front
+                value = hypervolume(seen)
+            curve.append(value)
+        states = [t.state for t in study.trials]
+        return cls(
+            tuple(flags), tuple(trial_steps), tuple(curve),
+            states.count(optuna.trial.TrialState.PRUNED), states.count(optuna.trial.TrialState.COMPLETE),
+        )  # fmt: skip
+
+    def by_trained(self) -> list[float]:
+        """The hypervolume after each trained trial (index n - 1: after n)."""
+        return [value for value, was_trained in zip(self.hypervolume, self.trained) if was_trained]
+
+    def steps_to_reach(self, goal: float) -> float:
+        """Training steps the study had spent when its hypervolume first reached `goal` (inf: never)."""
+        spent = 0
+        for steps, value in zip(self.steps, self.hypervolume):
+            spent += steps
+            if value >= goal - 1e-9:
+                return spent
+        return math.inf
+
+    @property
+    def final_hypervolume(self) -> float:
+        return self.hypervolume[-1] if self.hypervolume else 0.0
 
 
 def run_study(sampler: str, seed: int, objective: Surrogate, trials: int = 0, step_budget: int | None = None) -> optuna.Study:
@@ -186,17 +255,55 @@ def run_study(sampler: str, seed: int, objective: Surrogate, trials: int = 0, st
     return study
 
 
+# What the studies read: set before the worker processes fork, which then share it (the backbone's
+# environment, whose weights a process would otherwise load again).
+_INPUTS: SurrogateInputs | None = None
+
+
+def _run_job(job: StudyJob) -> Trace:
+    inputs = _INPUTS
+    assert inputs is not None, "run_studies sets the inputs before any study runs"
+    objective = Surrogate(inputs.measured, inputs.env, inputs.defaults, inputs.budget_pct, job.fidelity, goal=job.goal)
+    study = run_study(job.sampler, job.seed, objective, trials=job.trials, step_budget=job.step_budget)
+    return Trace.of(study, objective.trial_steps)
+
+
+def run_studies(inputs: SurrogateInputs, jobs: list[StudyJob], workers: int, label: str) -> list[Trace]:
+    """Each job's trace, in job order, run on `workers` processes (with a progress bar)."""
+    global _INPUTS
+    _INPUTS = inputs
+    # An explicit disable=False: the TQDM_DISABLE set above is for the studies' own bars.
+    with tqdm(total=len(jobs), desc=label, unit="study", disable=False, file=sys.stderr) as bar:
+        if workers <= 1 or len(jobs) <= 1:
+            traces = []
+            for job in jobs:
+                traces.append(_run_job(job))
+                bar.update()
+            return traces
+        # fork: the workers inherit the inputs (and the parameter counts made so far) instead of
+        # importing torch and loading the backbone again; they count on the meta device only.
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(_run_job, job): n for n, job in enumerate(jobs)}
+            results: dict[int, Trace] = {}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update()
+        return [results[n] for n in range(len(jobs))]
+
+
 def first_reaching(values: list[float], goal: float) -> float:
     """1-based position of the first value >= goal (inf: none)."""
     return next((n for n, value in enumerate(values, start=1) if value >= goal - 1e-9), math.inf)
 
 
-def compare_samplers(measured, env, defaults, budget_pct: float, trials: int, seeds: int, samplers, default: str) -> tuple[str, dict]:
-    """Trials each sampler needs to reach random search's median hypervolume at `trials`."""
-    curves = {
-        s: [curve_by_trained(run_study(s, seed, Surrogate(measured, env, defaults, budget_pct), trials)) for seed in range(seeds)]
-        for s in samplers
-    }
+def sampler_jobs(samplers, trials: int, seeds: int) -> list[StudyJob]:
+    return [StudyJob(sampler, seed, trials=trials) for sampler in samplers for seed in range(seeds)]
+
+
+def compare_samplers(traces: list[Trace], trials: int, seeds: int, samplers, default: str) -> tuple[str, dict]:
+    """Trials each sampler needs to reach random search's median hypervolume at `trials`
+    (`traces`: those of `sampler_jobs(samplers, trials, seeds)`, in that order)."""
+    curves = {s: [t.by_trained() for t in traces[n * seeds : (n + 1) * seeds]] for n, s in enumerate(samplers)}
     goal = statistics.median(c[trials - 1] if len(c) >= trials else c[-1] for c in curves["random"])
     rows, reach = [], {}
     for sampler in samplers:
@@ -230,48 +337,60 @@ def default_fidelity():
     return Fidelity.for_study(DEFAULT_RUNGS, DEFAULT_RUNG_MEASURE)
 
 
-def multi_fidelity(measured, env, defaults, budget_pct: float, trials: int, seeds: int, sampler: str, fidelity=None) -> tuple[str, dict]:
+@dataclasses.dataclass(frozen=True)
+class FidelityArms:
+    """The multi-fidelity comparison's two arms: the default sampler without rungs until
+    `trials` trained trials, then with rungs until it reaches that arm's median final
+    hypervolume (the goal), or on twice its median steps."""
+
+    sampler: str
+    trials: int
+    seeds: int
+    fidelity: object
+
+    def full_jobs(self) -> list[StudyJob]:
+        return [StudyJob(self.sampler, seed, trials=self.trials) for seed in range(self.seeds)]
+
+    def rung_jobs(self, full: list[Trace]) -> list[StudyJob]:
+        """The rung arm's studies, whose goal comes from the rung-free arm's traces."""
+        budget = int(2 * statistics.median(sum(t.steps) for t in full))
+        goal = statistics.median(t.final_hypervolume for t in full)
+        return [StudyJob(self.sampler, seed, step_budget=budget, fidelity=self.fidelity, goal=goal) for seed in range(self.seeds)]
+
+    def report(self, full: list[Trace], rung: list[Trace], steps_per_trial: int) -> tuple[str, dict]:
+        fidelity, seeds = self.fidelity, self.seeds
+        full_steps = statistics.median(sum(t.steps) for t in full)
+        goal = statistics.median(t.final_hypervolume for t in full)
+        reach = [t.steps_to_reach(goal) for t in rung]
+        ratio = statistics.median(reach) / full_steps
+        stopped = statistics.median(t.stopped for t in rung)
+        completed = statistics.median(t.completed for t in rung)
+        rows = [
+            ["off", f"{self.trials} trained trials", f"{full_steps:,.0f}", f"{goal:.1f}",
+             _steps_text(statistics.median(t.steps_to_reach(goal) for t in full))],
+            [f"on: rungs after {', '.join(map(str, fidelity.rung_steps(steps_per_trial)))} steps, eta {fidelity.reduction}, "
+             f"{fidelity.measure} on {fidelity.eval_sample} examples per task",
+             f"{goal:.1f} hypervolume, or {2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
+             f"{statistics.median(sum(t.steps) for t in rung):,.0f}", f"{statistics.median(t.final_hypervolume for t in rung):.1f}",
+             _steps_text(statistics.median(reach))],
+        ]  # fmt: skip
+        text = table(
+            ["rungs", "goal", "training steps (median)", "median hypervolume at the end", f"median steps to reach {goal:.1f}"], rows
+        )
+        text += (
+            f"\n\nThe rung arm reached the rung-free arm's median final hypervolume with **{_ratio_text(ratio)}** of that arm's "
+            f"{full_steps:,.0f} training steps (median over {seeds} seeds; seeds that reached it: "
+            f"{sum(math.isfinite(r) for r in reach)} / {seeds})."
+        )
+        return text, {"multi_fidelity_step_ratio": ratio, "multi_fidelity_goal_hypervolume": goal}
+
+
+def multi_fidelity(inputs: "SurrogateInputs", trials: int, seeds: int, sampler: str, fidelity=None, workers: int = 1) -> tuple[str, dict]:
     """The default sampler with and without rungs: training steps to reach the same hypervolume."""
-    fidelity = fidelity or default_fidelity()
-    full_runs, rung_runs = [], []
-    for seed in range(seeds):
-        plain = Surrogate(measured, env, defaults, budget_pct)
-        full_runs.append((run_study(sampler, seed, plain, trials=trials), plain.trial_steps))
-    full_steps = statistics.median(sum(steps) for _, steps in full_runs)
-    goal = statistics.median(hypervolume(study.trials) for study, _ in full_runs)
-    for seed in range(seeds):
-        rungs = Surrogate(measured, env, defaults, budget_pct, fidelity, goal=goal)
-        rung_runs.append((run_study(sampler, seed, rungs, step_budget=int(2 * full_steps)), rungs.trial_steps))
-    reach = [_steps_to_reach(study, steps, goal) for study, steps in rung_runs]
-    full_reach = [_steps_to_reach(study, steps, goal) for study, steps in full_runs]
-    ratio = statistics.median(reach) / full_steps
-    stopped = statistics.median(sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials) for study, _ in rung_runs)
-    completed = statistics.median(sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) for study, _ in rung_runs)
-    rows = [
-        ["off", f"{trials} trained trials", f"{full_steps:,.0f}", f"{goal:.1f}", _steps_text(statistics.median(full_reach))],
-        [f"on: rungs after {', '.join(map(str, fidelity.rung_steps(int(measured[0]['steps']))))} steps, eta {fidelity.reduction}, "
-         f"{fidelity.measure} on {fidelity.eval_sample} examples per task",
-         f"{goal:.1f} hypervolume, or {2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
-         f"{statistics.median(sum(steps) for _, steps in rung_runs):,.0f}", f"{statistics.median(hypervolume(s.trials) for s, _ in rung_runs):.1f}",
-         _steps_text(statistics.median(reach))],
-    ]  # fmt: skip
-    text = table(["rungs", "goal", "training steps (median)", "median hypervolume at the end", f"median steps to reach {goal:.1f}"], rows)
-    text += (
-        f"\n\nThe rung arm reached the rung-free arm's median final hypervolume with **{_ratio_text(ratio)}** of that arm's "
-        f"{full_steps:,.0f} training steps (median over {seeds} seeds; seeds that reached it: "
-        f"{sum(math.isfinite(r) for r in reach)} / {seeds})."
-    )
-    return text, {"multi_fidelity_step_ratio": ratio, "multi_fidelity_goal_hypervolume": goal}
-
-
-def _steps_to_reach(study: optuna.Study, trial_steps: list[int], goal: float) -> float:
-    """Training steps the study had spent when its hypervolume first reached `goal` (inf: never)."""
-    spent = 0
-    for n, steps in enumerate(trial_steps, start=1):
-        spent += steps
-        if hypervolume(study.trials[:n]) >= goal - 1e-9:
-            return spent
-    return math.inf
+    arms = FidelityArms(sampler, trials, seeds, fidelity or default_fidelity())
+    full = run_studies(inputs, arms.full_jobs(), workers, "studies without rungs")
+    rung = run_studies(inputs, arms.rung_jobs(full), workers, "studies with rungs")
+    return arms.report(full, rung, int(inputs.measured[0]["steps"]))
 
 
 def _steps_text(steps: float) -> str:
@@ -332,28 +451,45 @@ def surrogate_inputs(data_dir: Path, measured_path: Path) -> SurrogateInputs:
     return SurrogateInputs(document, measured, env, defaults, float(document.get("budget_pct", 5.0)))
 
 
-def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, samplers=SAMPLERS) -> tuple[dict, dict]:
+def default_workers() -> int:
+    """One study process per usable core (the studies are single-threaded)."""
+    from training.worker_count import MachineResources
+
+    return MachineResources.here().cores
+
+
+def figures(data_dir: Path, measured_path: Path, trials: int, seeds: int, samplers=SAMPLERS, workers: int = 1) -> tuple[dict, dict]:
     """The figures and the texts of the tables."""
     inputs = surrogate_inputs(data_dir, measured_path)
-    document, measured, env, defaults, budget_pct = inputs.document, inputs.measured, inputs.env, inputs.defaults, inputs.budget_pct
     default = default_sampler()
-    samplers_text, sampler_figures = compare_samplers(measured, env, defaults, budget_pct, trials, seeds, samplers, default)
-    fidelity_text, fidelity_figures = multi_fidelity(measured, env, defaults, budget_pct, trials // 2, seeds, default)
+    arms = FidelityArms(default, trials // 2, seeds, default_fidelity())
+    full = run_studies(inputs, arms.full_jobs(), workers, "studies without rungs")
+    # The rung arm's studies and the sampler comparison's in one pool: the rung studies that never
+    # reach the goal run hundreds of stopped trials each, and the others keep the other cores busy.
+    rung_jobs, compared = arms.rung_jobs(full), sampler_jobs(samplers, trials, seeds)
+    traces = run_studies(inputs, rung_jobs + compared, workers, "studies with rungs, and sampler studies")
+    samplers_text, sampler_figures = compare_samplers(traces[len(rung_jobs) :], trials, seeds, samplers, default)
+    fidelity_text, fidelity_figures = arms.report(full, traces[: len(rung_jobs)], int(inputs.measured[0]["steps"]))
     result = {
         "multi_fidelity_step_ratio": fidelity_figures["multi_fidelity_step_ratio"],
         "sampler_trials_ratio": sampler_figures["sampler_trials_ratio"],
         "default_sampler": default,
-        "rung_final_rank_correlation": rung_correlation(measured),
+        "rung_final_rank_correlation": rung_correlation(inputs.measured),
     }
-    return result, {"samplers": samplers_text, "fidelity": fidelity_text, "document": document}
+    return result, {"samplers": samplers_text, "fidelity": fidelity_text, "document": inputs.document}
 
 
 def run(
-    data_dir: Path, quick: bool = False, measured: Path = DEFAULT_MEASURED, trials: int | None = None, seeds: int | None = None
+    data_dir: Path,
+    quick: bool = False,
+    measured: Path = DEFAULT_MEASURED,
+    trials: int | None = None,
+    seeds: int | None = None,
+    workers: int | None = None,
 ) -> Section:
     trials = trials or (6 if quick else 48)
     seeds = seeds or (2 if quick else 15)
-    result, texts = figures(data_dir, measured, trials, seeds)
+    result, texts = figures(data_dir, measured, trials, seeds, workers=workers or default_workers())
     document = texts["document"]
     scores = sorted(m["score"] for m in document["trials"])
     body = (
@@ -384,17 +520,19 @@ def main() -> None:
         ("--measured", {"type": Path, "default": DEFAULT_MEASURED, "help": f"measured trials to replay (default {DEFAULT_MEASURED})"}),
         ("--trials", {"type": positive_int, "default": None, "help": "trained trials per sampler study (default 48)"}),
         ("--seeds", {"type": positive_int, "default": None, "help": "seeds per arm (default 15)"}),
+        ("--workers", {"type": positive_int, "default": None, "help": "study processes (default: one per usable core)"}),
         ("--json", {"action": "store_true", "help": "print the figures only, as one JSON object"}),
     )
+    workers = args.workers or default_workers()
     try:
         if args.json:
             trials, seeds = args.trials or (6 if args.quick else 48), args.seeds or (2 if args.quick else 15)
             samplers = tuple(dict.fromkeys((default_sampler(), "random")))
-            result, _ = figures(args.data_dir, args.measured, trials, seeds, samplers=samplers)
+            result, _ = figures(args.data_dir, args.measured, trials, seeds, samplers=samplers, workers=workers)
             # A ratio that was never reached (the arm did not get there) is null, not Infinity: JSON has no infinities.
             print(json.dumps({k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in result.items()}))
         else:
-            print_section(run(args.data_dir, args.quick, args.measured, args.trials, args.seeds))
+            print_section(run(args.data_dir, args.quick, args.measured, args.trials, args.seeds, workers))
     except MeasuredFileError as error:
         print(f"search_efficiency.py: {error}", file=sys.stderr)
         raise SystemExit(2) from None

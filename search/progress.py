@@ -113,15 +113,16 @@ class StudyProgress:
         counted = len(done) if self.step_budget is None else steps_spent(trials)
         self.bar.total = max(self.bar.total or 0, counted)  # a queued retry can take the study past its goal
         self.bar.update(counted - self.bar.n)
-        self.bar.set_postfix(
-            best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
-            front=len(study.best_trials) if done else 0,
-            running=sum(t.state == TrialState.RUNNING for t in trials),
-            infeasible=sum(t.state == TrialState.COMPLETE and any(v > 0 for v in t.constraints.values()) for t in trials),
-            stopped=sum(t.state == TrialState.PRUNED and STEPS_RUN_ATTR in t.user_attrs for t in trials),
-            failed=sum(t.state == TrialState.FAIL for t in trials),
-            **({"trained": len(done)} if self.step_budget is not None else {}),
-        )
+        if not self.bar.disable:  # `best_trials` reads (copies) every trial again: only for a bar someone sees
+            self.bar.set_postfix(
+                best=f"{max(t.values[0] for t in done):.1f}" if done else "-",
+                front=len(study.best_trials) if done else 0,
+                running=sum(t.state == TrialState.RUNNING for t in trials),
+                infeasible=sum(t.state == TrialState.COMPLETE and any(v > 0 for v in t.constraints.values()) for t in trials),
+                stopped=sum(t.state == TrialState.PRUNED and STEPS_RUN_ATTR in t.user_attrs for t in trials),
+                failed=sum(t.state == TrialState.FAIL for t in trials),
+                **({"trained": len(done)} if self.step_budget is not None else {}),
+            )
         owed = queued_retries(trials) + queued_confirmations(trials)
         self.goal_reached = goal_met(trials, self.target, self.step_budget) and not owed
         if self.goal_reached or self.attempts >= self.max_attempts:
