@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 # A quicker embedded-backbone pretraining for the suite (subprocesses inherit it); the full
 # recipe runs in `make demo` and `python -m models.pretrain`.
@@ -63,27 +65,50 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every test process of this run sees: under pytest-xdist each worker has its own
+    base folder, `popen-gwN`, inside the run's; alone, the run's own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def shared_run(data_dir: Path, env, tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
     """One 2-trial study on VQA and NLVR2 (the reference, then the first warm start), exported
-    and trained, once per session: the search end-to-end tests and the inference tests only read
-    it, and each used to run its own (about a minute of the suite apiece)."""
-    work = tmp_path_factory.mktemp("runs-e2e")
+    and trained, once per run: the search end-to-end tests and the inference tests only read
+    it, and each used to run its own (about a minute of the suite apiece). The first test
+    process that needs it builds it under a file lock and the others read it (each xdist worker
+    used to build its own). It is built on that first process's data folder, and the others
+    use it with theirs: the embedded backbone builds byte-identical everywhere (#21), so their
+    backbone digests are the run's."""
+    work = shared_folder(tmp_path_factory) / "runs-e2e"
     url = f"sqlite:///{work / 'study.db'}"
-    data = ("--data-dir", str(data_dir))
-    tasks = ",".join(SHARED_TASKS)
-    launch = _cli(
-        "search.launch",
-        "--workers",
-        "1",
-        *f"--budget 5% --trials 2 --steps 30 --tasks {tasks}".split(),
-        "--study",
-        SHARED_STUDY,
-        "--storage",
-        url,
-        *data,
-    )
     recipe = work / "best.yaml"
-    _cli("search.export", "--study", SHARED_STUDY, "--storage", url, "--budget", "5%", "--out", str(recipe))
-    _cli("search.train", "--recipe", str(recipe), "--out", str(work / "run"), *data)
+    built = work / "launch.json"  # written last: its presence says every step succeeded
+    with FileLock(f"{work}.lock"):
+        if not built.is_file():
+            if work.exists():  # a process that failed half-way through the build
+                import shutil
+
+                shutil.rmtree(work)
+            work.mkdir()
+            data = ("--data-dir", str(data_dir))
+            tasks = ",".join(SHARED_TASKS)
+            launch = _cli(
+                "search.launch",
+                "--workers",
+                "1",
+                *f"--budget 5% --trials 2 --steps 30 --tasks {tasks}".split(),
+                "--study",
+                SHARED_STUDY,
+                "--storage",
+                url,
+                *data,
+            )
+            _cli("search.export", "--study", SHARED_STUDY, "--storage", url, "--budget", "5%", "--out", str(recipe))
+            _cli("search.train", "--recipe", str(recipe), "--out", str(work / "run"), *data)
+            built.write_text(
+                json.dumps({"args": launch.args, "returncode": launch.returncode, "stdout": launch.stdout, "stderr": launch.stderr})
+            )
+        launch = subprocess.CompletedProcess(**json.loads(built.read_text()))
     return SharedRun(url, SHARED_STUDY, SHARED_TASKS, launch, recipe, work / "run")

@@ -16,8 +16,8 @@ def run_dir(shared_run) -> Path:
 
 
 @pytest.fixture(scope="session")
-def predictions(run_dir, data_dir) -> Path:
-    out = run_dir.parent / "predictions"
+def predictions(run_dir, data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("predict") / "predictions"  # not beside the run: its folder is shared with the other test processes
     printed = cli("search.predict", "--run", str(run_dir), "--split", "test", "--out", str(out), "--data-dir", str(data_dir)).stdout
     assert f"vqa: predictions -> {out / 'vqa.json'}" in printed
     return out

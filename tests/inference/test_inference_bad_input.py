@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from run_commands import cli
+from run_commands import in_process
+
+import search.predict
 
 from inference import RunFolderError, load_run
 from training.environment import benchmark_dir
@@ -24,7 +26,7 @@ def copy(run_dir, tmp_path) -> Path:
 
 
 def predict_fails(run: Path, out: Path, *args: str, data_dir: Path) -> str:
-    result = cli("search.predict", "--run", str(run), "--out", str(out), "--data-dir", str(data_dir), *args, ok=False)
+    result = in_process(search.predict.main, "--run", str(run), "--out", str(out), "--data-dir", str(data_dir), *args)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("search.predict: error: "), result.stderr[-2000:]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from run_commands import cli
+from run_commands import cli, in_process
+
+import search.export
 
 from inference import load_run
 from models.config import TrialConfig
@@ -74,8 +76,8 @@ def test_a_run_of_another_method_names_it_and_writes_nothing(run_dir, data_dir, 
     method = json.loads((run_dir / "recipe.json").read_text())["config"]["method"]
     assert method != "lora"
     out = tmp_path / "peft"
-    result = cli("search.export", "--run", str(run_dir), "--format", "peft", "--out", str(out), "--data-dir", str(data_dir), ok=False)
+    result = in_process(search.export.main, "--run", str(run_dir), "--format", "peft", "--out", str(out), "--data-dir", str(data_dir))
     assert result.returncode == 2 and f"trained method {method!r}, which peft's LoRA format cannot express" in result.stderr
     assert not out.exists()
-    result = cli("search.export", "--run", str(run_dir), "--out", str(out), ok=False)
+    result = in_process(search.export.main, "--run", str(run_dir), "--out", str(out))
     assert result.returncode == 2 and "add --format peft" in result.stderr

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
+
+from run_commands import in_process
+
+import search.params
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search.params", *args], capture_output=True, text=True, timeout=300)
+    return in_process(search.params.main, *args)  # what `python -m search.params` runs
 
 
 def test_json_output_has_the_counts_and_the_breakdown():

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 import optuna
 import pytest
 import yaml
+from run_commands import in_process
 
 from core.budget import parse_budget
 from core.counts import ParameterCount
 from models.config import TrainingConfig
 from models.petl import method_names
+import search.launch
 from search.launch import SAMPLERS, make_sampler
 from search.space import SpaceDefaults, config_from_trial, fixed_config
 import search.space_file
@@ -82,24 +82,7 @@ def test_every_problem_of_a_bad_space_file_is_reported_at_once(tmp_path):
 def test_launch_rejects_a_bad_space_file_before_writing_anything(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("methods:\n  lora:\n    rank: {low: 64, high: 8}\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "search.launch",
-            "--workers",
-            "1",
-            "--budget",
-            "5%",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--space",
-            str(space),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = in_process(search.launch.main, "--workers", "1", "--budget", "5%", "--data-dir", str(tmp_path / "data"), "--space", str(space))
     assert result.returncode == 2
     assert str(space) in result.stderr and "inverted range" in result.stderr and "swap" in result.stderr
     assert not (tmp_path / "data").exists()
@@ -255,8 +238,9 @@ def test_launch_refuses_a_space_that_trains_clip_with_video_tasks_before_writing
     space.write_text(
         "methods:\n  adapter:\n    freeze: {visual_encoder: [frozen, last_block]}\n  lora:\n    freeze.visual_encoder: [trainable]\n"
     )
-    command = [sys.executable, "-m", "search.launch", "--budget", "5%", "--tasks", "tvqa,vqa", "--data-dir", str(tmp_path / "data")]
-    result = subprocess.run([*command, "--space", str(space)], capture_output=True, text=True, timeout=300)
+    result = in_process(
+        search.launch.main, "--budget", "5%", "--tasks", "tvqa,vqa", "--data-dir", str(tmp_path / "data"), "--space", str(space)
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2, lines  # one per method, both at once

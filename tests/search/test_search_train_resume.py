@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from run_commands import in_process
 from safetensors.torch import load_file
+
+import search.train
 
 from models.backbones.presets import DEFAULT_BACKBONE
 from models.config import TrainingConfig, TrialConfig
@@ -111,7 +114,9 @@ def test_keep_best_ends_with_the_best_evaluations_weights(data_dir, env, tmp_pat
 )
 def test_bad_production_flags_exit_with_one_line_and_write_nothing(data_dir, tmp_path, flags, needle):
     out = tmp_path / "out"
-    result = _run(*_command(_recipe(tmp_path), data_dir, out, *flags))
+    result = in_process(
+        search.train.main, *_command(_recipe(tmp_path), data_dir, out, *flags)[3:]
+    )  # the arguments after `python -m search.train`
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_commands import in_process
 from safetensors.torch import load_file
 from user_backbones import save_clip, save_t5_v1_1
 from user_data_layouts import small_benchmark, write_caption
 
+import training.vl_pretrain as vl_pretrain
 from models.backbone_pin import backbone_digests
 from models.backbones.backbone_spec import canonical_backbone
 from models.build import build_vl_model
@@ -107,10 +109,11 @@ def test_a_search_runs_on_the_pretrained_backbone(pretrained) -> None:
         (["--data", "data.yaml", "--out", "new", "--device", "cuda:99"], "--device 'cuda:99'"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(pretrained, argv: list[str], words: str) -> None:
+def test_bad_input_is_one_line_and_writes_nothing(pretrained, argv: list[str], words: str, monkeypatch) -> None:
     root, _, _ = pretrained
     before = sorted(p.name for p in root.iterdir())
-    result = _command("training.vl_pretrain", *argv, "--data-dir", str(root / "cache"), cwd=root)
+    monkeypatch.chdir(root)
+    result = in_process(vl_pretrain.main, *argv, "--data-dir", str(root / "cache"))
     assert result.returncode == 2, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert sorted(p.name for p in root.iterdir()) == before
