@@ -61,7 +61,7 @@ def _version(package: str) -> str | None:
 
 @functools.cache
 def run_environment(device: str) -> dict[str, Any]:
-    """Package versions, Python, platform, device and git revision of this process.
+    """Package versions, Python, platform, CPU kernels, device and git revision of this process.
 
     Args:
         device: The torch device trials run on (``str(env.device)``).
@@ -76,6 +76,9 @@ def run_environment(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
+        # The instruction set of torch's CPU kernels ("AVX512", "AVX2", ...): kernels of another set
+        # round differently, so a CPU trial's score is reproducible on machines that share it.
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
         "device": device,
         "git_revision": git_revision(),
     }

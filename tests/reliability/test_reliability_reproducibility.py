@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import torch
 import yaml
 
 from models.config import TrainingConfig, TrialConfig
@@ -48,7 +49,8 @@ def test_a_stored_row_reruns_to_the_same_result(env, tmp_path: Path) -> None:
 
     environment = row["environment"]
     assert set(PACKAGES) <= set(environment["packages"]) and environment["packages"]["torch"]
-    assert {"python", "platform", "device", "torch_threads", "git_revision"} <= set(environment)
+    assert {"python", "platform", "device", "torch_threads", "cpu_kernels", "git_revision"} <= set(environment)
+    assert environment["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()  # "AVX512", "AVX2", ...
     inputs = environment["inputs"]
     assert inputs["backbone"] == env.location.preset.name
     assert inputs["clip_weights_sha256"] == file_digest(env.location.clip_checkpoint)

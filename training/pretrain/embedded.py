@@ -3,8 +3,9 @@
 A preset's two components (its CLIP and its LM) are each pretrained once (training.pretrain.family)
 on the pretraining corpus, then copied into the preset's folder; a second call with the same
 settings only checks the manifests. Builds are bit-reproducible: the same code and package
-versions write the same bytes whatever the thread count (training.pretrain.threads) or the entry
-point (training.pretrain.exclusion).
+versions write the same bytes whatever the thread count (training.pretrain.threads), the x86-64
+processor (training.pretrain.pinned: each step runs on AVX2 kernels, in its own process) or the
+entry point (training.pretrain.exclusion).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from models.backbones.presets import BackbonePreset, get_preset
 from models.embedded import FORMAT_VERSION, LM_FAMILIES, component_names, embedded_dir, ensure_built, is_built
 from training.pretrain.exclusion import excluded_benchmark, exclusion_identity
-from training.pretrain.threads import build_threads
+from training.pretrain.pinned import kernel_identity, pinned_build
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
         "preset": preset.name,
         "settings": settings.to_dict(),
         "corpus_excludes": exclusion_identity(exclude_root),
+        "kernels": kernel_identity(),
     }
     target = embedded_dir(data_dir, preset)
     if is_built(target, manifest):  # its files checked against the build's digests
@@ -74,7 +76,7 @@ def ensure_embedded_backbone(data_dir: Path, preset: BackbonePreset, settings=No
     return ensure_built(target, manifest, lay_out)
 
 
-@build_threads()
+@pinned_build
 def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
     from training.pretrain.family import build_clip, write_metrics
 
@@ -91,7 +93,7 @@ def _build_clip(folder: Path, preset: BackbonePreset, corpus, settings) -> None:
     )
 
 
-@build_threads()
+@pinned_build
 def _build_lm(folder: Path, family: str, corpus, settings) -> None:
     from training.pretrain.family import build_language_model, write_metrics
 

@@ -1,4 +1,5 @@
-"""One fixed torch thread count for every embedded-backbone build: the same bytes on any machine.
+"""One fixed torch thread count for every embedded-backbone build: the same bytes whatever the
+machine's core count (the CPU kernels are pinned too: training.pretrain.pinned).
 
 Why: torch's CPU kernels (MKL/oneDNN matmuls, convolutions, reductions) split their work across
 the intra-op threads, and the split sets the order of the float additions. A build with 2 threads

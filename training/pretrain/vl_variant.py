@@ -53,7 +53,7 @@ from training.loop import train
 from training.pretrain.embedded import ensure_embedded_backbone
 from training.pretrain.exclusion import excluded_benchmark, exclusion_identity
 from training.pretrain.family import steps_from_env
-from training.pretrain.threads import build_threads
+from training.pretrain.pinned import kernel_identity, pinned_build
 from training.task_readers import TASK_PREFIXES
 from training.text_examples import TextExample
 
@@ -192,6 +192,7 @@ def ensure_vl_pretrained_backbone(
         "base": {key: value for key, value in (read_manifest(base_dir) or {}).items() if key != FILES_KEY},
         "settings": settings.to_dict(),
         "corpus_excludes": exclusion_identity(exclude_root),
+        "kernels": kernel_identity(),
     }
     target = embedded_dir(data_dir, preset)
     return ensure_built(target, manifest, lambda staging: _build(staging, target, data_dir, base, base_dir, exclude_root, settings))
@@ -252,7 +253,7 @@ def caption_loss(
     return total / len(examples)
 
 
-@build_threads()
+@pinned_build
 def _build(
     staging: Path,
     target: Path,
