@@ -26,6 +26,9 @@ import logging
 import multiprocessing
 import os
 import platform
+import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -92,10 +95,19 @@ def _in_pinned_process(function: Callable[..., Any], args: tuple, kwargs: dict) 
     level = logging.getLogger("training").getEffectiveLevel()
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this one's torch
     try:
-        with ProcessPoolExecutor(1, mp_context=context, initializer=_start_child, initargs=(count, level)) as pool:
-            with _environment(pinned):  # the process starts inside submit, with this environment
-                future = pool.submit(function, *args, **kwargs)
-            return future.result()  # the step's own error, if it raised one
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_start_child, initargs=(count, level, os.getpid())) as pool:
+            with _environment(pinned):  # the process starts inside the first submit, with this environment
+                step = pool.submit(os.getpid).result()
+            future = pool.submit(function, *args, **kwargs)
+            try:
+                return future.result()  # the step's own error, if it raised one
+            except BaseException:
+                if not future.done():
+                    # Ctrl-C or a stop while the step trains: end it now (leaving the pool would
+                    # wait for the step to finish), then let the stop go on.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(step, signal.SIGKILL)
+                raise
     except BrokenProcessPool:
         raise PinnedBuildFailed(
             f"the build step {function.__qualname__} ran in a process that ended without a result (killed, or out of "
@@ -117,8 +129,16 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _start_child(count: int, level: int) -> None:
+def _start_child(count: int, level: int, parent: int) -> None:
     threads.BUILD_THREADS = count
+    # A parent killed outright (SIGTERM, SIGKILL) cannot end the step: the step ends itself.
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="pinned-build-parent").start()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     for name in ("training", "models"):
         logging.getLogger(name).setLevel(level)
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
