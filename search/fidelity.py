@@ -31,6 +31,13 @@ by score, the rule before). The reduction factor 3 is ASHA's usual one: two thir
 rung. `measure="score"` keeps the older rule (one rung at half the steps, 64 examples), which
 studies launched before the held-out loss go on using.
 
+Those 32 trials ran on an earlier build of the embedded backbone. Measured again on the build
+that pins its CPU kernels (training.pretrain.pinned; same configurations, 2026-12-07), the held-out
+loss on 32 examples ranked less well (0.48 after 1/9 of the steps, 0.65 after 2/9, 0.56 after
+1/3) and generated answers better late (0.82 on 64 examples after 2/3), and on that surrogate the
+rung arm did not reach the rung-free arm's hypervolume within twice its steps (BENCHMARKS.md): the
+schedule is to be chosen again from that measurement (issue #23).
+
 Only the score is low-fidelity: the trainable share is exact before training, so the trial with
 the fewest trainable parameters at a rung is always on its first front, at one end of it: a
 small configuration is put behind only by one as small that learns better, not for learning
