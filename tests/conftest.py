@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
+
+from run_commands import cli
 
 # A quicker embedded-backbone pretraining for the suite (subprocesses inherit it); the full
 # recipe runs in `make demo` and `python -m models.pretrain`.
@@ -59,12 +61,6 @@ SHARED_STUDY = "runs-e2e"
 SHARED_TASKS = ("vqa", "nlvr2")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder every test process of this run sees: under pytest-xdist each worker has its own
     base folder, `popen-gwN`, inside the run's; alone, the run's own."""
@@ -88,13 +84,11 @@ def shared_run(data_dir: Path, env, tmp_path_factory: pytest.TempPathFactory) ->
     with FileLock(f"{work}.lock"):
         if not built.is_file():
             if work.exists():  # a process that failed half-way through the build
-                import shutil
-
                 shutil.rmtree(work)
             work.mkdir()
             data = ("--data-dir", str(data_dir))
             tasks = ",".join(SHARED_TASKS)
-            launch = _cli(
+            launch = cli(
                 "search.launch",
                 "--workers",
                 "1",
@@ -105,8 +99,8 @@ def shared_run(data_dir: Path, env, tmp_path_factory: pytest.TempPathFactory) ->
                 url,
                 *data,
             )
-            _cli("search.export", "--study", SHARED_STUDY, "--storage", url, "--budget", "5%", "--out", str(recipe))
-            _cli("search.train", "--recipe", str(recipe), "--out", str(work / "run"), *data)
+            cli("search.export", "--study", SHARED_STUDY, "--storage", url, "--budget", "5%", "--out", str(recipe))
+            cli("search.train", "--recipe", str(recipe), "--out", str(work / "run"), *data)
             built.write_text(
                 json.dumps({"args": launch.args, "returncode": launch.returncode, "stdout": launch.stdout, "stderr": launch.stderr})
             )

@@ -8,25 +8,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
+from run_commands import cli
 from storage import load_results, make_engine
 from user_data_layouts import write_caption, write_gqa, write_jsonl_tasks, write_nlvr2, write_video, write_vqa
 
 STEPS = "6"
-
-
-def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=900)
-    if ok:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")
