@@ -3,11 +3,13 @@
     python benchmarks/promotion_rules.py [--measured FILE] [--seeds 15] [--workers N] [--quick]
 
 search_efficiency.py measures the default rule (search.fidelity: rungs after 1/9 and 1/3 of the
-steps, eta 3, a 0.02-nat margin, and a trial stopped when a finished one matches it). This runs the same comparison, the default sampler with and
+steps, eta 3, a 0.02-nat margin, a trial stopped when a finished one matches it, and each trial
+ranked against its own method's). This runs the same comparison, the default sampler with and
 without rungs on the surrogate of measured trials, under variants of that rule the measured
 trials can replay (their held-out losses were measured after 25, 50, 75, 112 and 150 of 225
-steps): successive halving alone (no stop for a trial a finished one matches), with and without
-its margin, at eta 3 and at eta 2 (rungs at 1/9 and 2/9). Each variant prints the
+steps): successive halving alone (no stop for a trial a finished one matches), at eta 3 and at
+eta 2 (rungs at 1/9 and 2/9), and every trial ranked together (the rule before), with and
+without the margin. Each variant prints the
 training steps its rung arm needs to reach the rung-free arm's median final hypervolume, over
 the rung-free arm's steps (search_efficiency's `multi_fidelity_step_ratio`).
 """
@@ -28,15 +30,18 @@ from search_efficiency import DEFAULT_MEASURED, MeasuredFileError, default_sampl
 
 def variants() -> dict[str, object]:
     from search.fidelity import Fidelity
+    from search.launch import DEFAULT_RUNG_PEERS
 
-    default = Fidelity.for_study(2, "loss")
+    default = Fidelity.for_study(2, "loss", DEFAULT_RUNG_PEERS)
     asha = dataclasses.replace(default, match_finished=False)
+    every = dataclasses.replace(default, peers="all")
     return {
-        "default: eta 3 after 25 and 75 steps, margin 0.02 nats, matched by a finished trial": default,
-        "successive halving alone: eta 3 after 25 and 75 steps, margin 0.02 nats": asha,
-        "successive halving alone, no margin": dataclasses.replace(asha, margin=0.0),
-        "successive halving alone, eta 2 after 25 and 50 steps": dataclasses.replace(asha, reduction=2, last=2 / 9),
-        "successive halving alone, eta 2 after 25 and 50 steps, no margin": dataclasses.replace(asha, reduction=2, last=2 / 9, margin=0.0),
+        "default: within each method, eta 3 after 25 and 75 steps, margin 0.02 nats, matched by a finished trial": default,
+        "within each method, successive halving alone": asha,
+        "within each method, successive halving alone, eta 2 after 25 and 50 steps": dataclasses.replace(asha, reduction=2, last=2 / 9),
+        "every trial together (the rule before), matched by a finished trial": every,
+        "every trial together, successive halving alone": dataclasses.replace(every, match_finished=False),
+        "every trial together, successive halving alone, no margin": dataclasses.replace(every, match_finished=False, margin=0.0),
     }
 
 

@@ -1,6 +1,6 @@
 """Rung reliability: how well a trial's measures early in training rank it by its final score.
 
-    python benchmarks/rung_reliability.py [--measured 24] [--steps 225] [--jobs CORES] [--out benchmarks/measured/rung_trials.json]
+    python benchmarks/rung_reliability.py [--measured 24] [--steps 225] [--jobs CORES] [--out benchmarks/measured/rung_trials_pinned.json]
 
 Multi-fidelity stops a trial on a measure taken at a rung, so that measure must rank trials as
 their final scores do. This measures it. `--measured` configurations are drawn from the default
@@ -37,7 +37,7 @@ BUDGET_PCT = 5.0
 FRACTIONS = ((1, 9), (2, 9), (1, 3), (1, 2), (2, 3))  # candidate rung positions, of the trial's steps
 SAMPLES = (32, 64, 128)  # first-N validation examples per task (64 ranked as well as the whole split, 2026-12-06)
 LOSS_WINDOW = 20  # steps per point of a trial's training-loss curve (training.loop)
-DEFAULT_OUT = Path(__file__).parent / "measured" / "rung_trials.json"
+DEFAULT_OUT = Path(__file__).parent / "measured" / "rung_trials_pinned.json"
 
 
 def rung_steps(steps: int) -> tuple[int, ...]:

@@ -6,7 +6,9 @@ surrogate of measured trials.
 Comparing samplers needs many studies over many seeds; on a 2-core CPU that is only affordable
 on a surrogate. This one replays REAL trials: those that benchmarks/rung_reliability.py trained
 on the default study's tasks and backbone, with their scores at every candidate rung and at the
-end (default file: benchmarks/measured/rung_trials.json; the file says how it was made).
+end (default file: benchmarks/measured/rung_trials_pinned.json, measured on the embedded backbone
+as built today; rung_trials.json holds the same configurations on an earlier build, before its
+CPU kernels were pinned; each file says how it was made).
 
 1. A sampled configuration scores as the nearest measured configuration of the same method
    (distance over its Optuna parameters: categorical mismatch 1, numeric |log ratio| / log 4,
@@ -57,7 +59,7 @@ from tqdm import tqdm
 from common import Section, benchmark_arguments, positive_int, print_section, table, target
 
 SAMPLERS = ("tpe", "gp", "nsga2", "random")
-DEFAULT_MEASURED = Path(__file__).parent / "measured" / "rung_trials.json"
+DEFAULT_MEASURED = Path(__file__).parent / "measured" / "rung_trials_pinned.json"
 
 
 class MeasuredFileError(ValueError):
@@ -332,9 +334,9 @@ def _trials_text(n: float, trials: int) -> str:
 def default_fidelity():
     """The rule a study launched with the defaults uses (search.launch)."""
     from search.fidelity import Fidelity
-    from search.launch import DEFAULT_RUNG_MEASURE, DEFAULT_RUNGS
+    from search.launch import DEFAULT_RUNG_MEASURE, DEFAULT_RUNG_PEERS, DEFAULT_RUNGS
 
-    return Fidelity.for_study(DEFAULT_RUNGS, DEFAULT_RUNG_MEASURE)
+    return Fidelity.for_study(DEFAULT_RUNGS, DEFAULT_RUNG_MEASURE, DEFAULT_RUNG_PEERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,7 +371,8 @@ class FidelityArms:
             ["off", f"{self.trials} trained trials", f"{full_steps:,.0f}", f"{goal:.1f}",
              _steps_text(statistics.median(t.steps_to_reach(goal) for t in full))],
             [f"on: rungs after {', '.join(map(str, fidelity.rung_steps(steps_per_trial)))} steps, eta {fidelity.reduction}, "
-             f"{fidelity.measure} on {fidelity.eval_sample} examples per task",
+             f"{fidelity.measure} on {fidelity.eval_sample} examples per task, "
+             + ("each trial ranked against its own method's" if fidelity.peers == "method" else "every trial ranked together"),
              f"{goal:.1f} hypervolume, or {2 * full_steps:,.0f} steps (median {completed:.0f} trials complete, {stopped:.0f} stopped at a rung)",
              f"{statistics.median(sum(t.steps) for t in rung):,.0f}", f"{statistics.median(t.final_hypervolume for t in rung):.1f}",
              _steps_text(statistics.median(reach))],

@@ -243,7 +243,8 @@ def _search_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     parts.append(f"{COUNT(settings['steps'])} steps each" if settings.get("steps") else "default steps")
     if settings.get("rungs"):
         measure = "held-out loss" if settings.get("rung_measure") == "loss" else "score"  # studies before it ranked by score
-        parts.append(f"{settings['rungs']} fidelity rungs by {measure}")
+        peers = "within each method" if settings.get("rung_peers") == "method" else "across methods"  # studies before it: across
+        parts.append(f"{settings['rungs']} fidelity rungs by {measure}, {peers}")
     if settings.get("sampler"):
         parts.append(f"{settings['sampler']} sampler")
     if settings.get("seed") is not None:

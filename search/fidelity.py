@@ -1,20 +1,21 @@
 """Multi-fidelity: trials are measured at rungs on their way to full fidelity, and only the best
 of each rung go on (asynchronous successive halving, promoting by non-dominated sorting).
 
-A trial trains for the study's full step count but is measured on a validation sample at its
-rungs: by default after 1/9 and 1/3 of its steps (`last` and 1/eta, 1/eta^2 ... of it: ASHA's
-geometric spacing). At a rung the trial goes on only when it is among the best 1 / eta of every
-trial measured at that rung so far, best by non-dominated sorting over (rung measure, trainable
-%), ties within the last front broken by crowding distance: MO-ASHA (Schmucker et al. 2021;
-Syne Tune's multi-objective ASHA), in its stopping form, which needs no pause and resume of
-trials. Otherwise it stops there and the rest of its steps are saved. A trial that goes on by
-that rule still stops when a finished trial with no more trainable parameters was as good at the
-same rung (`matched_by_finished`): successive halving keeps near-copies of the best configuration,
-which a sampler proposes once it has found a good region, and trains each to the end to finish,
-at best, level with the one already finished. On the benchmark's surrogate of measured trials
-this took the steps the rungs need to reach the rung-free hypervolume from 84% to 28% of the
-rung-free arm's (benchmarks/search_efficiency.py, 15 seeds); ASHA's own settings had not moved it
-(84% with no margin, 84% at eta 2: benchmarks/promotion_rules.py).
+A trial trains for the study's full step count but is measured on a validation sample at its rungs:
+by default after 1/9 and 1/3 of its steps (`last` and 1/eta, 1/eta^2 ... of it: ASHA's geometric
+spacing). At a rung the trial goes on only when it is among the best 1 / eta of the trials of its
+own PETL method measured at that rung so far (its peers: see below), best by non-dominated sorting
+over (rung measure, trainable %), ties within the last front broken by crowding distance: MO-ASHA
+(Schmucker et al. 2021; Syne Tune's multi-objective ASHA), in its stopping form, which needs no
+pause and resume of trials. Otherwise it stops there and the rest of its steps are saved. A trial
+that goes on by that rule still stops when a finished trial with no more trainable parameters was
+as good at the same rung (`matched_by_finished`): successive halving keeps near-copies of the best
+configuration, which a sampler proposes once it has found a good region, and trains each to the end
+to finish, at best, level with the one already finished. On the surrogate of trials measured on an
+earlier build of the backbone, with every trial as a peer, this took the steps the rungs need to
+reach the rung-free hypervolume from 84% to 28% of the rung-free arm's
+(benchmarks/search_efficiency.py, 15 seeds); ASHA's own settings had not moved it (84% with no
+margin, 84% at eta 2: benchmarks/promotion_rules.py).
 
 What a rung measures: the held-out loss of the reference answers (training.validation_loss), not
 the score of generated answers. benchmarks/rung_reliability.py trained 32 configurations of the
@@ -34,9 +35,29 @@ studies launched before the held-out loss go on using.
 Those 32 trials ran on an earlier build of the embedded backbone. Measured again on the build
 that pins its CPU kernels (training.pretrain.pinned; same configurations, 2026-12-07), the held-out
 loss on 32 examples ranked less well (0.48 after 1/9 of the steps, 0.65 after 2/9, 0.56 after
-1/3) and generated answers better late (0.82 on 64 examples after 2/3), and on that surrogate the
-rung arm did not reach the rung-free arm's hypervolume within twice its steps (BENCHMARKS.md): the
-schedule is to be chosen again from that measurement (issue #23).
+1/3), and generated answers better late (0.82 on 64 examples after 2/3). The best trials there
+were compacters that started slowly: after 1/9 of the steps their held-out loss ranked 13th to
+26th of the 32 trials, after 1/3 the best two ranked 6th and 7th, and their captions came good
+only at the end. PETL methods learn at different speeds, and a first rung that ranks every trial
+together (keeping the best third) stops the slow starters of a method that would finish best.
+On that surrogate the rule ranking every trial together did not reach the rung-free arm's
+hypervolume within twice its steps at any schedule tried (loss after 1/9 and 1/3, or after 2/9;
+score after 2/3, or after 2/9 and 2/3; 15 seeds each: BENCHMARKS.md, search efficiency).
+
+So by default a trial is ranked at a rung against the trials of its own PETL method only
+(`peers="method"`): each method has its own successive halving, and methods are compared only by
+their finished trials, on the front. On the pinned build's surrogate this reached the rung-free
+hypervolume with 91% of the rung-free steps (79% without the stop by a finished trial), and on the
+earlier build's 40% (63%), where ranking every trial together had taken 28%: a rule that saves on
+both measurements rather than one that is best on one and never arrives on the other. A real study
+on the pinned build (BENCHMARKS.md, "A real study with and without rungs") stopped 4 of 16 trained
+trials and, on the same step budget (2,700; it ran 2,800), ended above the study without rungs.
+Successive halving stops none of a method's first eta trials at a rung (only a finished trial of
+the method that matches one does), so the saving comes from a method's later trials: the
+near-copies a sampler proposes once it has found a good region. `peers="all"` keeps the rule
+before, which studies launched before it go on using. An oracle rung, the final score itself after
+1/9 or 2/9 of the steps with every trial together, reached the hypervolume with 36-43% of the
+steps: the rung's measure, not the promotion rule, is what limits the saving on this benchmark.
 
 Only the score is low-fidelity: the trainable share is exact before training, so the trial with
 the fewest trainable parameters at a rung is always on its first front, at one end of it: a
@@ -71,6 +92,9 @@ MARGINS = {"score": 1.0, "loss": 0.02}
 # held-out loss ranks from 1/9 of the steps on, on 32 examples; generated answers only from 1/2, on 64.
 LAST_RUNG = {"score": 0.5, "loss": 1 / 3}
 RUNG_SAMPLE = {"score": 64, "loss": 32}
+# Which trials a trial is ranked against at a rung (see the module docstring).
+PEERS = {"method": "the trials of its own PETL method", "all": "every trial"}
+METHOD_PARAM = "method"  # the search space's parameter that names a trial's PETL method (search.space)
 TRAINABLE_PCT_ATTR = "trainable_pct"
 STEPS_RUN_ATTR = "steps_run"
 STEPS_PLANNED_ATTR = "steps_planned"
@@ -92,6 +116,9 @@ class Fidelity:
             measure is noisy); None: the measure's MARGINS.
         match_finished: also stop a trial that a finished one matches (`matched_by_finished`);
             False leaves successive halving alone (benchmarks/promotion_rules.py compares them).
+        peers: which trials a trial is ranked against at a rung: "method", those of its own PETL
+            method (each method its own successive halving: methods learn at different speeds),
+            or "all", every trial measured there (see PEERS).
     """
 
     rungs: int = 2
@@ -101,15 +128,18 @@ class Fidelity:
     measure: str = "loss"
     margin: float | None = None
     match_finished: bool = True
+    peers: str = "method"
 
     @classmethod
-    def for_study(cls, rungs: int, measure: str) -> "Fidelity":
-        """A study's rule: its rung count and measure, at the position and sample measured for that measure."""
-        return cls(rungs=rungs, measure=measure, last=LAST_RUNG[measure], eval_sample=RUNG_SAMPLE[measure])
+    def for_study(cls, rungs: int, measure: str, peers: str) -> "Fidelity":
+        """A study's rule: its rung count, measure and peers, at the position and sample measured for that measure."""
+        return cls(rungs=rungs, measure=measure, last=LAST_RUNG[measure], eval_sample=RUNG_SAMPLE[measure], peers=peers)
 
     def __post_init__(self) -> None:
         if self.measure not in RUNG_ATTR_PREFIX:
             raise ValueError(f"Fidelity.measure must be one of {sorted(RUNG_ATTR_PREFIX)}, got {self.measure!r}")
+        if self.peers not in PEERS:
+            raise ValueError(f"Fidelity.peers must be one of {sorted(PEERS)}, got {self.peers!r}")
         if self.margin is None:
             object.__setattr__(self, "margin", MARGINS[self.measure])
 
@@ -228,7 +258,7 @@ class RungJudge:
         self.trial.set_user_attr(f"{fidelity.attr_prefix}{step}", -value if fidelity.measure == "loss" else value)
         if self.exempt:
             return
-        trials = self.trial.study.get_trials(deepcopy=False)
+        trials = peer_trials(self.trial, fidelity.peers)
         population = rung_population(trials, step, fidelity.measure)
         population[self.trial.number] = (value, self.trainable_pct)
         margin = float(fidelity.margin or 0.0)
@@ -243,7 +273,8 @@ class RungJudge:
             shown = ", ".join(f"#{number} ({fidelity.value_text(v)})" for number, v in dominators[:3])
             raise RungPruned(
                 f"stopped at step {step}: {what} {fidelity.value_text(value)} on the rung sample is not among the best "
-                f"1/{fidelity.reduction} of the {len(population)} trials measured there (non-dominated sorting on rung {what} "
+                f"1/{fidelity.reduction} of the {len(population)} {_peer_text(self.trial, fidelity.peers)} measured there "
+                f"(non-dominated sorting on rung {what} "
                 "and trainable %)"
                 + (
                     f"; {len(dominators)} lead it by more than {margin:g} {unit} with no more trainable parameters: {shown}"
@@ -261,6 +292,19 @@ class RungJudge:
                 f"trainable parameters ({population[best][1]:.2f}% against {self.trainable_pct:.2f}%): it would at best finish level with it",
                 steps_run=step,
             )
+
+
+def peer_trials(trial: optuna.Trial, peers: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials that `trial` is ranked against at a rung (itself included when stored)."""
+    trials = trial.study.get_trials(deepcopy=False)
+    if peers == "all":
+        return trials
+    method = trial.params.get(METHOD_PARAM)
+    return [t for t in trials if t.params.get(METHOD_PARAM) == method]
+
+
+def _peer_text(trial: optuna.Trial, peers: str) -> str:
+    return "trials" if peers == "all" else f"{trial.params.get(METHOD_PARAM)} trials"
 
 
 def rung_population(trials: Iterable[optuna.trial.FrozenTrial], step: int, measure: str = "score") -> dict[int, tuple[float, float]]:

@@ -42,6 +42,8 @@ DEFAULT_TASKS = ("vqa", "gqa", "nlvr2", "caption")  # the paper's image task set
 DEFAULT_RUNGS = 2  # search.fidelity.Fidelity's (not imported here: it imports Optuna, slow for --help and bad flags)
 RUNG_MEASURES = ("loss", "score")  # search.fidelity.RUNG_ATTR_PREFIX's keys
 DEFAULT_RUNG_MEASURE = "loss"  # search.fidelity.Fidelity's
+RUNG_PEERS = ("method", "all")  # search.fidelity.PEERS's keys
+DEFAULT_RUNG_PEERS = "method"  # search.fidelity.Fidelity's
 MAX_RUNGS = 4  # the first rung after 1/81 of the steps (1/54 by score): earlier, nothing has been learnt to measure
 
 
@@ -131,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_RUNGS,
         help="multi-fidelity rungs (MO-ASHA): measure each trial after 1/3 and 1/9 of its steps (1/2 and 1/6 with --rung-measure "
-        "score; more rungs: also 1/27 ...) and let only the best third of each rung go on, by non-dominated sorting on the rung's "
-        f"measure and trainable %% (0: off; default {DEFAULT_RUNGS})",
+        "score; more rungs: also 1/27 ...) and let only the best third of each rung go on (of the trials of its method: "
+        f"--rung-peers), by non-dominated sorting on the rung's measure and trainable %% (0: off; default {DEFAULT_RUNGS})",
     )
     parser.add_argument(
         "--rung-measure",
@@ -140,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_RUNG_MEASURE,
         help="what ranks trials at a rung: 'loss', the held-out loss of the reference answers on the rung's sample, or "
         f"'score', the official metric on generated answers (default {DEFAULT_RUNG_MEASURE})",
+    )
+    parser.add_argument(
+        "--rung-peers",
+        choices=RUNG_PEERS,
+        default=DEFAULT_RUNG_PEERS,
+        help="whom a trial is ranked against at a rung: 'method', the trials of its own PETL method (methods learn at different "
+        "speeds, and a slow starter can finish best), or 'all', every trial measured there "
+        f"(default {DEFAULT_RUNG_PEERS})",
     )
     parser.add_argument("--no-warm-start", action="store_true", help="do not enqueue the paper's configurations first")
     parser.add_argument(
@@ -192,6 +202,7 @@ class LaunchOptions:
     space: Path | None = None
     rungs: int = DEFAULT_RUNGS
     rung_measure: str = DEFAULT_RUNG_MEASURE
+    rung_peers: str = DEFAULT_RUNG_PEERS
     no_warm_start: bool = False
     workers: str | int = "auto"
     device: str = "auto"
@@ -437,6 +448,7 @@ def _run(args: LaunchOptions, budget, backbone, tasks, data_dir, storage, study,
         random_init=args.random_init,
         rungs=args.rungs,
         rung_measure=args.rung_measure,
+        rung_peers=args.rung_peers,
         data=None if data.generated is not None else data.to_dict(),
     )
     settings = _resumed_settings(storage, study, requested)
@@ -633,6 +645,7 @@ def _resumed_settings(storage: str, study: str, requested):
         "random_init",
         "rungs",
         "rung_measure",
+        "rung_peers",
         "data",
     )
     ignored = [name for name in searched if getattr(requested, name) != getattr(stored, name)]

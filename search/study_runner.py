@@ -97,7 +97,7 @@ def make_objective(settings: StudySettings, env: TrialEnvironment, engine: Engin
         study_name,
         count_clip=settings.count_clip,
         objectives=settings.objectives,
-        fidelity=Fidelity.for_study(settings.rungs, settings.rung_measure),
+        fidelity=Fidelity.for_study(settings.rungs, settings.rung_measure, settings.rung_peers),
     )
 
 

@@ -44,6 +44,7 @@ class StudySettings:
     data: dict[str, Any] | None = None  # the data description (tasks.data_spec); None: the generated benchmark
     step_budget: int | None = None  # training steps the study may use (search.fidelity.steps_spent); None: no step goal
     rung_measure: str = "score"  # what ranks trials at a rung (search.fidelity); studies stored before ranked by score
+    rung_peers: str = "all"  # whom a trial is ranked against at a rung (search.fidelity.PEERS); studies stored before: every trial
 
     def goal_text(self) -> str:
         """The study's goal in words: "12 trained trials", "20,000 training steps", or both."""

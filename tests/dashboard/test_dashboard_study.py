@@ -89,6 +89,22 @@ def test_description_of_a_study_on_user_data() -> None:
     assert attrs.budget == "5%"
 
 
+NO_ROWS = pd.DataFrame({"environment": [], "config": []})
+
+
+def test_description_says_how_the_rungs_rank_trials() -> None:
+    def search_row(**changes) -> str:
+        attrs = study_attrs({"vlpetl_settings": launch_settings(**changes)})
+        return describe_study(attrs, NO_ROWS).set_index("item")["value"]["search"]
+
+    today = search_row(rungs=2, rung_measure="loss", rung_peers="method")
+    assert today == "24 trials, 225 steps each, 2 fidelity rungs by held-out loss, within each method, tpe sampler, seed 0"
+    # Settings stored before the peers were recorded ranked every trial together.
+    before = {k: v for k, v in launch_settings(rungs=1).items() if k != "rung_peers"}
+    attrs = study_attrs({"vlpetl_settings": before})
+    assert "1 fidelity rungs by score, across methods" in describe_study(attrs, NO_ROWS).set_index("item")["value"]["search"]
+
+
 def test_description_flags_trials_that_read_other_weights() -> None:
     one, other = trial_inputs({}), trial_inputs({}, clip_weights_sha256="9f" * 32)
     rows = pd.DataFrame({"environment": [one, other, one], "config": [{}] * 3})

@@ -33,6 +33,7 @@ def _fails(program, argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (launch, ["--budget", "5%", "--steps", "0"], ["--steps", ">= 1", "got 0"]),
         (launch, ["--budget", "5%", "--rungs", "10"], ["--rungs", "0 (no multi-fidelity) to 4", "got 10"]),
         (launch, ["--budget", "5%", "--rung-measure", "bleu"], ["--rung-measure", "'bleu'", "choose from 'loss', 'score'"]),
+        (launch, ["--budget", "5%", "--rung-peers", "family"], ["--rung-peers", "'family'", "choose from 'method', 'all'"]),
         (launch, ["--budget", "5%", "--step-budget", "0"], ["--step-budget", ">= 1 training steps", "got 0"]),
         (launch, ["--budget", "5%", "--workers", "0"], ["--workers", ">= 1", "got 0"]),
         (launch, ["--budget", "5%", "--workers", "two"], ["--workers", ">= 1 or auto", "got two", "--workers 1"]),

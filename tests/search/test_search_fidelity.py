@@ -8,7 +8,7 @@ import dataclasses
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from models.config import TrainingConfig
@@ -21,6 +21,8 @@ from search.fidelity import (
     STEPS_RUN_ATTR,
     TRAINABLE_PCT_ATTR,
     Fidelity,
+    RungJudge,
+    RungPruned,
     best_by_fronts,
     rung_population,
     saved_compute,
@@ -38,12 +40,13 @@ RUNGS = (6, 20)  # 2 rungs over 40 steps, eta 3: scored after steps 40 / 2 / 3 a
 RUNG = RUNGS[0]
 
 
-def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.COMPLETE, **attrs):
+def frozen(number: int, pct: float, rungs: dict[int, float], state=TrialState.COMPLETE, method="adapter", methods=("adapter",), **attrs):
+    """A stored trial of `method` (the search space's method parameter has the choices `methods`)."""
     trial = create_trial(
         state=state,
         values=[0.0, pct] if state == TrialState.COMPLETE else None,
-        params={"x": 0.0},
-        distributions={"x": FloatDistribution(0, 1)},
+        params={"method": method},
+        distributions={"method": CategoricalDistribution(methods)},
         user_attrs={TRAINABLE_PCT_ATTR: pct, **{f"{RUNG_PREFIX}{s}": v for s, v in rungs.items()}, **attrs},
     )
     trial.number = number
@@ -59,9 +62,36 @@ def test_rungs_end_at_a_third_of_the_steps_and_are_spaced_geometrically_before()
     assert (launch.DEFAULT_RUNGS, launch.DEFAULT_RUNG_MEASURE) == (Fidelity().rungs, Fidelity().measure), (
         "search.launch's default is the rule's"
     )
-    assert Fidelity.for_study(2, "loss") == Fidelity()
-    score = Fidelity.for_study(1, "score")  # what studies launched before the held-out loss ranked by, as then
-    assert (score.rung_steps(225), score.eval_sample, score.margin) == ((112,), 64, 1.0)
+    assert launch.DEFAULT_RUNG_PEERS == Fidelity().peers == "method"
+    assert Fidelity.for_study(2, "loss", "method") == Fidelity()
+    score = Fidelity.for_study(1, "score", "all")  # what studies launched before the held-out loss ranked by, as then
+    assert (score.rung_steps(225), score.eval_sample, score.margin, score.peers) == ((112,), 64, 1.0, "all")
+    with pytest.raises(ValueError, match="peers must be one of"):
+        Fidelity(peers="family")
+
+
+def _rung_judged(earlier: list, method: str, fidelity: Fidelity) -> None:
+    """Judge a new `method` trial at the first rung, after the `earlier` trials (no training)."""
+    methods = CategoricalDistribution(("adapter", "compacter"))
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for trial in earlier:
+        study.add_trial(trial)
+    study.enqueue_trial({"method": method})
+    trial = study.ask({"method": methods})
+    assert trial.params["method"] == method
+    RungJudge(trial, 1.0, fidelity)(RUNG, {"vqa": 2.0})
+
+
+def test_a_rung_ranks_a_trial_against_its_own_method_unless_told_every_trial():
+    """Three adapter trials far ahead on held-out loss stop a fourth adapter trial, but not a
+    compacter trial: methods learn at different speeds, so by default each is halved on its own."""
+    ahead = [frozen(n, 0.0, {}, methods=("adapter", "compacter"), **{f"{RUNG_LOSS_PREFIX}{RUNG}": 0.01}) for n in range(3)]
+    fidelity = Fidelity(rungs=2, eval_sample=16, measure="loss", last=0.5)
+    with pytest.raises(RungPruned, match="not among the best 1/3 of the 4 adapter trials measured there"):
+        _rung_judged(ahead, "adapter", fidelity)
+    _rung_judged(ahead, "compacter", fidelity)  # its only peer at the rung is itself: it goes on
+    with pytest.raises(RungPruned, match="not among the best 1/3 of the 4 trials measured there"):
+        _rung_judged(ahead, "compacter", dataclasses.replace(fidelity, peers="all"))
 
 
 def test_a_rung_keeps_its_best_third_by_fronts_with_the_smallest_trial_on_the_first():
@@ -174,7 +204,7 @@ def test_a_dominated_trial_stops_at_the_first_rung_and_is_recorded_with_the_reas
     assert stopped.user_attrs[f"{RUNG_PREFIX}{RUNG}"] < 100.0
     row = load_results(engine, "fidelity").set_index("trial_number").loc[stopped.number]
     assert row["status"] == "pruned"
-    assert f"stopped at step {RUNG}" in row["error"] and "not among the best 1/3 of the 4 trials measured there" in row["error"]
+    assert f"stopped at step {RUNG}" in row["error"] and "not among the best 1/3 of the 4 adapter trials measured there" in row["error"]
     assert "3 lead it by more than 1 points with no more trainable parameters: #0 (100.0), #1 (100.0), #2 (100.0)" in row["error"]
     saved = saved_compute(study.trials)
     assert (saved.stopped, saved.steps_run, saved.steps_planned) == (1, RUNG, STEPS)
