@@ -30,6 +30,7 @@ from core.pareto import best_within_budget, pareto_front, ranked_within_budget
 from core.seeds import by_configuration, seed_of, seeds_wanted
 from search.objective import REFERENCE_ATTR, REPLICATE_ATTR, SEED_ATTR
 from search.confirmation_limits import DEFAULT_SEEDS, MAX_SEEDS, SCOPES
+from search.liveness import fail_dead_trials, study_liveness
 from search.queue_order import owed_first
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,36 @@ def enqueue_confirmations(study: optuna.Study, results: pd.DataFrame, targets: I
     return queued
 
 
+def _seconds_left(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _await_round(study: optuna.Study, deadline: float | None) -> bool:
+    """Wait until no confirmation seed is still training on another worker: the next round ranks
+    by every seed's score (a lead may change on one still training), and the search ends with the
+    best within the budget confirmed. This process ran out of queued seeds while a local worker
+    or another machine trains the last ones; run_until_target only waits until those are known
+    alive, not until they finish.
+
+    Returns:
+        Whether a seed is queued again (its worker died and was released as dead), to train here.
+    """
+    interval = min(1.0, float(study_liveness(study).heartbeat_interval))
+    waiting_for: list[int] = []
+    while True:
+        pending = [t for t in study.get_trials(deepcopy=False) if REPLICATE_ATTR in t.user_attrs and t.state in _PENDING]
+        if any(t.state == TrialState.WAITING for t in pending):
+            return True
+        left = _seconds_left(deadline)
+        if not pending or (left is not None and left <= 0):
+            return False
+        if [t.number for t in pending] != waiting_for:
+            waiting_for = [t.number for t in pending]
+            log.info("waiting for confirmation trials %s on other workers: the next round ranks by their scores", waiting_for)
+        time.sleep(interval if left is None else min(interval, left))
+        fail_dead_trials(study)  # a dead worker's seed is failed and queued again (search.liveness)
+
+
 def confirm_study(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], Any],
@@ -184,6 +215,8 @@ def confirm_study(
         if on_queued is not None:
             on_queued(len(queued))
         run_until_target(study, objective, target=0, time_limit=remaining, engine=engine)
+        while _await_round(study, deadline):  # a seed's worker died and its seed is queued again: train it here
+            run_until_target(study, objective, target=0, time_limit=_seconds_left(deadline), engine=engine)
     else:
         results = load_results(engine, study.study_name)
         best = best_within_budget(by_configuration(results), max_pct=budget.max_pct, max_params=budget.count)

@@ -8,6 +8,8 @@ what to confirm, the rounds, and how the export reads the result.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -146,3 +148,59 @@ def test_the_export_chooses_by_mean_and_says_when_the_order_is_within_noise(stud
     # 57.5 against 55.0 is 2.5 points, less than "a"'s seed standard deviation of 7.1.
     assert "Note: trials 2 and 1, the best two within the budget, differ by 2.5 points" in printed
     assert "(7.1)" in printed
+
+
+def test_the_next_round_waits_for_a_seed_that_another_worker_trains(tmp_path: Path) -> None:
+    """Two workers: the launcher trains one seed of round 1, a local worker (a thread here, with
+    real heartbeats) the other, slowly. "a" leads on one seed and falls to 55 on its second,
+    which leaves "c" (57.8, one seed) ahead of "b" (57.5 on two): round 2 must wait for the
+    other worker's seed of "a" and then confirm "c", or the search ends with an unconfirmed
+    best. Before the wait, round 2 ranked while that seed still trained (its worker alive),
+    found "a" still ahead with its seed under way, and ended confirmation."""
+    from search.liveness import LIVENESS_ATTR, study_storage
+
+    scores = {("a", 0): 60.0, ("a", 1): 50.0, ("b", 0): 58.0, ("b", 1): 57.0, ("c", 0): 57.8, ("c", 1): 57.0}
+    sizes = {"a": 1.0, "b": 0.5, "c": 0.8}
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    engine = make_engine(url)
+    init_schema(engine)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=STUDY, storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr(LIVENESS_ATTR, {"heartbeat_interval": 1, "grace_period": 20})
+    slow_worker_started = threading.Event()
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        name = trial.suggest_categorical("name", ["a", "b", "c"])
+        seed = int(trial.user_attrs.get(SEED_ATTR, 0))
+        if threading.current_thread() is not threading.main_thread():
+            slow_worker_started.set()
+            time.sleep(3.5)  # three heartbeats: alive, and still training when the launcher's own seed is done
+        record = TrialRecord(
+            study_name=STUDY, trial_number=trial.number, status="complete", method="lora",
+            config={"name": name, "training": {"seed": seed}}, trainable_params=int(sizes[name] / 100 * TOTAL),
+            total_params=TOTAL, score=scores[(name, seed)], replicate_of=trial.user_attrs.get(REPLICATE_ATTR),
+        )  # fmt: skip
+        record_trial(engine, record)
+        return scores[(name, seed)], sizes[name]
+
+    for name in "abc":
+        study.enqueue_trial({"name": name})
+    run_until_target(study, objective, 3, None)
+    workers: list[threading.Thread] = []
+
+    def local_worker(queued: int) -> None:
+        """Like search.launch's helpers: a worker process on the study, on heartbeat storage."""
+        if workers:
+            return
+        on_heartbeats = optuna.load_study(study_name=STUDY, storage=study_storage(url, engine, STUDY))
+        workers.append(threading.Thread(target=run_until_target, args=(on_heartbeats, objective, 0, None)))
+        workers[0].start()
+        assert slow_worker_started.wait(30), "the local worker took the round's first seed"
+
+    queued = confirm_study(study, objective, engine, parse_budget("2%"), seeds=2, slots=2, on_queued=local_worker)
+    workers[0].join()
+    # Round 1: "a" (the other worker, slowly) and the runner-up "b" (here); round 2: "c".
+    assert queued == [(0, 1), (1, 1), (2, 1)]
+    configs = by_configuration(load_results(engine, STUDY)).set_index("trial_number")
+    assert list(configs["seeds"]) == [2, 2, 2] and configs.loc[2, "score"] == pytest.approx(57.4)
+    engine.dispose()
