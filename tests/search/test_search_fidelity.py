@@ -14,6 +14,7 @@ from optuna.trial import TrialState, create_trial
 from models.config import TrainingConfig
 from core.budget import parse_budget
 from search.fidelity import (
+    PEERS,
     matched_by_finished,
     RUNG_LOSS_PREFIX,
     RUNG_PREFIX,
@@ -62,7 +63,7 @@ def test_rungs_end_at_a_third_of_the_steps_and_are_spaced_geometrically_before()
     assert (launch.DEFAULT_RUNGS, launch.DEFAULT_RUNG_MEASURE) == (Fidelity().rungs, Fidelity().measure), (
         "search.launch's default is the rule's"
     )
-    assert launch.DEFAULT_RUNG_PEERS == Fidelity().peers == "method"
+    assert launch.DEFAULT_RUNG_PEERS == Fidelity().peers == "method" and set(launch.RUNG_PEERS) == set(PEERS)
     assert Fidelity.for_study(2, "loss", "method") == Fidelity()
     score = Fidelity.for_study(1, "score", "all")  # what studies launched before the held-out loss ranked by, as then
     assert (score.rung_steps(225), score.eval_sample, score.margin, score.peers) == ((112,), 64, 1.0, "all")
