@@ -1,6 +1,7 @@
 """Rung reliability: how well a trial's measures early in training rank it by its final score.
 
     python benchmarks/rung_reliability.py [--measured 24] [--steps 225] [--jobs CORES] [--out benchmarks/measured/rung_trials_pinned.json]
+    python benchmarks/rung_reliability.py --replay benchmarks/measured/rung_trials_pinned.json
 
 Multi-fidelity stops a trial on a measure taken at a rung, so that measure must rank trials as
 their final scores do. This measures it. `--measured` configurations are drawn from the default
@@ -24,6 +25,7 @@ import itertools
 import os
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -92,6 +94,7 @@ def measure_one(number: int, params: dict) -> dict:
     began = time.perf_counter()
     outcome = train_trial(run_config, env, show_progress=False, evaluation_predictions=predictions, evaluation_losses=losses).outcome
     seconds = time.perf_counter() - began
+    task_scores = {str(step): rung_task_scores(env, answers) for step, answers in predictions}
     examples = len(predictions) * max(SAMPLES) * len(env.tasks) + sum(len(task.evaluation) for task in env.tasks.values())
     return {
         "number": number,
@@ -101,8 +104,11 @@ def measure_one(number: int, params: dict) -> dict:
         "score": outcome.score,
         "task_scores": outcome.task_scores,
         "steps": steps,
-        "rungs": {str(step): rung_scores(env, answers) for step, answers in predictions},
+        "rungs": {step: rung_scores(by_sample) for step, by_sample in task_scores.items()},
         "rung_losses": {str(step): rung_losses(per_task) for step, per_task in losses},
+        # each task's own, so that measures which weigh or rank the tasks apart can be replayed
+        "rung_task_losses": {str(step): rung_task_losses(per_task) for step, per_task in losses},
+        "rung_task_scores": task_scores,
         "loss_curve": outcome.losses,  # training loss, one mean per LOSS_WINDOW steps
         "seconds": seconds,
         "seconds_per_step": (seconds - outcome.evaluate_seconds) / steps,
@@ -127,22 +133,30 @@ def measure(data_dir: Path, steps: int, count: int, jobs: int, on_measured: Call
     return measured
 
 
-def rung_scores(env, answers: dict[str, dict]) -> dict[str, float]:
+def rung_scores(task_scores: dict[str, dict[str, float]]) -> dict[str, float]:
     """The average task score on the first N examples of each task's answers, per N."""
-    scores = {}
-    for sample in SAMPLES:
-        per_task = [env.tasks[name].score(dict(itertools.islice(got.items(), sample))) for name, got in answers.items()]
-        scores[str(sample)] = sum(per_task) / len(per_task)
-    return scores
+    return {sample: statistics.fmean(by_task.values()) for sample, by_task in task_scores.items()}
+
+
+def rung_task_scores(env, answers: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Each task's score on its first N answers, per N."""
+    return {
+        str(sample): {name: env.tasks[name].score(dict(itertools.islice(got.items(), sample))) for name, got in answers.items()}
+        for sample in SAMPLES
+    }
+
+
+def rung_task_losses(per_task: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Each task's mean held-out loss on its first N examples, per N."""
+    return {
+        str(sample): {name: statistics.fmean(itertools.islice(by_key.values(), sample)) for name, by_key in per_task.items()}
+        for sample in SAMPLES
+    }
 
 
 def rung_losses(per_task: dict[str, dict]) -> dict[str, float]:
     """The average over tasks of the mean held-out loss on each task's first N examples, per N."""
-    losses = {}
-    for sample in SAMPLES:
-        per = [statistics.fmean(itertools.islice(by_key.values(), sample)) for by_key in per_task.values()]
-        losses[str(sample)] = statistics.fmean(per)
-    return losses
+    return {sample: statistics.fmean(by_task.values()) for sample, by_task in rung_task_losses(per_task).items()}
 
 
 def spearman(x: list[float], y: list[float]) -> float:
@@ -163,7 +177,9 @@ def correlations(measured: list[dict]) -> dict[tuple[str, str, str], float]:
     """(measure, rung step, sample) -> Spearman's rho between the rung's measure and the final score.
 
     Measures: "score" (the official metric on generated answers), "loss" (minus the held-out
-    loss) and "train" (minus the training loss before the rung; sample "-"): larger is better in each.
+    loss averaged over tasks), "task_rank" (minus the trial's rank by held-out loss on each task,
+    averaged over tasks) and "train" (minus the training loss before the rung; sample "-"):
+    larger is better in each.
     """
     finals = [m["score"] for m in measured]
     steps = list(measured[0]["rungs"])
@@ -174,12 +190,48 @@ def correlations(measured: list[dict]) -> dict[tuple[str, str, str], float]:
             rho["score", step, sample] = spearman([m["rungs"][step][sample] for m in measured], finals)
             if all("rung_losses" in m for m in measured):
                 rho["loss", step, sample] = spearman([-m["rung_losses"][step][sample] for m in measured], finals)
+            if all("rung_task_losses" in m for m in measured):
+                rho["task_rank", step, sample] = spearman([-r for r in mean_task_ranks(measured, step, sample)], finals)
         if all("loss_curve" in m for m in measured) and int(step) >= LOSS_WINDOW:
             rho["train", step, "-"] = spearman([-training_loss_at(m, int(step)) for m in measured], finals)
     return rho
 
 
-MEASURES = {"score": "score on generated answers", "loss": "held-out loss", "train": "training loss, last 20 steps"}
+def mean_task_ranks(measured: list[dict], step: str, sample: str) -> list[float]:
+    """Each trial's rank by held-out loss on each task (1: the lowest), averaged over the tasks.
+
+    Unlike the mean loss it weighs every task alike, whatever the scale of its loss: on the
+    default tasks NLVR2's loss is the largest and moves the most, while its score does not move.
+    """
+    from scipy.stats import rankdata
+
+    tasks = list(measured[0]["rung_task_losses"][step][sample])
+    ranks = [rankdata([m["rung_task_losses"][step][sample][task] for m in measured]) for task in tasks]
+    return [statistics.fmean(float(r[i]) for r in ranks) for i in range(len(measured))]
+
+
+def task_breakdown(measured: list[dict]) -> str:
+    """What the final score's spread is made of, task by task, and how each task's loss at the first rung ranks it."""
+    finals = [m["score"] for m in measured]
+    first = min(measured[0].get("rung_task_losses", {}) or measured[0]["rungs"], key=int)
+    sample = min(measured[0]["rungs"][first], key=int)
+    parts = []
+    for task in measured[0]["task_scores"]:
+        scores = [m["task_scores"][task] for m in measured]
+        part = f"{task} standard deviation {statistics.pstdev(scores):.1f} (rho with the final score {spearman(scores, finals):.2f}"
+        if all("rung_task_losses" in m for m in measured):
+            losses = [-m["rung_task_losses"][first][sample][task] for m in measured]
+            part += f"; its held-out loss after {first} steps, first {sample}: {spearman(losses, finals):.2f}"
+        parts.append(part + ")")
+    return "The final score is the mean of the tasks' scores. Across these trials: " + "; ".join(parts) + "."
+
+
+MEASURES = {
+    "score": "score on generated answers",
+    "loss": "held-out loss",
+    "task_rank": "held-out loss ranked per task",
+    "train": "training loss, last 20 steps",
+}
 
 
 def report(measured: list[dict], tasks: int) -> tuple[str, dict[str, float]]:
@@ -203,7 +255,10 @@ def report(measured: list[dict], tasks: int) -> tuple[str, dict[str, float]]:
     cost = [f"{s}: {tasks * (whole[s] or 0) * example_s / step_s:.1f} steps" for s in samples if whole[s]]
     text = (
         table(header, rows) + f"\n\nCost of scoring one rung's generated answers, in training steps (median {step_s:.3f} s per step, "
-        f"{1000 * example_s:.1f} ms per scored example, {tasks} tasks; per task sample): " + "; ".join(cost) + "."
+        f"{1000 * example_s:.1f} ms per scored example, {tasks} tasks; per task sample): "
+        + "; ".join(cost)
+        + ".\n\n"
+        + task_breakdown(measured)
     )
     return text, {f"rho_{m}_{step}_{sample}": value for (m, step, sample), value in rho.items()}
 
@@ -238,22 +293,29 @@ def run(data_dir: Path, measured_count: int, steps: int | None, out: Path, jobs:
         partial.replace(out)
 
     measured = measure(data_dir, steps, measured_count, jobs, save)
-    text, figures = report(measured, len(DEFAULT_TASKS))
+    return section(command, measured, {"backbone": BACKBONE, "tasks": list(DEFAULT_TASKS), "steps": steps}, out)
+
+
+def replay(path: Path) -> Section:
+    """The report on trials measured before (`--replay`): no training."""
+    from search_efficiency import load_measured  # only here: it turns tqdm's bars off when imported
+
+    document = load_measured(path, "--replay")
+    return section(f"python benchmarks/rung_reliability.py --replay {path}", document["trials"], document, path)
+
+
+def section(command: str, measured: list[dict], document: dict, out: Path) -> Section:
+    text, figures = report(measured, len(document["tasks"]))
     scores = sorted(m["score"] for m in measured)
     body = (
         f"{len(measured)} configurations drawn at random from the default space within a {BUDGET_PCT:g}% budget, each trained "
-        f"{steps} steps on {', '.join(DEFAULT_TASKS)} with `{BACKBONE}`; final scores {scores[0]:.1f}-{scores[-1]:.1f} "
-        f"(median {statistics.median(scores):.1f}). Spearman's rho between a measure at a rung and the final score "
-        "(losses negated, so that larger is better in every column):\n\n"
+        f"{document['steps']} steps on {', '.join(document['tasks'])} with `{document['backbone']}`; final scores "
+        f"{scores[0]:.1f}-{scores[-1]:.1f} (median {statistics.median(scores):.1f}). Spearman's rho between a measure at a rung "
+        "and the final score (losses and ranks negated, so that larger is better in every column):\n\n"
         + text
         + f"\n\nThe measured trials are in `{out.name}`, which `benchmarks/search_efficiency.py` replays."
     )
-    return Section(
-        title="Rung reliability: early measures against final scores",
-        command=command,
-        body=body,
-        figures=figures,
-    )
+    return Section(title="Rung reliability: early measures against final scores", command=command, body=body, figures=figures)
 
 
 def main() -> None:
@@ -262,12 +324,22 @@ def main() -> None:
         ("--measured", {"type": positive_int, "default": 24, "help": "configurations to train (default 24)"}),
         ("--steps", {"type": positive_int, "default": None, "help": "training steps of each (default: the default study's, 225)"}),
         ("--out", {"type": out_file, "default": DEFAULT_OUT, "help": f"where the measured trials go (default {DEFAULT_OUT})"}),
+        ("--replay", {"type": Path, "default": None, "help": "report on a file this wrote before, without training (FILE)"}),
         (
             "--jobs",
             {"type": positive_int, "default": os.cpu_count() or 1, "help": "trials trained at once, one thread each (default: the cores)"},
         ),
     )
-    print_section(run(args.data_dir, args.measured, args.steps, args.out, args.jobs))
+    if args.replay is None:
+        print_section(run(args.data_dir, args.measured, args.steps, args.out, args.jobs))
+        return
+    from search_efficiency import MeasuredFileError
+
+    try:
+        print_section(replay(args.replay))
+    except MeasuredFileError as error:
+        print(f"rung_reliability.py: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -66,19 +66,19 @@ class MeasuredFileError(ValueError):
     """The measured-trials file is missing or not what rung_reliability.py writes."""
 
 
-def load_measured(path: Path) -> dict:
+def load_measured(path: Path, flag: str = "--measured") -> dict:
     """The measured trials, checked: one clear error for a file this cannot replay."""
     fix = "write it with python benchmarks/rung_reliability.py --out FILE"
     if not path.is_file():
-        raise MeasuredFileError(f"--measured {path}: no such file; {fix}")
+        raise MeasuredFileError(f"{flag} {path}: no such file; {fix}")
     try:
         document = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MeasuredFileError(f"--measured {path}: not JSON ({error}); {fix}") from None
+        raise MeasuredFileError(f"{flag} {path}: not JSON ({error}); {fix}") from None
     trials = document.get("trials") if isinstance(document, dict) else None
     keys = {"params", "pct", "score", "rungs", "steps"}
     if not isinstance(trials, list) or len(trials) < 3 or not all(isinstance(t, dict) and keys <= set(t) for t in trials):
-        raise MeasuredFileError(f"--measured {path}: needs a 'trials' list of at least 3 measured trials with keys {sorted(keys)}; {fix}")
+        raise MeasuredFileError(f"{flag} {path}: needs a 'trials' list of at least 3 measured trials with keys {sorted(keys)}; {fix}")
     return document
 
 

@@ -27,6 +27,8 @@ A_FILE, A_DIR = "a-file", "a-dir"
         ("search_efficiency", ["--data-dir", f"{A_FILE}/data"], ["cannot be created", "a-file' is a file"]),
         ("promotion_rules", ["--seeds", "0"], ["argument --seeds", "must be a whole number >= 1, got '0'"]),
         ("promotion_rules", ["--measured", A_DIR], ["--measured a-dir: no such file", "rung_reliability.py"]),
+        ("rung_reliability", ["--replay", A_DIR], ["--replay a-dir: no such file", "rung_reliability.py --out FILE"]),
+        ("rung_reliability", ["--jobs", "0"], ["argument --jobs", "must be a whole number >= 1, got '0'"]),
         ("throughput", ["--trials", "0"], ["argument --trials", "must be a whole number >= 1"]),
         ("replication", ["--seeds", "0"], ["argument --seeds", "must be a whole number >= 1"]),
         ("replication", ["--tasks", "vqa,nope"], ["argument --tasks", "give tasks of the generated benchmark"]),
