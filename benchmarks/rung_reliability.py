@@ -201,7 +201,7 @@ def mean_task_ranks(measured: list[dict], step: str, sample: str) -> list[float]
     """Each trial's rank by held-out loss on each task (1: the lowest), averaged over the tasks.
 
     Unlike the mean loss it weighs every task alike, whatever the scale of its loss: on the
-    default tasks NLVR2's loss is the largest and moves the most, while its score does not move.
+    default tasks NLVR2's loss is the largest and (LST aside) varies the most across trials, while its score does not move.
     """
     from scipy.stats import rankdata
 

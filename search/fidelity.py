@@ -47,8 +47,9 @@ score after 2/3, or after 2/9 and 2/3; 15 seeds each: BENCHMARKS.md, search effi
 Measured a third time (2026-12-08) on 48 configurations, the same 32 and 16 more drawn the same
 way, with each task's loss kept apart (benchmarks/rung_reliability.py): the final score's spread
 is almost all caption CIDEr (standard deviation 32 points across trials, against 7 for GQA, 4 for
-VQA and 0.2 for NLVR2; rho with the final score 0.97), while the mean loss moves most with NLVR2's,
-the largest loss of the four and the one task whose score does not move. Averaging each task's
+VQA and 0.2 for NLVR2; rho with the final score 0.97), while NLVR2's loss, the largest of
+the four and, LST's trials aside, the most varied across trials, belongs to the one task whose score
+does not move. Averaging each task's
 rank instead of its loss ranks trials better at the first rung (0.68 against 0.53), but replayed
 on the surrogate it saved no steps (0.66 of the rung-free steps within each method, as the mean
 loss; ranking every trial together still did not arrive), so the rungs keep the mean loss.
